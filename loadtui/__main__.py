@@ -1,0 +1,3 @@
+from loadtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Prometheus exposition of the instrumentation's live state, read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from server.background import KINDS
+
+if TYPE_CHECKING:
+    from server.instrument import Instrumentation
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _by_kind(family: GaugeMetricFamily | CounterMetricFamily, values: dict[str, int]) -> Metric:
+    for kind in KINDS:
+        family.add_metric([kind], values[kind])
+    return family
+
+
+class InstrumentationCollector(Collector):
+    def __init__(self, instrumentation: Instrumentation) -> None:
+        self.instrumentation = instrumentation
+
+    def collect(self) -> Iterator[Metric]:
+        ins = self.instrumentation
+        pool = ins.threadpool()
+        if pool is not None:
+            yield _gauge(
+                "loadtui_threadpool_capacity", "AnyIO default thread limiter size.", pool[0]
+            )
+            yield _gauge("loadtui_threadpool_busy", "Thread pool tokens borrowed.", pool[1])
+            yield _gauge("loadtui_threadpool_waiting", "Tasks waiting for a token.", pool[2])
+        tasks = ins.background.snapshot()
+        labels = ["kind"]
+        yield _by_kind(
+            GaugeMetricFamily(
+                "loadtui_background_tasks_pending",
+                "Background tasks scheduled and not finished (running ones included).",
+                labels=labels,
+            ),
+            tasks["pending"],
+        )
+        yield _by_kind(
+            GaugeMetricFamily(
+                "loadtui_background_tasks_running", "Background tasks running.", labels=labels
+            ),
+            tasks["running"],
+        )
+        yield _by_kind(
+            CounterMetricFamily(
+                "loadtui_background_tasks_completed", "Background tasks finished.", labels=labels
+            ),
+            tasks["completed"],
+        )
+        watch = ins.watch
+        yield _gauge("loadtui_requests_in_flight", "HTTP requests being answered.", ins.in_flight)
+        yield _gauge(
+            "loadtui_event_loop_tick_age_seconds",
+            "Seconds since the event loop's heartbeat last ran.",
+            watch.tick_age(),
+        )
+        yield _gauge(
+            "loadtui_event_loop_lag_seconds",
+            "Worst heartbeat lag over about the last second.",
+            watch.lag(),
+        )
+        yield CounterMetricFamily(
+            "loadtui_event_loop_stalls", "Event loop stalls seen.", value=watch.stalls_total
+        )
+        yield CounterMetricFamily(
+            "loadtui_event_loop_stall_seconds",
+            "Seconds the event loop spent stalled (finished stalls).",
+            value=watch.stall_seconds_total,
+        )
+
+
+def build_registry(instrumentation: Instrumentation) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(InstrumentationCollector(instrumentation))
+    for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(standard)
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,77 @@
+"""Test helpers: real HTTP against real servers, never mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def get(url: str, timeout: float = 5.0) -> httpx.Response:
+    return httpx.get(url, timeout=timeout)
+
+
+def metrics(
+    base_url: str, timeout: float = 2.0
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus samples by (name, sorted labels)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=timeout).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def sample(values: dict, name: str, **labels: str) -> float:
+    return values[(name, tuple(sorted(labels.items())))]
+
+
+def stalls(metrics_url: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{metrics_url}/stalls", timeout=2.0).json()["stalls"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+async def _concurrent_gets(url: str, count: int, timeout: float) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        return list(await asyncio.gather(*(client.get(url) for _ in range(count))))
+
+
+def concurrent_gets(url: str, count: int, timeout: float = 30.0) -> list[httpx.Response]:
+    return asyncio.run(_concurrent_gets(url, count, timeout))
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn on a free loopback port, in a thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    if not wait_for(lambda: server.started, timeout=10):
+        raise RuntimeError("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
