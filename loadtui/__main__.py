@@ -1,3 +1,4 @@
 from loadtui.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # the engine's spawned processes import this module too
+    raise SystemExit(main())

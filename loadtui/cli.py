@@ -6,7 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from loadtui.snapshots import LoadPlan
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -76,6 +80,96 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_server)
 
 
+def user_list(text: str) -> list[int]:
+    return [positive_int(part.strip()) for part in text.split(",") if part.strip()] or [
+        positive_int("")
+    ]
+
+
+def route_list(text: str) -> list[str]:
+    routes = [part.strip() for part in text.split(",") if part.strip()]
+    if not routes:
+        raise argparse.ArgumentTypeError("give at least one route")
+    return routes
+
+
+def _add_load_options(p: argparse.ArgumentParser, duration: float = 30.0) -> None:
+    p.add_argument(
+        "--duration", type=positive_float, default=duration, help="seconds (default %(default)s)"
+    )
+    p.add_argument(
+        "--think-min",
+        type=non_negative_float,
+        default=0.1,
+        help="least think time per user, s (default %(default)s)",
+    )
+    p.add_argument(
+        "--think-max",
+        type=non_negative_float,
+        default=0.5,
+        help="most think time per user, s (default %(default)s)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        help="request timeout, s (default %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="thread pool size of the spawned demo server (default 40)",
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="one headless run: progress on stderr, summary on stdout")
+    p.add_argument("route", metavar="ROUTE", help="a variant key (5, 4r) or a path")
+    p.add_argument("--users", type=positive_int, default=100, help="simulated users (default 100)")
+    p.add_argument(
+        "--spawn-rate", type=positive_float, default=20.0, help="users started per second"
+    )
+    _add_load_options(p)
+    p.add_argument(
+        "--rate",
+        type=positive_float,
+        default=None,
+        help="open loop: requests per second at fixed times (--users caps connections)",
+    )
+    p.add_argument("--target", metavar="URL", help="an already running server (loopback)")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --target that is not loopback"
+    )
+    p.add_argument("--json", metavar="FILE", type=Path, help="write the run file here")
+    p.add_argument(
+        "--drain",
+        type=non_negative_float,
+        default=None,
+        metavar="S",
+        help="after the load, watch the background backlog S seconds",
+    )
+    p.set_defaults(handler=_cmd_run)
+
+
+def _add_matrix(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "matrix", help="the seed's runner: every route x 10/40/100 users, a fresh server each"
+    )
+    p.add_argument(
+        "--users", type=user_list, default=[10, 40, 100], help="comma list (default 10,40,100)"
+    )
+    p.add_argument(
+        "--routes",
+        type=route_list,
+        default=None,
+        help="comma list of variant keys (default: the seed's 1-7)",
+    )
+    _add_load_options(p)
+    p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
+    p.set_defaults(handler=_cmd_matrix)
+
+
 def _add_routes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("routes", help="list the route variants with one-line explanations")
     p.set_defaults(handler=_cmd_routes)
@@ -91,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"loadtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_matrix(sub)
     _add_server(sub)
     _add_routes(sub)
     return parser
@@ -120,6 +216,92 @@ def _cmd_server(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
+    from loadtui.snapshots import LoadPlan
+
+    if args.think_max < args.think_min:
+        raise UsageError(
+            f"--think-max ({args.think_max:g}) is below --think-min ({args.think_min:g})"
+        )
+    rate = getattr(args, "rate", None)
+    return LoadPlan(
+        mode="open" if rate else "closed",
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=args.duration,
+        think_s=(args.think_min, args.think_max),
+        rate=rate,
+        timeout_s=args.timeout,
+    )
+
+
+def _writable(path: Path, what: str) -> None:
+    from loadtui.runfile import check_writable
+
+    try:
+        check_writable(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def _demo_route(route: str) -> None:
+    from server.routes import find_variant
+
+    if find_variant(route) is None:
+        raise UsageError(
+            f"unknown route {route!r}: `loadtui routes` lists the demo's routes "
+            "(use --target to load your own app)"
+        )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from loadtui.headless import run_command
+    from loadtui.session import SegmentSpec
+    from loadtui.spawn import SpawnError
+    from loadtui.target import TargetError, parse_target
+
+    plan = _plan(args, args.users, args.spawn_rate)
+    target = None
+    if args.target:
+        if args.threads is not None:
+            raise UsageError("--threads applies to a spawned demo server, not to --target")
+        try:
+            target = parse_target(args.target, args.route, allow_remote=args.allow_remote)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        _demo_route(args.route)
+    if args.json is not None:
+        _writable(args.json, "the run file")
+    spec = SegmentSpec(route=args.route, plan=plan, target=target, threads=args.threads)
+    try:
+        return run_command(spec, args.json, args.drain)
+    except (SpawnError, TargetError) as exc:
+        print(f"loadtui run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from loadtui.headless import matrix_command, matrix_stamp
+    from server.routes import SEED_KEYS
+
+    routes = args.routes or list(SEED_KEYS)
+    for route in routes:
+        _demo_route(route)
+    out_dir = args.out / matrix_stamp()
+    _writable(out_dir / "probe.json", "run files in")
+    plan = _plan(args, args.users[0], 20.0)
+    try:
+        return matrix_command(routes, args.users, plan, out_dir, args.threads)
+    except Exception as exc:  # SpawnError and the like: one line, what was done is on disk
+        from loadtui.spawn import SpawnError
+
+        if not isinstance(exc, SpawnError):
+            raise
+        print(f"loadtui matrix: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _cmd_routes(_args: argparse.Namespace) -> int:

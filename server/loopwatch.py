@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import threading
 import time
@@ -33,7 +34,12 @@ FRAMEWORK_PACKAGES = frozenset(
         "pydantic",
     }
 )
-INSTRUMENTATION_MODULES = frozenset({"server.loopwatch", "server.background", "server.instrument"})
+INSTRUMENTATION_MODULES = frozenset(
+    {"server.loopwatch", "server.background", "server.instrument", "server.serve"}
+)
+# A frame of these modules runs the loop: frames beyond it started the loop, not the stall.
+LOOP_RUNNERS = frozenset({"asyncio.runners", "asyncio.base_events", "uvloop"})
+LOOP_INTERNALS = "event loop internals (no application frame)"
 MAX_STACK_FRAMES = 40
 
 
@@ -66,6 +72,7 @@ def _is_plumbing(frame: FrameType) -> bool:
     return (
         top in sys.stdlib_module_names
         or top in FRAMEWORK_PACKAGES
+        or top == "loadtui"
         or module in INSTRUMENTATION_MODULES
     )
 
@@ -76,16 +83,66 @@ def _describe(frame: FrameType) -> str:
 
 
 def find_culprit(frame: FrameType | None) -> tuple[str, str, list[str]]:
-    """(culprit qualname, "file:line", stack outermost-first) for a loop thread's frame."""
+    """(culprit qualname, "file:line", stack outermost-first) for a loop thread's frame.
+
+    The culprit is the innermost frame of the application's own code that the loop is running
+    now. Frames outside the loop's run call (the program that started the loop) never count.
+    """
     frames: list[FrameType] = []
     while frame is not None and len(frames) < MAX_STACK_FRAMES:
         frames.append(frame)
         frame = frame.f_back
     if not frames:
-        return "unknown", "", []
-    own = next((f for f in frames if not _is_plumbing(f)), frames[0])
-    location = f"{own.f_code.co_filename}:{own.f_lineno}"
-    return own.f_code.co_qualname, location, [_describe(f) for f in reversed(frames)]
+        return LOOP_INTERNALS, "", []
+    inside = frames
+    for index, candidate in enumerate(frames):
+        if candidate.f_globals.get("__name__") in LOOP_RUNNERS:
+            inside = frames[:index]
+            break
+    own = next((f for f in inside if not _is_plumbing(f)), None)
+    stack = [_describe(f) for f in reversed(frames)]
+    if own is None:
+        return LOOP_INTERNALS, "", stack
+    return own.f_code.co_qualname, f"{own.f_code.co_filename}:{own.f_lineno}", stack
+
+
+class GcWatch:
+    """Times the cyclic garbage collector's passes on the loop thread: each one blocks the loop.
+
+    The watchdog cannot look while a pass runs (the collector holds the GIL), so stalls are
+    matched with the recorded passes once they end.
+    """
+
+    def __init__(self) -> None:
+        self.loop_thread: int | None = None
+        self.pauses: deque[tuple[float, float, int]] = deque(maxlen=64)
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if threading.get_ident() != self.loop_thread:
+            return
+        if phase == "start":
+            self._started = time.monotonic()
+        else:
+            self.pauses.append((self._started, time.monotonic(), info["generation"]))
+
+    def install(self, loop_thread: int) -> None:
+        self.loop_thread = loop_thread
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+
+    def remove(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self)
+
+    def explains(self, start: float, end: float) -> int | None:
+        """The generation, if collector passes fill most of [start, end]."""
+        inside = [(max(a, start), min(b, end), g) for a, b, g in list(self.pauses)]
+        inside = [(a, b, g) for a, b, g in inside if b > a]
+        covered = sum(b - a for a, b, _ in inside)
+        if inside and covered >= 0.5 * (end - start):
+            return max(g for _, _, g in inside)
+        return None
 
 
 @dataclass
@@ -95,6 +152,8 @@ class LoopWatch:
     threshold_s: float = 0.1
     tick_interval_s: float = 0.02
     max_stalls: int = 256
+    # Called when a stall ends, with the code objects that were on the blocked stack (none
+    # when the garbage collector was to blame).
     on_stall: Callable[[Stall, list[CodeType]], None] | None = None
 
     last_tick: float = field(default_factory=time.monotonic)
@@ -110,11 +169,14 @@ class LoopWatch:
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _gc: GcWatch = field(default_factory=GcWatch)
+    _current_codes: list[CodeType] = field(default_factory=list)
 
     # ---- inside the loop -------------------------------------------------------------
     def start(self) -> None:
         """Call from inside the running loop."""
         self._loop_thread = threading.get_ident()
+        self._gc.install(self._loop_thread)
         self.last_tick = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._heartbeat())
         self._stop.clear()
@@ -123,6 +185,7 @@ class LoopWatch:
 
     async def stop(self) -> None:
         self._stop.set()
+        self._gc.remove()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,18 +252,24 @@ class LoopWatch:
             while len(self._stalls) > self.max_stalls:
                 self._stalls.popleft()
             self.stalls_total += 1
-        if self.on_stall is not None:
-            self.on_stall(stall, codes)
+        self._current_codes = codes
 
     def _end(self, resumed_tick: float) -> None:
         stall = self._current
         assert stall is not None
         # The resuming tick lands up to one tick interval after the loop came free.
         duration = max(0.0, resumed_tick - stall.started_mono - self.tick_interval_s / 2)
+        generation = self._gc.explains(stall.started_mono, resumed_tick)
         with self._lock:
+            if generation is not None:  # the collector, not the code it interrupted
+                stall.culprit = f"gc.collect (generation {generation})"
+                stall.location = "garbage collector"
+                self._current_codes = []
             stall.duration_s = duration
             self.stall_seconds_total += duration
             self._current = None
+        if self.on_stall is not None:
+            self.on_stall(stall, self._current_codes)
 
 
 def _codes_of(frame: FrameType | None) -> list[CodeType]:

@@ -1,0 +1,23 @@
+"""The seed's Locust user, for side-by-side runs against the same server.
+
+    LOADTUI_ROUTE=/ping LOADTUI_USER=fast locust -f benchmarks/locustfile.py ...
+
+LOADTUI_USER: "http" (HttpUser, requests; the seed's) or "fast" (FastHttpUser).
+LOADTUI_THINK: "0" for no think time (cost runs); default is the seed's 0.1-0.5 s.
+"""
+
+import os
+
+from locust import FastHttpUser, HttpUser, between, constant, task
+
+ROUTE = os.environ.get("LOADTUI_ROUTE", "/ping")
+WAIT = constant(0) if os.environ.get("LOADTUI_THINK") == "0" else between(0.1, 0.5)
+BASE = FastHttpUser if os.environ.get("LOADTUI_USER", "http") == "fast" else HttpUser
+
+
+class SeedUser(BASE):
+    wait_time = WAIT
+
+    @task
+    def hit(self) -> None:
+        self.client.get(ROUTE)

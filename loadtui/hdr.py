@@ -1,0 +1,93 @@
+"""HDR histograms of latency in microseconds: create, ship as text, merge, summarise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour
+SIGNIFICANT_FIGURES = 3
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+def record_us(histogram: HdrHistogram, microseconds: int) -> None:
+    histogram.record_value(min(max(microseconds, LOWEST_US), HIGHEST_US))
+
+
+def encode(histogram: HdrHistogram) -> str:
+    return histogram.encode().decode("ascii")
+
+
+def decode(data: str) -> HdrHistogram:
+    histogram = new_histogram()
+    add_encoded(histogram, data)
+    return histogram
+
+
+def merge(into: HdrHistogram, other: HdrHistogram) -> None:
+    """Add ``other`` to ``into``, losslessly.
+
+    hdrh's own ``add`` sets the minimum to 0 whenever either side is empty; the raw
+    ``min_value`` (sys.maxsize when empty) keeps the true minimum.
+    """
+    if other.get_total_count() == 0:
+        return
+    lowest = min(into.min_value, other.min_value)
+    into.add(other)
+    into.min_value = lowest
+
+
+def add_encoded(histogram: HdrHistogram, data: str) -> None:
+    merge(histogram, HdrHistogram.decode(data.encode("ascii")))
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Latency figures in milliseconds; all None when nothing was recorded."""
+
+    count: int
+    min: float | None
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    p999: float | None
+    max: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "min": self.min,
+            "mean": self.mean,
+            "p50": self.p50,
+            "p90": self.p90,
+            "p99": self.p99,
+            "p999": self.p999,
+            "max": self.max,
+        }
+
+
+def _ms(microseconds: float) -> float:
+    return round(microseconds / 1000.0, 3)
+
+
+def summarize(histogram: HdrHistogram) -> LatencySummary:
+    count = histogram.get_total_count()
+    if count == 0:
+        return LatencySummary(0, None, None, None, None, None, None, None)
+    values = histogram.get_percentile_to_value_dict(list(PERCENTILES))
+    return LatencySummary(
+        count=count,
+        min=_ms(histogram.get_min_value()),
+        mean=_ms(histogram.get_mean_value()),
+        p50=_ms(values[50.0]),
+        p90=_ms(values[90.0]),
+        p99=_ms(values[99.0]),
+        p999=_ms(values[99.9]),
+        max=_ms(histogram.get_max_value()),
+    )

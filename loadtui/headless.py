@@ -1,0 +1,192 @@
+"""Headless runs: `loadtui run` (one segment) and `loadtui matrix` (the seed's runner).
+
+Progress goes to stderr, results to stdout, run files are written atomically. Ctrl-C (or
+SIGTERM) stops the load, keeps what was measured, marks it interrupted and still writes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from loadtui import runfile, tables, verdicts
+from loadtui.session import SegmentSpec, Session
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}
+
+
+class StopRequested:
+    """Turns SIGINT/SIGTERM into a flag the run loop reads; a second signal forces exit."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopRequested]:
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; a line every few seconds otherwise."""
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def show(self, session: Session, phase: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last < (0.5 if self.tty else 5.0):
+            return
+        self._last = now
+        self.stream.write(("\r" if self.tty else "") + self._line(session, phase))
+        if not self.tty:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def _line(self, session: Session, phase: str) -> str:
+        model = session.model
+        assert model is not None
+        elapsed = model.elapsed_s()
+        duration = model.plan.duration_s
+        latest = model.latest()
+        rps = f"{latest.rps:6.1f} req/s" if latest else "   -- req/s"
+        p99 = f"p99 {tables.ms(latest.latency.p99) if latest else '-':>6} ms"
+        errors = f"errors {model.summary().errors:,}"
+        if duration:
+            filled = int(20 * min(1.0, elapsed / duration))
+            bar = "#" * filled + "-" * (20 - filled)
+            clock = f"{elapsed:4.0f}/{duration:g} s ({max(0.0, duration - elapsed):.0f} s left)"
+        else:
+            bar, clock = "", f"{elapsed:4.0f} s"
+        text = f"{self.label} [{bar}] {clock} {rps} {p99} {errors} {phase}"
+        return text[:159].ljust(80) if self.tty else text.strip()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@dataclass
+class SegmentResult:
+    document: dict[str, Any]
+    path: Path | None
+    interrupted: bool
+    unreachable: bool
+
+
+def run_segment(
+    spec: SegmentSpec,
+    *,
+    json_path: Path | None,
+    drain_s: float | None,
+    stop: StopRequested,
+    label: str = "",
+) -> SegmentResult:
+    """Run one segment to its end (or until stopped) and write its file.
+
+    SpawnError / TargetError propagate: nothing was measured, nothing is written.
+    """
+    session = Session(spec)
+    progress = Progress(sys.stderr, label)
+    state = "finished"
+    try:
+        session.start()
+        while session.pump(0.25):
+            progress.show(session)
+            if stop:
+                session.stop()
+        if drain_s and not stop:
+            session.drain(drain_s, lambda _t: progress.show(session, "draining"))
+        if stop:
+            state = "interrupted"
+    except KeyboardInterrupt:
+        state = "interrupted"
+    finally:
+        progress.done()
+        session.close(state)  # type: ignore[arg-type]
+    model = session.model
+    assert model is not None
+    found = verdicts.compute(model)
+    document = runfile.build_document(model, found)
+    if json_path is not None:
+        runfile.write_json_atomic(json_path, document)
+    unreachable = any(v.code == "server_unreachable" for v in found) or model.failure is not None
+    return SegmentResult(document, json_path, state == "interrupted", unreachable)
+
+
+def run_command(spec: SegmentSpec, json_path: Path | None, drain_s: float | None) -> int:
+    with StopRequested().installed() as stop:
+        result = run_segment(spec, json_path=json_path, drain_s=drain_s, stop=stop)
+    print(tables.run_summary(result.document, str(result.path) if result.path else None))
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.unreachable else EXIT_OK
+
+
+def matrix_stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def matrix_command(
+    routes: list[str],
+    users: list[int],
+    base_plan: Any,
+    out_dir: Path,
+    threads: int | None,
+) -> int:
+    """Every route x every user count, a fresh server for each, files in ``out_dir``."""
+    from dataclasses import replace
+
+    docs: list[dict[str, Any]] = []
+    total = len(routes) * len(users)
+    interrupted = False
+    with StopRequested().installed() as stop:
+        for number, (route, count) in enumerate(((r, u) for r in routes for u in users), start=1):
+            plan = replace(
+                base_plan, users=count, spawn_rate=SEED_SPAWN_RATES.get(count, base_plan.spawn_rate)
+            )
+            spec = SegmentSpec(route=route, plan=plan, threads=threads)
+            label = f"[{number}/{total}] {route} x {count}u"
+            result = run_segment(
+                spec,
+                json_path=out_dir / f"route-{route}-{count}u.json",
+                drain_s=None,
+                stop=stop,
+                label=label,
+            )
+            docs.append(result.document)
+            if result.interrupted:
+                interrupted = True
+                break
+    print(tables.comparison_table(docs))
+    lesson_lines = tables.lessons(docs)
+    if lesson_lines:
+        print("\nwhat the runs showed")
+        print("\n".join(lesson_lines))
+    print(f"\nrun files in {out_dir}/")
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK

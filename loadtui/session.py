@@ -1,0 +1,158 @@
+"""A session runs one segment: a target (a freshly spawned demo server, or one given), an engine
+process and a probe thread, all feeding one run model. The headless commands and each TUI pane
+drive sessions; none of them measures anything itself."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from loadtui.model import RunModel, State
+from loadtui.probe import Probe
+from loadtui.snapshots import LoadPlan, Target
+from loadtui.spawn import SpawnedServer
+from loadtui.target import check_reachable
+from loadtui.workers import EngineConfig, EngineProcess
+from server.routes import find_variant
+
+STOP_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    route: str  # a variant key ("5") or a path
+    plan: LoadPlan
+    target: Target | None = None  # None: spawn a fresh demo server
+    threads: int | None = None  # for a spawned server
+
+    def path(self) -> str:
+        """A variant key names the demo's route (on any target); anything else is a path."""
+        variant = find_variant(self.route)
+        if variant is not None and (self.target is None or not self.route.startswith("/")):
+            return variant.path
+        return self.route if self.route.startswith("/") else "/" + self.route
+
+
+class Session:
+    def __init__(self, spec: SegmentSpec, on_change: Callable[[], None] | None = None) -> None:
+        self.spec = spec
+        self.on_change = on_change or (lambda: None)
+        self.server: SpawnedServer | None = None
+        self.engine: EngineProcess | None = None
+        self.probe: Probe | None = None
+        self.model: RunModel | None = None
+        self._closed = False
+
+    # ---- start ---------------------------------------------------------------------------
+    def start(self) -> RunModel:
+        """Spawn or check the target, then start the probe and the engine.
+
+        Raises SpawnError or TargetError when there is nothing to load.
+        """
+        target = self._prepare_target()
+        variant = find_variant(target.route)
+        self.model = RunModel(
+            target=target,
+            plan=self.spec.plan,
+            variant_key=variant.key if variant else None,
+            variant_pattern=variant.pattern if variant else None,
+        )
+        model = self.model
+        self.probe = Probe(
+            target,
+            on_sample=lambda s: self._changed(model.add_server_sample, s),
+            on_stalls=lambda s: self._changed(model.add_stalls, s),
+            on_signals=lambda a, m: self._changed(model.set_signals, a, m),
+        )
+        self.probe.start()
+        self.engine = EngineProcess(
+            EngineConfig(target.host, target.port, target.route, self.spec.plan)
+        )
+        self.engine.start()
+        return model
+
+    def _prepare_target(self) -> Target:
+        path = self.spec.path()
+        if self.spec.target is not None:
+            check_reachable(self.spec.target)
+            return replace(self.spec.target, route=path)
+        self.server = SpawnedServer.start(threads=self.spec.threads)
+        host, _, port = self.server.url.removeprefix("http://").rpartition(":")
+        return Target(
+            url=self.server.url,
+            host=host,
+            port=int(port),
+            route=path,
+            spawned=True,
+            metrics_url=self.server.metrics_url,
+            pid=self.server.pid,
+        )
+
+    def _changed(self, method: Callable[..., None], *args: object) -> None:
+        method(*args)
+        self.on_change()
+
+    # ---- running -------------------------------------------------------------------------
+    @property
+    def engine_done(self) -> bool:
+        model = self.model
+        return model is not None and (model.end_reason is not None or model.failure is not None)
+
+    def pump(self, timeout: float = 0.25) -> bool:
+        """Feed the engine's messages to the model; False once the engine is done."""
+        if self.engine is None or self.model is None:
+            return False
+        if self.engine_done:
+            time.sleep(timeout)
+            return False
+        messages = self.engine.messages(timeout)
+        for message in messages:
+            self.model.add_engine_message(message)
+        if messages:
+            self.on_change()
+        return not self.engine_done
+
+    def set_users(self, users: int) -> None:
+        if self.engine is not None:
+            self.engine.set_users(users)
+
+    def stop(self) -> None:
+        """Ask the engine to stop; it sends a final partial snapshot first."""
+        if self.engine is not None and not self.engine_done:
+            self.engine.stop()
+            deadline = time.monotonic() + STOP_WAIT_S
+            while not self.engine_done and time.monotonic() < deadline:
+                self.pump(0.1)
+
+    def drain(self, seconds: float, progress: Callable[[float], None] | None = None) -> None:
+        """Keep probing the server's background backlog for ``seconds`` after the load."""
+        if self.model is None:
+            return
+        self.model.drain_s = seconds
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if progress is not None:
+                progress(seconds - remaining)
+            time.sleep(min(0.25, remaining))
+
+    # ---- the end -------------------------------------------------------------------------
+    def close(self, state: State | None = None) -> None:
+        """Stop everything (idempotent); the model ends in ``state``."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.stop()
+        if self.probe is not None:
+            self.probe.stop()
+        if self.server is not None:
+            self.server.stop()
+        if self.engine is not None:
+            self.engine.close()
+        if self.model is not None and not self.model.finished:
+            if state is None:
+                state = "failed" if self.model.failure else "finished"
+            self.model.finish(state)
+        self.on_change()

@@ -1,0 +1,64 @@
+"""Where load may go: parsing ``--target`` and keeping load on loopback unless allowed.
+
+Nothing here sends a packet: the loopback check reads IP literals and the name "localhost";
+any other host name is refused unless ``--allow-remote`` is given (only then is it resolved).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from loadtui.snapshots import Target
+
+
+class TargetError(ValueError):
+    """A target that may not or cannot be used; the message is one line for the user."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http":
+        raise TargetError(f"{url}: only http:// targets are supported")
+    host = parts.hostname
+    if not host:
+        raise TargetError(f"{url}: no host in the target URL")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise TargetError(f"{url}: the port is not a number from 0 to 65535") from None
+    if not allow_remote and not _is_loopback(host):
+        raise TargetError(
+            f"{host} is not a loopback address; load goes to 127.0.0.0/8, ::1 or localhost "
+            "unless you pass --allow-remote"
+        )
+    connect_host = "127.0.0.1" if host.lower() == "localhost" else host
+    base = parts.path.rstrip("/")
+    path = route if route.startswith("/") else "/" + route
+    shown_host = f"[{host}]" if ":" in host else host
+    return Target(
+        url=f"http://{shown_host}:{port}{base}",
+        host=connect_host,
+        port=port,
+        route=base + path,
+    )
+
+
+def check_reachable(target: Target, timeout: float = 3.0) -> None:
+    """Open (and close) one TCP connection; no HTTP request is sent."""
+    try:
+        with socket.create_connection((target.host, target.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise TargetError(f"target {target.url} is unreachable: {reason}") from None
