@@ -170,6 +170,25 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_matrix)
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="compare saved runs: table, Markdown, HTML, CSV, HDR logs")
+    p.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="run files, or directories of them"
+    )
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--html", type=Path, metavar="OUT", help="write a self-contained HTML report")
+    p.add_argument("--csv", type=Path, metavar="OUT", help="write per-run statistics as CSV")
+    p.add_argument(
+        "--hdr-log", type=Path, metavar="DIR", help="write one HdrHistogram interval log per run"
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge runs of the same route and load into one (histograms added)",
+    )
+    p.set_defaults(handler=_cmd_report)
+
+
 def _add_routes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("routes", help="list the route variants with one-line explanations")
     p.set_defaults(handler=_cmd_routes)
@@ -187,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_matrix(sub)
+    _add_report(sub)
     _add_server(sub)
     _add_routes(sub)
     return parser
@@ -302,6 +322,16 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             raise
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from loadtui.report import report_command
+    from loadtui.runfile import RunFileError
+
+    try:
+        return report_command(args)
+    except RunFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _cmd_routes(_args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from loadtui.snapshots import (
 State = Literal["starting", "running", "finished", "interrupted", "failed"]
 SATURATED_CPU_PERCENT = 90.0
 SATURATED_LAG_MS = 50.0
+SATURATED_MIN_SECONDS = 2  # a run is flagged once this many intervals were saturated
 UNREACHABLE_KINDS = frozenset({"refused", "connect_error"})
 
 
@@ -58,6 +59,9 @@ class IntervalStats:
     unsent: int
     engine_cpu_percent: float
     engine_lag_ms: float
+    engine_rss_bytes: int
+    engine_open_fds: int
+    engine_tasks: int
     hdr: str
 
     @property
@@ -243,6 +247,9 @@ class RunModel:
                 unsent=snap.unsent,
                 engine_cpu_percent=snap.cpu_percent,
                 engine_lag_ms=snap.loop_lag_max_ms,
+                engine_rss_bytes=snap.rss_bytes,
+                engine_open_fds=snap.open_fds,
+                engine_tasks=snap.tasks,
                 hdr=snap.latency_hdr,
             )
         )
@@ -389,6 +396,9 @@ class RunModel:
     def generator_saturated_seconds(self) -> int:
         # The first interval carries start-up (imports, opening connections): not counted.
         return sum(1 for i in self.intervals()[1:] if i.generator_saturated)
+
+    def generator_saturated(self) -> bool:
+        return self.generator_saturated_seconds() >= SATURATED_MIN_SECONDS
 
     def unreachable_fraction(self) -> float:
         summary = self.summary()

@@ -57,6 +57,9 @@ def _timeline(model: RunModel) -> list[dict[str, Any]]:
             "generator": {
                 "cpu_percent": entry.client.engine_cpu_percent,
                 "loop_lag_ms": entry.client.engine_lag_ms,
+                "rss_bytes": entry.client.engine_rss_bytes,
+                "open_fds": entry.client.engine_open_fds,
+                "tasks": entry.client.engine_tasks,
             },
             "server": entry.server.as_dict(),
             "hdr": entry.client.hdr,
@@ -121,7 +124,8 @@ def _generator(model: RunModel) -> dict[str, Any]:
     return {
         "cpu_percent_mean": round(sum(cpu) / len(cpu), 2) if cpu else None,
         "loop_lag_ms_max": max((i.engine_lag_ms for i in intervals), default=None),
-        "saturated": model.generator_saturated_seconds() >= 2,
+        "saturated": model.generator_saturated(),
+        "rss_bytes_max": max((i.engine_rss_bytes for i in intervals), default=None),
         "saturated_seconds": model.generator_saturated_seconds(),
     }
 

@@ -60,6 +60,9 @@ class IntervalSnapshot:
     send_lag_hdr: str | None = None  # open loop: actual minus intended send time
     unsent: int = 0  # open loop: requests due but not sent yet (all connections busy)
     last_response_mono: float | None = None  # when this interval's last request completed
+    rss_bytes: int = 0  # the engine process's resident memory
+    open_fds: int = 0  # ... its open file descriptors (sockets included)
+    tasks: int = 0  # ... and its asyncio tasks
     final: bool = False
 
     @property

@@ -254,9 +254,9 @@ def background_backlog(model: RunModel) -> Verdict | None:
 
 # ---- generator, reachability, errors --------------------------------------------------------
 def generator_saturated(model: RunModel) -> Verdict | None:
-    seconds = model.generator_saturated_seconds()
-    if seconds < MIN_SATURATED_SECONDS:
+    if not model.generator_saturated():
         return None
+    seconds = model.generator_saturated_seconds()
     intervals = model.intervals()
     cpu = max(i.engine_cpu_percent for i in intervals)
     lag = max(i.engine_lag_ms for i in intervals)

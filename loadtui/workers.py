@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import psutil
+
 from loadtui import hdr
 from loadtui.snapshots import (
     EngineFailed,
@@ -91,6 +93,7 @@ class Engine:
         self._period = 1.0 / self.plan.rate if self.plan.rate else 0.0
         self._next_index = 0
         self._sent = 0
+        self._process = psutil.Process()
 
     # ---- control (from the command reader) ------------------------------------------
     def set_users(self, users: int) -> None:
@@ -169,6 +172,9 @@ class Engine:
             send_lag_hdr=hdr.encode(done.send_lag) if done.send_lag else None,
             unsent=unsent,
             last_response_mono=done.last_done,
+            rss_bytes=self._process.memory_info().rss,
+            open_fds=self._process.num_fds(),
+            tasks=len(asyncio.all_tasks()),
             final=final,
         )
 

@@ -1,0 +1,164 @@
+"""`loadtui run` and `loadtui matrix` end to end: real servers, real HTTP, real files."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from loadtui import hdr, runfile
+from tests.helpers import wait_for
+
+
+def loadtui(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loadtui", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_closed_loop_throughput_matches_users_over_cycle_time(tmp_path):
+    out = tmp_path / "run.json"
+    result = loadtui(
+        "run", "5", "--users", "10", "--spawn-rate", "100", "--duration", "5", "--json", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    doc = runfile.load(out)
+    expected = 10 / (0.2 + 0.3)  # users / (inner work + mean think time)
+    assert expected * 0.85 <= doc["summary"]["rps"] <= expected * 1.15
+    assert 195 <= doc["summary"]["latency_ms"]["p50"] <= 260
+    assert "req/s" in result.stdout and str(out) in result.stdout
+
+
+def test_run_file_validates_and_its_histogram_holds_every_request(tmp_path):
+    out = tmp_path / "run.json"
+    result = loadtui("run", "0", "--users", "5", "--duration", "3", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    runfile.validate(doc)
+    histogram = hdr.decode(doc["histogram"]["data"])
+    assert histogram.get_total_count() == doc["summary"]["requests"] > 0
+    assert sum(entry["requests"] for entry in doc["timeline"]) == doc["summary"]["requests"]
+    interval_total = hdr.new_histogram()
+    for entry in doc["timeline"]:
+        hdr.add_encoded(interval_total, entry["hdr"])
+    assert interval_total.get_total_count() == doc["summary"]["requests"]
+    assert doc["target"]["spawned"] is True and doc["load"]["mode"] == "closed"
+    assert doc["state"] == "finished" and doc["interrupted"] is False
+    assert len(doc["timeline"]) == 3
+    assert doc["environment"]["packages"]["uvicorn"]
+
+
+def test_open_loop_above_capacity_records_corrected_and_uncorrected(tmp_path):
+    out = tmp_path / "open.json"
+    # 5 connections x 1 / 0.2 s = 25 req/s of capacity, asked for 60 req/s
+    result = loadtui(
+        "run", "5", "--rate", "60", "--users", "5", "--duration", "6", "--json", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    summary = runfile.load(out)["summary"]
+    corrected, uncorrected = summary["latency_ms"], summary["latency_uncorrected_ms"]
+    assert uncorrected["p99"] < 400
+    assert corrected["p99"] > 5 * uncorrected["p99"]
+    assert summary["send_lag_ms"]["p99"] > 1000
+    assert summary["unsent"] > 0
+    assert "uncorrected" in result.stdout
+
+
+def test_sigint_writes_the_partial_run_and_stops_the_server(tmp_path):
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadtui",
+            "run",
+            "5",
+            "--users",
+            "20",
+            "--duration",
+            "60",
+            "--json",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    doc = runfile.load(out)
+    assert doc["interrupted"] is True and doc["state"] == "interrupted"
+    assert doc["summary"]["requests"] > 0
+    assert 2 <= doc["summary"]["duration_s"] < 20
+    assert "[interrupted]" in stdout
+    server_pid = doc["target"]["pid"]
+    assert wait_for(lambda: not psutil.pid_exists(server_pid), timeout=5)
+
+
+def test_unreachable_target_is_exit_1_with_one_line():
+    result = loadtui("run", "/ping", "--target", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unreachable" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "5", "--users", "0"], "at least 1"),
+        (["run", "5", "--users", "-4"], "at least 1"),
+        (["run", "5", "--think-min", "0.5", "--think-max", "0.1"], "think-max"),
+        (["run", "5", "--duration", "soon"], "not a number"),
+        (["run", "5", "--duration", "nan"], "finite"),
+        (["run", "5", "--rate", "0"], "above 0"),
+        (["run", "nope"], "unknown route"),
+        (["run", "5", "--json", "/proc/version/run.json"], "cannot write"),
+        (["run", "/ping", "--target", "http://192.0.2.10:8000"], "not a loopback"),
+        (["run", "/ping", "--target", "https://127.0.0.1:8000"], "only http://"),
+        (["run", "/ping", "--target", "http://127.0.0.1:8000", "--threads", "4"], "--threads"),
+        (["matrix", "--users", "10,x"], "not a whole number"),
+        (["matrix", "--routes", "5,zz"], "unknown route"),
+    ],
+)
+def test_invalid_values_are_exit_2_with_one_line(args, words):
+    result = loadtui(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
+    result = loadtui(
+        "matrix", "--routes", "5,4", "--users", "4,8", "--duration", "3", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted(tmp_path.glob("*/route-*.json"))
+    assert [f.name for f in files] == [
+        "route-4-4u.json",
+        "route-4-8u.json",
+        "route-5-4u.json",
+        "route-5-8u.json",
+    ]
+    docs = [runfile.load(f) for f in files]
+    assert len({d["target"]["url"] for d in docs}) == 4  # a fresh server for every run
+    assert all(d["target"]["spawned"] for d in docs)
+    header = result.stdout.splitlines()[0].split()
+    assert header[:5] == ["route", "load", "req/s", "mean", "p50"]
+    assert "event_loop_blocked: 4@4u, 4@8u" in result.stdout
+    assert Path(tmp_path).joinpath(files[0].parent.name).is_dir()
