@@ -3,10 +3,11 @@ validate it. The JSON Schema ships in ``loadtui/schema/run.schema.json``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from loadtui import __version__, hdr
+from loadtui.atomic import write_text_atomic
 from loadtui.environment import environment
 from loadtui.model import RunModel, iso
 from loadtui.verdicts import Verdict, run_stalls
@@ -210,23 +212,18 @@ def check_writable(path: Path) -> None:
 
 
 def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Temp file in the same directory, fsync, rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=1, allow_nan=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_text_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
 # ---- reading -------------------------------------------------------------------------------
+def epoch(timestamp: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time in a run file; None if absent or unreadable."""
+    try:
+        return datetime.fromisoformat(timestamp).timestamp() if timestamp else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 @cache
 def schema() -> dict[str, Any]:
     text = resources.files("loadtui").joinpath("schema/run.schema.json").read_text("utf-8")
@@ -238,6 +235,10 @@ def validate(document: Any) -> None:
     jsonschema.validate(document, schema())
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a number a run file may hold")
+
+
 def load(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text("utf-8")
@@ -246,8 +247,8 @@ def load(path: Path) -> dict[str, Any]:
             f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
         ) from None
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
         raise RunFileError(f"{path}: not JSON (truncated or corrupt): {exc}") from None
     if not isinstance(document, dict) or not str(document.get("schema", "")).startswith(
         "loadtui.run/"
@@ -263,8 +264,19 @@ def load(path: Path) -> dict[str, Any]:
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "top level"
         raise RunFileError(f"{path}: invalid run file at {where}: {exc.message}") from None
-    try:
-        hdr.decode(document["histogram"]["data"])
-    except Exception:
-        raise RunFileError(f"{path}: the latency histogram does not decode") from None
+    for where, data in _encoded_histograms(document):
+        try:
+            hdr.decode(data)
+        except Exception:
+            raise RunFileError(f"{path}: the histogram at {where} does not decode") from None
     return document
+
+
+def _encoded_histograms(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every HDR histogram in a run file, with where it is (a JSON path)."""
+    yield "histogram/data", document["histogram"]["data"]
+    for name, histogram in document.get("histograms", {}).items():
+        yield f"histograms/{name}/data", histogram["data"]
+    for index, entry in enumerate(document["timeline"]):
+        if "hdr" in entry:
+            yield f"timeline/{index}/hdr", entry["hdr"]

@@ -154,27 +154,41 @@ def comparison_rows(docs: Sequence[Document]) -> list[list[str]]:
     return rows
 
 
+TABLE_COLUMNS = (*COLUMNS, "verdicts")
+TEXT_COLUMNS = {"route", "load", "verdicts"}
+
+
+def verdict_cell(doc: Document) -> str:
+    """The codes of the verdicts worth a look (not info), or "-"."""
+    return ", ".join(v["code"] for v in doc["verdicts"] if v["severity"] != "info") or "-"
+
+
+def table_rows(docs: Sequence[Document]) -> list[list[str]]:
+    """`comparison_rows` with the verdicts cell: the rows of the comparison table."""
+    return [[*row, verdict_cell(doc)] for row, doc in zip(comparison_rows(docs), docs, strict=True)]
+
+
 def comparison_table(docs: Sequence[Document], markdown: bool = False) -> str:
     """One row per run: the shape of the seed's "What did we learn" figures."""
-    rows = comparison_rows(docs)
+    rows = table_rows(docs)
     if markdown:
-        out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        out += ["| " + " | ".join(row) + " |" for row in rows]
+        out = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         return "\n".join(out)
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(TABLE_COLUMNS)]
 
     def line(cells: Sequence[str]) -> str:
-        # the first two columns (route, load) read left to right; numbers align right
+        # names and verdicts read left to right; numbers align right
         return "  ".join(
-            cell.ljust(width) if i < 2 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
+            cell.ljust(width) if column in TEXT_COLUMNS else cell.rjust(width)
+            for column, cell, width in zip(TABLE_COLUMNS, cells, widths, strict=True)
+        ).rstrip()
 
-    out = [line(COLUMNS), *(line(row) for row in rows)]
+    out = [line(TABLE_COLUMNS), *(line(row) for row in rows)]
     return "\n".join(out)
 
 
-def lessons(docs: Sequence[Document]) -> list[str]:
+def lessons(docs: Sequence[Document], markdown: bool = False) -> list[str]:
     """The verdicts that stood out, grouped by code: which runs showed them."""
     by_code: dict[str, list[str]] = {}
     for doc in docs:
@@ -182,4 +196,6 @@ def lessons(docs: Sequence[Document]) -> list[str]:
             if verdict["severity"] == "info":
                 continue
             by_code.setdefault(verdict["code"], []).append(f"{route_label(doc)}@{load_label(doc)}")
+    if markdown:
+        return [f"- **{code}**: {', '.join(runs)}" for code, runs in by_code.items()]
     return [wrap(f"{code}: {', '.join(runs)}") for code, runs in by_code.items()]

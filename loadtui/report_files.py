@@ -1,0 +1,111 @@
+"""Report files for other tools: per-run statistics as CSV (the columns of Locust's stats CSV)
+and one HdrHistogram interval log (.hlog) per run, readable by HdrHistogram's tools."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hdrh.log import HistogramLogWriter
+
+from loadtui import hdr, tables
+from loadtui.atomic import write_text_atomic
+from loadtui.percentiles import LOCUST_PERCENTILES, values_ms
+from loadtui.report_runs import Run
+from loadtui.runfile import epoch
+
+CSV_COLUMNS = (
+    "Route",
+    "Load",
+    "Path",
+    "Source",
+    "Request Count",
+    "Failure Count",
+    "Requests/s",
+    "Average Response Time",
+    "Min Response Time",
+    "Max Response Time",
+    *(f"{p:g}%" for p in LOCUST_PERCENTILES),
+    "Stalls",
+    "Longest Stall (s)",
+    "Background Tasks Pending",
+)
+US_PER_MS = 1000.0  # the logs' Interval_Max column is in ms, as HdrHistogram's tools expect
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _csv_row(run: Run) -> list[str]:
+    doc = run.doc
+    summary, server = doc["summary"], doc["server"]
+    latency = summary["latency_ms"]
+    at = values_ms(hdr.decode(doc["histogram"]["data"]), LOCUST_PERCENTILES)
+    stalls = [stall["duration_s"] for stall in server["stalls"]]
+    cells = [
+        tables.route_label(doc),
+        tables.load_label(doc),
+        doc["target"]["route"],
+        run.source,
+        summary["requests"],
+        summary["errors"],
+        summary["rps"],
+        latency["mean"],
+        latency["min"],
+        latency["max"],
+        *(at.get(p) for p in LOCUST_PERCENTILES),
+        len(stalls),
+        max(stalls, default=None),
+        server["background_tasks_pending_end"],
+    ]
+    return [_cell(cell) for cell in cells]
+
+
+def csv_text(runs: Sequence[Run]) -> str:
+    """One row per run; latency in ms; an empty cell where nothing was measured."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_row(run) for run in runs)
+    return out.getvalue()
+
+
+def write_csv(path: Path, runs: Sequence[Run]) -> None:
+    write_text_atomic(path, csv_text(runs))
+
+
+def hdr_log_text(run: Run) -> str:
+    """Each second of the run's timeline as one interval, timestamps relative to its start."""
+    doc, out = run.doc, io.StringIO()
+    writer = HistogramLogWriter(out)
+    writer.output_comment(f"[loadtui {run.label}: {doc['target']['route']}, from {run.source}]")
+    writer.output_log_format_version()
+    start = epoch(doc["started_at"])
+    if start is not None:
+        # hdrh's output_start_time is broken (datetime has no iso_format): write its line here
+        writer.output_comment(
+            f"[StartTime: {start:.3f} (seconds since epoch), {doc['started_at']}]"
+        )
+        writer.output_base_time(start * 1000.0)
+    writer.output_legend()
+    previous_end = 0.0
+    for entry in doc["timeline"]:
+        end = entry["t"]
+        length = entry.get("seconds") or end - previous_end
+        previous_end = end
+        if "hdr" in entry:
+            writer.output_interval_histogram(
+                hdr.decode(entry["hdr"]), end - length, end, max_value_unit_ratio=US_PER_MS
+            )
+    return out.getvalue()
+
+
+def write_hdr_logs(directory: Path, runs: Sequence[Run]) -> list[Path]:
+    paths = [directory / f"{run.name}.hlog" for run in runs]
+    for path, run in zip(paths, runs, strict=True):
+        write_text_atomic(path, hdr_log_text(run))
+    return paths

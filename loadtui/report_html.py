@@ -1,0 +1,268 @@
+"""The HTML report: one self-contained page that works offline and prints.
+
+Inline CSS and SVG only: no script, no web fonts, nothing fetched (its Content-Security-Policy
+tells the browser so). Percentile spectra are decoded from each run's HDR histogram here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from loadtui import __version__, hdr, svg, tables
+from loadtui.atomic import write_text_atomic
+from loadtui.percentiles import NINES, percentile_of_nines, spectrum
+from loadtui.report_runs import Run
+from loadtui.runfile import epoch
+
+Document = dict[str, Any]
+Reader = Callable[[Document], float | None]
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+BLUE, RED, GREEN, ORANGE, GREY = (*svg.PALETTE[:4], svg.PALETTE[8])
+SPECTRUM, RUN_CHART = (880, 360), (400, 220)  # drawing sizes (px), near how they show
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a per-run chart: how to read it from the document."""
+
+    label: str
+    points: Callable[[Document], list[svg.Point]]
+    color: str
+    dashed: bool = False
+
+
+def _each_second(read: Reader) -> Callable[[Document], list[svg.Point]]:
+    return lambda doc: [(entry["t"], read(entry)) for entry in doc["timeline"]]
+
+
+def _server(name: str, scale: float = 1.0) -> Reader:
+    def read(entry: Document) -> float | None:
+        value = entry["server"].get(name)
+        return None if value is None else value * scale
+
+    return read
+
+
+def _backlog(entry: Document) -> float | None:
+    pending = entry["server"].get("background_pending")
+    return None if pending is None else sum(pending.values())
+
+
+def _drain(doc: Document) -> list[svg.Point]:
+    return [(sample["t"], sample["pending"]) for sample in doc["server"].get("drain", [])]
+
+
+def _errors_per_second(entry: Document) -> float:
+    return entry["errors"] / (entry.get("seconds") or 1.0)
+
+
+# (title, y axis, lines): each run's charts, stalls shaded on all of them
+TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
+    (
+        "Throughput",
+        "per second",
+        (
+            Line("req/s", _each_second(lambda e: e["rps"]), BLUE),
+            Line("errors/s", _each_second(_errors_per_second), RED),
+        ),
+    ),
+    (
+        "Latency",
+        "ms",
+        (
+            Line("p50", _each_second(lambda e: e["p50_ms"]), BLUE),
+            Line("p99", _each_second(lambda e: e["p99_ms"]), RED),
+        ),
+    ),
+    (
+        "Thread pool",
+        "threads",
+        (
+            Line("busy", _each_second(_server("threadpool_busy")), BLUE),
+            Line("waiting for a thread", _each_second(_server("threadpool_waiting")), RED),
+            Line("capacity", _each_second(_server("threadpool_capacity")), GREY, dashed=True),
+        ),
+    ),
+    (
+        "Background tasks pending",
+        "tasks",
+        (
+            Line("during the load", _each_second(_backlog), ORANGE),
+            Line("draining after it", _drain, GREEN, dashed=True),
+        ),
+    ),
+    (
+        "Event loop lag",
+        "ms",
+        (Line("worst lag per second", _each_second(_server("loop_lag_max_s", 1000.0)), RED),),
+    ),
+)
+
+
+def _legend(series: Sequence[svg.Series], shaded: bool) -> str:
+    items = [
+        f'<span><i class="swatch" style="background:{s.color}"></i>{escape(s.label)}</span>'
+        for s in series
+    ]
+    if shaded:
+        items.append('<span><i class="swatch band"></i>event loop stalled</span>')
+    return f'<span class="legend">{"".join(items)}</span>'
+
+
+def _figure(chart: svg.Chart, size: tuple[int, int]) -> str:
+    """The chart drawn at about the size it shows at, so that its text reads at ~11 px."""
+    legend = _legend(chart.series, bool(chart.bands))
+    return (
+        f"<figure><figcaption>{escape(chart.title)} {legend}</figcaption>"
+        f"{svg.render(chart, *size)}</figure>"
+    )
+
+
+def _stall_bands(doc: Document) -> list[tuple[float, float]]:
+    start = epoch(doc["started_at"])
+    bands = []
+    for stall in doc["server"]["stalls"]:
+        began = epoch(stall["started_at"])
+        if start is not None and began is not None:
+            bands.append((began - start, began - start + stall["duration_s"]))
+    return bands
+
+
+def _with_data(doc: Document, lines: Sequence[Line]) -> list[svg.Series]:
+    found = [(line, line.points(doc)) for line in lines]
+    return [
+        svg.Series(line.label, points, line.color, line.dashed)
+        for line, points in found
+        if any(y is not None for _, y in points)
+    ]
+
+
+def _values(series: Sequence[svg.Series], axis: int) -> list[float | None]:
+    return [point[axis] for s in series for point in s.points]
+
+
+def _run_charts(doc: Document) -> list[str]:
+    """The run's charts, on one time axis, with the event loop's stalls shaded."""
+    drawn = [(title, y_label, _with_data(doc, lines)) for title, y_label, lines in TIME_CHARTS]
+    x_axis = svg.linear_axis("seconds", [x for *_, series in drawn for x in _values(series, 0)])
+    bands = _stall_bands(doc)
+    return [
+        _figure(
+            svg.Chart(title, x_axis, svg.linear_axis(y_label, _values(series, 1)), series, bands),
+            RUN_CHART,
+        )
+        for title, y_label, series in drawn
+    ]
+
+
+def _spectrum(runs: Sequence[Run]) -> str:
+    palette = svg.PALETTE
+    series = [
+        svg.Series(
+            run.label,
+            spectrum(hdr.decode(run.doc["histogram"]["data"])),
+            palette[i % len(palette)],
+            dashed=i >= len(palette),
+        )
+        for i, run in enumerate(runs)
+    ]
+    ticks = [(n, f"{percentile_of_nines(n):g}%") for n in range(NINES + 1)]
+    x_axis = svg.Axis("percentile (log scale of 1/(1-p))", 0.0, float(NINES), ticks)
+    y_axis = svg.linear_axis("latency (ms)", _values(series, 1))
+    chart = svg.Chart("Latency by percentile", x_axis, y_axis, series)
+    return _section("Latency by percentile", _figure(chart, SPECTRUM), "spectrum")
+
+
+def _table(docs: Sequence[Document]) -> str:
+    def cell(tag: str, column: str, text: str) -> str:
+        css = "" if column in tables.TEXT_COLUMNS else ' class="num"'
+        return f"<{tag}{css}>{escape(text)}</{tag}>"
+
+    head = "".join(cell("th", c, c) for c in tables.TABLE_COLUMNS)
+    body = "".join(
+        "<tr>"
+        + "".join(cell("td", c, v) for c, v in zip(tables.TABLE_COLUMNS, row, strict=True))
+        + "</tr>"
+        for row in tables.table_rows(docs)
+    )
+    return _section(
+        "Comparison",
+        f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        '<p class="quiet">latency in ms unless marked s; stalls: count (longest); '
+        "pending: background tasks not finished when the load ended</p>",
+    )
+
+
+def _verdict_list(doc: Document) -> str:
+    if not doc["verdicts"]:
+        return '<p class="quiet">Nothing stood out.</p>'
+    items = "".join(
+        f'<li><span class="severity {escape(v["severity"])}">{escape(v["severity"])}</span> '
+        f"<code>{escape(v['code'])}</code> {escape(v['message'])}</li>"
+        for v in doc["verdicts"]
+    )
+    return f'<ul class="verdicts">{items}</ul>'
+
+
+def _section(title: str, body: str, css_class: str = "section") -> str:
+    return f'<section class="{css_class}"><h2>{escape(title)}</h2>{body}</section>'
+
+
+def _run_verdicts(run: Run) -> str:
+    heading = f'<h3>{escape(run.label)} <span class="quiet">{escape(run.source)}</span></h3>'
+    return heading + _verdict_list(run.doc)
+
+
+def _about(run: Run) -> str:
+    doc = run.doc
+    facts = [
+        f"<code>{escape(doc['target']['route'])}</code>",
+        escape(doc["target"]["url"]) + (" (spawned)" if doc["target"]["spawned"] else ""),
+        escape(tables.describe_load(doc)),
+        f"started {escape(doc['started_at'] or 'unknown')}",
+        f"from {escape(run.source)}",
+    ]
+    if doc.get("state", "finished") != "finished":
+        facts.append(f"<strong>{escape(doc['state'])}</strong>")
+    return f'<p class="meta">{" · ".join(facts)}</p>'
+
+
+def _run_timeline(run: Run) -> str:
+    return (
+        f'<article class="run"><h3>{escape(run.label)}</h3>{_about(run)}'
+        f'<div class="charts">{"".join(_run_charts(run.doc))}</div></article>'
+    )
+
+
+def render(runs: Sequence[Run], generated: str) -> str:
+    css = resources.files("loadtui").joinpath("report_assets/report.css").read_text("utf-8")
+    count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+            '<link rel="icon" href="data:,">',
+            f"<title>loadtui report: {count}</title><style>{css}</style></head><body>",
+            "<header><h1>loadtui report</h1>",
+            f'<p class="meta">{count} · made {escape(generated)} · loadtui {__version__}</p>',
+            "</header><main>",
+            _table([run.doc for run in runs]),
+            _section("Verdicts", "".join(map(_run_verdicts, runs))),
+            _spectrum(runs),
+            _section("Each run over time", "".join(map(_run_timeline, runs))),
+            "</main></body></html>",
+        ]
+    )
+
+
+def write_html(path: Path, runs: Sequence[Run]) -> None:
+    generated = datetime.now().astimezone().isoformat(timespec="seconds")
+    write_text_atomic(path, render(runs, generated))
