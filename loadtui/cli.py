@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -123,6 +124,33 @@ def _add_load_options(p: argparse.ArgumentParser, duration: float = 30.0) -> Non
     )
 
 
+def _add_tui_options(p: argparse.ArgumentParser) -> None:
+    """Without a command, loadtui opens the TUI; these options shape it."""
+    p.add_argument(
+        "--target", metavar="URL", help="point the panes at this running server (loopback)"
+    )
+    p.add_argument(
+        "--route",
+        action="append",
+        metavar="ROUTE",
+        help="a pane per --route (variant key or path; up to four)",
+    )
+    p.add_argument("--users", type=positive_int, default=40, help="users per pane (default 40)")
+    p.add_argument("--spawn-rate", type=positive_float, default=20.0, help="users started per s")
+    p.add_argument("--think-min", type=non_negative_float, default=0.1, help=argparse.SUPPRESS)
+    p.add_argument("--think-max", type=non_negative_float, default=0.5, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=positive_float, default=60.0, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=positive_int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=positive_float, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --target that is not loopback"
+    )
+    p.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where `e` exports (default runs/)"
+    )
+    p.set_defaults(handler=_cmd_tui)
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="one headless run: progress on stderr, summary on stdout")
     p.add_argument("route", metavar="ROUTE", help="a variant key (5, 4r) or a path")
@@ -203,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and background tasks live.",
     )
     parser.add_argument("--version", action="version", version=f"loadtui {__version__}")
+    _add_tui_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_matrix(sub)
@@ -250,7 +279,7 @@ def _plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
         mode="open" if rate else "closed",
         users=users,
         spawn_rate=spawn_rate,
-        duration_s=args.duration,
+        duration_s=getattr(args, "duration", None),
         think_s=(args.think_min, args.think_max),
         rate=rate,
         timeout_s=args.timeout,
@@ -324,6 +353,48 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from loadtui.app import AppConfig, LoadtuiApp, demo_routes
+    from loadtui.target import TargetError, check_reachable, parse_target
+    from loadtui.widgets.pane import RouteChoice
+
+    plan = _plan(args, args.users, args.spawn_rate)
+    config = AppConfig.default(plan)
+    routes = args.route or []
+    if len(routes) > 4:
+        raise UsageError("four panes at most: give --route up to four times")
+    if args.target:
+        try:
+            target = parse_target(args.target, "/", allow_remote=args.allow_remote)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            check_reachable(target)
+        except TargetError as exc:
+            print(f"loadtui: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        if routes:
+            choices = [RouteChoice(r, r, "") for r in routes]
+            config = AppConfig(choices, [(i, args.users) for i in range(len(choices))], plan)
+        config = replace(config, target=target)
+    elif routes:
+        for route in routes:
+            _demo_route(route)
+        keys = [choice.route for choice in demo_routes()]
+        panes = [(keys.index(_variant_key(route)), args.users) for route in routes]
+        config = replace(config, panes=panes)
+    config = replace(config, threads=args.threads, runs_dir=args.runs_dir)
+    return LoadtuiApp(config).run() or EXIT_OK
+
+
+def _variant_key(route: str) -> str:
+    from server.routes import find_variant
+
+    variant = find_variant(route)
+    assert variant is not None
+    return variant.key
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from loadtui.report import report_command
     from loadtui.runfile import RunFileError
@@ -349,10 +420,7 @@ def _cmd_routes(_args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return EXIT_OK
+    handler = args.handler
     try:
         return handler(args)
     except UsageError as exc:

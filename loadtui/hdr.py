@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
@@ -14,6 +16,26 @@ PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+def reset(histogram: HdrHistogram) -> None:
+    """Empty a histogram in place (hdrh's own reset loops in Python: 1.4 ms, this ~10 us)."""
+    counts = histogram.counts
+    ctypes.memset(counts, 0, ctypes.sizeof(counts))
+    histogram.total_count = 0
+    histogram.min_value = sys.maxsize
+    histogram.max_value = 0
+    histogram.start_time_stamp_msec = sys.maxsize
+    histogram.end_time_stamp_msec = 0
+
+
+def release(histogram: HdrHistogram) -> None:
+    """Break the histogram <-> encoder reference cycle of a histogram no longer needed.
+
+    Without it every dropped histogram (~190 kB) waits for a full cyclic GC pass, and a
+    long run's memory creeps up.
+    """
+    histogram.encoder.histogram = None
 
 
 def record_us(histogram: HdrHistogram, microseconds: int) -> None:
@@ -44,7 +66,19 @@ def merge(into: HdrHistogram, other: HdrHistogram) -> None:
 
 
 def add_encoded(histogram: HdrHistogram, data: str) -> None:
-    merge(histogram, HdrHistogram.decode(data.encode("ascii")))
+    decoded = HdrHistogram.decode(data.encode("ascii"))
+    merge(histogram, decoded)
+    release(decoded)
+
+
+def recorded(histogram: HdrHistogram) -> list[tuple[int, int]]:
+    """(value in us, count) for every non-empty bucket; ~10x faster than hdrh's iterator."""
+    counts = histogram.counts
+    return [
+        (histogram.get_value_from_index(index), counts[index])
+        for index in range(histogram.counts_len)
+        if counts[index]
+    ]
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,9 @@ class LatencySummary:
         }
 
 
+NOTHING = LatencySummary(0, None, None, None, None, None, None, None)
+
+
 def _ms(microseconds: float) -> float:
     return round(microseconds / 1000.0, 3)
 
@@ -79,7 +116,7 @@ def _ms(microseconds: float) -> float:
 def summarize(histogram: HdrHistogram) -> LatencySummary:
     count = histogram.get_total_count()
     if count == 0:
-        return LatencySummary(0, None, None, None, None, None, None, None)
+        return NOTHING
     values = histogram.get_percentile_to_value_dict(list(PERCENTILES))
     return LatencySummary(
         count=count,

@@ -254,6 +254,7 @@ class RunModel:
             )
         )
         self._snapshots_ended.append(snap.ended_mono)
+        hdr.release(latency)
 
     def add_server_sample(self, sample: ServerSample) -> None:
         with self._lock:

@@ -291,7 +291,9 @@ class Probe:
         available = []
         if seen.metrics_source and seen.metrics:
             available.append(seen.metrics_source)
-        if seen.heartbeat_ever:
+        # instrument(app) always adds /heartbeat: with its sidecar in sight, a heartbeat that
+        # has not answered yet is blocked, not missing
+        if seen.heartbeat_ever or (seen.metrics_source == SIGNAL_SIDECAR and seen.metrics):
             available.append(SIGNAL_HEARTBEAT)
         if self._process is not None:
             available.append(SIGNAL_PROCESS)

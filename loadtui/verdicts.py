@@ -55,31 +55,48 @@ def run_stalls(model: RunModel) -> list[Stall]:
     return [s for s in model.stalls() if s.started_epoch + s.duration_s >= start]
 
 
+def _within_run(model: RunModel, stall: Stall) -> float:
+    """The part of a stall that fell inside the run (the probe goes on looking after it)."""
+    start = model.started_epoch or stall.started_epoch
+    end = start + model.elapsed_s()
+    return max(
+        0.0, min(end, stall.started_epoch + stall.duration_s) - max(start, stall.started_epoch)
+    )
+
+
 def _stall_verdict(model: RunModel, stalls: list[Stall], code: str, advice: str) -> Verdict:
-    by_culprit: dict[str, list[Stall]] = defaultdict(list)
+    by_culprit: dict[str, list[float]] = defaultdict(list)
     for stall in stalls:
-        by_culprit[stall.culprit].append(stall)
-    total = sum(s.duration_s for s in stalls)
-    longest = max(s.duration_s for s in stalls)
-    elapsed = max(model.elapsed_s(), 1e-9)
-    ranked = sorted(by_culprit.items(), key=lambda kv: -sum(s.duration_s for s in kv[1]))
+        by_culprit[stall.culprit].append(_within_run(model, stall))
+    durations = [d for group in by_culprit.values() for d in group]
+    total, longest = sum(durations), max(durations)
+    share = min(1.0, total / max(model.elapsed_s(), 1e-9))
+    locations = {stall.culprit: stall.location for stall in stalls}
+    ranked = sorted(by_culprit.items(), key=lambda kv: -sum(kv[1]))
     culprits = [
         {
             "culprit": name,
-            "location": group[0].location,
+            "location": locations[name],
             "stalls": len(group),
-            "total_s": round(sum(s.duration_s for s in group), 3),
-            "longest_s": round(max(s.duration_s for s in group), 3),
+            "total_s": round(sum(group), 3),
+            "longest_s": round(max(group), 3),
         }
         for name, group in ranked
     ]
     named = "; ".join(
         f"{c['culprit']} ({c['stalls']} stalls, {c['total_s']:.1f} s)" for c in culprits[:3]
     )
-    severity: Severity = "critical" if total / elapsed >= 0.1 or longest >= 1.0 else "warning"
+    severity: Severity = (
+        "critical"
+        if share >= 0.1 or longest >= 1.0
+        else "warning"
+        if share >= 0.01 or longest >= 0.25
+        else "info"
+    )
+    times = "once" if len(stalls) == 1 else f"{len(stalls)} times"
     message = (
-        f"The event loop was blocked {len(stalls)} times, {total:.1f} s in total "
-        f"({total / elapsed:.0%} of the run), longest {longest:.1f} s. Culprit: {named}. " + advice
+        f"The event loop was blocked {times}, {total:.1f} s in total "
+        f"({share:.0%} of the run), longest {longest:.1f} s. Culprit: {named}. " + advice
     )
     evidence = {
         "stalls": len(stalls),
@@ -112,7 +129,7 @@ def gc_pauses(model: RunModel) -> Verdict | None:
         "gc threshold shorten the pauses."
     )
     verdict = _stall_verdict(model, stalls, "gc_pauses", advice)
-    return replace(verdict, severity="warning")
+    return replace(verdict, severity="warning") if verdict.severity == "critical" else verdict
 
 
 def _blocked_by_heartbeat(model: RunModel) -> Verdict | None:
@@ -196,15 +213,20 @@ def completion_rates(samples: list[ServerSample]) -> dict[str, float]:
     }
 
 
-def drain_estimate_s(pending: int, rate: float, capacity: int | None, elapsed: float) -> float:
+def drain_estimate_s(
+    kind: str, pending: int, rate: float, capacity: int | None, elapsed: float
+) -> float | None:
     """Seconds until ``pending`` tasks are done at the observed completion rate.
 
-    With no completion observed yet, every task takes at least the whole run so far: at most
-    ``capacity`` run at once, which gives a lower bound.
+    With no completion seen yet: sync tasks run at most ``capacity`` at a time and the first
+    ones have run about the whole run so far, which gives a lower bound; for async tasks,
+    which all run at once, nothing can be said yet (None).
     """
     if rate > 0:
         return pending / rate
-    return pending / max(1, capacity or 1) * elapsed
+    if kind == "sync":
+        return pending / max(1, capacity or 1) * elapsed
+    return None
 
 
 def background_backlog(model: RunModel) -> Verdict | None:
@@ -219,24 +241,26 @@ def background_backlog(model: RunModel) -> Verdict | None:
     rates = completion_rates(samples)
     elapsed = model.elapsed_s()
     estimates = {
-        kind: drain_estimate_s(n, rates.get(kind, 0.0), last.threadpool_capacity, elapsed)
+        kind: drain_estimate_s(kind, n, rates.get(kind, 0.0), last.threadpool_capacity, elapsed)
         for kind, n in pending.items()
     }
-    worst_kind = max(estimates, key=lambda k: estimates[k])
-    worst = estimates[worst_kind]
     parts = ", ".join(f"{n:,} {kind}" for kind, n in pending.items())
-    rate = rates.get(worst_kind, 0.0)
-    how = (
-        f"at the observed {rate:.1f} completions/s"
-        if rate > 0
-        else f"at most {last.threadpool_capacity} at a time, none finished yet"
-    )
-    message = (
-        f"{total:,} background tasks were still pending at the end ({parts}). "
-        f"Draining the {worst_kind} ones takes ~{duration_words(worst)} ({how})."
-    )
-    if worst_kind == "sync":
-        message += " They hold the thread pool the whole time."
+    message = f"{total:,} background tasks were pending at the last look ({parts})."
+    known = {kind: est for kind, est in estimates.items() if est is not None}
+    worst = max(known.values()) if known else 0.0
+    if known:
+        worst_kind = max(known, key=lambda k: known[k])
+        rate = rates.get(worst_kind, 0.0)
+        how = (
+            f"at the observed {rate:.1f} completions/s"
+            if rate > 0
+            else f"at least: at most {last.threadpool_capacity} at a time, none finished yet"
+        )
+        message += f" Draining the {worst_kind} ones takes ~{duration_words(worst)} ({how})."
+        if worst_kind == "sync":
+            message += " They hold the thread pool the whole time."
+    else:
+        message += " None has finished yet, so how long they take is not known."
     severity: Severity = (
         "critical"
         if worst >= BACKLOG_CRITICAL_DRAIN_S
@@ -247,7 +271,9 @@ def background_backlog(model: RunModel) -> Verdict | None:
     evidence = {
         "pending": pending,
         "completion_rate_per_s": {k: round(v, 3) for k, v in rates.items()},
-        "drain_estimate_s": {k: round(v, 1) for k, v in estimates.items()},
+        "drain_estimate_s": {
+            k: (round(v, 1) if v is not None else None) for k, v in estimates.items()
+        },
     }
     return Verdict("background_backlog", severity, message, evidence)
 

@@ -59,12 +59,19 @@ class EngineConfig:
 
 
 class _Interval:
-    """Counters and histograms for the interval being measured."""
+    """Counters and histograms for the interval being measured; emptied, not replaced, at
+    each snapshot (fresh histograms every second would fragment the heap over long runs)."""
 
     def __init__(self, open_loop: bool) -> None:
         self.latency = hdr.new_histogram()
         self.uncorrected = hdr.new_histogram() if open_loop else None
         self.send_lag = hdr.new_histogram() if open_loop else None
+        self.clear()
+
+    def clear(self) -> None:
+        for histogram in (self.latency, self.uncorrected, self.send_lag):
+            if histogram is not None:
+                hdr.reset(histogram)
         self.requests = 0
         self.errors: Counter[str] = Counter()
         self.lag_max = 0.0
@@ -152,12 +159,12 @@ class Engine:
     def _snapshot(
         self, index: int, started: float, ended: float, cpu: float, final: bool
     ) -> IntervalSnapshot:
-        done, self._current = self._current, _Interval(self.open_loop)
+        done = self._current  # no await below: nothing records while it is read and cleared
         unsent = 0
         if self.open_loop:
             due = int((time.perf_counter() - self._t0) / self._period) + 1
             unsent = max(0, due - self._sent)
-        return IntervalSnapshot(
+        snapshot = IntervalSnapshot(
             index=index,
             started_mono=started,
             ended_mono=ended,
@@ -177,6 +184,8 @@ class Engine:
             tasks=len(asyncio.all_tasks()),
             final=final,
         )
+        done.clear()
+        return snapshot
 
     # ---- users -------------------------------------------------------------------------
     async def _spawner(self) -> None:

@@ -1,0 +1,177 @@
+"""One pane: one route at one load, live. Changing its route or users starts a new segment
+(on a fresh server when loadtui spawns them); finished segments stay in its history."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import Static
+
+from loadtui import verdicts
+from loadtui.messages import SegmentEvent
+from loadtui.model import RunModel
+from loadtui.segments import Listener, Segment
+from loadtui.widgets import render
+
+APPLY_DELAY_S = 0.6  # a burst of key presses becomes one new segment
+VERDICTS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    route: str  # what the session loads: a variant key or a path
+    label: str  # short, for the pane's title
+    pattern: str  # handler / inner / background, or the path
+
+
+SegmentFactory = Callable[[RouteChoice, int, Listener], Segment]
+
+
+class RoutePane(Vertical, can_focus=True):
+    def __init__(
+        self,
+        routes: list[RouteChoice],
+        route_index: int,
+        users: int,
+        make_segment: SegmentFactory,
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.routes = routes
+        self.route_index = route_index
+        self.users = users
+        self.make_segment = make_segment
+        self.segment: Segment | None = None
+        self.history: list[Segment] = []
+        self.status = "starting"
+        self._apply_timer: Timer | None = None
+        self._drawn: tuple[object, ...] = ()
+        self._verdicts: list[verdicts.Verdict] = []
+        self._verdicts_at: tuple[int, float] = (-1, 0.0)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="banner", classes="stall")
+        yield Static(id="body")
+
+    def on_mount(self) -> None:
+        self.start_segment()
+
+    # ---- what the pane loads ---------------------------------------------------------
+    @property
+    def choice(self) -> RouteChoice:
+        return self.routes[self.route_index]
+
+    @property
+    def model(self) -> RunModel | None:
+        return self.segment.model if self.segment else None
+
+    @property
+    def running(self) -> bool:
+        return self.segment is not None and not self.segment.ended
+
+    def segments(self) -> list[Segment]:
+        return self.history + ([self.segment] if self.segment else [])
+
+    def start_segment(self) -> None:
+        self.stop_segment()
+        self.segment = self.make_segment(self.choice, self.users, self._from_thread)
+        self.status = "starting"
+        self.segment.start()
+        self.redraw(force=True)
+
+    def stop_segment(self) -> None:
+        if self.segment is not None:
+            self.segment.stop()
+            self.history.append(self.segment)
+            self.segment = None
+            self.status = "stopped"
+
+    def change(self, *, route_step: int = 0, users: int | None = None) -> None:
+        """Pick a new route or load; the new segment starts once the keys settle."""
+        self.route_index = (self.route_index + route_step) % len(self.routes)
+        if users is not None:
+            self.users = max(1, users)
+        self.status = "changing"
+        if self._apply_timer is not None:
+            self._apply_timer.stop()
+        self._apply_timer = self.set_timer(APPLY_DELAY_S, self.start_segment)
+        self.redraw(force=True)
+
+    def toggle(self) -> None:
+        if self.running:
+            self.stop_segment()
+            self.redraw(force=True)
+        else:
+            self.start_segment()
+
+    # ---- events from the segment's thread --------------------------------------------
+    def _from_thread(self, event: str, segment: Segment) -> None:
+        self.post_message(SegmentEvent(segment, event))  # type: ignore[arg-type]
+
+    def on_segment_event(self, message: SegmentEvent) -> None:
+        message.stop()
+        if message.segment is not self.segment:
+            return  # a segment this pane already left behind
+        if message.event == "started":
+            self.status = "running"
+        elif message.event == "failed":
+            self.status = f"failed: {message.segment.error}"
+        else:
+            self.status = "ended"
+        self.redraw(force=True)
+
+    # ---- drawing -----------------------------------------------------------------------
+    def redraw(self, force: bool = False) -> None:
+        """Called by the app's timer (at most 4 Hz) and on state changes."""
+        model = self.model
+        key = (model.version if model else None, self.status, self.size, self.has_focus)
+        if key == self._drawn and not force:
+            return
+        self._drawn = key
+        choice = self.choice
+        self.border_title = f" {choice.label}  {choice.pattern} "
+        elapsed = render.clock(model.elapsed_s()) if model else "0:00"
+        self.border_subtitle = f" {self.users} users · {self.status} {elapsed} "
+        banner = self.query_one("#banner", Static)
+        stall = render.stall_banner(model.latest_sample()) if model else None
+        banner.display = stall is not None
+        if stall is not None:
+            banner.update(stall)
+        self.query_one("#body", Static).update(self._body(model))
+
+    def _body(self, model: RunModel | None) -> Group | Text:
+        if model is None:
+            return Text(self.status if self.status.startswith("failed") else "starting …")
+        width = max(40, self.content_size.width)
+        window = model.server_window()
+        lines = [
+            render.throughput(model, width),
+            *render.latency(model),
+            render.pool(window, width),
+            render.backlog(model, window),
+            render.loop_and_process(window, model.latest_sample()),
+        ]
+        height = self.content_size.height - (1 if self.query_one("#banner").display else 0)
+        found = self._current_verdicts(model)
+        if height - len(lines) >= 12 + len(found):
+            lines += [Text(""), *render.distribution(model, width)]
+        lines += render.verdict_lines(found, width, height - len(lines))
+        if self.status.startswith("failed"):
+            lines.append(Text(self.status, style=render.BAD))
+        return Group(*lines)
+
+    def _current_verdicts(self, model: RunModel) -> list[verdicts.Verdict]:
+        version, at = self._verdicts_at
+        now = time.monotonic()
+        if model.version != version and (now - at >= VERDICTS_EVERY_S or model.finished):
+            self._verdicts = verdicts.compute(model)
+            self._verdicts_at = (model.version, now)
+        return self._verdicts

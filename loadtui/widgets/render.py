@@ -1,0 +1,208 @@
+"""Pure functions from the run model to Rich text: what a pane shows, line by line.
+
+No widget state lives here, so the same model always renders the same lines (which is what
+the snapshot tests rely on). Styles are names of meaning, not colours: under NO_COLOR Textual
+drops the colours and the words and bar characters still carry everything.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from loadtui import hdr
+from loadtui.model import RunModel, ServerWindow
+from loadtui.snapshots import ServerSample
+from loadtui.tables import count, megabytes, ms
+from loadtui.verdicts import Verdict, completion_rates, drain_estimate_s, duration_words
+
+SPARK = "▁▂▃▄▅▆▇█"
+BAR_FULL, BAR_EMPTY = "█", "░"
+LABEL = "bold"
+DIM = "dim"
+GOOD = "green"
+WARN = "yellow"
+BAD = "bold red"
+SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
+SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
+DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    values = list(values)[-width:]
+    if not values:
+        return ""
+    top = max(values) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1)))] for v in values)
+
+
+def bar(used: int, capacity: int, width: int) -> str:
+    filled = round(width * min(1.0, used / capacity)) if capacity else 0
+    return BAR_FULL * filled + BAR_EMPTY * (width - filled)
+
+
+def _line(*parts: tuple[str, str] | str) -> Text:
+    return Text.assemble(*parts)
+
+
+def throughput(model: RunModel, width: int) -> Text:
+    intervals = model.intervals()
+    now = f"{intervals[-1].rps:7.1f}" if intervals else "     --"
+    segment = model.summary()
+    spark_width = max(0, width - 34)
+    return _line(
+        ("req/s ", LABEL),
+        (now, GOOD if intervals and intervals[-1].errors == 0 else WARN),
+        "  ",
+        (sparkline([i.rps for i in intervals], spark_width), GOOD),
+        f"  avg {segment.rps:.1f}",
+    )
+
+
+def _latency(label: str, summary: hdr.LatencySummary) -> Text:
+    style = BAD if (summary.p50 or 0) >= 1000 else WARN if (summary.p99 or 0) >= 1000 else ""
+    return _line(
+        (f"{label:<8}", LABEL),
+        ("p50 ", DIM),
+        (f"{ms(summary.p50):>6}", style),
+        ("  p90 ", DIM),
+        (f"{ms(summary.p90):>6}", style),
+        ("  p99 ", DIM),
+        (f"{ms(summary.p99):>6}", style),
+        ("  max ", DIM),
+        (f"{ms(summary.max):>6}", style),
+        (" ms", DIM),
+    )
+
+
+def latency(model: RunModel) -> list[Text]:
+    latest = model.latest()
+    segment = model.summary()
+    now = latest.latency if latest else hdr.NOTHING
+    errors = segment.errors
+    totals = _line(
+        (f"{'':<8}", LABEL),
+        f"{count(segment.requests)} requests  ",
+        (f"{count(errors)} errors", BAD if errors else DIM),
+        (f"  {', '.join(sorted(segment.errors_by_kind))}" if errors else "", DIM),
+    )
+    return [_latency("now", now), _latency("segment", segment.latency), totals]
+
+
+def pool(window: ServerWindow, width: int) -> Text:
+    capacity, busy = window.threadpool_capacity, window.threadpool_busy
+    if capacity is None or busy is None:
+        return _line(("pool    ", LABEL), ("no thread-pool figures from this target", DIM))
+    waiting = window.threadpool_waiting or 0
+    full = busy >= capacity and waiting > 0
+    bar_width = max(6, min(30, width - 38))
+    return _line(
+        ("pool    ", LABEL),
+        (bar(busy, capacity, bar_width), BAD if full else GOOD),
+        f" {busy}/{capacity} busy  ",
+        (f"{count(waiting)} waiting", BAD if waiting else DIM),
+    )
+
+
+def backlog(model: RunModel, window: ServerWindow) -> Text:
+    pending = {kind: n for kind, n in (window.bg_pending or {}).items() if n}
+    if window.bg_pending is None:
+        return _line(("backlog ", LABEL), ("no background-task figures", DIM))
+    if not pending:
+        return _line(("backlog ", LABEL), ("no background tasks pending", DIM))
+    rates = completion_rates(model.samples()[-60:])
+    elapsed = model.elapsed_s()
+    capacity = window.threadpool_capacity
+    estimates = [
+        drain_estimate_s(kind, n, rates.get(kind, 0.0), capacity, elapsed)
+        for kind, n in pending.items()
+    ]
+    known = [e for e in estimates if e is not None]
+    worst = max(known) if known else None
+    parts = "  ".join(f"{count(n)} {kind}" for kind, n in pending.items())
+    return _line(
+        ("backlog ", LABEL),
+        (parts, WARN if "sync" in pending or "async_blocking" in pending else ""),
+        ("  drain ", DIM),
+        (f"~{duration_words(worst)}", BAD if worst >= 300 else "")
+        if worst is not None
+        else ("unknown: none finished yet", DIM),
+    )
+
+
+def loop_and_process(window: ServerWindow, sample: ServerSample | None) -> Text:
+    lag = window.loop_lag_max_s
+    beat = "timeout" if sample and sample.heartbeat_ok is False else ms(window.heartbeat_ms_max)
+    cpu = "-" if window.cpu_percent is None else f"{window.cpu_percent:.0f}%"
+    return _line(
+        ("loop    ", LABEL),
+        ("lag ", DIM),
+        (ms(lag * 1000) if lag is not None else "-", BAD if (lag or 0) >= 0.1 else ""),
+        (" ms  heartbeat ", DIM),
+        (beat, BAD if beat == "timeout" else ""),
+        ("" if beat == "timeout" or beat == "-" else " ms", DIM),
+        ("  cpu ", DIM),
+        cpu,
+        ("  rss ", DIM),
+        megabytes(window.rss_bytes),
+    )
+
+
+def stall_banner(sample: ServerSample | None) -> Text | None:
+    if sample is None or not sample.stalled_now:
+        return None
+    age = sample.tick_age_s
+    culprit = sample.stall_culprit or "unknown code"
+    seconds = f" {age:.1f} s" if age is not None else ""
+    return Text(f" STALL{seconds}: {culprit} is blocking the event loop ", style="bold reverse red")
+
+
+def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> list[Text]:
+    """The verdicts in ``rows`` lines: whole when they fit, one truncated line each if not."""
+    texts = [
+        Text(f"{SEVERITY_MARK[v.severity]} {v.code}: {v.message}", style=SEVERITY_STYLE[v.severity])
+        for v in found
+    ]
+    if sum(-(-len(text) // max(1, width)) for text in texts) <= rows:
+        return texts
+    for text in texts:
+        text.truncate(width, overflow="ellipsis")
+    return texts[: max(0, rows)]
+
+
+def _edge(milliseconds: int) -> str:
+    return f"{milliseconds}" if milliseconds < 1000 else f"{milliseconds // 1000}s"
+
+
+def distribution(model: RunModel, width: int) -> list[Text]:
+    """How the segment's latencies spread over log-spaced buckets, as bars."""
+    histogram = model.histogram()
+    recorded = hdr.recorded(histogram)
+    hdr.release(histogram)
+    total = sum(n for _, n in recorded)
+    if total == 0:
+        return []
+    counts = [0] * (len(DISTRIBUTION_EDGES_MS) + 1)
+    for value_us, n in recorded:
+        counts[bisect.bisect_right(DISTRIBUTION_EDGES_MS, value_us / 1000.0)] += n
+    labels = [f"<{_edge(edge)}" for edge in DISTRIBUTION_EDGES_MS]
+    labels.append(f">={_edge(DISTRIBUTION_EDGES_MS[-1])}")
+    bar_width = max(10, width - 20)
+    lines = [Text("latency distribution (segment, ms)", style=LABEL)]
+    for label, n in zip(labels, counts, strict=True):
+        share = n / total
+        lines.append(
+            _line(
+                (f"{label:>7} ", DIM),
+                (BAR_FULL * round(share * bar_width), GOOD),
+                (f" {share:.0%}" if n else "", DIM),
+            )
+        )
+    return lines

@@ -1,0 +1,82 @@
+"""Screens over the panes: the key map (`?`) and the results of finished segments (`v`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from loadtui import tables
+from loadtui.runfile import RunFileError, load
+
+Document = dict[str, Any]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, from the app's own bindings (so the list cannot drift from the code)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def __init__(self, bindings: Sequence[BindingType]) -> None:
+        super().__init__()
+        self.bindings = [b for b in bindings if isinstance(b, Binding)]
+
+    def compose(self) -> ComposeResult:
+        rows = [f"{b.key_display or b.key:>7}  {b.tooltip or b.description}" for b in self.bindings]
+        text = "loadtui keys\n\n" + "\n".join(rows) + "\n\nescape closes this help"
+        yield Static(text, id="help")
+
+
+class ResultsScreen(Screen[None]):
+    """Finished segments side by side; `o` adds the run files found under runs/."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,v", "app.pop_screen", "Back"),
+        Binding("o", "open_runs", "Load runs/"),
+    ]
+
+    def __init__(self, documents: Callable[[], list[Document]], runs_dir: Path) -> None:
+        super().__init__()
+        self.documents = documents
+        self.runs_dir = runs_dir
+        self.loaded: list[Document] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("results: finished segments (o loads runs/)", id="results-title")
+        yield DataTable(id="results", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*tables.COLUMNS, "verdicts", "source")
+        self.fill()
+
+    def fill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        live = [(doc, "this session") for doc in self.documents()]
+        files = [(doc, doc.get("_path", "file")) for doc in self.loaded]
+        for doc, source in live + files:
+            row = tables.comparison_rows([doc])[0]
+            codes = ",".join(v["code"] for v in doc["verdicts"] if v["severity"] != "info")
+            table.add_row(*row, codes or "-", source)
+
+    def action_open_runs(self) -> None:
+        paths = sorted(self.runs_dir.rglob("*.json")) if self.runs_dir.is_dir() else []
+        self.loaded, bad = [], 0
+        for path in paths:
+            try:
+                doc = load(path)
+            except RunFileError:
+                bad += 1
+                continue
+            doc["_path"] = str(path)
+            self.loaded.append(doc)
+        self.fill()
+        skipped = f", {bad} unreadable skipped" if bad else ""
+        self.notify(f"loaded {len(self.loaded)} run files from {self.runs_dir}/{skipped}")

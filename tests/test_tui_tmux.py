@@ -1,0 +1,79 @@
+"""End to end: the real `loadtui` in tmux, with real servers and engines behind its panes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+
+import psutil
+import pytest
+
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (CI installs it)")
+
+
+class Tmux:
+    def __init__(self, command: str, width: int, height: int) -> None:
+        self.name = f"loadtui-{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
+             command],
+            check=True,
+        )  # fmt: skip
+
+    def screen(self) -> str:
+        result = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        )
+        return result.stdout
+
+    def press(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def shell_pid(self) -> int:
+        out = subprocess.run(
+            ["tmux", "display-message", "-p", "-t", self.name, "#{pane_pid}"],
+            capture_output=True,
+            text=True,
+        )
+        return int(out.stdout.strip())
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def test_real_loadtui_in_tmux(tmp_path):
+    exit_file = tmp_path / "exit-code"
+    command = (
+        f"cd {tmp_path} && {sys.executable} -m loadtui --users 10; echo $? > {exit_file}; sleep 60"
+    )
+    tmux = Tmux(command, 120, 40)
+    try:
+        # numbers appear in both panes
+        rates = lambda: re.findall(r"req/s\s+(\d+\.\d)", tmux.screen())  # noqa: E731
+        assert wait_for(lambda: len(rates()) == 2 and all(float(r) > 0 for r in rates()), 40)
+        shell = psutil.Process(tmux.shell_pid())
+        children = shell.children(recursive=True)
+        assert len([p for p in children if "loadtui.workers" in " ".join(p.cmdline())]) == 2
+        assert len([p for p in children if "server" in p.cmdline()]) == 2
+
+        tmux.press("3")  # 100 users on the focused pane, a new segment on a fresh server
+        assert wait_for(lambda: "100 users · running" in tmux.screen(), 30)
+        tmux.press("n")  # the next route: 5 -> 6
+        assert wait_for(lambda: re.search(r"6  async def / async inner", tmux.screen()), 30)
+        assert wait_for(lambda: "100 users · running" in tmux.screen(), 30)
+
+        tmux.press("e")
+        assert wait_for(lambda: len(list(tmp_path.glob("runs/*/*.json"))) >= 3, 15)
+
+        everything = [*shell.children(recursive=True)]
+        tmux.press("q")
+        assert wait_for(exit_file.exists, 30), tmux.screen()
+        assert exit_file.read_text().strip() == "0"
+        assert wait_for(lambda: not any(p.is_running() for p in everything), 10)
+    finally:
+        tmux.kill()
