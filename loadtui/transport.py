@@ -53,7 +53,9 @@ class HttpConnection(asyncio.Protocol):
     async def open(cls, host: str, port: int, timeout: float) -> HttpConnection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(loop.create_connection(cls, host, port), timeout)
+            # not wait_for: on Python 3.11 it runs the connect in a second task per user
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(cls, host, port)
         except TimeoutError:
             raise RequestFailed("timeout") from None
         except OSError as exc:
@@ -101,7 +103,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # Upgrade: an unasked 101
             self._fail("bad_response")
             self.close()
 
@@ -111,8 +113,10 @@ class HttpConnection(asyncio.Protocol):
 
     # ---- httptools callbacks -----------------------------------------------------------
     def on_message_complete(self) -> None:
-        waiter, self._waiter = self._waiter, None
         status = self._parser.get_status_code()
+        if status < 200:  # interim (1xx): the final response is still to come
+            return
+        waiter, self._waiter = self._waiter, None
         if not self._parser.should_keep_alive():
             with contextlib.suppress(Exception):
                 self.close()
