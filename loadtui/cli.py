@@ -6,18 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
-if TYPE_CHECKING:
-    from loadtui.snapshots import LoadPlan
+from loadtui import prepare
+from loadtui.prepare import UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad usage or bad input found after parsing; reported as one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -241,24 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---- commands --------------------------------------------------------------------------
+# ---- commands: check the input (loadtui.prepare), then do the work ---------------------
 def _cmd_server(args: argparse.Namespace) -> int:
-    from server.serve import ServeOptions, serve
+    from server.serve import serve
 
-    metrics_port = args.metrics_port
-    if metrics_port is None:
-        metrics_port = args.port + 1 if args.port else 0
-    if metrics_port > 65535:
-        raise UsageError("--port 65535 leaves no room for the sidecar: give --metrics-port")
-    opts = ServeOptions(
-        host=args.host,
-        port=args.port,
-        metrics_host=args.metrics_host,
-        metrics_port=metrics_port,
-        threads=args.threads,
-        announce_json=args.announce_json,
-        exit_with_parent=args.exit_with_parent,
-    )
+    opts = prepare.server_options(args)
     try:
         return serve(opts)
     except OSError as exc:
@@ -267,64 +249,14 @@ def _cmd_server(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def _plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
-    from loadtui.snapshots import LoadPlan
-
-    if args.think_max < args.think_min:
-        raise UsageError(
-            f"--think-max ({args.think_max:g}) is below --think-min ({args.think_min:g})"
-        )
-    rate = getattr(args, "rate", None)
-    return LoadPlan(
-        mode="open" if rate else "closed",
-        users=users,
-        spawn_rate=spawn_rate,
-        duration_s=getattr(args, "duration", None),
-        think_s=(args.think_min, args.think_max),
-        rate=rate,
-        timeout_s=args.timeout,
-    )
-
-
-def _writable(path: Path, what: str) -> None:
-    from loadtui.runfile import check_writable
-
-    try:
-        check_writable(path)
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
-
-
-def _demo_route(route: str) -> None:
-    from server.routes import find_variant
-
-    if find_variant(route) is None:
-        raise UsageError(
-            f"unknown route {route!r}: `loadtui routes` lists the demo's routes "
-            "(use --target to load your own app)"
-        )
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadtui.headless import run_command
-    from loadtui.session import SegmentSpec
     from loadtui.spawn import SpawnError
-    from loadtui.target import TargetError, parse_target
+    from loadtui.target import TargetError
 
-    plan = _plan(args, args.users, args.spawn_rate)
-    target = None
-    if args.target:
-        if args.threads is not None:
-            raise UsageError("--threads applies to a spawned demo server, not to --target")
-        try:
-            target = parse_target(args.target, args.route, allow_remote=args.allow_remote)
-        except TargetError as exc:
-            raise UsageError(str(exc)) from None
-    else:
-        _demo_route(args.route)
+    spec = prepare.run_spec(args)
     if args.json is not None:
-        _writable(args.json, "the run file")
-    spec = SegmentSpec(route=args.route, plan=plan, target=target, threads=args.threads)
+        prepare.writable(args.json, "the run file")
     try:
         return run_command(spec, args.json, args.drain)
     except (SpawnError, TargetError) as exc:
@@ -334,65 +266,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
     from loadtui.headless import matrix_command, matrix_stamp
-    from server.routes import SEED_KEYS
+    from loadtui.spawn import SpawnError
 
-    routes = args.routes or list(SEED_KEYS)
-    for route in routes:
-        _demo_route(route)
+    routes, plan = prepare.matrix_plan(args)
     out_dir = args.out / matrix_stamp()
-    _writable(out_dir / "probe.json", "run files in")
-    plan = _plan(args, args.users[0], 20.0)
+    prepare.writable(out_dir / "probe.json", "run files in")
     try:
         return matrix_command(routes, args.users, plan, out_dir, args.threads)
-    except Exception as exc:  # SpawnError and the like: one line, what was done is on disk
-        from loadtui.spawn import SpawnError
-
-        if not isinstance(exc, SpawnError):
-            raise
+    except SpawnError as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    from loadtui.app import AppConfig, LoadtuiApp, demo_routes
-    from loadtui.target import TargetError, check_reachable, parse_target
-    from loadtui.widgets.pane import RouteChoice
+    from loadtui.app import LoadtuiApp
+    from loadtui.target import TargetError, check_reachable
 
-    plan = _plan(args, args.users, args.spawn_rate)
-    config = AppConfig.default(plan)
-    routes = args.route or []
-    if len(routes) > 4:
-        raise UsageError("four panes at most: give --route up to four times")
-    if args.target:
+    config = prepare.tui_config(args)
+    if config.target is not None:
         try:
-            target = parse_target(args.target, "/", allow_remote=args.allow_remote)
-        except TargetError as exc:
-            raise UsageError(str(exc)) from None
-        try:
-            check_reachable(target)
+            check_reachable(config.target)
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        if routes:
-            choices = [RouteChoice(r, r, "") for r in routes]
-            config = AppConfig(choices, [(i, args.users) for i in range(len(choices))], plan)
-        config = replace(config, target=target)
-    elif routes:
-        for route in routes:
-            _demo_route(route)
-        keys = [choice.route for choice in demo_routes()]
-        panes = [(keys.index(_variant_key(route)), args.users) for route in routes]
-        config = replace(config, panes=panes)
-    config = replace(config, threads=args.threads, runs_dir=args.runs_dir)
     return LoadtuiApp(config).run() or EXIT_OK
-
-
-def _variant_key(route: str) -> str:
-    from server.routes import find_variant
-
-    variant = find_variant(route)
-    assert variant is not None
-    return variant.key
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -11,14 +11,16 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from loadtui import runfile, tables, verdicts
+from loadtui.model import State
 from loadtui.session import SegmentSpec, Session
+from loadtui.snapshots import LoadPlan
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}
@@ -94,9 +96,10 @@ class Progress:
 @dataclass
 class SegmentResult:
     document: dict[str, Any]
-    path: Path | None
+    path: Path | None  # None when no file was asked for, or it could not be written
     interrupted: bool
     unreachable: bool
+    write_error: str | None = None
 
 
 def run_segment(
@@ -113,7 +116,7 @@ def run_segment(
     """
     session = Session(spec)
     progress = Progress(sys.stderr, label)
-    state = "finished"
+    state: State | None = None  # None: the session decides (finished, or failed)
     try:
         session.start()
         while session.pump(0.25):
@@ -128,24 +131,33 @@ def run_segment(
         state = "interrupted"
     finally:
         progress.done()
-        session.close(state)  # type: ignore[arg-type]
+        session.close(state)
     model = session.model
     assert model is not None
     found = verdicts.compute(model)
     document = runfile.build_document(model, found)
-    if json_path is not None:
-        runfile.write_json_atomic(json_path, document)
     unreachable = any(v.code == "server_unreachable" for v in found) or model.failure is not None
-    return SegmentResult(document, json_path, state == "interrupted", unreachable)
+    result = SegmentResult(document, json_path, state == "interrupted", unreachable)
+    if json_path is not None:
+        try:
+            runfile.write_json_atomic(json_path, document)
+        except OSError as exc:  # disk filled up during the run: the summary still prints
+            result.path = None
+            result.write_error = f"could not write {json_path}: {exc.strerror or exc}"
+    return result
 
 
 def run_command(spec: SegmentSpec, json_path: Path | None, drain_s: float | None) -> int:
     with StopRequested().installed() as stop:
         result = run_segment(spec, json_path=json_path, drain_s=drain_s, stop=stop)
     print(tables.run_summary(result.document, str(result.path) if result.path else None))
+    if result.document["failure"]:
+        print(f"loadtui run: {result.document['failure']}", file=sys.stderr)
+    if result.write_error:
+        print(f"loadtui run: {result.write_error}", file=sys.stderr)
     if result.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if result.unreachable else EXIT_OK
+    return EXIT_FAILED if result.unreachable or result.write_error else EXIT_OK
 
 
 def matrix_stamp() -> str:
@@ -155,16 +167,14 @@ def matrix_stamp() -> str:
 def matrix_command(
     routes: list[str],
     users: list[int],
-    base_plan: Any,
+    base_plan: LoadPlan,
     out_dir: Path,
     threads: int | None,
 ) -> int:
     """Every route x every user count, a fresh server for each, files in ``out_dir``."""
-    from dataclasses import replace
-
     docs: list[dict[str, Any]] = []
     total = len(routes) * len(users)
-    interrupted = False
+    interrupted = write_error = False
     with StopRequested().installed() as stop:
         for number, (route, count) in enumerate(((r, u) for r in routes for u in users), start=1):
             plan = replace(
@@ -180,8 +190,11 @@ def matrix_command(
                 label=label,
             )
             docs.append(result.document)
-            if result.interrupted:
-                interrupted = True
+            if result.write_error:
+                print(f"loadtui matrix: {result.write_error}; stopping", file=sys.stderr)
+                write_error = True
+            if result.interrupted or result.write_error:
+                interrupted = result.interrupted
                 break
     print(tables.comparison_table(docs))
     lesson_lines = tables.lessons(docs)
@@ -189,4 +202,6 @@ def matrix_command(
         print("\nwhat the runs showed")
         print("\n".join(lesson_lines))
     print(f"\nrun files in {out_dir}/")
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if write_error else EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,6 +28,10 @@ SCHEMA_VERSION = 1
 
 class RunFileError(ValueError):
     """A run file that cannot be read; the message names the file, on one line."""
+
+    def __init__(self, message: str) -> None:
+        # keys and values quoted from a hostile file may hold line breaks or escapes
+        super().__init__(re.sub(r"[\x00-\x1f\x7f]+", " ", message))
 
 
 def _histogram(data: str) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 
 from loadtui.model import RunModel, State
 from loadtui.probe import Probe
-from loadtui.snapshots import LoadPlan, Target
+from loadtui.snapshots import EngineFailed, LoadPlan, Target
 from loadtui.spawn import SpawnedServer
 from loadtui.target import check_reachable
 from loadtui.workers import EngineConfig, EngineProcess
 from server.routes import find_variant
 
 STOP_WAIT_S = 5.0
+ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Session:
         self.probe: Probe | None = None
         self.model: RunModel | None = None
         self._closed = False
+        self._last_message = time.monotonic()
 
     # ---- start ---------------------------------------------------------------------------
     def start(self) -> RunModel:
@@ -71,6 +73,7 @@ class Session:
             EngineConfig(target.host, target.port, target.route, self.spec.plan)
         )
         self.engine.start()
+        self._last_message = time.monotonic()
         return model
 
     def _prepare_target(self) -> Target:
@@ -108,6 +111,12 @@ class Session:
             time.sleep(timeout)
             return False
         messages = self.engine.messages(timeout)
+        now = time.monotonic()
+        if messages:
+            self._last_message = now
+        elif now - self._last_message > ENGINE_SILENCE_S:
+            self.engine.kill()
+            messages = [EngineFailed(f"the engine sent nothing for {ENGINE_SILENCE_S:g} s")]
         for message in messages:
             self.model.add_engine_message(message)
         if messages:

@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -307,9 +308,22 @@ async def _serve_engine(conn: Connection, config: EngineConfig) -> None:
         conn.send(EngineFinished(reason, time.monotonic()))
 
 
+def _exit_when_orphaned() -> None:
+    """A thread, so that it works even if the event loop is stuck: no parent, no engine."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="loadtui-orphan-watch", daemon=True).start()
+
+
 def engine_main(fd: int) -> None:
     """Entry point of the engine process: its config arrives first on the connection."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _exit_when_orphaned()
     conn = Connection(fd)
     try:
         config = conn.recv()
@@ -395,6 +409,10 @@ class EngineProcess:
 
     def stop(self) -> None:
         self._send("stop")
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
 
     def close(self, timeout: float = 3.0) -> None:
         """Wait for the process to end (after stop), killing it if it does not."""

@@ -90,7 +90,7 @@ def test_row7_fills_the_thread_pool_and_queues_background_tasks(demo_server):
 
 def test_threads_option_resizes_the_pool(spawn_server):
     server = spawn_server(threads=5)
-    concurrent_gets(server.url + ROW["3"].path, 8)
+    concurrent_gets(server.url + ROW["7"].path, 8)  # async handlers: answers do not wait
     values = metrics(server.metrics_url)
     assert sample(values, "loadtui_threadpool_capacity") == 5
     assert sample(values, "loadtui_threadpool_busy") == 5

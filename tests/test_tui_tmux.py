@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
 
+from loadtui import runfile
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (CI installs it)")
@@ -75,5 +79,54 @@ def test_real_loadtui_in_tmux(tmp_path):
         assert wait_for(exit_file.exists, 30), tmux.screen()
         assert exit_file.read_text().strip() == "0"
         assert wait_for(lambda: not any(p.is_running() for p in everything), 10)
+    finally:
+        tmux.kill()
+
+
+def _start_tui(tmp_path) -> tuple[Tmux, Path, psutil.Process, list[psutil.Process]]:
+    exit_file, tty_file = tmp_path / "exit-code", tmp_path / "tty-after"
+    command = (
+        f"cd {tmp_path} && {sys.executable} -m loadtui --users 5; "
+        f"echo $? > {exit_file}; stty -a > {tty_file}; sleep 60"
+    )
+    tmux = Tmux(command, 100, 30)
+    assert wait_for(lambda: tmux.screen().count("running") == 2, 40), tmux.screen()
+    shell = psutil.Process(tmux.shell_pid())
+    ui = next(p for p in shell.children() if "loadtui" in " ".join(p.cmdline()))
+    children = ui.children(recursive=True)
+    assert len(children) >= 4  # two servers, two engines
+    return tmux, exit_file, ui, children
+
+
+def _gone(processes: list[psutil.Process]) -> bool:
+    return not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
+
+
+def test_sigterm_writes_what_was_measured_and_restores_the_terminal(tmp_path):
+    tmux, exit_file, ui, children = _start_tui(tmp_path)
+    try:
+        time.sleep(3)
+        ui.send_signal(signal.SIGTERM)
+        assert wait_for(exit_file.exists, 30), tmux.screen()
+        assert exit_file.read_text().strip() == "130"
+        files = sorted(tmp_path.glob("runs/*/*.json"))
+        assert len(files) == 2
+        for path in files:
+            doc = runfile.load(path)
+            assert doc["state"] == "interrupted" and doc["summary"]["requests"] > 0
+        assert wait_for(lambda: _gone(children), 10)
+        assert wait_for((tmp_path / "tty-after").exists, 5)
+        modes = (tmp_path / "tty-after").read_text().split()
+        assert "icanon" in modes and "echo" in modes  # cooked mode again
+        assert "┃" not in tmux.screen()  # the alternate screen is gone
+    finally:
+        tmux.kill()
+
+
+def test_sigkill_leaves_no_server_or_engine_behind(tmp_path):
+    tmux, _exit_file, ui, children = _start_tui(tmp_path)
+    try:
+        ui.send_signal(signal.SIGKILL)
+        assert wait_for(lambda: _gone(children), 8)
     finally:
         tmux.kill()

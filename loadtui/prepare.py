@@ -1,0 +1,136 @@
+"""From parsed arguments to what a command needs, checking everything a user can get wrong.
+
+Nothing here sends a packet, starts a process or writes a file (except ``writable``, which
+proves an output location before a run): bad input is found before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loadtui.app import AppConfig
+    from loadtui.session import SegmentSpec
+    from loadtui.snapshots import LoadPlan, Target
+    from server.serve import ServeOptions
+
+
+class UsageError(Exception):
+    """Bad usage or bad input found after parsing; reported as one line, exit 2."""
+
+
+def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
+    from loadtui.snapshots import LoadPlan
+
+    if args.think_max < args.think_min:
+        raise UsageError(
+            f"--think-max ({args.think_max:g}) is below --think-min ({args.think_min:g})"
+        )
+    rate = getattr(args, "rate", None)
+    return LoadPlan(
+        mode="open" if rate else "closed",
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=getattr(args, "duration", None),
+        think_s=(args.think_min, args.think_max),
+        rate=rate,
+        timeout_s=args.timeout,
+    )
+
+
+def writable(path: Path, what: str) -> None:
+    from loadtui.runfile import check_writable
+
+    try:
+        check_writable(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def demo_route(route: str) -> str:
+    """The variant key of a demo route, or UsageError."""
+    from server.routes import find_variant
+
+    variant = find_variant(route)
+    if variant is None:
+        raise UsageError(
+            f"unknown route {route!r}: `loadtui routes` lists the demo's routes "
+            "(use --target to load your own app)"
+        )
+    return variant.key
+
+
+def target(url: str, route: str, allow_remote: bool) -> Target:
+    from loadtui.target import TargetError, parse_target
+
+    try:
+        return parse_target(url, route, allow_remote=allow_remote)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_spec(args: argparse.Namespace) -> SegmentSpec:
+    from loadtui.session import SegmentSpec
+
+    load = plan(args, args.users, args.spawn_rate)
+    where = None
+    if args.target:
+        if args.threads is not None:
+            raise UsageError("--threads applies to a spawned demo server, not to --target")
+        where = target(args.target, args.route, args.allow_remote)
+    else:
+        demo_route(args.route)
+    return SegmentSpec(route=args.route, plan=load, target=where, threads=args.threads)
+
+
+def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan]:
+    from server.routes import SEED_KEYS
+
+    routes = args.routes or list(SEED_KEYS)
+    for route in routes:
+        demo_route(route)
+    return routes, plan(args, args.users[0], 20.0)
+
+
+def tui_config(args: argparse.Namespace) -> AppConfig:
+    from loadtui.app import MAX_PANES, AppConfig, demo_routes
+    from loadtui.widgets.pane import RouteChoice
+
+    load = plan(args, args.users, args.spawn_rate)
+    config = AppConfig.default(load)
+    routes = args.route or []
+    if len(routes) > MAX_PANES:
+        raise UsageError(f"{MAX_PANES} panes at most: give --route up to {MAX_PANES} times")
+    if args.target:
+        config = replace(config, target=target(args.target, "/", args.allow_remote))
+        if routes:
+            choices = [RouteChoice(r, r, "") for r in routes]
+            config = replace(
+                config, routes=choices, panes=[(i, args.users) for i in range(len(choices))]
+            )
+    elif routes:
+        keys = [choice.route for choice in demo_routes()]
+        config = replace(config, panes=[(keys.index(demo_route(r)), args.users) for r in routes])
+    return replace(config, threads=args.threads, runs_dir=args.runs_dir)
+
+
+def server_options(args: argparse.Namespace) -> ServeOptions:
+    from server.serve import ServeOptions
+
+    metrics_port = args.metrics_port
+    if metrics_port is None:
+        metrics_port = args.port + 1 if args.port else 0
+    if metrics_port > 65535:
+        raise UsageError("--port 65535 leaves no room for the sidecar: give --metrics-port")
+    return ServeOptions(
+        host=args.host,
+        port=args.port,
+        metrics_host=args.metrics_host,
+        metrics_port=metrics_port,
+        threads=args.threads,
+        announce_json=args.announce_json,
+        exit_with_parent=args.exit_with_parent,
+    )
