@@ -15,7 +15,6 @@ import copy
 import io
 import json
 import os
-import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
