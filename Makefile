@@ -20,8 +20,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# Two workers: most tests wait on real servers (sleeps, 10 s background tasks), not on CPU.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

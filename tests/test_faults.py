@@ -288,16 +288,18 @@ def overhead(tmp_path_factory: pytest.TempPathFactory) -> Overhead:
     return Overhead(max(run.generator("open_fds")) - USERS, max(run.generator("tasks")) - USERS)
 
 
-def assert_bounded(run: Run, overhead: Overhead, duration: float) -> None:
+def assert_bounded(run: Run, overhead: Overhead, duration: float, steady: bool = True) -> None:
     """The run ended on time; the engine's sockets and tasks neither leaked nor grew, and its
-    memory stayed flat."""
+    memory stayed flat. ``steady=False`` where connections churn: their count at each snapshot
+    moves anywhere within the bound, so only the bound is checked."""
     assert run.wall_s < duration + STARTUP_S, run.wall_s
     assert run.summary["duration_s"] < duration + 0.5
     for key, allowed in (("open_fds", overhead.fds), ("tasks", overhead.tasks)):
         values = run.generator(key)
         assert max(values) <= USERS + allowed + SLACK, (key, values)
         # users come and go between snapshots: a leak shows as a last second above all others
-        assert values[-1] <= max(values[:-1]) + SLACK, (key, values)
+        if steady:
+            assert values[-1] <= max(values[:-1]) + SLACK, (key, values)
     assert max(run.generator("rss_bytes")) < RSS_LIMIT
 
 
@@ -371,7 +373,7 @@ def test_closed_connections_are_counted_without_busy_looping(
     )
     assert_all_failed_as(run, kind)
     assert run.summary["requests"] <= USERS * duration / FAILURE_BACKOFF_S
-    assert_bounded(run, overhead, duration)
+    assert_bounded(run, overhead, duration, steady=False)
 
 
 TIMING_OUT: dict[str, Target] = {

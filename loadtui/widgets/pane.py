@@ -56,10 +56,12 @@ class RoutePane(Vertical, can_focus=True):
         self._drawn: tuple[object, ...] = ()
         self._verdicts: list[verdicts.Verdict] = []
         self._verdicts_at: tuple[int, float] = (-1, 0.0)
+        self._banner = Static(id="banner", classes="stall")
+        self._content = Static(id="body")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="banner", classes="stall")
-        yield Static(id="body")
+        yield self._banner
+        yield self._content
 
     def on_mount(self) -> None:
         self.start_segment()
@@ -133,19 +135,18 @@ class RoutePane(Vertical, can_focus=True):
         """Called by the app's timer (at most 4 Hz) and on state changes."""
         model = self.model
         key = (model.version if model else None, self.status, self.size, self.has_focus)
-        if key == self._drawn and not force:
+        if (key == self._drawn and not force) or not self._content.is_mounted:
             return
         self._drawn = key
         choice = self.choice
         self.border_title = f" {choice.label}  {choice.pattern} "
         elapsed = render.clock(model.elapsed_s()) if model else "0:00"
         self.border_subtitle = f" {self.users} users · {self.status} {elapsed} "
-        banner = self.query_one("#banner", Static)
         stall = render.stall_banner(model.latest_sample()) if model else None
-        banner.display = stall is not None
+        self._banner.display = stall is not None
         if stall is not None:
-            banner.update(stall)
-        self.query_one("#body", Static).update(self._body(model))
+            self._banner.update(stall)
+        self._content.update(self._body(model))
 
     def _body(self, model: RunModel | None) -> Group | Text:
         if model is None:
@@ -159,7 +160,7 @@ class RoutePane(Vertical, can_focus=True):
             render.backlog(model, window),
             render.loop_and_process(window, model.latest_sample()),
         ]
-        height = self.content_size.height - (1 if self.query_one("#banner").display else 0)
+        height = self.content_size.height - (1 if self._banner.display else 0)
         found = self._current_verdicts(model)
         if height - len(lines) >= 12 + len(found):
             lines += [Text(""), *render.distribution(model, width)]
