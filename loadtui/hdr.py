@@ -71,14 +71,20 @@ def add_encoded(histogram: HdrHistogram, data: str) -> None:
     release(decoded)
 
 
-def recorded(histogram: HdrHistogram) -> list[tuple[int, int]]:
-    """(value in us, count) for every non-empty bucket; ~10x faster than hdrh's iterator."""
+def _buckets(histogram: HdrHistogram) -> list[tuple[int, int]]:
+    """(lowest value in us, count) of every non-empty bucket, in order, up to the maximum."""
+    if histogram.total_count == 0:
+        return []
     counts = histogram.counts
-    return [
-        (histogram.get_value_from_index(index), counts[index])
-        for index in range(histogram.counts_len)
-        if counts[index]
-    ]
+    top = histogram.get_counts_array_index(histogram.max_value) + 1
+    value_of = histogram.get_value_from_index
+    return [(value_of(i), counts[i]) for i in range(top) if counts[i]]
+
+
+def recorded(histogram: HdrHistogram) -> list[tuple[int, int]]:
+    """(value in us, count) for every non-empty bucket: one pass over the raw counts, ~10x
+    faster than hdrh's iterator."""
+    return _buckets(histogram)
 
 
 @dataclass(frozen=True)
@@ -114,17 +120,33 @@ def _ms(microseconds: float) -> float:
 
 
 def summarize(histogram: HdrHistogram) -> LatencySummary:
+    """Count, min, mean, percentiles and max, as hdrh computes them, in one pass.
+
+    hdrh's get_mean_value walks every bucket below the maximum with its Python iterator
+    (~80 ms for latencies of seconds); the UI summarises at up to 4 Hz per pane.
+    """
     count = histogram.get_total_count()
     if count == 0:
         return NOTHING
-    values = histogram.get_percentile_to_value_dict(list(PERCENTILES))
+    highest = histogram.get_highest_equivalent_value
+    targets = {p: histogram.get_target_count_at_percentile(p) for p in PERCENTILES}
+    found: dict[float, int] = {}
+    seen = 0
+    weighted = 0
+    for value, n in _buckets(histogram):
+        top = highest(value)
+        weighted += (value + (top - value + 1) // 2) * n
+        seen += n
+        for percentile, target in targets.items():
+            if percentile not in found and seen >= target:
+                found[percentile] = top
     return LatencySummary(
         count=count,
         min=_ms(histogram.get_min_value()),
-        mean=_ms(histogram.get_mean_value()),
-        p50=_ms(values[50.0]),
-        p90=_ms(values[90.0]),
-        p99=_ms(values[99.0]),
-        p999=_ms(values[99.9]),
+        mean=_ms(weighted / count),
+        p50=_ms(found[50.0]),
+        p90=_ms(found[90.0]),
+        p99=_ms(found[99.0]),
+        p999=_ms(found[99.9]),
         max=_ms(histogram.get_max_value()),
     )

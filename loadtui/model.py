@@ -217,6 +217,7 @@ class RunModel:
             self._changed()
 
     def _add_interval(self, snap: IntervalSnapshot) -> None:
+        self._summary = None  # the summary is client-side: only intervals change it
         latency = hdr.decode(snap.latency_hdr)
         hdr.merge(self._latency, latency)
         if snap.uncorrected_hdr is not None:
@@ -291,7 +292,6 @@ class RunModel:
 
     def _changed(self) -> None:
         self.version += 1
-        self._summary = None
 
     # ---- readers ---------------------------------------------------------------------
     @property

@@ -44,8 +44,14 @@ ALL_SIGNALS = (SIGNAL_SIDECAR, SIGNAL_HEARTBEAT, SIGNAL_PROCESS)
 
 def parse_metrics(text: str) -> dict[str, Any]:
     """The loadtui_* gauges and counters from a Prometheus text exposition."""
+    # prometheus_client's parser is pure Python: give it only our ~30 of the ~90 lines
+    ours = "\n".join(
+        line
+        for line in text.splitlines()
+        if line.startswith(("loadtui_", "# HELP loadtui_", "# TYPE loadtui_"))
+    )
     found: dict[str, Any] = {}
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(ours):
         if not family.name.startswith("loadtui_"):
             continue
         for sample in family.samples:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import random
 import signal
@@ -327,6 +328,7 @@ def engine_main(fd: int) -> None:
     conn = Connection(fd)
     try:
         config = conn.recv()
+        gc.freeze()  # what is loaded by now lives forever: keep it out of collector pauses
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve_engine(conn, config))
     except (BrokenPipeError, EOFError, ConnectionResetError):

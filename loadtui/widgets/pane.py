@@ -57,11 +57,16 @@ class RoutePane(Vertical, can_focus=True):
         self._verdicts: list[verdicts.Verdict] = []
         self._verdicts_at: tuple[int, float] = (-1, 0.0)
         self._banner = Static(id="banner", classes="stall")
-        self._content = Static(id="body")
+        self._client = Static(classes="client")
+        self._server = Static(classes="server")
+        self._lower = Static(classes="lower")
+        self._shown: dict[Static, object] = {}
 
     def compose(self) -> ComposeResult:
         yield self._banner
-        yield self._content
+        yield self._client
+        yield self._server
+        yield self._lower
 
     def on_mount(self) -> None:
         self.start_segment()
@@ -135,34 +140,66 @@ class RoutePane(Vertical, can_focus=True):
         """Called by the app's timer (at most 4 Hz) and on state changes."""
         model = self.model
         key = (model.version if model else None, self.status, self.size, self.has_focus)
-        if (key == self._drawn and not force) or not self._content.is_mounted:
+        if (key == self._drawn and not force) or not self._lower.is_mounted:
             return
         self._drawn = key
         choice = self.choice
-        self.border_title = f" {choice.label}  {choice.pattern} "
         elapsed = render.clock(model.elapsed_s()) if model else "0:00"
-        self.border_subtitle = f" {self.users} users · {self.status} {elapsed} "
+        title = f" {choice.label}  {choice.pattern} "
+        subtitle = f" {self.users} users · {self.status} {elapsed} "
+        if (self.border_title, self.border_subtitle) != (title, subtitle):
+            self.border_title, self.border_subtitle = title, subtitle
         stall = render.stall_banner(model.latest_sample()) if model else None
-        self._banner.display = stall is not None
+        if self._banner.display != (stall is not None):
+            self._banner.display = stall is not None  # this one changes the layout
         if stall is not None:
-            self._banner.update(stall)
-        self._content.update(self._body(model))
+            self._banner.update(stall, layout=False)
+        self._draw_parts(model)
 
-    def _body(self, model: RunModel | None) -> Group | Text:
-        if model is None:
-            return Text(self.status if self.status.startswith("failed") else "starting …")
+    def _show(self, part: Static, key: object, content: Callable[[], Group | Text]) -> None:
+        """Re-render a part only when what it shows changed (rendering is the UI's cost)."""
+        if self._shown.get(part) != key:
+            self._shown[part] = key
+            part.update(content(), layout=False)  # every part has a fixed size
+
+    def _draw_parts(self, model: RunModel | None) -> None:
         width = max(40, self.content_size.width)
+        if model is None:
+            text = self.status if self.status.startswith("failed") else "starting …"
+            for part in (self._client, self._server):
+                self._show(part, text, Text)
+            self._show(self._lower, text, lambda: Text(text, style=render.BAD))
+            return
+        latest = model.latest()
+        interval = latest.index if latest else 0
+        self._show(
+            self._client,
+            (model.run_id, interval, width),
+            lambda: Group(render.throughput(model, width), *render.latency(model)),
+        )
         window = model.server_window()
-        lines = [
-            render.throughput(model, width),
-            *render.latency(model),
-            render.pool(window, width),
-            render.backlog(model, window),
-            render.loop_and_process(window, model.latest_sample()),
-        ]
-        height = self.content_size.height - (1 if self._banner.display else 0)
+        self._show(
+            self._server,
+            (model.run_id, window, width),
+            lambda: Group(
+                render.pool(window, width),
+                render.backlog(model, window),
+                render.loop_and_process(window, model.latest_sample()),
+            ),
+        )
         found = self._current_verdicts(model)
-        if height - len(lines) >= 12 + len(found):
+        height = self._lower.content_size.height
+        self._show(
+            self._lower,
+            (model.run_id, interval, tuple(found), width, height, self.status),
+            lambda: self._lower_part(model, found, width, height),
+        )
+
+    def _lower_part(
+        self, model: RunModel, found: list[verdicts.Verdict], width: int, height: int
+    ) -> Group:
+        lines: list[Text] = []
+        if height >= 12 + len(found):
             lines += [Text(""), *render.distribution(model, width)]
         lines += render.verdict_lines(found, width, height - len(lines))
         if self.status.startswith("failed"):

@@ -68,18 +68,13 @@ def throughput(model: RunModel, width: int) -> Text:
 
 def _latency(label: str, summary: hdr.LatencySummary) -> Text:
     style = BAD if (summary.p50 or 0) >= 1000 else WARN if (summary.p99 or 0) >= 1000 else ""
-    return _line(
-        (f"{label:<8}", LABEL),
-        ("p50 ", DIM),
-        (f"{ms(summary.p50):>6}", style),
-        ("  p90 ", DIM),
-        (f"{ms(summary.p90):>6}", style),
-        ("  p99 ", DIM),
-        (f"{ms(summary.p99):>6}", style),
-        ("  max ", DIM),
-        (f"{ms(summary.max):>6}", style),
-        (" ms", DIM),
-    )
+    values = [ms(v) for v in (summary.p50, summary.p90, summary.p99, summary.max)]
+    parts: list[tuple[str, str] | str] = [(f"{label:<8}", LABEL)]
+    for name, value in zip(("p50 ", "  p90 ", "  p99 ", "  max "), values, strict=True):
+        parts += [(name, DIM), (f"{value:>6}", style)]
+    # ms() writes 10 s and more as "12.3s": only an all-ms line gets the unit at its end
+    parts.append(("" if any(v.endswith("s") for v in values) else " ms", DIM))
+    return _line(*parts)
 
 
 def latency(model: RunModel) -> list[Text]:
