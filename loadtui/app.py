@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import sys
 import threading
@@ -35,6 +36,7 @@ MAX_PANES = 4
 REFRESH_S = 0.25  # 4 Hz at most: calm over SSH
 WIDE_COLUMNS = 120  # below this, panes stack
 SHUTDOWN_WAIT_S = 10.0
+EXIT_GRACE_S = 5.0
 USER_PRESETS = {"1": 10, "2": 40, "3": 100}
 
 SegmentMaker = Callable[[SegmentSpec, Listener], Segment]
@@ -276,6 +278,12 @@ class LoadtuiApp(App[int]):
                 segment.join(SHUTDOWN_WAIT_S)
             if interrupted:
                 self.call_from_thread(self.export, cut_short)
-            self.call_from_thread(self.exit, 130 if interrupted else 0)
+            code = 130 if interrupted else 0
+            # If the terminal is gone (SIGHUP: the SSH connection dropped), restoring it can
+            # block forever; everything is saved and stopped by now, so leave regardless.
+            fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(code,))
+            fallback.daemon = True  # a normal exit does not wait for it
+            fallback.start()
+            self.call_from_thread(self.exit, code)
 
         threading.Thread(target=wait_then_exit, name="loadtui-shutdown", daemon=True).start()

@@ -215,14 +215,8 @@ class Engine:
         clock = time.perf_counter
         try:
             while True:
-                self._in_flight += 1
                 started = clock()
-                try:
-                    kind = _http_kind(await client.get())
-                except RequestFailed as failure:
-                    kind = failure.kind
-                finally:
-                    self._in_flight -= 1
+                kind = await self._send(client)
                 self._record(int((clock() - started) * 1e6), kind)
                 think = random.uniform(think_min, think_max)
                 if kind is not None and not kind.startswith("http_"):
@@ -241,15 +235,9 @@ class Engine:
                 delay = intended - clock()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                self._in_flight += 1
                 self._sent += 1
                 sent = clock()
-                try:
-                    kind = _http_kind(await client.get())
-                except RequestFailed as failure:
-                    kind = failure.kind
-                finally:
-                    self._in_flight -= 1
+                kind = await self._send(client)
                 done = clock()
                 self._record(int((done - intended) * 1e6), kind)
                 current = self._current
@@ -257,6 +245,16 @@ class Engine:
                 hdr.record_us(current.send_lag, int((sent - intended) * 1e6))  # type: ignore[arg-type]
         finally:
             client.close()
+
+    async def _send(self, client: Client) -> str | None:
+        """One request; the error kind, or None for a response below 400."""
+        self._in_flight += 1
+        try:
+            return _http_kind(await client.get())
+        except RequestFailed as failure:
+            return failure.kind
+        finally:
+            self._in_flight -= 1
 
     def _record(self, microseconds: int, kind: str | None) -> None:
         current = self._current

@@ -52,6 +52,10 @@ def wait_children(proc: subprocess.Popen[str], engines: int = 1, servers: int = 
     return found
 
 
+def named(processes: list[psutil.Process], marker: str) -> psutil.Process:
+    return next(p for p in processes if marker in " ".join(p.cmdline()))
+
+
 def gone(processes: list[psutil.Process]) -> bool:
     def dead(process: psutil.Process) -> bool:
         try:
@@ -67,8 +71,7 @@ def test_server_sigkilled_mid_run_is_counted_and_reported(tmp_path):
     proc = start("run", "5", "--users", "10", "--duration", "8", "--json", str(out))
     children = wait_children(proc)
     time.sleep(3)
-    server = next(p for p in children if " server " in " ".join(p.cmdline()))
-    server.send_signal(signal.SIGKILL)
+    named(children, " server ").send_signal(signal.SIGKILL)
     stdout, _ = proc.communicate(timeout=40)
     assert proc.returncode == 1  # documented: a run that lost its server exits 1
     doc = runfile.load(out)
@@ -200,8 +203,7 @@ def test_an_engine_that_stops_answering_is_killed_and_the_run_ends(tmp_path):
     proc = start("run", "5", "--users", "5", "--duration", "60", "--json", str(out))
     children = wait_children(proc)
     time.sleep(2)
-    engine = next(p for p in children if "loadtui.workers" in " ".join(p.cmdline()))
-    engine.send_signal(signal.SIGSTOP)  # frozen: alive, silent
+    named(children, "loadtui.workers").send_signal(signal.SIGSTOP)  # frozen: alive, silent
     _, stderr = proc.communicate(timeout=40)
     assert proc.returncode == 1
     assert "the engine sent nothing for 10 s" in stderr

@@ -130,3 +130,13 @@ def test_sigkill_leaves_no_server_or_engine_behind(tmp_path):
         assert wait_for(lambda: _gone(children), 8)
     finally:
         tmux.kill()
+
+
+def test_a_dropped_terminal_saves_what_was_measured_and_exits(tmp_path):
+    tmux, _exit_file, ui, children = _start_tui(tmp_path)
+    time.sleep(2)
+    tmux.kill()  # the terminal goes away, as when an SSH connection drops: SIGHUP
+    assert wait_for(lambda: _gone([ui]), 25)
+    assert wait_for(lambda: _gone(children), 5)
+    files = sorted(tmp_path.glob("runs/*/*.json"))
+    assert len(files) == 2 and all(runfile.load(f)["state"] == "interrupted" for f in files)
