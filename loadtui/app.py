@@ -54,6 +54,9 @@ class AppConfig:
     target: Target | None = None
     threads: int | None = None
     runs_dir: Path = Path("runs")
+    # The app owns its process (the CLI): if restoring a lost terminal hangs on the way out,
+    # end the process anyway. Never in-process (tests), where it would end the host.
+    hard_exit: bool = False
 
     @classmethod
     def default(cls, plan: LoadPlan) -> AppConfig:
@@ -279,11 +282,12 @@ class LoadtuiApp(App[int]):
             if interrupted:
                 self.call_from_thread(self.export, cut_short)
             code = 130 if interrupted else 0
-            # If the terminal is gone (SIGHUP: the SSH connection dropped), restoring it can
-            # block forever; everything is saved and stopped by now, so leave regardless.
-            fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(code,))
-            fallback.daemon = True  # a normal exit does not wait for it
-            fallback.start()
+            if self.config.hard_exit:
+                # If the terminal is gone (SIGHUP: the SSH connection dropped), restoring it
+                # can block forever; everything is saved and stopped by now, so leave anyway.
+                fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(code,))
+                fallback.daemon = True  # a normal exit does not wait for it
+                fallback.start()
             self.call_from_thread(self.exit, code)
 
         threading.Thread(target=wait_then_exit, name="loadtui-shutdown", daemon=True).start()

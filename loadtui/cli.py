@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -289,7 +290,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    return LoadtuiApp(config).run() or EXIT_OK
+    return LoadtuiApp(dataclasses.replace(config, hard_exit=True)).run() or EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 
 import pytest
@@ -175,6 +176,8 @@ async def test_q_stops_every_segment_and_exits(tmp_path):
         await pilot.pause(0.5)
     assert all(segment.ended for segment in segments)
     assert app.return_value == 0
+    # the hard-exit fallback belongs to the CLI's process only: here it would end pytest's
+    assert not any(isinstance(thread, threading.Timer) for thread in threading.enumerate())
 
 
 async def test_stall_banner_names_the_culprit(tmp_path):
