@@ -4,7 +4,7 @@ Server (`loadtui server`, uvloop + httptools) pinned to core 0, generator pinned
 the trivial /ping route, 50 users, no think time. Reported: CPU microseconds per request of
 the generator process(es).
 
-    make bench-setup && .venv/bin/python benchmarks/client_cost.py [--seconds 20]
+    make bench-setup && .venv/bin/python -m benchmarks.client_cost [--seconds 20]
 
 Part 1 compares transports inside one asyncio process (uvloop), 50 concurrent workers:
 loadtui's httptools Protocol vs httpx with one AsyncClient per worker. Part 2 compares the

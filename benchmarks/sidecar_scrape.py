@@ -4,7 +4,7 @@ Spawns a demo server, measures its CPU over an idle window (heartbeat + watchdog
 over an equal window with N scrapes of the sidecar's /metrics, and reports the difference per
 scrape. Target: < 2 ms CPU per scrape.
 
-    python benchmarks/sidecar_scrape.py [--scrapes 400] [--seconds 20]
+    .venv/bin/python -m benchmarks.sidecar_scrape [--scrapes 400] [--seconds 20]
 """
 
 from __future__ import annotations
