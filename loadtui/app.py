@@ -15,7 +15,6 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,8 +53,9 @@ class AppConfig:
     target: Target | None = None
     threads: int | None = None
     runs_dir: Path = Path("runs")
-    # The app owns its process (the CLI): if restoring a lost terminal hangs on the way out,
-    # end the process anyway. Never in-process (tests), where it would end the host.
+    # The app owns its process (set by prepare.tui_config for the CLI): if restoring a lost
+    # terminal hangs on the way out, end the process anyway. Never in-process (tests), where
+    # it would end the host.
     hard_exit: bool = False
 
     @classmethod
@@ -230,8 +230,7 @@ class LoadtuiApp(App[int]):
 
         Segments in ``interrupted`` (cut short by a signal) are marked so in their files.
         """
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        directory = self.config.runs_dir / stamp
+        directory = self.config.runs_dir / runfile.stamp()
         written: list[Path] = []
         try:
             for number, segment in enumerate(self.all_segments(), start=1):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -266,11 +265,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
-    from loadtui.headless import matrix_command, matrix_stamp
+    from loadtui import runfile
+    from loadtui.headless import matrix_command
     from loadtui.spawn import SpawnError
 
     routes, plan = prepare.matrix_plan(args)
-    out_dir = args.out / matrix_stamp()
+    out_dir = args.out / runfile.stamp()
     prepare.writable(out_dir / "probe.json", "run files in")
     try:
         return matrix_command(routes, args.users, plan, out_dir, args.threads)
@@ -290,7 +290,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    return LoadtuiApp(dataclasses.replace(config, hard_exit=True)).run() or EXIT_OK
+    return LoadtuiApp(config).run() or EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

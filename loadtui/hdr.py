@@ -71,20 +71,15 @@ def add_encoded(histogram: HdrHistogram, data: str) -> None:
     release(decoded)
 
 
-def _buckets(histogram: HdrHistogram) -> list[tuple[int, int]]:
-    """(lowest value in us, count) of every non-empty bucket, in order, up to the maximum."""
+def recorded(histogram: HdrHistogram) -> list[tuple[int, int]]:
+    """(lowest value in us, count) of every non-empty bucket, in order: one pass over the raw
+    counts, ~10x faster than hdrh's iterator."""
     if histogram.total_count == 0:
         return []
     counts = histogram.counts
     top = histogram.get_counts_array_index(histogram.max_value) + 1
     value_of = histogram.get_value_from_index
     return [(value_of(i), counts[i]) for i in range(top) if counts[i]]
-
-
-def recorded(histogram: HdrHistogram) -> list[tuple[int, int]]:
-    """(value in us, count) for every non-empty bucket: one pass over the raw counts, ~10x
-    faster than hdrh's iterator."""
-    return _buckets(histogram)
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,7 @@ def summarize(histogram: HdrHistogram) -> LatencySummary:
     found: dict[float, int] = {}
     seen = 0
     weighted = 0
-    for value, n in _buckets(histogram):
+    for value, n in recorded(histogram):
         top = highest(value)
         weighted += (value + (top - value + 1) // 2) * n
         seen += n

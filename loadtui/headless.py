@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -158,10 +157,6 @@ def run_command(spec: SegmentSpec, json_path: Path | None, drain_s: float | None
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.unreachable or result.write_error else EXIT_OK
-
-
-def matrix_stamp() -> str:
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def matrix_command(

@@ -259,13 +259,15 @@ class RunModel:
 
     def add_server_sample(self, sample: ServerSample) -> None:
         with self._lock:
-            if self.state in ("finished", "interrupted", "failed") or self._engine_done():
+            if self.finished or self.engine_done:
                 self._drain.append((sample.mono, sample))
             else:
                 self._samples.append(sample)
             self._changed()
 
-    def _engine_done(self) -> bool:
+    @property
+    def engine_done(self) -> bool:
+        """The engine said it finished or failed (its last snapshot is in)."""
         return self.end_reason is not None or self.failure is not None
 
     def add_stalls(self, stalls: list[Stall]) -> None:

@@ -114,7 +114,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     elif routes:
         keys = [choice.route for choice in demo_routes()]
         config = replace(config, panes=[(keys.index(demo_route(r)), args.users) for r in routes])
-    return replace(config, threads=args.threads, runs_dir=args.runs_dir)
+    return replace(config, threads=args.threads, runs_dir=args.runs_dir, hard_exit=True)
 
 
 def server_options(args: argparse.Namespace) -> ServeOptions:

@@ -202,6 +202,11 @@ def build_document(model: RunModel, verdicts: list[Verdict]) -> dict[str, Any]:
 
 
 # ---- writing -------------------------------------------------------------------------------
+def stamp() -> str:
+    """The name of a ``runs/<stamp>/`` directory: local time, sortable."""
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 def check_writable(path: Path) -> None:
     """Raise OSError now if ``path`` cannot be written later (directory made if missing)."""
     directory = path.parent

@@ -13,7 +13,7 @@ from loadtui.model import RunModel, State
 from loadtui.probe import Probe
 from loadtui.snapshots import EngineFailed, LoadPlan, Target
 from loadtui.spawn import SpawnedServer
-from loadtui.target import check_reachable
+from loadtui.target import check_reachable, parse_target
 from loadtui.workers import EngineConfig, EngineProcess
 from server.routes import find_variant
 
@@ -82,15 +82,9 @@ class Session:
             check_reachable(self.spec.target)
             return replace(self.spec.target, route=path)
         self.server = SpawnedServer.start(threads=self.spec.threads)
-        host, _, port = self.server.url.removeprefix("http://").rpartition(":")
-        return Target(
-            url=self.server.url,
-            host=host,
-            port=int(port),
-            route=path,
-            spawned=True,
-            metrics_url=self.server.metrics_url,
-            pid=self.server.pid,
+        found = parse_target(self.server.url, path)
+        return replace(
+            found, spawned=True, metrics_url=self.server.metrics_url, pid=self.server.pid
         )
 
     def _changed(self, method: Callable[..., None], *args: object) -> None:
@@ -100,8 +94,7 @@ class Session:
     # ---- running -------------------------------------------------------------------------
     @property
     def engine_done(self) -> bool:
-        model = self.model
-        return model is not None and (model.end_reason is not None or model.failure is not None)
+        return self.model is not None and self.model.engine_done
 
     def pump(self, timeout: float = 0.25) -> bool:
         """Feed the engine's messages to the model; False once the engine is done."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from loadtui.model import RunModel, TimelineEntry
@@ -29,12 +29,7 @@ class Verdict:
     evidence: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "evidence": self.evidence,
-        }
+        return asdict(self)
 
 
 def duration_words(seconds: float) -> str:
