@@ -24,12 +24,13 @@ from textual.containers import Grid
 from textual.widgets import Footer
 
 from loadtui import runfile, verdicts
-from loadtui.segments import Listener, LiveSegment, Segment
+from loadtui.plan import LoadPlan
+from loadtui.server.routes import VARIANTS
 from loadtui.session import SegmentSpec
-from loadtui.snapshots import LoadPlan, Target
+from loadtui.target import Target
 from loadtui.widgets.pane import RouteChoice, RoutePane
 from loadtui.widgets.screens import HelpScreen, ResultsScreen
-from server.routes import VARIANTS
+from loadtui.widgets.segments import Listener, LiveSegment, Segment
 
 MAX_PANES = 4
 REFRESH_S = 0.25  # 4 Hz at most: calm over SSH

@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- commands: check the input (loadtui.prepare), then do the work ---------------------
 def _cmd_server(args: argparse.Namespace) -> int:
-    from server.serve import serve
+    from loadtui.server.serve import serve
 
     opts = prepare.server_options(args)
     try:
@@ -294,7 +294,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from loadtui.report import report_command
+    from loadtui.report.command import report_command
     from loadtui.runfile import RunFileError
 
     try:
@@ -306,7 +306,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_routes(_args: argparse.Namespace) -> int:
     import textwrap
 
-    from server.routes import VARIANTS
+    from loadtui.server.routes import VARIANTS
 
     for v in VARIANTS:
         print(f"{v.key:>3}  {v.path}")

@@ -16,10 +16,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from loadtui import runfile, tables, verdicts
+from loadtui import runfile, verdicts
 from loadtui.model import State
+from loadtui.plan import LoadPlan
+from loadtui.report import tables
 from loadtui.session import SegmentSpec, Session
-from loadtui.snapshots import LoadPlan
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}

@@ -20,16 +20,10 @@ from typing import Literal
 from hdrh.histogram import HdrHistogram
 
 from loadtui import hdr
-from loadtui.snapshots import (
-    EngineFailed,
-    EngineFinished,
-    EngineStarted,
-    IntervalSnapshot,
-    LoadPlan,
-    ServerSample,
-    Stall,
-    Target,
-)
+from loadtui.engine_messages import EngineFailed, EngineFinished, EngineStarted, IntervalSnapshot
+from loadtui.plan import LoadPlan
+from loadtui.server_samples import ServerSample, Stall
+from loadtui.target import Target
 
 State = Literal["starting", "running", "finished", "interrupted", "failed"]
 SATURATED_CPU_PERCENT = 90.0
@@ -82,8 +76,8 @@ class ServerWindow:
     threadpool_capacity: int | None = None
     threadpool_busy: int | None = None
     threadpool_waiting: int | None = None
-    bg_pending: dict[str, int] | None = None
-    bg_running: dict[str, int] | None = None
+    background_pending: dict[str, int] | None = None
+    background_running: dict[str, int] | None = None
     in_flight: int | None = None
     tick_age_max_s: float | None = None
     loop_lag_max_s: float | None = None
@@ -93,7 +87,9 @@ class ServerWindow:
 
     @property
     def bg_pending_total(self) -> int | None:
-        return sum(self.bg_pending.values()) if self.bg_pending is not None else None
+        return (
+            sum(self.background_pending.values()) if self.background_pending is not None else None
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -103,8 +99,8 @@ class ServerWindow:
             "threadpool_capacity": self.threadpool_capacity,
             "threadpool_busy": self.threadpool_busy,
             "threadpool_waiting": self.threadpool_waiting,
-            "background_pending": self.bg_pending,
-            "background_running": self.bg_running,
+            "background_pending": self.background_pending,
+            "background_running": self.background_running,
             "requests_in_flight": self.in_flight,
             "tick_age_max_s": self.tick_age_max_s,
             "loop_lag_max_s": self.loop_lag_max_s,
@@ -135,9 +131,9 @@ def _fold(samples: list[ServerSample]) -> ServerWindow:
         threadpool_capacity=last.threadpool_capacity,
         threadpool_busy=peak("threadpool_busy"),  # type: ignore[arg-type]
         threadpool_waiting=peak("threadpool_waiting"),  # type: ignore[arg-type]
-        bg_pending=last.bg_pending,
-        bg_running=last.bg_running,
-        in_flight=peak("in_flight"),  # type: ignore[arg-type]
+        background_pending=last.background_pending,
+        background_running=last.background_running,
+        in_flight=peak("requests_in_flight"),  # type: ignore[arg-type]
         tick_age_max_s=peak("tick_age_s"),
         loop_lag_max_s=peak("loop_lag_s"),
         heartbeat_ms_max=peak("heartbeat_ms"),
@@ -247,7 +243,7 @@ class RunModel:
                 in_flight=snap.in_flight,
                 unsent=snap.unsent,
                 engine_cpu_percent=snap.cpu_percent,
-                engine_lag_ms=snap.loop_lag_max_ms,
+                engine_lag_ms=snap.loop_lag_ms,
                 engine_rss_bytes=snap.rss_bytes,
                 engine_open_fds=snap.open_fds,
                 engine_tasks=snap.tasks,

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from loadtui.app import AppConfig
+    from loadtui.plan import LoadPlan
+    from loadtui.server.serve import ServeOptions
     from loadtui.session import SegmentSpec
-    from loadtui.snapshots import LoadPlan, Target
-    from server.serve import ServeOptions
+    from loadtui.target import Target
 
 
 class UsageError(Exception):
@@ -23,7 +24,7 @@ class UsageError(Exception):
 
 
 def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
-    from loadtui.snapshots import LoadPlan
+    from loadtui.plan import LoadPlan
 
     if args.think_max < args.think_min:
         raise UsageError(
@@ -52,7 +53,7 @@ def writable(path: Path, what: str) -> None:
 
 def demo_route(route: str) -> str:
     """The variant key of a demo route, or UsageError."""
-    from server.routes import find_variant
+    from loadtui.server.routes import find_variant
 
     variant = find_variant(route)
     if variant is None:
@@ -87,7 +88,7 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
 
 
 def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan]:
-    from server.routes import SEED_KEYS
+    from loadtui.server.routes import SEED_KEYS
 
     routes = args.routes or list(SEED_KEYS)
     for route in routes:
@@ -118,7 +119,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
 
 
 def server_options(args: argparse.Namespace) -> ServeOptions:
-    from server.serve import ServeOptions
+    from loadtui.server.serve import ServeOptions
 
     metrics_port = args.metrics_port
     if metrics_port is None:

@@ -27,19 +27,22 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtui.snapshots import ServerSample, Stall, Target
+from loadtui.server_samples import (
+    ALL_SIGNALS,
+    SIGNAL_APP_METRICS,
+    SIGNAL_HEARTBEAT,
+    SIGNAL_PROCESS,
+    SIGNAL_SIDECAR,
+    ServerSample,
+    Stall,
+)
+from loadtui.target import Target
 
 PROBE_INTERVAL_S = 0.25
 HEARTBEAT_TIMEOUT_S = 0.5
 SIDECAR_TIMEOUT_S = 1.0
 STALL_THRESHOLD_S = 0.1
 STALLS_EVERY_S = 1.0
-
-SIGNAL_SIDECAR = "metrics sidecar"
-SIGNAL_APP_METRICS = "app /metrics"
-SIGNAL_HEARTBEAT = "heartbeat"
-SIGNAL_PROCESS = "process stats"
-ALL_SIGNALS = (SIGNAL_SIDECAR, SIGNAL_HEARTBEAT, SIGNAL_PROCESS)
 
 
 def parse_metrics(text: str) -> dict[str, Any]:
@@ -88,7 +91,6 @@ class _Seen:
     heartbeat_ok: bool | None = None
     heartbeat_ms: float | None = None
     heartbeat_ever: bool = False
-    heartbeat_missing: bool = False  # the app answered, but has no /heartbeat
     metrics: dict[str, Any] = field(default_factory=dict)
     metrics_fresh: bool = False
     ongoing_culprit: str | None = None
@@ -163,8 +165,7 @@ class Probe:
             started = time.perf_counter()
             try:
                 response = await client.get(url)
-                if response.status_code == 404:
-                    seen.heartbeat_missing = True
+                if response.status_code == 404:  # not instrumented: nothing to watch here
                     return
                 body = response.json()
                 seen.heartbeat_ok = response.status_code == 200
@@ -262,13 +263,12 @@ class Probe:
             threadpool_capacity=_int(m.get("loadtui_threadpool_capacity")),
             threadpool_busy=_int(m.get("loadtui_threadpool_busy")),
             threadpool_waiting=_int(m.get("loadtui_threadpool_waiting")),
-            bg_pending=m.get("loadtui_background_tasks_pending"),
-            bg_running=m.get("loadtui_background_tasks_running"),
-            bg_completed=m.get("loadtui_background_tasks_completed_total"),
-            in_flight=_int(m.get("loadtui_requests_in_flight")),
+            background_pending=m.get("loadtui_background_tasks_pending"),
+            background_running=m.get("loadtui_background_tasks_running"),
+            background_completed=m.get("loadtui_background_tasks_completed_total"),
+            requests_in_flight=_int(m.get("loadtui_requests_in_flight")),
             tick_age_s=m.get("loadtui_event_loop_tick_age_seconds"),
             loop_lag_s=m.get("loadtui_event_loop_lag_seconds"),
-            stalls_total=_int(m.get("loadtui_event_loop_stalls_total")),
             heartbeat_ms=seen.heartbeat_ms if seen.heartbeat_ok else None,
             heartbeat_ok=seen.heartbeat_ok,
             stalled_now=stalled,
@@ -285,8 +285,6 @@ class Probe:
                 return {
                     "cpu_percent": round(process.cpu_percent(None), 2),
                     "rss_bytes": process.memory_info().rss,
-                    "threads": process.num_threads(),
-                    "open_fds": process.num_fds(),
                 }
         except psutil.Error:
             self._process = None

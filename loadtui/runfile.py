@@ -80,14 +80,18 @@ def _server(model: RunModel) -> dict[str, Any]:
     drain = model.drain_samples()
 
     def pending(sample: Any) -> int | None:
-        return sum(sample.bg_pending.values()) if sample.bg_pending is not None else None
+        return (
+            sum(sample.background_pending.values())
+            if sample.background_pending is not None
+            else None
+        )
 
     def peak(name: str) -> Any:
         values = [v for s in samples if (v := getattr(s, name)) is not None]
         return max(values) if values else None
 
-    ends = [pending(s) for s in samples if s.bg_pending is not None]
-    after = [pending(s) for _, s in drain if s.bg_pending is not None]
+    ends = [pending(s) for s in samples if s.background_pending is not None]
+    after = [pending(s) for _, s in drain if s.background_pending is not None]
     cpu = [s.cpu_percent for s in samples if s.cpu_percent is not None]
     t0 = model.t0_mono or 0.0
     return {
@@ -103,7 +107,8 @@ def _server(model: RunModel) -> dict[str, Any]:
         ],
         "background_tasks_pending_end": ends[-1] if ends else None,
         "background_tasks_pending_end_by_kind": next(
-            (s.bg_pending for s in reversed(samples) if s.bg_pending is not None), None
+            (s.background_pending for s in reversed(samples) if s.background_pending is not None),
+            None,
         ),
         "background_tasks_pending_after_drain": (
             after[-1] if model.drain_s is not None and after else None
@@ -112,12 +117,12 @@ def _server(model: RunModel) -> dict[str, Any]:
         "drain": [
             {"t": round(mono - t0, 3), "pending": pending(s)}
             for mono, s in drain
-            if s.bg_pending is not None
+            if s.background_pending is not None
         ],
         "threadpool_capacity": peak("threadpool_capacity"),
         "threadpool_busy_max": peak("threadpool_busy"),
         "threadpool_waiting_max": peak("threadpool_waiting"),
-        "requests_in_flight_max": peak("in_flight"),
+        "requests_in_flight_max": peak("requests_in_flight"),
         "cpu_percent_mean": round(sum(cpu) / len(cpu), 2) if cpu else None,
         "rss_bytes_max": peak("rss_bytes"),
         "loop_lag_s_max": peak("loop_lag_s"),

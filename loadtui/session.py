@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from loadtui.engine_messages import EngineFailed
 from loadtui.model import RunModel, State
+from loadtui.plan import LoadPlan
 from loadtui.probe import Probe
-from loadtui.snapshots import EngineFailed, LoadPlan, Target
+from loadtui.server.routes import find_variant
 from loadtui.spawn import SpawnedServer
-from loadtui.target import check_reachable, parse_target
+from loadtui.target import Target, check_reachable, parse_target
 from loadtui.workers import EngineConfig, EngineProcess
-from server.routes import find_variant
 
 STOP_WAIT_S = 5.0
 ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from loadtui.snapshots import Target
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # the app's base URL, e.g. http://127.0.0.1:8000
+    host: str
+    port: int
+    route: str  # the path that gets loaded, e.g. /ping
+    spawned: bool = False
+    metrics_url: str | None = None  # the sidecar, when known
+    pid: int | None = None  # the server's process, when loadtui spawned it
 
 
 class TargetError(ValueError):

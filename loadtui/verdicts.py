@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from loadtui.model import RunModel, TimelineEntry
-from loadtui.probe import SIGNAL_HEARTBEAT
-from loadtui.snapshots import ServerSample, Stall
+from loadtui.server_samples import SIGNAL_HEARTBEAT, ServerSample, Stall
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -189,12 +188,12 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
 
 # ---- background backlog ---------------------------------------------------------------------
 def _last_with_backlog(samples: list[ServerSample]) -> ServerSample | None:
-    return next((s for s in reversed(samples) if s.bg_pending is not None), None)
+    return next((s for s in reversed(samples) if s.background_pending is not None), None)
 
 
 def completion_rates(samples: list[ServerSample]) -> dict[str, float]:
     """Background tasks completed per second, by kind, over the last ~10 s of samples."""
-    with_counts = [s for s in samples if s.bg_completed is not None]
+    with_counts = [s for s in samples if s.background_completed is not None]
     if len(with_counts) < 2:
         return {}
     last = with_counts[-1]
@@ -203,8 +202,8 @@ def completion_rates(samples: list[ServerSample]) -> dict[str, float]:
         first = with_counts[-2]
     span = max(1e-9, last.mono - first.mono)
     return {
-        kind: (last.bg_completed[kind] - first.bg_completed.get(kind, 0)) / span  # type: ignore[index,union-attr]
-        for kind in last.bg_completed  # type: ignore[union-attr]
+        kind: (last.background_completed[kind] - first.background_completed.get(kind, 0)) / span  # type: ignore[index,union-attr]
+        for kind in last.background_completed  # type: ignore[union-attr]
     }
 
 
@@ -227,9 +226,9 @@ def drain_estimate_s(
 def background_backlog(model: RunModel) -> Verdict | None:
     samples = model.samples()
     last = _last_with_backlog(samples)
-    if last is None or last.bg_pending is None:
+    if last is None or last.background_pending is None:
         return None
-    pending = {kind: n for kind, n in last.bg_pending.items() if n > 0}
+    pending = {kind: n for kind, n in last.background_pending.items() if n > 0}
     total = sum(pending.values())
     if total < BACKLOG_MIN_TASKS:
         return None

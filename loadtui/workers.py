@@ -30,34 +30,24 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
 
 from loadtui import hdr
-from loadtui.snapshots import (
+from loadtui.engine_messages import (
+    EngineConfig,
     EngineFailed,
     EngineFinished,
     EngineMessage,
     EngineStarted,
     IntervalSnapshot,
-    LoadPlan,
 )
 from loadtui.transport import Client, RequestFailed, build_request
 
 LAG_PROBE_S = 0.05
 FAILURE_BACKOFF_S = 0.05  # a user whose connection failed waits at least this long
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    host: str
-    port: int
-    path: str
-    plan: LoadPlan
-    interval_s: float = 1.0
 
 
 class _Interval:
@@ -117,7 +107,7 @@ class Engine:
     async def run(self) -> str:
         self._t0 = time.perf_counter()
         t0_mono = time.monotonic()
-        self.emit(EngineStarted(t0_mono, time.time(), os.getpid()))
+        self.emit(EngineStarted(t0_mono, time.time()))
         helpers = [
             asyncio.create_task(self._spawner()),
             asyncio.create_task(self._lag_probe()),
@@ -148,7 +138,7 @@ class Engine:
             cpu_now = time.process_time()
             cpu = (cpu_now - cpu_before) / max(1e-9, now - started) * 100.0
             cpu_before = cpu_now
-            self.emit(self._snapshot(index, started, now, cpu, final))
+            self.emit(self._snapshot(index, started, now, cpu))
             if final:
                 return
 
@@ -158,9 +148,7 @@ class Engine:
             await asyncio.wait_for(self._stopping.wait(), max(0.0, mono - time.monotonic()))
         return self._stopping.is_set()
 
-    def _snapshot(
-        self, index: int, started: float, ended: float, cpu: float, final: bool
-    ) -> IntervalSnapshot:
+    def _snapshot(self, index: int, started: float, ended: float, cpu: float) -> IntervalSnapshot:
         done = self._current  # no await below: nothing records while it is read and cleared
         unsent = 0
         if self.open_loop:
@@ -175,7 +163,7 @@ class Engine:
             latency_hdr=hdr.encode(done.latency),
             users=self._in_flight if self.open_loop else len(self._users),
             in_flight=self._in_flight,
-            loop_lag_max_ms=round(done.lag_max * 1000.0, 3),
+            loop_lag_ms=round(done.lag_max * 1000.0, 3),
             cpu_percent=round(cpu, 2),
             uncorrected_hdr=hdr.encode(done.uncorrected) if done.uncorrected else None,
             send_lag_hdr=hdr.encode(done.send_lag) if done.send_lag else None,
@@ -184,7 +172,6 @@ class Engine:
             rss_bytes=self._process.memory_info().rss,
             open_fds=self._process.num_fds(),
             tasks=len(asyncio.all_tasks()),
-            final=final,
         )
         done.clear()
         return snapshot
@@ -304,7 +291,7 @@ async def _serve_engine(conn: Connection, config: EngineConfig) -> None:
     loop.add_reader(conn.fileno(), on_command)
     reason = await engine.run()
     if reason != "parent_gone":
-        conn.send(EngineFinished(reason, time.monotonic()))
+        conn.send(EngineFinished(reason))
 
 
 def _exit_when_orphaned() -> None:
@@ -352,10 +339,6 @@ class EngineProcess:
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile(prefix="loadtui-engine-")  # noqa: SIM115
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()

@@ -1,6 +1,6 @@
 """The loadtui demo server and the reusable instrumentation."""
 
-from server.background import mark_blocking
-from server.instrument import Instrumentation, instrument
+from .background import mark_blocking
+from .instrument import Instrumentation, instrument
 
 __all__ = ["Instrumentation", "instrument", "mark_blocking"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from server.instrument import instrument
-from server.routes import add_variant_routes
+from .instrument import instrument
+from .routes import add_variant_routes
 
 
 def create_app(

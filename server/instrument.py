@@ -26,16 +26,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.background import (
+from .background import (
     BackgroundAccounting,
     current_accounting,
     install_patch,
     learn_blocking,
     mark_blocking,
 )
-from server.loopwatch import LoopWatch
-from server.metrics import CONTENT_TYPE, build_registry, exposition
-from server.sidecar import Sidecar
+from .loopwatch import LoopWatch
+from .metrics import CONTENT_TYPE, build_registry, exposition
+from .sidecar import Sidecar
 
 __all__ = ["Instrumentation", "instrument", "mark_blocking"]
 

@@ -34,9 +34,9 @@ FRAMEWORK_PACKAGES = frozenset(
         "pydantic",
     }
 )
-INSTRUMENTATION_MODULES = frozenset(
-    {"server.loopwatch", "server.background", "server.instrument", "server.serve"}
-)
+# loadtui's own modules are plumbing too, except the demo app's routes: their work functions
+# are the application code the demo shows being blamed.
+DEMO_APP_MODULES = frozenset({"loadtui.server.routes"})
 # A frame of these modules runs the loop: frames beyond it started the loop, not the stall.
 LOOP_RUNNERS = frozenset({"asyncio.runners", "asyncio.base_events", "uvloop"})
 LOOP_INTERNALS = "event loop internals (no application frame)"
@@ -72,8 +72,7 @@ def _is_plumbing(frame: FrameType) -> bool:
     return (
         top in sys.stdlib_module_names
         or top in FRAMEWORK_PACKAGES
-        or top == "loadtui"
-        or module in INSTRUMENTATION_MODULES
+        or (top == "loadtui" and module not in DEMO_APP_MODULES)
     )
 
 

@@ -15,10 +15,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from server.background import KINDS
+from .background import KINDS
 
 if TYPE_CHECKING:
-    from server.instrument import Instrumentation
+    from .instrument import Instrumentation
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fastapi import BackgroundTasks, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from server.background import mark_blocking
+from .background import mark_blocking
 
 INNER_SECONDS = 0.2
 BACKGROUND_SECONDS = 10.0

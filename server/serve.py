@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from server.app import create_app
-from server.instrument import Instrumentation
+from .app import create_app
+from .instrument import Instrumentation
 
 GRACEFUL_SHUTDOWN_S = 1
 

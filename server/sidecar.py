@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from server.metrics import CONTENT_TYPE
+from .metrics import CONTENT_TYPE
 
 Responder = Callable[[], tuple[bytes, str]]
 

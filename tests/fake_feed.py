@@ -8,17 +8,13 @@ every measurement test runs the real engine against a real server.
 from __future__ import annotations
 
 from loadtui import hdr
+from loadtui.engine_messages import EngineStarted, IntervalSnapshot
 from loadtui.model import RunModel
-from loadtui.segments import Listener
+from loadtui.server.routes import find_variant
+from loadtui.server_samples import ServerSample, Stall
 from loadtui.session import SegmentSpec
-from loadtui.snapshots import (
-    EngineStarted,
-    IntervalSnapshot,
-    ServerSample,
-    Stall,
-    Target,
-)
-from server.routes import find_variant
+from loadtui.target import Target
+from loadtui.widgets.segments import Listener
 
 SECONDS = 12
 T0 = 1000.0
@@ -76,7 +72,7 @@ class FakeSegment:
 
     def start(self) -> None:
         model, profile = self._model, _profile(self._key)
-        model.add_engine_message(EngineStarted(T0, EPOCH, 1))
+        model.add_engine_message(EngineStarted(T0, EPOCH))
         users = self.spec.plan.users
         for second in range(1, SECONDS + 1):
             rps = profile["rps"] * min(1.0, second / 2) * users / 40
@@ -91,7 +87,7 @@ class FakeSegment:
                     latency_hdr=_histogram(values),
                     users=users,
                     in_flight=users // 2,
-                    loop_lag_max_ms=1.5,
+                    loop_lag_ms=1.5,
                     cpu_percent=3.0,
                     last_response_mono=T0 + second - 0.1,
                 )
@@ -119,21 +115,18 @@ class FakeSegment:
             threadpool_capacity=40,
             threadpool_busy=pool,
             threadpool_waiting=second * 20 if pool else 0,
-            bg_pending={"sync": second * 30 if pool else 0, "async": 0, "async_blocking": 0}
+            background_pending={"sync": second * 30 if pool else 0, "async": 0, "async_blocking": 0}
             if self._key in ("1", "3", "7")
             else {"sync": 0, "async": second * 40, "async_blocking": 0},
-            bg_running={"sync": pool, "async": 0, "async_blocking": 0},
-            bg_completed={"sync": 0, "async": 0, "async_blocking": 0},
-            in_flight=4,
+            background_running={"sync": pool, "async": 0, "async_blocking": 0},
+            background_completed={"sync": 0, "async": 0, "async_blocking": 0},
+            requests_in_flight=4,
             tick_age_s=3.1 if stalled else 0.01,
             loop_lag_s=2.4 if profile["stalled"] else 0.002,
-            stalls_total=2 if profile["stalled"] else 0,
             heartbeat_ms=None if stalled else 2.0,
             heartbeat_ok=not stalled,
             cpu_percent=12.5,
             rss_bytes=71_000_000,
-            threads=44,
-            open_fds=120,
             stalled_now=stalled,
             stall_culprit="sync_inner_function" if stalled else None,
         )

@@ -12,8 +12,8 @@ import time
 import psutil
 import pytest
 
+from loadtui.server.routes import VARIANTS
 from loadtui.spawn import SpawnedServer
-from server.routes import VARIANTS
 from tests.helpers import get, wait_for
 
 

@@ -9,7 +9,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server import instrument
+from loadtui.server import instrument
 from tests.helpers import concurrent_gets, get, metrics, sample, serve_in_thread, stalls, wait_for
 
 

@@ -20,12 +20,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadtui import prepare, runfile, tables, verdicts
+from loadtui import prepare, runfile, verdicts
 from loadtui.cli import build_parser
+from loadtui.plan import LoadPlan
 from loadtui.prepare import UsageError
+from loadtui.report import tables
 from loadtui.runfile import RunFileError
 from loadtui.session import SegmentSpec
-from loadtui.snapshots import LoadPlan
 from tests.fake_feed import FakeSegment
 
 COMMANDS = ["run", "matrix", "report", "server", "routes"]

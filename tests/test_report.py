@@ -16,8 +16,8 @@ import pytest
 from hdrh.log import HistogramLogReader
 
 from loadtui import hdr, runfile
-from loadtui.merge import merge_documents
-from loadtui.report_runs import find_run_files
+from loadtui.report.merge import merge_documents
+from loadtui.report.runs import find_run_files
 from tests.chromium import visit
 
 RUNS = {"5a": ("5", "machine-a/route-5.json"), "5b": ("5", "machine-b/route-5.json")}

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from server.routes import VARIANTS, find_variant
+from loadtui.server.routes import VARIANTS, find_variant
 from tests.helpers import concurrent_gets, get, metrics, sample, stalls, wait_for
 
 ROW = {v.key: v for v in VARIANTS}

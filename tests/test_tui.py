@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from loadtui.app import AppConfig, LoadtuiApp
-from loadtui.snapshots import LoadPlan
+from loadtui.plan import LoadPlan
 from loadtui.widgets.pane import APPLY_DELAY_S, RoutePane
 from loadtui.widgets.screens import HelpScreen, ResultsScreen
 from tests.fake_feed import FakeSegment

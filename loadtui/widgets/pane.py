@@ -15,10 +15,10 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from loadtui import verdicts
-from loadtui.messages import SegmentEvent
 from loadtui.model import RunModel
-from loadtui.segments import Listener, Segment
 from loadtui.widgets import render
+from loadtui.widgets.messages import SegmentEvent
+from loadtui.widgets.segments import Listener, Segment
 
 APPLY_DELAY_S = 0.6  # a burst of key presses becomes one new segment
 VERDICTS_EVERY_S = 1.0

@@ -14,8 +14,8 @@ from rich.text import Text
 
 from loadtui import hdr
 from loadtui.model import RunModel, ServerWindow
-from loadtui.snapshots import ServerSample
-from loadtui.tables import count, megabytes, ms
+from loadtui.report.tables import count, megabytes, ms
+from loadtui.server_samples import ServerSample
 from loadtui.verdicts import Verdict, completion_rates, drain_estimate_s, duration_words
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -107,8 +107,8 @@ def pool(window: ServerWindow, width: int) -> Text:
 
 
 def backlog(model: RunModel, window: ServerWindow) -> Text:
-    pending = {kind: n for kind, n in (window.bg_pending or {}).items() if n}
-    if window.bg_pending is None:
+    pending = {kind: n for kind, n in (window.background_pending or {}).items() if n}
+    if window.background_pending is None:
         return _line(("backlog ", LABEL), ("no background-task figures", DIM))
     if not pending:
         return _line(("backlog ", LABEL), ("no background tasks pending", DIM))

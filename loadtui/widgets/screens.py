@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
-from loadtui import tables
+from loadtui.report import tables
 from loadtui.runfile import RunFileError, load
 
 Document = dict[str, Any]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtui import runfile, tables
-from loadtui.merge import merge_documents, merge_key
+from loadtui import runfile
+from loadtui.report import tables
+from loadtui.report.merge import merge_documents, merge_key
 from loadtui.runfile import RunFileError
 
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtui import tables
-from loadtui.report_files import write_csv, write_hdr_logs
-from loadtui.report_html import write_html
-from loadtui.report_runs import Run, find_run_files, load_runs, merge_runs
+from loadtui.report import tables
+from loadtui.report.files import write_csv, write_hdr_logs
+from loadtui.report.html import write_html
+from loadtui.report.runs import Run, find_run_files, load_runs, merge_runs
 from loadtui.runfile import check_writable
 
 EXIT_OK, EXIT_USAGE = 0, 2

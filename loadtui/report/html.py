@@ -14,10 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from loadtui import __version__, hdr, svg, tables
+from loadtui import __version__, hdr
 from loadtui.atomic import write_text_atomic
-from loadtui.percentiles import NINES, percentile_of_nines, spectrum
-from loadtui.report_runs import Run
+from loadtui.hdr import NINES, percentile_of_nines, spectrum
+from loadtui.report import svg, tables
+from loadtui.report.runs import Run
 from loadtui.runfile import epoch
 
 Document = dict[str, Any]
@@ -241,7 +242,7 @@ def _run_timeline(run: Run) -> str:
 
 
 def render(runs: Sequence[Run], generated: str) -> str:
-    css = resources.files("loadtui").joinpath("report_assets/report.css").read_text("utf-8")
+    css = resources.files("loadtui.report").joinpath("assets/report.css").read_text("utf-8")
     count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
     return "\n".join(
         [

@@ -11,10 +11,11 @@ from typing import Any
 
 from hdrh.log import HistogramLogWriter
 
-from loadtui import hdr, tables
+from loadtui import hdr
 from loadtui.atomic import write_text_atomic
-from loadtui.percentiles import LOCUST_PERCENTILES, values_ms
-from loadtui.report_runs import Run
+from loadtui.hdr import LOCUST_PERCENTILES, values_ms
+from loadtui.report import tables
+from loadtui.report.runs import Run
 from loadtui.runfile import epoch
 
 CSV_COLUMNS = (

@@ -6,7 +6,7 @@ from typing import Literal
 
 from textual.message import Message
 
-from loadtui.segments import Segment
+from loadtui.widgets.segments import Segment
 
 SegmentEventName = Literal["started", "ended", "failed"]
 

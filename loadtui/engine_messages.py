@@ -1,0 +1,67 @@
+"""What crosses between the parent and an engine process: the engine's configuration on the
+way in; its start, its interval snapshots and its end on the way out.
+
+The snapshots are the only measurements that leave the engine; everything the UI, the headless
+printer and the run file show of the client side is derived from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadtui.plan import LoadPlan
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    host: str
+    port: int
+    path: str
+    plan: LoadPlan
+    interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class EngineStarted:
+    started_mono: float
+    started_epoch: float
+
+
+@dataclass(frozen=True)
+class IntervalSnapshot:
+    """What the engine measured over one interval (normally one second)."""
+
+    index: int  # 1-based
+    started_mono: float
+    ended_mono: float
+    requests: int  # completed, failed ones included (each has a latency)
+    errors: dict[str, int]  # kind -> count: refused, timeout, disconnect, http_500, ...
+    latency_hdr: str  # microseconds; open loop: from the intended send time
+    users: int  # closed: users running; open: connections busy at the end
+    in_flight: int
+    loop_lag_ms: float  # the engine's own event-loop lag, worst in the interval
+    cpu_percent: float  # the engine process, % of one core
+    uncorrected_hdr: str | None = None  # open loop: from the actual send time
+    send_lag_hdr: str | None = None  # open loop: actual minus intended send time
+    unsent: int = 0  # open loop: requests due but not sent yet (all connections busy)
+    last_response_mono: float | None = None  # when this interval's last request completed
+    rss_bytes: int = 0  # the engine process's resident memory
+    open_fds: int = 0  # ... its open file descriptors (sockets included)
+    tasks: int = 0  # ... and its asyncio tasks
+
+    @property
+    def seconds(self) -> float:
+        return max(1e-9, self.ended_mono - self.started_mono)
+
+
+@dataclass(frozen=True)
+class EngineFinished:
+    reason: str  # "duration", "stopped" or "parent_gone"
+
+
+@dataclass(frozen=True)
+class EngineFailed:
+    message: str
+
+
+EngineMessage = EngineStarted | IntervalSnapshot | EngineFinished | EngineFailed

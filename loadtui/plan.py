@@ -1,0 +1,19 @@
+"""The load plan: how many users, how fast, for how long; closed loop or open loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["closed", "open"]
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    mode: Mode = "closed"
+    users: int = 100  # closed: simulated users; open: most connections in use at once
+    spawn_rate: float = 20.0  # users started per second
+    duration_s: float | None = 30.0  # None: until stopped
+    think_s: tuple[float, float] = (0.1, 0.5)
+    rate: float | None = None  # open loop: requests per second
+    timeout_s: float = 60.0
