@@ -6,6 +6,12 @@ processes), then presses `?` / `?` (help on, help off) and times until tmux show
 tmux's capture adds a few ms, so the figures are upper bounds.
 
     .venv/bin/python -m benchmarks.tui_cost [--seconds 30] [--presses 20]
+
+`--long-segment` instead measures what a segment's age costs the UI: the app in this process
+(headless), two panes whose run models already hold 10 s or 60 minutes of seconds and samples,
+fed live (one second and four server samples a second, as a real run), for --seconds each.
+
+    .venv/bin/python -m benchmarks.tui_cost --long-segment [--seconds 20]
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -57,11 +64,108 @@ def report(what: str, delays: list[float]) -> None:
     )
 
 
+class AgedSegment:
+    """A segment whose run model already holds ``age_s`` seconds, then grows live."""
+
+    age_s = 10
+
+    def __init__(self, spec, listener) -> None:
+        from tests.synthetic import model
+
+        self.spec, self.error, self._listener = spec, None, listener
+        self._stop = threading.Event()
+        self._model = model(self.age_s, samples=_samples(0, self.age_s), stalls=[])
+        self._model.state = "running"
+        self._model.end_reason = None
+        self._thread = threading.Thread(target=self._feed, daemon=True)
+
+    @property
+    def model(self):
+        return self._model
+
+    @property
+    def ended(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._listener("started", self)
+
+    def _feed(self) -> None:
+        from tests.synthetic import snapshot
+
+        second = self.age_s
+        while not self._stop.wait(0.25):
+            for sample in _samples(second, second + 0.25):
+                self._model.add_server_sample(sample)
+            second += 0.25
+            if second == int(second):
+                self._model.add_engine_message(snapshot(int(second), [200.0] * 80))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def _samples(start: float, end: float) -> list:
+    from tests.synthetic import sample
+
+    count = int((end - start) * 4)
+    return [
+        sample(
+            start + i / 4 + 0.01,
+            threadpool_capacity=40,
+            threadpool_busy=3,
+            threadpool_waiting=0,
+            background_pending={"async": 800},
+            background_completed={"async": int((start + i / 4) * 80)},
+            loop_lag_s=0.002,
+            heartbeat_ms=2.0,
+            heartbeat_ok=True,
+            cpu_percent=10.0,
+            rss_bytes=70_000_000,
+        )
+        for i in range(count)
+    ]
+
+
+async def _ui_cpu(age_s: int, seconds: float) -> float:
+    from loadtui.app import AppConfig, LoadtuiApp
+    from loadtui.plan import LoadPlan
+
+    AgedSegment.age_s = age_s
+    config = AppConfig.default(LoadPlan(users=40, duration_s=None))
+    app = LoadtuiApp(config, make_segment=AgedSegment)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(2.0)
+        before = time.process_time()
+        await pilot.pause(seconds)
+        used = time.process_time() - before
+        await pilot.press("q")
+    return used / seconds * 100
+
+
+def long_segment(seconds: float) -> None:
+    import asyncio
+
+    for age in (10, 3600):
+        cpu = asyncio.run(_ui_cpu(age, seconds))
+        print(
+            f"UI process CPU, two panes on segments {age:>4} s old, fed live: {cpu:.1f}% of a core"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--presses", type=int, default=20)
+    parser.add_argument("--long-segment", action="store_true")
     args = parser.parse_args()
+    if args.long_segment:
+        long_segment(args.seconds)
+        return
     session = f"bench-{uuid.uuid4().hex[:6]}"
     workdir = tempfile.mkdtemp()
     command = f"cd {workdir} && {sys.executable} -m loadtui --users 100"

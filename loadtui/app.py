@@ -16,15 +16,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.widgets import Footer
 
-from loadtui import runfile, verdicts
+from loadtui import document, runfile, verdicts
 from loadtui.plan import LoadPlan
+from loadtui.rundoc import RunDocument
 from loadtui.server.routes import VARIANTS
 from loadtui.session import SegmentSpec
 from loadtui.target import Target
@@ -164,12 +165,12 @@ class LoadtuiApp(App[int]):
     def all_segments(self) -> list[Segment]:
         return self.closed_segments + [s for pane in self.panes() for s in pane.segments()]
 
-    def documents(self) -> list[dict[str, Any]]:
+    def documents(self) -> list[RunDocument]:
         found = []
         for segment in self.all_segments():
             model = segment.model
             if model is not None and model.t0_mono is not None:
-                found.append(runfile.build_document(model, verdicts.compute(model)))
+                found.append(document.build(model, verdicts.compute(model)))
         return found
 
     # ---- actions -----------------------------------------------------------------------
@@ -242,8 +243,7 @@ class LoadtuiApp(App[int]):
                     model.finish("interrupted")
                 label = (model.variant_key or model.target.route).strip("/").replace("/", "_")
                 path = directory / f"{number:02d}-route-{label or 'root'}-{model.plan.users}u.json"
-                document = runfile.build_document(model, verdicts.compute(model))
-                runfile.write_json_atomic(path, document)
+                runfile.write(path, document.build(model, verdicts.compute(model)))
                 written.append(path)
         except OSError as exc:
             self.notify(f"export failed: {exc.strerror or exc}", severity="error", timeout=10)

@@ -9,15 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from loadtui import prepare
+from loadtui import exits, prepare
 from loadtui.prepare import UsageError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from loadtui.text import shown
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(exits.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # ---- value checkers (argparse `type=`) ---------------------------------------------------
@@ -246,7 +245,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot listen: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
-        return EXIT_OK
+        return exits.OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -261,7 +260,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return run_command(spec, args.json, args.drain)
     except (SpawnError, TargetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
@@ -276,7 +275,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         return matrix_command(routes, args.users, plan, out_dir, args.threads)
     except SpawnError as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -289,8 +288,8 @@ def _cmd_tui(args: argparse.Namespace) -> int:
             check_reachable(config.target)
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-    return LoadtuiApp(config).run() or EXIT_OK
+            return exits.FAILED
+    return LoadtuiApp(config).run() or exits.OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -312,18 +311,21 @@ def _cmd_routes(_args: argparse.Namespace) -> int:
         print(f"{v.key:>3}  {v.path}")
         print(f"     {v.pattern}")
         print(textwrap.fill(v.lesson, 80, initial_indent=" " * 7, subsequent_indent=" " * 7))
-    return EXIT_OK
+    return exits.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = args.handler
+    name = f"loadtui {args.command}" if args.command else "loadtui"
     try:
         return handler(args)
     except UsageError as exc:
-        print(f"loadtui {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"{name}: error: {shown(str(exc))}", file=sys.stderr)
+        return exits.USAGE
+    except KeyboardInterrupt:  # commands that keep what they measured handle it themselves
+        return exits.INTERRUPTED
     except BrokenPipeError:  # e.g. `loadtui routes | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        return exits.FAILED

@@ -4,8 +4,12 @@ x is the number of nines, log10(1 / (1 - p)))."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ctypes
+import struct
 import sys
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +51,71 @@ def record_us(histogram: HdrHistogram, microseconds: int) -> None:
 
 def encode(histogram: HdrHistogram) -> str:
     return histogram.encode().decode("ascii")
+
+
+# hdrh's V2 encoding: base64 of (cookie, length, zlib(payload header + varint counts))
+_OUTER = struct.Struct(">II")
+_HEADER = struct.Struct(">IIIIQQd")  # cookie, payload length, offset, figures, lowest, highest
+_COMPRESSION_COOKIE, _ENCODING_COOKIE = 0x1C849304, 0x1C849303
+_MAX_VARINT_BYTES = 9
+
+
+def _most_counts() -> int:
+    histogram = new_histogram()
+    try:
+        return histogram.counts_len
+    finally:
+        release(histogram)
+
+
+MOST_PAYLOAD_BYTES = _most_counts() * _MAX_VARINT_BYTES
+
+
+def check_encoding(data: str) -> None:
+    """Raise ValueError unless ``data`` is a histogram of loadtui's range and precision.
+
+    Read from the headers alone, before hdrh allocates anything: a histogram declaring
+    another range would make hdrh build (and walk) a counts array of any size, and a
+    compressed payload larger than the counts can need is a zip bomb.
+    """
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    if len(raw) < _OUTER.size:
+        raise ValueError("too short")
+    cookie, length = _OUTER.unpack_from(raw)
+    if cookie & ~0xF0 != _COMPRESSION_COOKIE or length != len(raw) - _OUTER.size:
+        raise ValueError("not an HdrHistogram V2 encoding")
+    inflate = zlib.decompressobj()
+    try:
+        header = inflate.decompress(raw[_OUTER.size :], _HEADER.size)
+    except zlib.error:
+        raise ValueError("the payload is not zlib data") from None
+    if len(header) < _HEADER.size:
+        raise ValueError("the payload header is cut short")
+    cookie, payload, offset, figures, lowest, highest, ratio = _HEADER.unpack(header)
+    if cookie & ~0xF0 != _ENCODING_COOKIE:
+        raise ValueError("not an HdrHistogram V2 payload")
+    if (lowest, highest, figures, offset, ratio) != (
+        LOWEST_US,
+        HIGHEST_US,
+        SIGNIFICANT_FIGURES,
+        0,
+        1.0,
+    ):
+        raise ValueError(
+            f"range {lowest}-{highest} at {figures} figures is not loadtui's "
+            f"({LOWEST_US}-{HIGHEST_US} us at {SIGNIFICANT_FIGURES})"
+        )
+    if payload > MOST_PAYLOAD_BYTES:
+        raise ValueError("its payload is larger than its counts can be")
+    try:
+        rest = inflate.decompress(inflate.unconsumed_tail, payload + 1)
+    except zlib.error:
+        raise ValueError("the payload is not zlib data") from None
+    if len(rest) > payload or inflate.unconsumed_tail:
+        raise ValueError("its payload is larger than its header says")
 
 
 def decode(data: str) -> HdrHistogram:
@@ -98,17 +167,6 @@ class LatencySummary:
     p999: float | None
     max: float | None
 
-    def as_dict(self) -> dict[str, float | None]:
-        return {
-            "min": self.min,
-            "mean": self.mean,
-            "p50": self.p50,
-            "p90": self.p90,
-            "p99": self.p99,
-            "p999": self.p999,
-            "max": self.max,
-        }
-
 
 NOTHING = LatencySummary(0, None, None, None, None, None, None, None)
 
@@ -150,7 +208,7 @@ def summarize(histogram: HdrHistogram) -> LatencySummary:
     )
 
 
-# ---- percentiles for reports ------------------------------------------------------------------
+# ---- percentiles for reports -----------------------------------------------------------------
 LOCUST_PERCENTILES = (50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0)
 NINES = 5  # the spectrum ends at 99.999 %
 POINTS_PER_NINE = 40

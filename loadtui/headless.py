@@ -14,15 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TextIO
 
-from loadtui import runfile, verdicts
+from loadtui import document, exits, runfile, verdicts
 from loadtui.model import State
 from loadtui.plan import LoadPlan
 from loadtui.report import tables
+from loadtui.rundoc import RunDocument
 from loadtui.session import SegmentSpec, Session
+from loadtui.text import shown
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}
 
 
@@ -76,7 +77,7 @@ class Progress:
         duration = model.plan.duration_s
         latest = model.latest()
         rps = f"{latest.rps:6.1f} req/s" if latest else "   -- req/s"
-        p99 = f"p99 {tables.ms(latest.latency.p99) if latest else '-':>6} ms"
+        p99 = f"p99 {tables.ms(latest.p99_ms) if latest else '-':>6} ms"
         errors = f"errors {model.summary().errors:,}"
         if duration:
             filled = int(20 * min(1.0, elapsed / duration))
@@ -95,7 +96,7 @@ class Progress:
 
 @dataclass
 class SegmentResult:
-    document: dict[str, Any]
+    document: RunDocument
     path: Path | None  # None when no file was asked for, or it could not be written
     interrupted: bool
     unreachable: bool
@@ -135,12 +136,12 @@ def run_segment(
     model = session.model
     assert model is not None
     found = verdicts.compute(model)
-    document = runfile.build_document(model, found)
+    doc = document.build(model, found)
     unreachable = any(v.code == "server_unreachable" for v in found) or model.failure is not None
-    result = SegmentResult(document, json_path, state == "interrupted", unreachable)
+    result = SegmentResult(doc, json_path, state == "interrupted", unreachable)
     if json_path is not None:
         try:
-            runfile.write_json_atomic(json_path, document)
+            runfile.write(json_path, doc)
         except OSError as exc:  # disk filled up during the run: the summary still prints
             result.path = None
             result.write_error = f"could not write {json_path}: {exc.strerror or exc}"
@@ -151,13 +152,13 @@ def run_command(spec: SegmentSpec, json_path: Path | None, drain_s: float | None
     with StopRequested().installed() as stop:
         result = run_segment(spec, json_path=json_path, drain_s=drain_s, stop=stop)
     print(tables.run_summary(result.document, str(result.path) if result.path else None))
-    if result.document["failure"]:
-        print(f"loadtui run: {result.document['failure']}", file=sys.stderr)
+    if result.document.failure:
+        print(f"loadtui run: {shown(result.document.failure)}", file=sys.stderr)
     if result.write_error:
         print(f"loadtui run: {result.write_error}", file=sys.stderr)
     if result.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if result.unreachable or result.write_error else EXIT_OK
+        return exits.INTERRUPTED
+    return exits.FAILED if result.unreachable or result.write_error else exits.OK
 
 
 def matrix_command(
@@ -168,7 +169,7 @@ def matrix_command(
     threads: int | None,
 ) -> int:
     """Every route x every user count, a fresh server for each, files in ``out_dir``."""
-    docs: list[dict[str, Any]] = []
+    docs: list[RunDocument] = []
     total = len(routes) * len(users)
     interrupted = write_error = False
     with StopRequested().installed() as stop:
@@ -199,5 +200,5 @@ def matrix_command(
         print("\n".join(lesson_lines))
     print(f"\nrun files in {out_dir}/")
     if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if write_error else EXIT_OK
+        return exits.INTERRUPTED
+    return exits.FAILED if write_error else exits.OK

@@ -33,6 +33,7 @@ from loadtui.server_samples import (
     SIGNAL_HEARTBEAT,
     SIGNAL_PROCESS,
     SIGNAL_SIDECAR,
+    STALL_THRESHOLD_S,
     ServerSample,
     Stall,
 )
@@ -41,7 +42,6 @@ from loadtui.target import Target
 PROBE_INTERVAL_S = 0.25
 HEARTBEAT_TIMEOUT_S = 0.5
 SIDECAR_TIMEOUT_S = 1.0
-STALL_THRESHOLD_S = 0.1
 STALLS_EVERY_S = 1.0
 
 

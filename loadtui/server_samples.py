@@ -10,6 +10,7 @@ SIGNAL_APP_METRICS = "app /metrics"
 SIGNAL_HEARTBEAT = "heartbeat"
 SIGNAL_PROCESS = "process stats"
 ALL_SIGNALS = (SIGNAL_SIDECAR, SIGNAL_HEARTBEAT, SIGNAL_PROCESS)
+STALL_THRESHOLD_S = 0.1  # a loop whose last tick is older than this is stalled
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loadtui import runfile
+from loadtui.rundoc import RunDocument, Verdict
 from tests.test_run import loadtui
 
 
-def run(tmp_path, route: str, *extra: str, duration: str = "10") -> dict:
+def run(tmp_path, route: str, *extra: str, duration: str = "10") -> RunDocument:
     out = tmp_path / f"{route.strip('/').replace('/', '_') or 'root'}.json"
     result = loadtui(
         "run", route, "--users", "40", "--spawn-rate", "20", "--duration", duration,
@@ -21,37 +22,35 @@ def run(tmp_path, route: str, *extra: str, duration: str = "10") -> dict:
     return runfile.load(out)
 
 
-def verdict(doc: dict, code: str) -> dict | None:
-    return next((v for v in doc["verdicts"] if v["code"] == code), None)
+def verdict(doc: RunDocument, code: str) -> Verdict | None:
+    return next((v for v in doc.verdicts if v.code == code), None)
 
 
 def test_row6_completes_while_the_app_cannot_answer(tmp_path):
     doc = run(tmp_path, "6", duration="12")  # one whole 10 s stall fits
-    stalls = [s for s in doc["server"]["stalls"] if not s["ongoing"]]
-    assert stalls and all(9.5 <= s["duration_s"] <= 10.5 for s in stalls)
-    assert {s["culprit"] for s in doc["server"]["stalls"]} == {
-        "async_background_task_wrapping_sync"
-    }
+    stalls = [s for s in doc.server.stalls if not s.ongoing]
+    assert stalls and all(9.5 <= s.duration_s <= 10.5 for s in stalls)
+    assert {s.culprit for s in doc.server.stalls} == {"async_background_task_wrapping_sync"}
     blocked = verdict(doc, "event_loop_blocked")
-    assert blocked["severity"] == "critical"
-    assert "async_background_task_wrapping_sync" in blocked["message"]
+    assert blocked.severity == "critical"
+    assert "async_background_task_wrapping_sync" in blocked.message
     # the app's own /heartbeat timed out while the sidecar kept reporting
-    assert sum(e["server"]["heartbeat_failures"] for e in doc["timeline"]) >= 10
-    assert max(e["server"]["tick_age_max_s"] for e in doc["timeline"]) > 5
-    assert any(e["server"]["stalled"] for e in doc["timeline"])
+    assert sum(e.server.heartbeat_failures for e in doc.timeline) >= 10
+    assert max(e.server.tick_age_max_s for e in doc.timeline) > 5
+    assert any(e.server.stalled for e in doc.timeline)
 
 
 def test_row4_names_the_blocking_inner_call(tmp_path):
     doc = run(tmp_path, "4")
     blocked = verdict(doc, "event_loop_blocked")
-    assert blocked is not None and "sync_inner_function" in blocked["message"]
-    assert blocked["evidence"]["culprits"][0]["culprit"] == "sync_inner_function"
+    assert blocked is not None and "sync_inner_function" in blocked.message
+    assert blocked.evidence["culprits"][0]["culprit"] == "sync_inner_function"
 
 
 def test_row4_remedy_does_not_block_the_loop(tmp_path):
     doc = run(tmp_path, "4r")
     assert verdict(doc, "event_loop_blocked") is None
-    assert doc["summary"]["rps"] > 40
+    assert doc.summary.rps > 40
 
 
 @pytest.mark.parametrize("route", ["1", "3"])
@@ -59,25 +58,25 @@ def test_sync_background_tasks_saturate_the_pool(tmp_path, route):
     doc = run(tmp_path, route)
     saturated = verdict(doc, "threadpool_saturated")
     assert saturated is not None
-    assert saturated["evidence"]["capacity"] == 40
-    assert doc["server"]["threadpool_busy_max"] == 40
-    assert doc["server"]["threadpool_waiting_max"] > 0
+    assert saturated.evidence["capacity"] == 40
+    assert doc.server.threadpool_busy_max == 40
+    assert doc.server.threadpool_waiting_max > 0
 
 
 def test_row7_reports_the_backlog_with_a_drain_estimate_in_minutes(tmp_path):
     doc = run(tmp_path, "7")
     backlog = verdict(doc, "background_backlog")
-    assert backlog is not None and "minutes" in backlog["message"]
-    assert backlog["evidence"]["pending"]["sync"] > 500
-    assert doc["summary"]["latency_ms"]["p50"] < 300  # fast answers hide it
+    assert backlog is not None and "minutes" in backlog.message
+    assert backlog.evidence["pending"]["sync"] > 500
+    assert doc.summary.latency_ms.p50 < 300  # fast answers hide it
 
 
 def test_row5_has_no_critical_verdict(tmp_path):
     doc = run(tmp_path, "5")
-    assert [v for v in doc["verdicts"] if v["severity"] == "critical"] == []
-    assert doc["server"]["background_tasks_pending_end"] > 100  # 10 s asyncio sleeps in flight
-    assert doc["server"]["cpu_percent_mean"] is not None
-    assert doc["server"]["rss_bytes_max"] > 10_000_000
+    assert [v for v in doc.verdicts if v.severity == "critical"] == []
+    assert doc.server.background_tasks_pending_end > 100  # 10 s asyncio sleeps in flight
+    assert doc.server.cpu_percent_mean is not None
+    assert doc.server.rss_bytes_max > 10_000_000
 
 
 class _Plain(BaseHTTPRequestHandler):
@@ -103,9 +102,9 @@ def test_a_plain_http_server_runs_and_the_missing_signals_are_named(tmp_path):
         doc = run(tmp_path, "/hello", "--target", url, duration="4")
     finally:
         server.shutdown()
-    assert doc["summary"]["requests"] > 50 and doc["summary"]["errors"] == 0
-    missing = doc["server"]["signals"]["missing"]
+    assert doc.summary.requests > 50 and doc.summary.errors == 0
+    missing = doc.server.signals.missing
     assert "metrics sidecar" in missing and "heartbeat" in missing
     note = verdict(doc, "signals_missing")
-    assert note is not None and "metrics sidecar" in note["message"]
-    assert doc["server"]["stalls"] == []
+    assert note is not None and "metrics sidecar" in note.message
+    assert doc.server.stalls == []

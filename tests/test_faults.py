@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from loadtui import runfile
-from loadtui.headless import EXIT_FAILED, EXIT_OK
+from loadtui.exits import FAILED as EXIT_FAILED
+from loadtui.exits import OK as EXIT_OK
+from loadtui.rundoc import RunDocument, Summary
 from loadtui.workers import FAILURE_BACKOFF_S
 
 ROUTE = b"/fault"
@@ -201,15 +202,15 @@ def gone_after_check() -> Iterator[int]:
 @dataclass(frozen=True)
 class Run:
     wall_s: float
-    doc: dict[str, Any]
+    doc: RunDocument
     stderr: str
 
     @property
-    def summary(self) -> dict[str, Any]:
-        return self.doc["summary"]
+    def summary(self) -> Summary:
+        return self.doc.summary
 
     def generator(self, key: str) -> list[int]:
-        return [entry["generator"][key] for entry in self.doc["timeline"]]
+        return [getattr(entry.generator, key) for entry in self.doc.timeline]
 
 
 def run_cli(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -284,7 +285,7 @@ def overhead(tmp_path_factory: pytest.TempPathFactory) -> Overhead:
     out = tmp_path_factory.mktemp("baseline") / "healthy.json"
     healthy = partial(serving, on_route(sending(response("200 OK", b"ok"))))
     run = run_against(healthy, out, duration=2, timeout=5)
-    assert run.summary["errors"] == 0 and run.summary["requests"] > USERS
+    assert run.summary.errors == 0 and run.summary.requests > USERS
     return Overhead(max(run.generator("open_fds")) - USERS, max(run.generator("tasks")) - USERS)
 
 
@@ -293,7 +294,7 @@ def assert_bounded(run: Run, overhead: Overhead, duration: float, steady: bool =
     memory stayed flat. ``steady=False`` where connections churn: their count at each snapshot
     moves anywhere within the bound, so only the bound is checked."""
     assert run.wall_s < duration + STARTUP_S, run.wall_s
-    assert run.summary["duration_s"] < duration + 0.5
+    assert run.summary.duration_s < duration + 0.5
     for key, allowed in (("open_fds", overhead.fds), ("tasks", overhead.tasks)):
         values = run.generator(key)
         assert max(values) <= USERS + allowed + SLACK, (key, values)
@@ -305,9 +306,9 @@ def assert_bounded(run: Run, overhead: Overhead, duration: float, steady: bool =
 
 def assert_all_failed_as(run: Run, kind: str) -> None:
     summary = run.summary
-    assert summary["requests"] > 0
-    assert summary["errors_by_kind"] == {kind: summary["requests"]}, summary
-    assert summary["errors"] == summary["requests"]
+    assert summary.requests > 0
+    assert summary.errors_by_kind == {kind: summary.requests}, summary
+    assert summary.errors == summary.requests
     assert "Traceback" not in run.stderr
 
 
@@ -343,7 +344,7 @@ def test_error_responses_are_counted_by_kind(name: str, overhead: Overhead, tmp_
     run = run_against(target, tmp_path / "run.json", duration=duration, timeout=5)
     assert_all_failed_as(run, case.kind)
     # answered at once, then 0.1-0.2 s of thinking: about 6 requests a second per user
-    assert run.summary["requests"] >= USERS * duration * 6 * 0.5
+    assert run.summary.requests >= USERS * duration * 6 * 0.5
     assert_bounded(run, overhead, duration)
     if case.client_closes:  # else every user would hold its socket between requests
         assert max(run.generator("open_fds")) <= overhead.fds + USERS // 2
@@ -372,7 +373,7 @@ def test_closed_connections_are_counted_without_busy_looping(
         exit_code=exit_code,
     )
     assert_all_failed_as(run, kind)
-    assert run.summary["requests"] <= USERS * duration / FAILURE_BACKOFF_S
+    assert run.summary.requests <= USERS * duration / FAILURE_BACKOFF_S
     assert_bounded(run, overhead, duration, steady=False)
 
 
@@ -389,11 +390,11 @@ def test_timeouts_hold(name: str, overhead: Overhead, tmp_path: Path):
     duration = 3
     run = run_against(TIMING_OUT[name], tmp_path / "run.json", duration=duration, timeout=TIMEOUT_S)
     assert_all_failed_as(run, "timeout")
-    latency = run.summary["latency_ms"]
+    latency = run.summary.latency_ms
     # HDR histograms keep 3 significant digits: 1 s may read as 999 ms
-    assert TIMEOUT_S * 990 <= latency["min"] <= latency["max"] <= (TIMEOUT_S + 0.5) * 1000
+    assert TIMEOUT_S * 990 <= latency.min <= latency.max <= (TIMEOUT_S + 0.5) * 1000
     # every user times out about once per (timeout + think) seconds
-    assert run.summary["requests"] >= USERS * (duration - 1) / (TIMEOUT_S + 0.2)
+    assert run.summary.requests >= USERS * (duration - 1) / (TIMEOUT_S + 0.2)
     assert_bounded(run, overhead, duration)
 
 
@@ -402,5 +403,5 @@ def test_huge_bodies_stream_in_flat_memory(answer: Answer, overhead: Overhead, t
     duration = 3
     target = partial(serving, on_route(answer))
     run = run_against(target, tmp_path / "run.json", duration=duration, timeout=10)
-    assert run.summary["errors"] == 0 and run.summary["requests"] >= USERS
+    assert run.summary.errors == 0 and run.summary.requests >= USERS
     assert_bounded(run, overhead, duration)  # RSS included: 100 MB bodies are not kept

@@ -20,7 +20,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadtui import prepare, runfile, verdicts
+from loadtui import document, prepare, runfile, verdicts
 from loadtui.cli import build_parser
 from loadtui.plan import LoadPlan
 from loadtui.prepare import UsageError
@@ -74,7 +74,8 @@ def real_document() -> dict:
     segment = FakeSegment(SegmentSpec("4", LoadPlan(users=10, duration_s=None)), lambda *_: None)
     segment.start()
     segment.stop()
-    return runfile.build_document(segment.model, verdicts.compute(segment.model))
+    built = document.build(segment.model, verdicts.compute(segment.model))
+    return json.loads(built.to_json())
 
 
 DOCUMENT = real_document()

@@ -6,20 +6,19 @@ is left running, files are whole or absent.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
 from loadtui import runfile
+from loadtui.atomic import write_text_atomic
 from loadtui.spawn import SpawnedServer, SpawnError
-from tests.helpers import wait_for
+from tests.helpers import fill, wait_for
 from tests.test_run import loadtui
 
 
@@ -75,9 +74,9 @@ def test_server_sigkilled_mid_run_is_counted_and_reported(tmp_path):
     stdout, _ = proc.communicate(timeout=40)
     assert proc.returncode == 1  # documented: a run that lost its server exits 1
     doc = runfile.load(out)
-    assert doc["summary"]["duration_s"] >= 7.5  # the run went on to its end
-    assert doc["summary"]["errors_by_kind"].get("refused", 0) > 10
-    assert any(v["code"] == "server_unreachable" for v in doc["verdicts"])
+    assert doc.summary.duration_s >= 7.5  # the run went on to its end
+    assert doc.summary.errors_by_kind.get("refused", 0) > 10
+    assert any(v.code == "server_unreachable" for v in doc.verdicts)
     assert "server_unreachable" in stdout
 
 
@@ -91,7 +90,7 @@ def test_signals_during_run_keep_what_was_measured(tmp_path, signum):
     proc.communicate(timeout=30)
     assert proc.returncode == 130
     doc = runfile.load(out)
-    assert doc["interrupted"] is True and doc["summary"]["requests"] > 0
+    assert doc.interrupted is True and doc.summary.requests > 0
     assert wait_for(lambda: gone(children), timeout=5)
 
 
@@ -105,7 +104,7 @@ def test_sigterm_during_matrix_writes_the_segment_and_stops(tmp_path):
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
     files = list(tmp_path.glob("*/*.json"))
-    assert len(files) == 1 and runfile.load(files[0])["state"] == "interrupted"
+    assert len(files) == 1 and runfile.load(files[0]).state == "interrupted"
     assert stdout.splitlines()[0].split()[:2] == ["route", "load"]
     assert wait_for(lambda: gone(children), timeout=5)
 
@@ -116,31 +115,6 @@ def test_children_exit_by_themselves_when_loadtui_is_sigkilled():
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     assert wait_for(lambda: gone(children), timeout=6)
-
-
-@pytest.fixture
-def tiny_disk(tmp_path) -> Path:
-    """A 256 kB tmpfs: a location that fills up."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def fill(directory: Path) -> None:
-    fd = os.open(directory / "ballast", os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass  # full
-    finally:
-        os.close(fd)
 
 
 def test_a_full_disk_is_found_before_the_run(tiny_disk):
@@ -155,19 +129,18 @@ def test_a_full_disk_is_found_before_the_run(tiny_disk):
 
 def test_a_write_that_fails_leaves_no_half_file(tiny_disk):
     fill(tiny_disk)
-    document = {"schema": "loadtui.run/1", "padding": "x" * 400_000}
     with pytest.raises(OSError):
-        runfile.write_json_atomic(tiny_disk / "run.json", document)
+        write_text_atomic(tiny_disk / "run.json", "x" * 400_000)
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["ballast"]  # no temp file, no run file
 
 
 def test_an_existing_file_survives_a_failed_rewrite(tiny_disk):
     target = tiny_disk / "run.json"
-    runfile.write_json_atomic(target, {"schema": "loadtui.run/1", "n": 1})
+    write_text_atomic(target, '{"n": 1}')
     fill(tiny_disk)
     with pytest.raises(OSError):
-        runfile.write_json_atomic(target, {"schema": "loadtui.run/1", "padding": "x" * 400_000})
-    assert json.loads(target.read_text()) == {"schema": "loadtui.run/1", "n": 1}
+        write_text_atomic(target, "x" * 400_000)
+    assert target.read_text() == '{"n": 1}'
 
 
 def test_unwritable_location_is_found_before_the_run(tmp_path):
@@ -208,6 +181,6 @@ def test_an_engine_that_stops_answering_is_killed_and_the_run_ends(tmp_path):
     assert proc.returncode == 1
     assert "the engine sent nothing for 10 s" in stderr
     doc = runfile.load(out)
-    assert doc["state"] == "failed" and "sent nothing" in doc["failure"]
-    assert doc["summary"]["requests"] > 0  # what it measured before freezing is kept
+    assert doc.state == "failed" and "sent nothing" in doc.failure
+    assert doc.summary.requests > 0  # what it measured before freezing is kept
     assert wait_for(lambda: gone(children), timeout=5)

@@ -18,6 +18,7 @@ from hdrh.log import HistogramLogReader
 from loadtui import hdr, runfile
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import find_run_files
+from loadtui.rundoc import RunDocument
 from tests.chromium import visit
 
 RUNS = {"5a": ("5", "machine-a/route-5.json"), "5b": ("5", "machine-b/route-5.json")}
@@ -53,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def docs(runs: dict[str, Path]) -> dict[str, dict[str, Any]]:
+def docs(runs: dict[str, Path]) -> dict[str, RunDocument]:
     return {key: runfile.load(path) for key, path in runs.items()}
 
 
@@ -91,13 +92,13 @@ def test_terminal_table_compares_real_runs(runs, docs):
         "verdicts",
     ]
     blocked = table_row(result.stdout, "4")
-    assert blocked[:3] == ["4", "5u", f"{docs['4']['summary']['rps']:.1f}"]
-    longest = max(s["duration_s"] for s in docs["4"]["server"]["stalls"])
-    assert f"{len(docs['4']['server']['stalls'])} ({longest:.1f}s)" in " ".join(blocked)
+    assert blocked[:3] == ["4", "5u", f"{docs['4'].summary.rps:.1f}"]
+    longest = max(s.duration_s for s in docs["4"].server.stalls)
+    assert f"{len(docs['4'].server.stalls)} ({longest:.1f}s)" in " ".join(blocked)
     assert "event_loop_blocked" in " ".join(blocked[9:])
     fast = table_row(result.stdout, "5")
-    assert fast[2] == f"{docs['5a']['summary']['rps']:.1f}" and fast[7] == "0"
-    assert fast[8] == str(docs["5a"]["server"]["background_tasks_pending_end"])
+    assert fast[2] == f"{docs['5a'].summary.rps:.1f}" and fast[7] == "0"
+    assert fast[8] == str(docs["5a"].server.background_tasks_pending_end)
     assert sum(line.startswith("5 ") for line in lines) == 2
     assert "what the runs showed" in result.stdout
     assert re.search(r"event_loop_blocked: .*4@5u", result.stdout)
@@ -120,11 +121,11 @@ def test_markdown_table_pastes(runs):
 def test_merge_is_one_histogram_holding_both(docs):
     both = hdr.new_histogram()
     for key in ("5a", "5b"):
-        for item in hdr.decode(docs[key]["histogram"]["data"]).get_recorded_iterator():
+        for item in hdr.decode(docs[key].histogram.data).get_recorded_iterator():
             both.record_value(item.value_iterated_to, item.count_at_value_iterated_to)
     merged = merge_documents([docs["5a"], docs["5b"]])
-    runfile.validate(merged)
-    got = hdr.decode(merged["histogram"]["data"])
+    assert RunDocument.model_validate_json(merged.to_json()) == merged
+    got = hdr.decode(merged.histogram.data)
 
     def buckets(histogram: Any) -> list[tuple[int, int]]:
         return [
@@ -133,27 +134,34 @@ def test_merge_is_one_histogram_holding_both(docs):
         ]
 
     assert buckets(got) == buckets(both)
-    assert got.get_total_count() == both.get_total_count() == merged["summary"]["requests"]
+    assert got.get_total_count() == both.get_total_count() == merged.summary.requests
     assert got.get_min_value() == both.get_min_value()
     assert got.get_max_value() == both.get_max_value()
-    timeline_total = sum(entry["requests"] for entry in merged["timeline"])
-    assert timeline_total == merged["summary"]["requests"]
+    timeline_total = sum(entry.requests for entry in merged.timeline)
+    assert timeline_total == merged.summary.requests
 
 
 def test_merge_keeps_the_minimum_when_one_side_is_empty(docs):
-    empty = {**docs["5b"], "run_id": "empty", "histogram": {**docs["5b"]["histogram"]}}
-    empty["histogram"]["data"] = hdr.encode(hdr.new_histogram())
-    empty["summary"] = {**docs["5b"]["summary"], "requests": 0}
+    five = docs["5b"]
+    empty = five.model_copy(
+        update={
+            "run_id": "empty",
+            "histogram": five.histogram.model_copy(
+                update={"data": hdr.encode(hdr.new_histogram())}
+            ),
+            "summary": five.summary.model_copy(update={"requests": 0}),
+        }
+    )
     merged = merge_documents([empty, docs["5a"]])
-    assert merged["summary"]["latency_ms"]["min"] == docs["5a"]["summary"]["latency_ms"]["min"]
+    assert merged.summary.latency_ms.min == docs["5a"].summary.latency_ms.min
 
 
 def test_merged_row_sums_requests(runs, docs, tmp_path):
     out = tmp_path / "merged.csv"
     result = loadtui("report", "--merge", "--csv", out, runs["4"].parent)
     assert result.returncode == 0, result.stderr
-    requests = docs["5a"]["summary"]["requests"] + docs["5b"]["summary"]["requests"]
-    duration = max(docs[k]["summary"]["duration_s"] for k in ("5a", "5b"))
+    requests = docs["5a"].summary.requests + docs["5b"].summary.requests
+    duration = max(docs[k].summary.duration_s for k in ("5a", "5b"))
     merged = table_row(result.stdout, "5")
     assert merged[:3] == ["5", "10u", f"{requests / duration:.1f}"]
     assert sum(line.startswith("5 ") for line in result.stdout.splitlines()) == 1
@@ -179,15 +187,15 @@ def test_csv_has_locust_columns_per_run(runs, docs, tmp_path):
     assert [row["Route"] for row in rows] == ["5", "4"]
     percentiles = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%"]
     for row, key in zip(rows, ("5a", "4"), strict=True):
-        summary = docs[key]["summary"]
-        assert int(row["Request Count"]) == summary["requests"]
-        assert int(row["Failure Count"]) == summary["errors"]
-        assert float(row["Requests/s"]) == summary["rps"]
+        summary = docs[key].summary
+        assert int(row["Request Count"]) == summary.requests
+        assert int(row["Failure Count"]) == summary.errors
+        assert float(row["Requests/s"]) == summary.rps
         values = [float(row[p]) for p in [*percentiles, "100%"]]
         assert values == sorted(values)
-        assert float(row["50%"]) == pytest.approx(summary["latency_ms"]["p50"], abs=0.001)
-        assert float(row["100%"]) == pytest.approx(summary["latency_ms"]["max"], abs=0.001)
-        assert int(row["Stalls"]) == len(docs[key]["server"]["stalls"])
+        assert float(row["50%"]) == pytest.approx(summary.latency_ms.p50, abs=0.001)
+        assert float(row["100%"]) == pytest.approx(summary.latency_ms.max, abs=0.001)
+        assert int(row["Stalls"]) == len(docs[key].server.stalls)
     assert int(rows[0]["Background Tasks Pending"]) > 0
 
 
@@ -203,12 +211,12 @@ def test_hdr_logs_round_trip_through_hdrhistogram(runs, docs, tmp_path):
     doc = docs["4"]
     reader = HistogramLogReader(str(out / "route-4.hlog"), hdr.new_histogram())
     intervals = iter(reader.get_next_interval_histogram, None)
-    started = runfile.epoch(doc["started_at"])
-    for entry, interval in zip(doc["timeline"], intervals, strict=True):
-        expected = hdr.decode(entry["hdr"])
-        assert interval.get_total_count() == entry["requests"] == expected.get_total_count()
+    started = doc.started_epoch
+    for entry, interval in zip(doc.timeline, intervals, strict=True):
+        expected = hdr.decode(entry.hdr)
+        assert interval.get_total_count() == entry.requests == expected.get_total_count()
         assert interval.get_max_value() == expected.get_max_value()
-        assert interval.get_end_time_stamp() / 1000 == pytest.approx(started + entry["t"], abs=0.01)
+        assert interval.get_end_time_stamp() / 1000 == pytest.approx(started + entry.t, abs=0.01)
     assert reader.get_start_time_sec() == pytest.approx(started, abs=0.001)
 
 
@@ -267,11 +275,12 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("case", BAD_FILES)
-def test_bad_file_is_one_line_naming_it(case, runs, docs, tmp_path):
+def test_bad_file_is_one_line_naming_it(case, runs, tmp_path):
     bad = tmp_path / "bad.json"
     content = BAD_FILES[case]
     if callable(content):
-        content = content(runs["4"].read_text(), docs["4"])
+        text = runs["4"].read_text()
+        content = content(text, json.loads(text))
     if isinstance(content, str):
         bad.write_text(content)
     elif isinstance(content, bytes):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -14,6 +13,7 @@ import psutil
 import pytest
 
 from loadtui import hdr, runfile
+from loadtui.rundoc import RunDocument
 from tests.helpers import wait_for
 
 
@@ -37,8 +37,8 @@ def test_closed_loop_throughput_matches_users_over_cycle_time(tmp_path):
     assert result.returncode == 0, result.stderr
     doc = runfile.load(out)
     expected = 10 / (0.2 + 0.3)  # users / (inner work + mean think time)
-    assert expected * 0.85 <= doc["summary"]["rps"] <= expected * 1.15
-    assert 195 <= doc["summary"]["latency_ms"]["p50"] <= 260
+    assert expected * 0.85 <= doc.summary.rps <= expected * 1.15
+    assert 195 <= doc.summary.latency_ms.p50 <= 260
     assert "req/s" in result.stdout and str(out) in result.stdout
 
 
@@ -46,19 +46,19 @@ def test_run_file_validates_and_its_histogram_holds_every_request(tmp_path):
     out = tmp_path / "run.json"
     result = loadtui("run", "0", "--users", "5", "--duration", "3", "--json", str(out))
     assert result.returncode == 0, result.stderr
-    doc = json.loads(out.read_text())
-    runfile.validate(doc)
-    histogram = hdr.decode(doc["histogram"]["data"])
-    assert histogram.get_total_count() == doc["summary"]["requests"] > 0
-    assert sum(entry["requests"] for entry in doc["timeline"]) == doc["summary"]["requests"]
+    doc = runfile.load(out)
+    assert RunDocument.model_validate_json(out.read_text()) == doc
+    histogram = hdr.decode(doc.histogram.data)
+    assert histogram.get_total_count() == doc.summary.requests > 0
+    assert sum(entry.requests for entry in doc.timeline) == doc.summary.requests
     interval_total = hdr.new_histogram()
-    for entry in doc["timeline"]:
-        hdr.add_encoded(interval_total, entry["hdr"])
-    assert interval_total.get_total_count() == doc["summary"]["requests"]
-    assert doc["target"]["spawned"] is True and doc["load"]["mode"] == "closed"
-    assert doc["state"] == "finished" and doc["interrupted"] is False
-    assert len(doc["timeline"]) == 3
-    assert doc["environment"]["packages"]["uvicorn"]
+    for entry in doc.timeline:
+        hdr.add_encoded(interval_total, entry.hdr)
+    assert interval_total.get_total_count() == doc.summary.requests
+    assert doc.target.spawned is True and doc.load.mode == "closed"
+    assert doc.state == "finished" and doc.interrupted is False
+    assert len(doc.timeline) == 3
+    assert doc.environment.packages["uvicorn"]
 
 
 def test_open_loop_above_capacity_records_corrected_and_uncorrected(tmp_path):
@@ -68,12 +68,12 @@ def test_open_loop_above_capacity_records_corrected_and_uncorrected(tmp_path):
         "run", "5", "--rate", "60", "--users", "5", "--duration", "6", "--json", str(out)
     )
     assert result.returncode == 0, result.stderr
-    summary = runfile.load(out)["summary"]
-    corrected, uncorrected = summary["latency_ms"], summary["latency_uncorrected_ms"]
-    assert uncorrected["p99"] < 400
-    assert corrected["p99"] > 5 * uncorrected["p99"]
-    assert summary["send_lag_ms"]["p99"] > 1000
-    assert summary["unsent"] > 0
+    summary = runfile.load(out).summary
+    corrected, uncorrected = summary.latency_ms, summary.latency_uncorrected_ms
+    assert uncorrected.p99 < 400
+    assert corrected.p99 > 5 * uncorrected.p99
+    assert summary.send_lag_ms.p99 > 1000
+    assert summary.unsent > 0
     assert "uncorrected" in result.stdout
 
 
@@ -102,11 +102,11 @@ def test_sigint_writes_the_partial_run_and_stops_the_server(tmp_path):
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
     doc = runfile.load(out)
-    assert doc["interrupted"] is True and doc["state"] == "interrupted"
-    assert doc["summary"]["requests"] > 0
-    assert 2 <= doc["summary"]["duration_s"] < 20
+    assert doc.interrupted is True and doc.state == "interrupted"
+    assert doc.summary.requests > 0
+    assert 2 <= doc.summary.duration_s < 20
     assert "[interrupted]" in stdout
-    server_pid = doc["target"]["pid"]
+    server_pid = doc.target.pid
     assert wait_for(lambda: not psutil.pid_exists(server_pid), timeout=5)
 
 
@@ -151,8 +151,8 @@ def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
     files = sorted(tmp_path.glob("*/route-*.json"))
     assert [f.name for f in files] == ["route-4-4u.json", "route-5-4u.json"]
     docs = [runfile.load(f) for f in files]
-    assert len({d["target"]["url"] for d in docs}) == 2  # a fresh server for every run
-    assert all(d["target"]["spawned"] for d in docs)
+    assert len({d.target.url for d in docs}) == 2  # a fresh server for every run
+    assert all(d.target.spawned for d in docs)
     header = result.stdout.splitlines()[0].split()
     assert header[:5] == ["route", "load", "req/s", "mean", "p50"]
     assert "event_loop_blocked: 4@4u" in result.stdout

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import replace
 
 import pytest
 
+from loadtui import runfile
 from loadtui.app import AppConfig, LoadtuiApp
 from loadtui.plan import LoadPlan
 from loadtui.widgets.pane import APPLY_DELAY_S, RoutePane
@@ -131,9 +131,9 @@ async def test_e_exports_every_segment_as_a_run_file(tmp_path):
             "02-route-5-100u.json",
             "03-route-4-40u.json",
         ]
-        doc = json.loads(files[2].read_text())
-        assert doc["target"]["variant"] == "4" and doc["summary"]["requests"] > 0
-        assert any(v["code"] == "event_loop_blocked" for v in doc["verdicts"])
+        doc = runfile.load(files[2])
+        assert doc.target.variant == "4" and doc.summary.requests > 0
+        assert any(v.code == "event_loop_blocked" for v in doc.verdicts)
         assert app.last_export == files[0].parent
 
 

@@ -113,7 +113,7 @@ def test_sigterm_writes_what_was_measured_and_restores_the_terminal(tmp_path):
         assert len(files) == 2
         for path in files:
             doc = runfile.load(path)
-            assert doc["state"] == "interrupted" and doc["summary"]["requests"] > 0
+            assert doc.state == "interrupted" and doc.summary.requests > 0
         assert wait_for(lambda: _gone(children), 10)
         assert wait_for((tmp_path / "tty-after").exists, 5)
         modes = (tmp_path / "tty-after").read_text().split()
@@ -139,4 +139,4 @@ def test_a_dropped_terminal_saves_what_was_measured_and_exits(tmp_path):
     assert wait_for(lambda: _gone([ui]), 25)
     assert wait_for(lambda: _gone(children), 5)
     files = sorted(tmp_path.glob("runs/*/*.json"))
-    assert len(files) == 2 and all(runfile.load(f)["state"] == "interrupted" for f in files)
+    assert len(files) == 2 and all(runfile.load(f).state == "interrupted" for f in files)

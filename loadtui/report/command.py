@@ -1,5 +1,10 @@
 """`loadtui report`: compare saved runs in a table on stdout (plain or Markdown), and write the
-HTML report, the CSV and the HdrHistogram logs. A bad run file raises RunFileError (exit 2)."""
+HTML report, the CSV and the HdrHistogram logs.
+
+A bad run file raises RunFileError and an output that cannot be written (or that is one of the
+inputs) UsageError, both before anything is written (exit 2); a write that fails part way (a
+disk that fills) is one line and exit 1, leaving no half file.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtui import exits
+from loadtui.prepare import UsageError
 from loadtui.report import tables
 from loadtui.report.files import write_csv, write_hdr_logs
 from loadtui.report.html import write_html
 from loadtui.report.runs import Run, find_run_files, load_runs, merge_runs
 from loadtui.runfile import check_writable
 
-EXIT_OK, EXIT_USAGE = 0, 2
 Writer = Callable[[Path, Sequence[Run]], object]
 
 
@@ -48,18 +54,23 @@ def _outputs(args: argparse.Namespace) -> list[Output]:
     return found
 
 
-def _unwritable(outputs: Sequence[Output]) -> str | None:
+def _check_outputs(outputs: Sequence[Output], inputs: Sequence[Path]) -> None:
+    """UsageError if an output would overwrite an input or cannot be written."""
+    sources = {path.resolve() for path in inputs}
     for output in outputs:
+        if output.path.resolve() in sources:
+            raise UsageError(f"{output.what} {output.path} is one of the run files read")
         try:
             check_writable(output.probe)
         except OSError as exc:
-            return f"cannot write {output.what} {output.path}: {exc.strerror or exc}"
-    return None
+            raise UsageError(
+                f"cannot write {output.what} {output.path}: {exc.strerror or exc}"
+            ) from None
 
 
-def _runs(args: argparse.Namespace) -> list[Run]:
-    runs = load_runs(find_run_files(args.paths))
-    if not args.merge:
+def _runs(paths: Sequence[Path], merge: bool) -> list[Run]:
+    runs = load_runs(paths)
+    if not merge:
         return runs
     runs = merge_runs(runs)
     for run in runs:
@@ -69,14 +80,20 @@ def _runs(args: argparse.Namespace) -> list[Run]:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    runs = _runs(args)
+    paths = find_run_files(args.paths)
     outputs = _outputs(args)
-    problem = _unwritable(outputs)
-    if problem:
-        print(f"loadtui report: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+    _check_outputs(outputs, paths)
+    runs = _runs(paths, args.merge)
     print_tables(runs, args.markdown)
     for output in outputs:
-        output.write(output.path, runs)
+        try:
+            output.write(output.path, runs)
+        except OSError as exc:
+            print(
+                f"loadtui report: could not write {output.what} {output.path}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return exits.FAILED
         print(f"wrote {output.what} {output.path}", file=sys.stderr)
-    return EXIT_OK
+    return exits.OK

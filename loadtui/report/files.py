@@ -7,7 +7,6 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from hdrh.log import HistogramLogWriter
 
@@ -16,7 +15,7 @@ from loadtui.atomic import write_text_atomic
 from loadtui.hdr import LOCUST_PERCENTILES, values_ms
 from loadtui.report import tables
 from loadtui.report.runs import Run
-from loadtui.runfile import epoch
+from loadtui.text import shown
 
 CSV_COLUMNS = (
     "Route",
@@ -35,33 +34,37 @@ CSV_COLUMNS = (
     "Background Tasks Pending",
 )
 US_PER_MS = 1000.0  # the logs' Interval_Max column is in ms, as HdrHistogram's tools expect
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+def _cell(value: object) -> str:
+    """A CSV cell; text that a spreadsheet would run as a formula starts with a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return str(value)
 
 
 def _csv_row(run: Run) -> list[str]:
     doc = run.doc
-    summary, server = doc["summary"], doc["server"]
-    latency = summary["latency_ms"]
-    at = values_ms(hdr.decode(doc["histogram"]["data"]), LOCUST_PERCENTILES)
-    stalls = [stall["duration_s"] for stall in server["stalls"]]
-    cells = [
+    summary, latency = doc.summary, doc.summary.latency_ms
+    at = values_ms(hdr.decode(doc.histogram.data), LOCUST_PERCENTILES)
+    cells: list[object] = [
         tables.route_label(doc),
         tables.load_label(doc),
-        doc["target"]["route"],
-        run.source,
-        summary["requests"],
-        summary["errors"],
-        summary["rps"],
-        latency["mean"],
-        latency["min"],
-        latency["max"],
+        shown(doc.target.route),
+        shown(run.source),
+        summary.requests,
+        summary.errors,
+        summary.rps,
+        latency.mean,
+        latency.min,
+        latency.max,
         *(at.get(p) for p in LOCUST_PERCENTILES),
-        len(stalls),
-        max(stalls, default=None),
-        server["background_tasks_pending_end"],
+        len(doc.server.stalls),
+        doc.server.longest_stall_s,
+        doc.server.background_tasks_pending_end,
     ]
     return [_cell(cell) for cell in cells]
 
@@ -83,24 +86,27 @@ def hdr_log_text(run: Run) -> str:
     """Each second of the run's timeline as one interval, timestamps relative to its start."""
     doc, out = run.doc, io.StringIO()
     writer = HistogramLogWriter(out)
-    writer.output_comment(f"[loadtui {run.label}: {doc['target']['route']}, from {run.source}]")
+    writer.output_comment(
+        f"[loadtui {run.label}: {shown(doc.target.route)}, from {shown(run.source)}]"
+    )
     writer.output_log_format_version()
-    start = epoch(doc["started_at"])
-    if start is not None:
+    start = doc.started_epoch
+    if start is not None and doc.started_at is not None:
         # hdrh's output_start_time is broken (datetime has no iso_format): write its line here
-        writer.output_comment(
-            f"[StartTime: {start:.3f} (seconds since epoch), {doc['started_at']}]"
-        )
+        when = doc.started_at.isoformat(timespec="milliseconds")
+        # as precise as the BaseTime line: a StartTime rounded up puts the first interval
+        # before the start, and readers skip it
+        writer.output_comment(f"[StartTime: {start:f} (seconds since epoch), {when}]")
         writer.output_base_time(start * 1000.0)
     writer.output_legend()
     previous_end = 0.0
-    for entry in doc["timeline"]:
-        end = entry["t"]
-        length = entry.get("seconds") or end - previous_end
+    for entry in doc.timeline:
+        end = entry.t
+        length = entry.seconds or end - previous_end
         previous_end = end
-        if "hdr" in entry:
+        if entry.hdr is not None:
             writer.output_interval_histogram(
-                hdr.decode(entry["hdr"]), end - length, end, max_value_unit_ratio=US_PER_MS
+                hdr.decode(entry.hdr), end - length, end, max_value_unit_ratio=US_PER_MS
             )
     return out.getvalue()
 

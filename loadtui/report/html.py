@@ -12,17 +12,16 @@ from datetime import datetime
 from html import escape
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from loadtui import __version__, hdr
 from loadtui.atomic import write_text_atomic
 from loadtui.hdr import NINES, percentile_of_nines, spectrum
 from loadtui.report import svg, tables
 from loadtui.report.runs import Run
-from loadtui.runfile import epoch
+from loadtui.rundoc import RunDocument, TimelineEntry
+from loadtui.text import shown
 
-Document = dict[str, Any]
-Reader = Callable[[Document], float | None]
+Reader = Callable[[TimelineEntry], float | None]
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 BLUE, RED, GREEN, ORANGE, GREY = (*svg.PALETTE[:4], svg.PALETTE[8])
 SPECTRUM, RUN_CHART = (880, 360), (400, 220)  # drawing sizes (px), near how they show
@@ -33,34 +32,29 @@ class Line:
     """One line of a per-run chart: how to read it from the document."""
 
     label: str
-    points: Callable[[Document], list[svg.Point]]
+    points: Callable[[RunDocument], list[svg.Point]]
     color: str
     dashed: bool = False
 
 
-def _each_second(read: Reader) -> Callable[[Document], list[svg.Point]]:
-    return lambda doc: [(entry["t"], read(entry)) for entry in doc["timeline"]]
+def _each_second(read: Reader) -> Callable[[RunDocument], list[svg.Point]]:
+    return lambda doc: [(entry.t, read(entry)) for entry in doc.timeline]
 
 
 def _server(name: str, scale: float = 1.0) -> Reader:
-    def read(entry: Document) -> float | None:
-        value = entry["server"].get(name)
+    def read(entry: TimelineEntry) -> float | None:
+        value = getattr(entry.server, name)
         return None if value is None else value * scale
 
     return read
 
 
-def _backlog(entry: Document) -> float | None:
-    pending = entry["server"].get("background_pending")
-    return None if pending is None else sum(pending.values())
+def _drain(doc: RunDocument) -> list[svg.Point]:
+    return [(point.t, point.pending) for point in doc.server.drain]
 
 
-def _drain(doc: Document) -> list[svg.Point]:
-    return [(sample["t"], sample["pending"]) for sample in doc["server"].get("drain", [])]
-
-
-def _errors_per_second(entry: Document) -> float:
-    return entry["errors"] / (entry.get("seconds") or 1.0)
+def _errors_per_second(entry: TimelineEntry) -> float:
+    return entry.errors / entry.length_s
 
 
 # (title, y axis, lines): each run's charts, stalls shaded on all of them
@@ -69,7 +63,7 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
         "Throughput",
         "per second",
         (
-            Line("req/s", _each_second(lambda e: e["rps"]), BLUE),
+            Line("req/s", _each_second(lambda e: e.rps), BLUE),
             Line("errors/s", _each_second(_errors_per_second), RED),
         ),
     ),
@@ -77,8 +71,8 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
         "Latency",
         "ms",
         (
-            Line("p50", _each_second(lambda e: e["p50_ms"]), BLUE),
-            Line("p99", _each_second(lambda e: e["p99_ms"]), RED),
+            Line("p50", _each_second(lambda e: e.p50_ms), BLUE),
+            Line("p99", _each_second(lambda e: e.p99_ms), RED),
         ),
     ),
     (
@@ -94,7 +88,9 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
         "Background tasks pending",
         "tasks",
         (
-            Line("during the load", _each_second(_backlog), ORANGE),
+            Line(
+                "during the load", _each_second(lambda e: e.server.background_pending_total), ORANGE
+            ),
             Line("draining after it", _drain, GREEN, dashed=True),
         ),
     ),
@@ -125,17 +121,20 @@ def _figure(chart: svg.Chart, size: tuple[int, int]) -> str:
     )
 
 
-def _stall_bands(doc: Document) -> list[tuple[float, float]]:
-    start = epoch(doc["started_at"])
-    bands = []
-    for stall in doc["server"]["stalls"]:
-        began = epoch(stall["started_at"])
-        if start is not None and began is not None:
-            bands.append((began - start, began - start + stall["duration_s"]))
-    return bands
+def _stall_bands(doc: RunDocument) -> list[tuple[float, float]]:
+    start = doc.started_epoch
+    if start is None:
+        return []
+    return [
+        (
+            stall.started_at.timestamp() - start,
+            stall.started_at.timestamp() - start + stall.duration_s,
+        )
+        for stall in doc.server.stalls
+    ]
 
 
-def _with_data(doc: Document, lines: Sequence[Line]) -> list[svg.Series]:
+def _with_data(doc: RunDocument, lines: Sequence[Line]) -> list[svg.Series]:
     found = [(line, line.points(doc)) for line in lines]
     return [
         svg.Series(line.label, points, line.color, line.dashed)
@@ -148,7 +147,7 @@ def _values(series: Sequence[svg.Series], axis: int) -> list[float | None]:
     return [point[axis] for s in series for point in s.points]
 
 
-def _run_charts(doc: Document) -> list[str]:
+def _run_charts(doc: RunDocument) -> list[str]:
     """The run's charts, on one time axis, with the event loop's stalls shaded."""
     drawn = [(title, y_label, _with_data(doc, lines)) for title, y_label, lines in TIME_CHARTS]
     x_axis = svg.linear_axis("seconds", [x for *_, series in drawn for x in _values(series, 0)])
@@ -167,7 +166,7 @@ def _spectrum(runs: Sequence[Run]) -> str:
     series = [
         svg.Series(
             run.label,
-            spectrum(hdr.decode(run.doc["histogram"]["data"])),
+            spectrum(hdr.decode(run.doc.histogram.data)),
             palette[i % len(palette)],
             dashed=i >= len(palette),
         )
@@ -180,7 +179,7 @@ def _spectrum(runs: Sequence[Run]) -> str:
     return _section("Latency by percentile", _figure(chart, SPECTRUM), "spectrum")
 
 
-def _table(docs: Sequence[Document]) -> str:
+def _table(docs: Sequence[RunDocument]) -> str:
     def cell(tag: str, column: str, text: str) -> str:
         css = "" if column in tables.TEXT_COLUMNS else ' class="num"'
         return f"<{tag}{css}>{escape(text)}</{tag}>"
@@ -200,13 +199,13 @@ def _table(docs: Sequence[Document]) -> str:
     )
 
 
-def _verdict_list(doc: Document) -> str:
-    if not doc["verdicts"]:
+def _verdict_list(doc: RunDocument) -> str:
+    if not doc.verdicts:
         return '<p class="quiet">Nothing stood out.</p>'
     items = "".join(
-        f'<li><span class="severity {escape(v["severity"])}">{escape(v["severity"])}</span> '
-        f"<code>{escape(v['code'])}</code> {escape(v['message'])}</li>"
-        for v in doc["verdicts"]
+        f'<li><span class="severity {v.severity}">{v.severity}</span> '
+        f"<code>{escape(shown(v.code))}</code> {escape(shown(v.message))}</li>"
+        for v in doc.verdicts
     )
     return f'<ul class="verdicts">{items}</ul>'
 
@@ -216,21 +215,21 @@ def _section(title: str, body: str, css_class: str = "section") -> str:
 
 
 def _run_verdicts(run: Run) -> str:
-    heading = f'<h3>{escape(run.label)} <span class="quiet">{escape(run.source)}</span></h3>'
+    heading = f'<h3>{escape(run.label)} <span class="quiet">{escape(shown(run.source))}</span></h3>'
     return heading + _verdict_list(run.doc)
 
 
 def _about(run: Run) -> str:
     doc = run.doc
     facts = [
-        f"<code>{escape(doc['target']['route'])}</code>",
-        escape(doc["target"]["url"]) + (" (spawned)" if doc["target"]["spawned"] else ""),
+        f"<code>{escape(shown(doc.target.route))}</code>",
+        escape(shown(doc.target.url)) + (" (spawned)" if doc.target.spawned else ""),
         escape(tables.describe_load(doc)),
-        f"started {escape(doc['started_at'] or 'unknown')}",
-        f"from {escape(run.source)}",
+        f"started {doc.started_at.isoformat(timespec='seconds') if doc.started_at else 'unknown'}",
+        f"from {escape(shown(run.source))}",
     ]
-    if doc.get("state", "finished") != "finished":
-        facts.append(f"<strong>{escape(doc['state'])}</strong>")
+    if doc.state != "finished":
+        facts.append(f"<strong>{doc.state}</strong>")
     return f'<p class="meta">{" · ".join(facts)}</p>'
 
 

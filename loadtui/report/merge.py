@@ -15,21 +15,31 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from hdrh.histogram import HdrHistogram
+from pydantic import BaseModel
 
 from loadtui import hdr
-from loadtui.runfile import epoch
-from loadtui.verdicts import SEVERITY_ORDER
+from loadtui.rundoc import (
+    SEVERITY_ORDER,
+    Histogram,
+    LatencyMs,
+    Load,
+    MergedFrom,
+    RunDocument,
+    StallWindow,
+    Summary,
+    TimelineEntry,
+    Verdict,
+)
 
-Document = dict[str, Any]
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 ADDITIVE = ("requests", "errors", "rps", "users", "in_flight", "unsent")
-EXTRA_SUMMARIES = {"uncorrected": "latency_uncorrected_ms", "send_lag": "send_lag_ms"}
 
 
-def merge_key(doc: Document) -> tuple[Any, ...]:
+def merge_key(doc: RunDocument) -> tuple[Any, ...]:
     """Runs with equal keys are the same route at the same load."""
-    target, load = doc["target"], doc["load"]
-    return (target["route"], target.get("variant"), load["mode"], load["users"], load["rate"])
+    target, load = doc.target, doc.load
+    return (target.route, target.variant, load.mode, load.users, load.rate)
 
 
 def highest(values: Sequence[Any]) -> Any:
@@ -43,6 +53,12 @@ def highest(values: Sequence[Any]) -> Any:
     if all(isinstance(v, int | float) for v in present):
         return max(present)
     return present[0]
+
+
+def highest_model(models: Sequence[M]) -> M:
+    """Several observers' readings of one set of gauges: the highest of each."""
+    dumped = [m.model_dump() for m in models]
+    return type(models[0]).model_validate(highest(dumped))
 
 
 def _strongest(items: Iterable[T], key: Callable[[T], Any], rank: Callable[[T], Any]) -> list[T]:
@@ -69,54 +85,51 @@ def _counts(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
-def _block(blocks: Sequence[Document]) -> Document:
-    """Histogram blocks (encoding, unit, data, ...) added into one."""
-    return {**blocks[0], "data": hdr.encode(_added(b["data"] for b in blocks))}
+def _histogram(blocks: Sequence[Histogram]) -> Histogram:
+    return blocks[0].model_copy(update={"data": hdr.encode(_added(b.data for b in blocks))})
 
 
-def _histograms(docs: Sequence[Document]) -> dict[str, Document]:
-    names = dict.fromkeys(name for doc in docs for name in doc.get("histograms", {}))
+def _latency(block: Histogram | None) -> LatencyMs | None:
+    return None if block is None else LatencyMs.of(hdr.summarize(hdr.decode(block.data)))
+
+
+def _histograms(docs: Sequence[RunDocument]) -> dict[str, Histogram]:
+    names = dict.fromkeys(name for doc in docs for name in doc.histograms)
     return {
-        name: _block([d["histograms"][name] for d in docs if name in d.get("histograms", {})])
+        name: _histogram([d.histograms[name] for d in docs if name in d.histograms])
         for name in names
     }
 
 
-def _duration(doc: Document) -> float:
-    return doc["summary"].get("duration_s") or doc["load"]["duration_s"] or 0.0
+def _duration(doc: RunDocument) -> float:
+    return doc.summary.duration_s or doc.load.duration_s or 0.0
 
 
-def _summary(docs: Sequence[Document], latency: Document, extra: dict[str, Document]) -> Document:
-    requests = sum(d["summary"]["requests"] for d in docs)
+def _summary(
+    docs: Sequence[RunDocument], latency: Histogram, extra: dict[str, Histogram]
+) -> Summary:
+    requests = sum(d.summary.requests for d in docs)
     duration = max(_duration(d) for d in docs)
-    summary = {
-        "requests": requests,
-        "errors": sum(d["summary"]["errors"] for d in docs),
-        "errors_by_kind": _counts(d["summary"].get("errors_by_kind", {}) for d in docs),
-        "duration_s": duration,
-        "rps": round(requests / duration, 3)
-        if duration
-        else sum(d["summary"]["rps"] for d in docs),
-        "latency_ms": hdr.summarize(hdr.decode(latency["data"])).as_dict(),
-    }
-    for name, key in EXTRA_SUMMARIES.items():
-        if name in extra:
-            summary[key] = hdr.summarize(hdr.decode(extra[name]["data"])).as_dict()
-    unsent = [d["summary"]["unsent"] for d in docs if "unsent" in d["summary"]]
-    if unsent:
-        summary["unsent"] = sum(unsent)
-    return summary
+    unsent = [d.summary.unsent for d in docs if d.summary.unsent is not None]
+    return Summary(
+        requests=requests,
+        errors=sum(d.summary.errors for d in docs),
+        errors_by_kind=_counts(d.summary.errors_by_kind for d in docs),
+        duration_s=duration,
+        rps=round(requests / duration, 3) if duration else sum(d.summary.rps for d in docs),
+        latency_ms=_latency(latency),
+        latency_uncorrected_ms=_latency(extra.get("uncorrected")),
+        send_lag_ms=_latency(extra.get("send_lag")),
+        unsent=sum(unsent) if unsent else None,
+    )
 
 
-def _interval(entries: Sequence[Document]) -> Document:
-    merged = highest(entries)
+def _second(entries: Sequence[TimelineEntry]) -> TimelineEntry:
+    merged = highest([e.model_dump() for e in entries])
     for key in ADDITIVE:
-        values = [e[key] for e in entries if e.get(key) is not None]
-        if values:
-            merged[key] = round(sum(values), 3)
-    if "errors_by_kind" in merged:
-        merged["errors_by_kind"] = _counts(e.get("errors_by_kind") or {} for e in entries)
-    encoded = [e["hdr"] for e in entries if "hdr" in e]
+        merged[key] = round(sum(getattr(e, key) for e in entries), 3)
+    merged["errors_by_kind"] = _counts(e.errors_by_kind for e in entries)
+    encoded = [e.hdr for e in entries if e.hdr is not None]
     if encoded:
         histogram = _added(encoded)
         latency = hdr.summarize(histogram)
@@ -124,78 +137,72 @@ def _interval(entries: Sequence[Document]) -> Document:
         merged.update(
             p50_ms=latency.p50, p90_ms=latency.p90, p99_ms=latency.p99, max_ms=latency.max
         )
-    return merged
+    return TimelineEntry.model_validate(merged)
 
 
-def _timeline(docs: Sequence[Document]) -> list[Document]:
-    length = max(len(d["timeline"]) for d in docs)
-    return [
-        _interval([d["timeline"][i] for d in docs if i < len(d["timeline"])]) for i in range(length)
-    ]
+def _timeline(docs: Sequence[RunDocument]) -> list[TimelineEntry]:
+    length = max(len(d.timeline) for d in docs)
+    return [_second([d.timeline[i] for d in docs if i < len(d.timeline)]) for i in range(length)]
 
 
-def _server(docs: Sequence[Document]) -> Document:
-    merged = highest([d["server"] for d in docs])
-    merged["stalls"] = sorted(
-        _strongest(
-            (stall for d in docs for stall in d["server"]["stalls"]),
-            key=lambda s: (s["started_at"], s["culprit"]),
-            rank=lambda s: s["duration_s"],
-        ),
-        key=lambda s: s["started_at"],
-    )
-    return merged
-
-
-def _verdicts(docs: Sequence[Document]) -> list[Document]:
+def _stalls(docs: Sequence[RunDocument]) -> list[StallWindow]:
     kept = _strongest(
-        (v for d in docs for v in d["verdicts"]),
-        key=lambda v: v["code"],
-        rank=lambda v: -SEVERITY_ORDER[v["severity"]],
+        (stall for d in docs for stall in d.server.stalls),
+        key=lambda s: (s.started_at, s.culprit),
+        rank=lambda s: s.duration_s,
     )
-    return sorted(kept, key=lambda v: SEVERITY_ORDER[v["severity"]])
+    return sorted(kept, key=lambda s: s.started_at)
 
 
-def _load(docs: Sequence[Document]) -> Document:
-    loads = [d["load"] for d in docs]
-    rate = loads[0]["rate"]
-    return {
-        **loads[0],
-        "users": sum(load["users"] for load in loads),
-        "spawn_rate": sum(load["spawn_rate"] for load in loads),
-        "rate": None if rate is None else sum(load["rate"] for load in loads),
-        "duration_s": highest([load["duration_s"] for load in loads]),
-    }
+def _verdicts(docs: Sequence[RunDocument]) -> list[Verdict]:
+    kept = _strongest(
+        (v for d in docs for v in d.verdicts),
+        key=lambda v: v.code,
+        rank=lambda v: -SEVERITY_ORDER[v.severity],
+    )
+    return sorted(kept, key=lambda v: SEVERITY_ORDER[v.severity])
 
 
-def _times(docs: Sequence[Document]) -> Document:
-    started = [d["started_at"] for d in docs if epoch(d["started_at"]) is not None]
-    finished = [d["finished_at"] for d in docs if epoch(d["finished_at"]) is not None]
-    states = [d.get("state", "finished") for d in docs]
-    return {
-        "started_at": min(started, key=epoch, default=None),
-        "finished_at": max(finished, key=epoch, default=None),
-        "state": next((s for s in states if s != "finished"), "finished"),
-        "interrupted": any(d.get("interrupted") for d in docs),
-    }
+def _load(docs: Sequence[RunDocument]) -> Load:
+    loads = [d.load for d in docs]
+    rates = [load.rate for load in loads if load.rate is not None]
+    durations = [load.duration_s for load in loads if load.duration_s is not None]
+    return loads[0].model_copy(
+        update={
+            "users": sum(load.users for load in loads),
+            "spawn_rate": sum(load.spawn_rate for load in loads),
+            "rate": sum(rates) if loads[0].rate is not None else None,
+            "duration_s": max(durations) if durations else None,
+        }
+    )
 
 
-def merge_documents(docs: Sequence[Document]) -> Document:
+def merge_documents(docs: Sequence[RunDocument]) -> RunDocument:
     """One run document holding all of ``docs`` (same route and load, see the module's rule)."""
-    latency, extra = _block([d["histogram"] for d in docs]), _histograms(docs)
-    return {
-        **docs[0],
-        **_times(docs),
-        "run_id": "+".join(str(d.get("run_id", "?")) for d in docs),
-        "load": _load(docs),
-        "summary": _summary(docs, latency, extra),
-        "histogram": latency,
-        "histograms": extra,
-        "timeline": _timeline(docs),
-        "server": _server(docs),
-        "generator": highest([d["generator"] for d in docs]),
-        "verdicts": _verdicts(docs),
-        "merged_from": [
-            {key: d.get(key) for key in ("run_id", "started_at", "finished_at")} for d in docs
-        ],
-    }
+    latency = _histogram([d.histogram for d in docs])
+    extra = _histograms(docs)
+    started = [d.started_at for d in docs if d.started_at is not None]
+    finished = [d.finished_at for d in docs if d.finished_at is not None]
+    return docs[0].model_copy(
+        update={
+            "started_at": min(started, default=None),
+            "finished_at": max(finished, default=None),
+            "state": next((d.state for d in docs if d.state != "finished"), "finished"),
+            "interrupted": any(d.interrupted for d in docs),
+            "run_id": "+".join(d.run_id or "?" for d in docs),
+            "load": _load(docs),
+            "summary": _summary(docs, latency, extra),
+            "histogram": latency,
+            "histograms": extra,
+            "timeline": _timeline(docs),
+            "server": highest_model([d.server for d in docs]).model_copy(
+                update={"stalls": _stalls(docs)}
+            ),
+            "generator": highest_model([d.generator for d in docs]),
+            "verdicts": _verdicts(docs),
+            "merged_from": [
+                MergedFrom(run_id=d.run_id, started_at=d.started_at, finished_at=d.finished_at)
+                for d in docs
+            ],
+        }
+    )

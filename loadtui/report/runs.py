@@ -12,6 +12,7 @@ from typing import Any
 from loadtui import runfile
 from loadtui.report import tables
 from loadtui.report.merge import merge_documents, merge_key
+from loadtui.rundoc import RunDocument
 from loadtui.runfile import RunFileError
 
 
@@ -19,7 +20,7 @@ from loadtui.runfile import RunFileError
 class Run:
     name: str  # unique among the report's runs, safe in a file name
     sources: tuple[str, ...]  # the files it came from (several when merged)
-    doc: dict[str, Any]
+    doc: RunDocument
 
     @property
     def source(self) -> str:
@@ -70,7 +71,7 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
 def _merged(group: Sequence[Run]) -> Run:
     by_id: dict[str, Run] = {}
     for run in group:
-        run_id = run.doc.get("run_id")
+        run_id = run.doc.run_id
         if run_id in by_id:
             raise RunFileError(
                 f"{run.source}: the same run as {by_id[run_id].source} (run_id {run_id}); "

@@ -1,14 +1,16 @@
 """Text renderings of run documents: the summary `loadtui run` prints, and the comparison
-table `loadtui matrix` and `loadtui report` print (plain or Markdown)."""
+table `loadtui matrix` and `loadtui report` print (plain or Markdown). Every string that came
+from a run file is shown as text (:func:`loadtui.text.shown`)."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+
+from loadtui.rundoc import LatencyMs, RunDocument
+from loadtui.text import shown
 
 WIDTH = 80
-Document = dict[str, Any]
 
 
 def ms(value: float | None) -> str:
@@ -17,6 +19,14 @@ def ms(value: float | None) -> str:
     if value >= 10_000:
         return f"{value / 1000:.1f}s"
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def ms_with_unit(value: float | None) -> str:
+    """A duration in ms with its unit: "3.8 ms", "250 ms", "10.4 s"; "-" when unknown."""
+    text = ms(value)
+    if text == "-" or text.endswith("s"):
+        return text.replace("s", " s")
+    return f"{text} ms"
 
 
 def count(value: int | None) -> str:
@@ -31,39 +41,30 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def route_label(doc: Document) -> str:
-    target = doc["target"]
-    return str(target.get("variant") or target["route"])
+def route_label(doc: RunDocument) -> str:
+    return shown(doc.target.variant or doc.target.route)
 
 
-def load_label(doc: Document) -> str:
-    load = doc["load"]
-    if load["mode"] == "open":
-        return f"{load['rate']:g}/s open"
-    return f"{load['users']}u"
+def load_label(doc: RunDocument) -> str:
+    load = doc.load
+    if load.mode == "open" and load.rate is not None:
+        return f"{load.rate:g}/s open"
+    return f"{load.users}u"
 
 
-def describe_load(doc: Document) -> str:
-    load = doc["load"]
-    low, high = load["think_s"]
-    length = f"{load['duration_s']:g} s" if load["duration_s"] else "until stopped"
-    if load["mode"] == "open":
-        return f"open loop {load['rate']:g} req/s, up to {load['users']} connections, {length}"
-    return (
-        f"{load['users']} users, spawn {load['spawn_rate']:g}/s, think {low:g}-{high:g} s, {length}"
-    )
+def describe_load(doc: RunDocument) -> str:
+    load = doc.load
+    low, high = load.think_s
+    length = f"{load.duration_s:g} s" if load.duration_s else "until stopped"
+    if load.mode == "open" and load.rate is not None:
+        return f"open loop {load.rate:g} req/s, up to {load.users} connections, {length}"
+    return f"{load.users} users, spawn {load.spawn_rate:g}/s, think {low:g}-{high:g} s, {length}"
 
 
-def _stall_cell(doc: Document) -> str:
-    stalls = doc["server"]["stalls"]
-    if not stalls:
-        return "0"
-    longest = max(s["duration_s"] for s in stalls)
-    return f"{len(stalls)} ({longest:.1f}s)"
-
-
-def _pending_cell(doc: Document) -> str:
-    return count(doc["server"].get("background_tasks_pending_end"))
+def stall_cell(doc: RunDocument) -> str:
+    stalls = doc.server.stalls
+    longest = doc.server.longest_stall_s
+    return "0" if longest is None else f"{len(stalls)} ({longest:.1f}s)"
 
 
 def wrap(text: str, indent: int = 2) -> str:
@@ -71,104 +72,100 @@ def wrap(text: str, indent: int = 2) -> str:
     return textwrap.fill(text, WIDTH, initial_indent=pad, subsequent_indent=pad + "  ")
 
 
-def verdict_lines(doc: Document) -> list[str]:
-    return [wrap(f"[{v['severity']}] {v['code']}: {v['message']}") for v in doc["verdicts"]]
+def verdict_lines(doc: RunDocument) -> list[str]:
+    return [wrap(shown(f"[{v.severity}] {v.code}: {v.message}")) for v in doc.verdicts]
 
 
-def run_summary(doc: Document, path: str | None = None) -> str:
+def _latency_row(latency: LatencyMs) -> str:
+    values = (latency.p50, latency.p90, latency.p99, latency.p999, latency.max)
+    return " ".join(f"{ms(v):>7}" for v in values)
+
+
+def _server_lines(doc: RunDocument) -> list[str]:
+    server = doc.server
+    pool = (
+        f"{count(server.threadpool_busy_max)}/{count(server.threadpool_capacity)}"
+        f" busy, {count(server.threadpool_waiting_max)} waiting (max)"
+    )
+    drained = ""
+    if server.drain_s is not None:
+        drained = (
+            f", after {server.drain_s:g} s drain "
+            f"{count(server.background_tasks_pending_after_drain)}"
+        )
+    generator = doc.generator
+    return [
+        f"server     cpu {percent(server.cpu_percent_mean)}  "
+        f"rss {megabytes(server.rss_bytes_max)}  pool {pool}",
+        f"           stalls {stall_cell(doc)}  background pending at end "
+        f"{count(server.background_tasks_pending_end)}{drained}",
+        f"generator  cpu {percent(generator.cpu_percent_mean)}  loop lag max "
+        f"{ms(generator.loop_lag_ms_max)} ms" + ("  SATURATED" if generator.saturated else ""),
+    ]
+
+
+def run_summary(doc: RunDocument, path: str | None = None) -> str:
     """What `loadtui run` prints on stdout when a run ends."""
-    target, summary = doc["target"], doc["summary"]
-    server, generator = doc["server"], doc["generator"]
-    latency = summary["latency_ms"]
-    title = target["route"]
-    if target.get("variant"):
-        title = f"{target['variant']}  {title}"
-    state = "" if doc.get("state") == "finished" else f"  [{doc.get('state')}]"
+    target, summary = doc.target, doc.summary
+    latency = summary.latency_ms
+    title = shown(target.route)
+    if target.variant:
+        title = f"{shown(target.variant)}  {title}"
+    state = "" if doc.state == "finished" else f"  [{doc.state}]"
     lines = [
         f"route      {title}{state}",
-        f"target     {target['url']}" + ("  (spawned)" if target["spawned"] else ""),
+        f"target     {shown(target.url)}" + ("  (spawned)" if target.spawned else ""),
         f"load       {describe_load(doc)}",
         "",
         f"{'requests':>9} {'errors':>7} {'req/s':>7} {'mean':>7} {'p50':>7} {'p90':>7} "
         f"{'p99':>7} {'p99.9':>7} {'max':>7}",
-        f"{count(summary['requests']):>9} {count(summary['errors']):>7} "
-        f"{summary['rps']:>7.1f} {ms(latency['mean']):>7} {ms(latency['p50']):>7} "
-        f"{ms(latency['p90']):>7} {ms(latency['p99']):>7} {ms(latency['p999']):>7} "
-        f"{ms(latency['max']):>7}",
+        f"{count(summary.requests):>9} {count(summary.errors):>7} "
+        f"{summary.rps:>7.1f} {ms(latency.mean):>7} {_latency_row(latency)}",
     ]
-    if "latency_uncorrected_ms" in summary:
-        raw = summary["latency_uncorrected_ms"]
-        lines.append(
-            f"{'uncorrected (from actual send):':>33} {ms(raw['p50']):>7} {ms(raw['p90']):>7} "
-            f"{ms(raw['p99']):>7} {ms(raw['p999']):>7} {ms(raw['max']):>7}"
-        )
+    uncorrected = summary.latency_uncorrected_ms
+    if uncorrected is not None:
+        lines.append(f"{'uncorrected (from actual send):':>33} {_latency_row(uncorrected)}")
     lines.append("  latency in ms unless marked s")
-    pool = (
-        f"{count(server.get('threadpool_busy_max'))}/{count(server.get('threadpool_capacity'))}"
-        f" busy, {count(server.get('threadpool_waiting_max'))} waiting (max)"
-    )
-    lines += [
-        "",
-        f"server     cpu {percent(server.get('cpu_percent_mean'))}  "
-        f"rss {megabytes(server.get('rss_bytes_max'))}  pool {pool}",
-        f"           stalls {_stall_cell(doc)}  background pending at end "
-        f"{_pending_cell(doc)}"
-        + (
-            f", after {server['drain_s']:g} s drain "
-            f"{count(server.get('background_tasks_pending_after_drain'))}"
-            if server.get("drain_s") is not None
-            else ""
-        ),
-        f"generator  cpu {percent(generator.get('cpu_percent_mean'))}  loop lag max "
-        f"{ms(generator.get('loop_lag_ms_max'))} ms"
-        + ("  SATURATED" if generator.get("saturated") else ""),
-    ]
-    if doc["verdicts"]:
+    lines += ["", *_server_lines(doc)]
+    if doc.verdicts:
         lines += ["", "verdicts", *verdict_lines(doc)]
     if path:
-        lines += ["", f"run file   {path}"]
+        lines += ["", f"run file   {shown(path)}"]
     return "\n".join(lines)
 
 
 COLUMNS = ("route", "load", "req/s", "mean", "p50", "p99", "errors", "stalls", "pending")
-
-
-def comparison_rows(docs: Sequence[Document]) -> list[list[str]]:
-    rows = []
-    for doc in docs:
-        summary = doc["summary"]
-        latency = summary["latency_ms"]
-        rows.append(
-            [
-                route_label(doc),
-                load_label(doc),
-                f"{summary['rps']:.1f}",
-                ms(latency["mean"]),
-                ms(latency["p50"]),
-                ms(latency["p99"]),
-                count(summary["errors"]),
-                _stall_cell(doc),
-                _pending_cell(doc),
-            ]
-        )
-    return rows
-
-
 TABLE_COLUMNS = (*COLUMNS, "verdicts")
 TEXT_COLUMNS = {"route", "load", "verdicts"}
 
 
-def verdict_cell(doc: Document) -> str:
+def comparison_row(doc: RunDocument) -> list[str]:
+    summary = doc.summary
+    latency = summary.latency_ms
+    return [
+        route_label(doc),
+        load_label(doc),
+        f"{summary.rps:.1f}",
+        ms(latency.mean),
+        ms(latency.p50),
+        ms(latency.p99),
+        count(summary.errors),
+        stall_cell(doc),
+        count(doc.server.background_tasks_pending_end),
+    ]
+
+
+def verdict_cell(doc: RunDocument) -> str:
     """The codes of the verdicts worth a look (not info), or "-"."""
-    return ", ".join(v["code"] for v in doc["verdicts"] if v["severity"] != "info") or "-"
+    return shown(", ".join(v.code for v in doc.verdicts if v.severity != "info")) or "-"
 
 
-def table_rows(docs: Sequence[Document]) -> list[list[str]]:
-    """`comparison_rows` with the verdicts cell: the rows of the comparison table."""
-    return [[*row, verdict_cell(doc)] for row, doc in zip(comparison_rows(docs), docs, strict=True)]
+def table_rows(docs: Sequence[RunDocument]) -> list[list[str]]:
+    """The rows of the comparison table: one per run, verdicts last."""
+    return [[*comparison_row(doc), verdict_cell(doc)] for doc in docs]
 
 
-def comparison_table(docs: Sequence[Document], markdown: bool = False) -> str:
+def comparison_table(docs: Sequence[RunDocument], markdown: bool = False) -> str:
     """One row per run: the shape of the seed's "What did we learn" figures."""
     rows = table_rows(docs)
     if markdown:
@@ -184,18 +181,18 @@ def comparison_table(docs: Sequence[Document], markdown: bool = False) -> str:
             for column, cell, width in zip(TABLE_COLUMNS, cells, widths, strict=True)
         ).rstrip()
 
-    out = [line(TABLE_COLUMNS), *(line(row) for row in rows)]
-    return "\n".join(out)
+    return "\n".join([line(TABLE_COLUMNS), *(line(row) for row in rows)])
 
 
-def lessons(docs: Sequence[Document], markdown: bool = False) -> list[str]:
+def lessons(docs: Sequence[RunDocument], markdown: bool = False) -> list[str]:
     """The verdicts that stood out, grouped by code: which runs showed them."""
     by_code: dict[str, list[str]] = {}
     for doc in docs:
-        for verdict in doc["verdicts"]:
-            if verdict["severity"] == "info":
-                continue
-            by_code.setdefault(verdict["code"], []).append(f"{route_label(doc)}@{load_label(doc)}")
+        for verdict in doc.verdicts:
+            if verdict.severity != "info":
+                by_code.setdefault(shown(verdict.code), []).append(
+                    f"{route_label(doc)}@{load_label(doc)}"
+                )
     if markdown:
         return [f"- **{code}**: {', '.join(runs)}" for code, runs in by_code.items()]
     return [wrap(f"{code}: {', '.join(runs)}") for code, runs in by_code.items()]

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from loadtui import verdicts
 from loadtui.model import RunModel
+from loadtui.rundoc import Verdict
 from loadtui.widgets import render
 from loadtui.widgets.messages import SegmentEvent
 from loadtui.widgets.segments import Listener, Segment
@@ -54,7 +55,7 @@ class RoutePane(Vertical, can_focus=True):
         self.status = "starting"
         self._apply_timer: Timer | None = None
         self._drawn: tuple[object, ...] = ()
-        self._verdicts: list[verdicts.Verdict] = []
+        self._verdicts: list[Verdict] = []
         self._verdicts_at: tuple[int, float] = (-1, 0.0)
         self._banner = Static(id="banner", classes="stall")
         self._client = Static(classes="client")
@@ -171,7 +172,7 @@ class RoutePane(Vertical, can_focus=True):
             self._show(self._lower, text, lambda: Text(text, style=render.BAD))
             return
         latest = model.latest()
-        interval = latest.index if latest else 0
+        interval = latest.t if latest else 0.0
         self._show(
             self._client,
             (model.run_id, interval, width),
@@ -183,7 +184,7 @@ class RoutePane(Vertical, can_focus=True):
             (model.run_id, window, width),
             lambda: Group(
                 render.pool(window, width),
-                render.backlog(model, window),
+                render.backlog(model.backlog()),
                 render.loop_and_process(window, model.latest_sample()),
             ),
         )
@@ -195,9 +196,7 @@ class RoutePane(Vertical, can_focus=True):
             lambda: self._lower_part(model, found, width, height),
         )
 
-    def _lower_part(
-        self, model: RunModel, found: list[verdicts.Verdict], width: int, height: int
-    ) -> Group:
+    def _lower_part(self, model: RunModel, found: list[Verdict], width: int, height: int) -> Group:
         lines: list[Text] = []
         if height >= 12 + len(found):
             lines += [Text(""), *render.distribution(model, width)]
@@ -206,7 +205,7 @@ class RoutePane(Vertical, can_focus=True):
             lines.append(Text(self.status, style=render.BAD))
         return Group(*lines)
 
-    def _current_verdicts(self, model: RunModel) -> list[verdicts.Verdict]:
+    def _current_verdicts(self, model: RunModel) -> list[Verdict]:
         version, at = self._verdicts_at
         now = time.monotonic()
         if model.version != version and (now - at >= VERDICTS_EVERY_S or model.finished):

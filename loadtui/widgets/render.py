@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from loadtui import hdr
-from loadtui.model import RunModel, ServerWindow
-from loadtui.report.tables import count, megabytes, ms
-from loadtui.server_samples import ServerSample
-from loadtui.verdicts import Verdict, completion_rates, drain_estimate_s, duration_words
+from loadtui import hdr, stats
+from loadtui.model import RunModel
+from loadtui.report.tables import count, megabytes, ms, ms_with_unit
+from loadtui.rundoc import ServerSecond, Verdict
+from loadtui.server_samples import STALL_THRESHOLD_S, ServerSample
+from loadtui.text import shown
+from loadtui.verdicts import duration_words
 
 SPARK = "▁▂▃▄▅▆▇█"
 BAR_FULL, BAR_EMPTY = "█", "░"
@@ -53,22 +55,24 @@ def _line(*parts: tuple[str, str] | str) -> Text:
 
 
 def throughput(model: RunModel, width: int) -> Text:
-    intervals = model.intervals()
-    now = f"{intervals[-1].rps:7.1f}" if intervals else "     --"
-    segment = model.summary()
     spark_width = max(0, width - 34)
+    seconds = model.recent(max(1, spark_width))
+    now = f"{seconds[-1].rps:7.1f}" if seconds else "     --"
+    segment = model.summary()
     return _line(
         ("req/s ", LABEL),
-        (now, GOOD if intervals and intervals[-1].errors == 0 else WARN),
+        (now, GOOD if seconds and seconds[-1].errors == 0 else WARN),
         "  ",
-        (sparkline([i.rps for i in intervals], spark_width), GOOD),
+        (sparkline([s.rps for s in seconds], spark_width), GOOD),
         f"  avg {segment.rps:.1f}",
     )
 
 
-def _latency(label: str, summary: hdr.LatencySummary) -> Text:
-    style = BAD if (summary.p50 or 0) >= 1000 else WARN if (summary.p99 or 0) >= 1000 else ""
-    values = [ms(v) for v in (summary.p50, summary.p90, summary.p99, summary.max)]
+def _latency(
+    label: str, p50: float | None, p90: float | None, p99: float | None, top: float | None
+) -> Text:
+    style = BAD if (p50 or 0) >= 1000 else WARN if (p99 or 0) >= 1000 else ""
+    values = [ms(v) for v in (p50, p90, p99, top)]
     parts: list[tuple[str, str] | str] = [(f"{label:<8}", LABEL)]
     for name, value in zip(("p50 ", "  p90 ", "  p99 ", "  max "), values, strict=True):
         parts += [(name, DIM), (f"{value:>6}", style)]
@@ -80,7 +84,6 @@ def _latency(label: str, summary: hdr.LatencySummary) -> Text:
 def latency(model: RunModel) -> list[Text]:
     latest = model.latest()
     segment = model.summary()
-    now = latest.latency if latest else hdr.NOTHING
     errors = segment.errors
     totals = _line(
         (f"{'':<8}", LABEL),
@@ -88,10 +91,16 @@ def latency(model: RunModel) -> list[Text]:
         (f"{count(errors)} errors", BAD if errors else DIM),
         (f"  {', '.join(sorted(segment.errors_by_kind))}" if errors else "", DIM),
     )
-    return [_latency("now", now), _latency("segment", segment.latency), totals]
+    now = (
+        _latency("now", latest.p50_ms, latest.p90_ms, latest.p99_ms, latest.max_ms)
+        if latest
+        else _latency("now", None, None, None, None)
+    )
+    whole = segment.latency_ms
+    return [now, _latency("segment", whole.p50, whole.p90, whole.p99, whole.max), totals]
 
 
-def pool(window: ServerWindow, width: int) -> Text:
+def pool(window: ServerSecond, width: int) -> Text:
     capacity, busy = window.threadpool_capacity, window.threadpool_busy
     if capacity is None or busy is None:
         return _line(("pool    ", LABEL), ("no thread-pool figures from this target", DIM))
@@ -106,43 +115,38 @@ def pool(window: ServerWindow, width: int) -> Text:
     )
 
 
-def backlog(model: RunModel, window: ServerWindow) -> Text:
-    pending = {kind: n for kind, n in (window.background_pending or {}).items() if n}
-    if window.background_pending is None:
+def backlog(found: stats.Backlog | None) -> Text:
+    if found is None:
         return _line(("backlog ", LABEL), ("no background-task figures", DIM))
+    pending = found.pending
     if not pending:
         return _line(("backlog ", LABEL), ("no background tasks pending", DIM))
-    rates = completion_rates(model.samples()[-60:])
-    elapsed = model.elapsed_s()
-    capacity = window.threadpool_capacity
-    estimates = [
-        drain_estimate_s(kind, n, rates.get(kind, 0.0), capacity, elapsed)
-        for kind, n in pending.items()
-    ]
-    known = [e for e in estimates if e is not None]
-    worst = max(known) if known else None
+    worst = found.worst
     parts = "  ".join(f"{count(n)} {kind}" for kind, n in pending.items())
     return _line(
         ("backlog ", LABEL),
         (parts, WARN if "sync" in pending or "async_blocking" in pending else ""),
         ("  drain ", DIM),
-        (f"~{duration_words(worst)}", BAD if worst >= 300 else "")
+        (f"~{duration_words(worst[1])}", BAD if worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S else "")
         if worst is not None
         else ("unknown: none finished yet", DIM),
     )
 
 
-def loop_and_process(window: ServerWindow, sample: ServerSample | None) -> Text:
+def loop_and_process(window: ServerSecond, sample: ServerSample | None) -> Text:
     lag = window.loop_lag_max_s
-    beat = "timeout" if sample and sample.heartbeat_ok is False else ms(window.heartbeat_ms_max)
+    timed_out = sample is not None and sample.heartbeat_ok is False
+    beat = "timeout" if timed_out else ms_with_unit(window.heartbeat_ms_max)
     cpu = "-" if window.cpu_percent is None else f"{window.cpu_percent:.0f}%"
     return _line(
         ("loop    ", LABEL),
         ("lag ", DIM),
-        (ms(lag * 1000) if lag is not None else "-", BAD if (lag or 0) >= 0.1 else ""),
-        (" ms  heartbeat ", DIM),
-        (beat, BAD if beat == "timeout" else ""),
-        ("" if beat == "timeout" or beat == "-" else " ms", DIM),
+        (
+            ms_with_unit(lag * 1000 if lag is not None else None),
+            BAD if (lag or 0) >= STALL_THRESHOLD_S else "",
+        ),
+        ("  heartbeat ", DIM),
+        (beat, BAD if timed_out else ""),
         ("  cpu ", DIM),
         cpu,
         ("  rss ", DIM),
@@ -154,7 +158,7 @@ def stall_banner(sample: ServerSample | None) -> Text | None:
     if sample is None or not sample.stalled_now:
         return None
     age = sample.tick_age_s
-    culprit = sample.stall_culprit or "unknown code"
+    culprit = shown(sample.stall_culprit or "unknown code")
     seconds = f" {age:.1f} s" if age is not None else ""
     return Text(f" STALL{seconds}: {culprit} is blocking the event loop ", style="bold reverse red")
 
@@ -162,7 +166,10 @@ def stall_banner(sample: ServerSample | None) -> Text | None:
 def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> list[Text]:
     """The verdicts in ``rows`` lines: whole when they fit, one truncated line each if not."""
     texts = [
-        Text(f"{SEVERITY_MARK[v.severity]} {v.code}: {v.message}", style=SEVERITY_STYLE[v.severity])
+        Text(
+            shown(f"{SEVERITY_MARK[v.severity]} {v.code}: {v.message}"),
+            style=SEVERITY_STYLE[v.severity],
+        )
         for v in found
     ]
     if sum(-(-len(text) // max(1, width)) for text in texts) <= rows:

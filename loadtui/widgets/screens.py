@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,9 +12,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
 from loadtui.report import tables
+from loadtui.rundoc import RunDocument
 from loadtui.runfile import RunFileError, load
-
-Document = dict[str, Any]
+from loadtui.text import shown
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,7 +29,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         rows = [f"{b.key_display or b.key:>7}  {b.tooltip or b.description}" for b in self.bindings]
         text = "loadtui keys\n\n" + "\n".join(rows) + "\n\nescape closes this help"
-        yield Static(text, id="help")
+        yield Static(text, id="help", markup=False)
 
 
 class ResultsScreen(Screen[None]):
@@ -40,11 +40,11 @@ class ResultsScreen(Screen[None]):
         Binding("o", "open_runs", "Load runs/"),
     ]
 
-    def __init__(self, documents: Callable[[], list[Document]], runs_dir: Path) -> None:
+    def __init__(self, documents: Callable[[], list[RunDocument]], runs_dir: Path) -> None:
         super().__init__()
         self.documents = documents
         self.runs_dir = runs_dir
-        self.loaded: list[Document] = []
+        self.loaded: list[tuple[RunDocument, str]] = []  # (run, the file it came from)
 
     def compose(self) -> ComposeResult:
         yield Static("results: finished segments (o loads runs/)", id="results-title")
@@ -60,23 +60,17 @@ class ResultsScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         live = [(doc, "this session") for doc in self.documents()]
-        files = [(doc, doc.get("_path", "file")) for doc in self.loaded]
-        for doc, source in live + files:
-            row = tables.comparison_rows([doc])[0]
-            codes = ",".join(v["code"] for v in doc["verdicts"] if v["severity"] != "info")
-            table.add_row(*row, codes or "-", source)
+        for doc, source in live + self.loaded:
+            table.add_row(*tables.comparison_row(doc), tables.verdict_cell(doc), shown(source))
 
     def action_open_runs(self) -> None:
         paths = sorted(self.runs_dir.rglob("*.json")) if self.runs_dir.is_dir() else []
         self.loaded, bad = [], 0
         for path in paths:
             try:
-                doc = load(path)
+                self.loaded.append((load(path), str(path)))
             except RunFileError:
                 bad += 1
-                continue
-            doc["_path"] = str(path)
-            self.loaded.append(doc)
         self.fill()
         skipped = f", {bad} unreadable skipped" if bad else ""
         self.notify(f"loaded {len(self.loaded)} run files from {self.runs_dir}/{skipped}")

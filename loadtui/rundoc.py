@@ -1,0 +1,341 @@
+"""The run document (``loadtui.run/1``), defined once: one segment (one route at one load).
+
+These models are the run file's shape. The run file is built from them
+(:mod:`loadtui.document`), loaded and validated through them (:mod:`loadtui.runfile`), and the
+JSON Schema shipped in ``loadtui/schema/run.schema.json`` is generated from them
+(``python -m loadtui.rundoc``). The run model keeps its timeline in these types too, so a figure
+has one name from the engine to the file.
+
+Every number a file may hold is finite and within range, so that no reader has to guard
+against ``NaN``, ``1e309`` or a 400-digit integer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from loadtui.hdr import LatencySummary
+
+SCHEMA_ID = "loadtui.run/1"
+SCHEMA_PATH = Path(__file__).with_name("schema") / "run.schema.json"
+MIN_INTERVAL_S = 1e-3  # shorter intervals count as this long in rates
+MAX_COUNT = 2**53  # counts stay exact as floats (JSON readers in other languages)
+MAX_HDR_CHARS = 8_000_000  # a full one-hour histogram at 3 figures encodes to well under 1 MB
+
+State = Literal["starting", "running", "finished", "interrupted", "failed"]
+Severity = Literal["critical", "warning", "info"]
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
+
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
+NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e300)]
+Positive = Annotated[float, Field(allow_inf_nan=False, gt=0, le=1e300)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Counts = dict[str, Count]
+Time = Annotated[
+    AwareDatetime,
+    PlainSerializer(lambda t: t.isoformat(), return_type=str),
+]
+Encoded = Annotated[str, Field(max_length=MAX_HDR_CHARS)]
+
+
+class Part(BaseModel):
+    """A part of the document: unknown keys (from a newer 1.x writer) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ---- what was loaded, and how ----------------------------------------------------------------
+class Tool(Part):
+    name: str = "loadtui"
+    version: str
+
+
+class Environment(Part):
+    python: str
+    implementation: str | None = None
+    platform: str
+    machine: str | None = None
+    cpus: Count | None = None
+    hostname: str | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)
+
+
+class TargetInfo(Part):
+    url: str
+    route: str
+    spawned: bool
+    metrics_url: str | None = None
+    pid: Count | None = None
+    variant: str | None = None  # the demo's variant key ("5", "4r"), when a demo route
+    pattern: str | None = None  # handler / inner / background of that variant
+
+
+class Load(Part):
+    mode: Literal["closed", "open"]
+    users: Annotated[int, Field(ge=1, le=MAX_COUNT)]
+    spawn_rate: Positive
+    duration_s: Positive | None
+    think_s: tuple[NonNegative, NonNegative]
+    rate: Positive | None
+    timeout_s: Positive = 60.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Load:
+        if self.mode == "open" and self.rate is None:
+            raise ValueError("an open-loop run needs its rate")
+        if self.think_s[0] > self.think_s[1]:
+            raise ValueError("think_s: the least think time is above the most")
+        return self
+
+
+# ---- what was measured, client side ----------------------------------------------------------
+class LatencyMs(Part):
+    """Latency figures in milliseconds; all None when nothing was recorded."""
+
+    min: NonNegative | None = None
+    mean: NonNegative | None = None
+    p50: NonNegative | None = None
+    p90: NonNegative | None = None
+    p99: NonNegative | None = None
+    p999: NonNegative | None = None
+    max: NonNegative | None = None
+
+    @classmethod
+    def of(cls, summary: LatencySummary) -> LatencyMs:
+        """From an :class:`loadtui.hdr.LatencySummary`."""
+        return cls(
+            min=summary.min,
+            mean=summary.mean,
+            p50=summary.p50,
+            p90=summary.p90,
+            p99=summary.p99,
+            p999=summary.p999,
+            max=summary.max,
+        )
+
+
+class Summary(Part):
+    requests: Count
+    errors: Count
+    errors_by_kind: Counts = Field(default_factory=dict)
+    duration_s: NonNegative
+    rps: NonNegative
+    rps_to_last_response: NonNegative | None = None  # Locust's convention, for comparison
+    latency_ms: LatencyMs
+    latency_uncorrected_ms: LatencyMs | None = None  # open loop: from the actual send
+    send_lag_ms: LatencyMs | None = None  # open loop: actual minus intended send time
+    unsent: Count | None = None  # open loop: due at the end, never sent
+
+
+class Histogram(Part):
+    """An HDR histogram of latencies in microseconds, lossless and mergeable."""
+
+    encoding: Literal["hdrhistogram-base64"] = "hdrhistogram-base64"
+    unit: Literal["us"] = "us"
+    lowest: Count = 1
+    highest: Count = 3_600_000_000
+    significant_figures: Count = 3
+    data: Encoded
+
+
+class GeneratorSecond(Part):
+    """The engine watching itself over one second."""
+
+    cpu_percent: NonNegative  # of one core
+    loop_lag_ms: NonNegative  # its event loop's worst lag
+    rss_bytes: Count = 0
+    open_fds: Count = 0
+    tasks: Count = 0
+
+
+class ServerSecond(Part):
+    """The probe's samples over one second, folded (peaks, except where named)."""
+
+    samples: Count = 0
+    cpu_percent: NonNegative | None = None  # mean over the samples
+    rss_bytes: Count | None = None
+    threadpool_capacity: Count | None = None  # the last reading
+    threadpool_busy: Count | None = None
+    threadpool_waiting: Count | None = None
+    background_pending: Counts | None = None  # by kind, the last reading
+    background_running: Counts | None = None  # by kind, the last reading
+    requests_in_flight: Count | None = None
+    tick_age_max_s: NonNegative | None = None
+    loop_lag_max_s: NonNegative | None = None
+    heartbeat_ms_max: NonNegative | None = None
+    heartbeat_failures: Count = 0
+    stalled: bool = False
+
+    @property
+    def background_pending_total(self) -> int | None:
+        pending = self.background_pending
+        return None if pending is None else sum(pending.values())
+
+
+class TimelineEntry(Part):
+    """One second of the run: the client's figures, the engine's own, the server's."""
+
+    t: NonNegative  # seconds from the start of the run to the end of this second
+    seconds: NonNegative | None = None  # how long this interval was (the last may be short)
+    requests: Count
+    errors: Count
+    errors_by_kind: Counts = Field(default_factory=dict)
+    rps: NonNegative
+    p50_ms: NonNegative | None = None
+    p90_ms: NonNegative | None = None
+    p99_ms: NonNegative | None = None
+    max_ms: NonNegative | None = None
+    users: Count
+    in_flight: Count = 0
+    unsent: Count = 0
+    generator: GeneratorSecond | None = None
+    server: ServerSecond = Field(default_factory=ServerSecond)
+    hdr: Encoded | None = None  # this second's latency histogram
+
+    @property
+    def length_s(self) -> float:
+        return max(self.seconds or 1.0, MIN_INTERVAL_S)
+
+
+# ---- what was seen, server side --------------------------------------------------------------
+class StallWindow(Part):
+    """A stall of the server's event loop, the part of it that fell within the run."""
+
+    started_at: Time
+    duration_s: NonNegative
+    culprit: str
+    location: str = ""
+    ongoing: bool = False  # still blocked at the last look
+
+
+class DrainPoint(Part):
+    t: Number  # seconds from the start of the run
+    pending: Count
+
+
+class Signals(Part):
+    available: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+
+
+class ServerTotals(Part):
+    stalls: list[StallWindow] = Field(default_factory=list)
+    background_tasks_pending_end: Count | None = None
+    background_tasks_pending_end_by_kind: Counts | None = None
+    background_tasks_pending_after_drain: Count | None = None
+    drain_s: NonNegative | None = None
+    drain: list[DrainPoint] = Field(default_factory=list)
+    threadpool_capacity: Count | None = None
+    threadpool_busy_max: Count | None = None
+    threadpool_waiting_max: Count | None = None
+    requests_in_flight_max: Count | None = None
+    cpu_percent_mean: NonNegative | None = None
+    rss_bytes_max: Count | None = None
+    loop_lag_s_max: NonNegative | None = None
+    signals: Signals = Field(default_factory=Signals)
+
+    @property
+    def longest_stall_s(self) -> float | None:
+        return max((s.duration_s for s in self.stalls), default=None)
+
+
+class GeneratorTotals(Part):
+    cpu_percent_mean: NonNegative | None = None
+    loop_lag_ms_max: NonNegative | None = None
+    saturated: bool = False
+    rss_bytes_max: Count | None = None
+    saturated_seconds: Count = 0
+
+
+class Verdict(Part):
+    """A plain-English diagnosis with its evidence."""
+
+    code: str
+    severity: Severity
+    message: str
+    evidence: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class MergedFrom(Part):
+    run_id: str | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+
+
+# ---- the document ----------------------------------------------------------------------------
+class RunDocument(Part):
+    schema_id: Literal["loadtui.run/1"] = Field(SCHEMA_ID, alias="schema")
+    run_id: str | None = None
+    tool: Tool
+    started_at: Time | None
+    finished_at: Time | None
+    state: State = "finished"
+    interrupted: bool = False
+    end_reason: str | None = None
+    failure: str | None = None
+    environment: Environment
+    target: TargetInfo
+    load: Load
+    summary: Summary
+    histogram: Histogram
+    histograms: dict[Literal["uncorrected", "send_lag"], Histogram] = Field(default_factory=dict)
+    timeline: list[TimelineEntry]
+    server: ServerTotals
+    generator: GeneratorTotals
+    verdicts: list[Verdict]
+    merged_from: list[MergedFrom] | None = None  # set by `loadtui report --merge`
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @property
+    def started_epoch(self) -> float | None:
+        return self.started_at.timestamp() if self.started_at else None
+
+    def encoded_histograms(self) -> list[tuple[str, str]]:
+        """Every HDR histogram in the document, with where it is (a JSON path)."""
+        found = [("histogram/data", self.histogram.data)]
+        found += [(f"histograms/{name}/data", h.data) for name, h in self.histograms.items()]
+        found += [
+            (f"timeline/{index}/hdr", entry.hdr)
+            for index, entry in enumerate(self.timeline)
+            if entry.hdr is not None
+        ]
+        return found
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=1) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a run file, as shipped in loadtui/schema/run.schema.json."""
+    schema = RunDocument.model_json_schema(by_alias=True, mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://loadtui.invalid/schema/run-1.json",
+        "title": f"loadtui run file ({SCHEMA_ID})",
+        "description": "One run segment: one route at one load. Generated from loadtui.rundoc.",
+        **schema,
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # regenerate the shipped schema: python -m loadtui.rundoc
+    SCHEMA_PATH.write_text(schema_text())
+    sys.stdout.write(f"wrote {SCHEMA_PATH}\n")

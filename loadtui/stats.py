@@ -1,0 +1,285 @@
+"""Statistics computed from samples: the one place they live.
+
+Pure functions (a second of server samples folded, completion rates, drain estimates, Little's
+law, stall windows within a run, saturation) and running totals that the run model keeps up to
+date as seconds and samples arrive, so that no reader refolds a long run. Verdicts judge these
+figures, renderers format them, the run file serializes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from statistics import fmean
+
+from loadtui.rundoc import (
+    GeneratorSecond,
+    GeneratorTotals,
+    ServerSecond,
+    ServerTotals,
+    StallWindow,
+    TimelineEntry,
+)
+from loadtui.server_samples import ServerSample, Stall
+
+SATURATED_CPU_PERCENT = 90.0  # the engine's CPU, % of its core
+SATURATED_LAG_MS = 50.0  # the engine's loop lag
+SATURATED_MIN_SECONDS = 2  # a run's generator is saturated once this many seconds were
+UNREACHABLE_KINDS = frozenset({"refused", "connect_error"})
+RATE_WINDOW_S = 10.0  # background completions are counted over this long
+BACKLOG_CRITICAL_DRAIN_S = 300.0  # a backlog that takes longer than this to drain is critical
+
+
+# ---- one second of server samples ------------------------------------------------------------
+def _present(samples: Sequence[ServerSample], name: str) -> list[float]:
+    return [v for s in samples if (v := getattr(s, name)) is not None]
+
+
+def _peak(samples: Sequence[ServerSample], name: str) -> float | None:
+    found = _present(samples, name)
+    return max(found) if found else None
+
+
+def fold(samples: Sequence[ServerSample]) -> ServerSecond:
+    """Samples of one second as one reading: peaks, the mean CPU, the last backlog."""
+    if not samples:
+        return ServerSecond()
+    last = samples[-1]
+    cpu = _present(samples, "cpu_percent")
+    return ServerSecond(
+        samples=len(samples),
+        cpu_percent=round(fmean(cpu), 2) if cpu else None,
+        rss_bytes=_peak(samples, "rss_bytes"),
+        threadpool_capacity=last.threadpool_capacity,
+        threadpool_busy=_peak(samples, "threadpool_busy"),
+        threadpool_waiting=_peak(samples, "threadpool_waiting"),
+        background_pending=last.background_pending,
+        background_running=last.background_running,
+        requests_in_flight=_peak(samples, "requests_in_flight"),
+        tick_age_max_s=_peak(samples, "tick_age_s"),
+        loop_lag_max_s=_peak(samples, "loop_lag_s"),
+        heartbeat_ms_max=_peak(samples, "heartbeat_ms"),
+        heartbeat_failures=sum(1 for s in samples if s.heartbeat_ok is False),
+        stalled=any(s.stalled_now for s in samples),
+    )
+
+
+def pool_saturated(second: ServerSecond) -> bool:
+    """Every thread busy and tasks waiting for one."""
+    capacity, busy = second.threadpool_capacity, second.threadpool_busy
+    return (
+        capacity is not None
+        and busy is not None
+        and busy >= capacity
+        and (second.threadpool_waiting or 0) > 0
+    )
+
+
+def generator_saturated(second: GeneratorSecond) -> bool:
+    return second.cpu_percent >= SATURATED_CPU_PERCENT or second.loop_lag_ms >= SATURATED_LAG_MS
+
+
+# ---- background tasks ------------------------------------------------------------------------
+def completion_rates(samples: Sequence[ServerSample]) -> dict[str, float]:
+    """Background tasks completed per second, by kind, over the last ``RATE_WINDOW_S``."""
+    with_counts = [s for s in samples if s.background_completed is not None]
+    if len(with_counts) < 2:
+        return {}
+    last = with_counts[-1]
+    first = next(s for s in with_counts if s.mono >= last.mono - RATE_WINDOW_S)
+    if first is last:
+        first = with_counts[-2]
+    span = max(1e-9, last.mono - first.mono)
+    done, before = last.background_completed or {}, first.background_completed or {}
+    return {kind: max(0, n - before.get(kind, 0)) / span for kind, n in done.items()}
+
+
+def drain_estimate_s(
+    kind: str, pending: int, rate: float, capacity: int | None, elapsed: float
+) -> float | None:
+    """Seconds until ``pending`` tasks are done at the observed completion rate.
+
+    With no completion seen yet: sync tasks run at most ``capacity`` at a time and the first
+    ones have run about the whole run so far, which gives a lower bound; for async tasks,
+    which all run at once, nothing can be said yet (None).
+    """
+    if rate > 0:
+        return pending / rate
+    if kind == "sync":
+        return pending / max(1, capacity or 1) * elapsed
+    return None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Background tasks pending at the last look, and how long they take to drain."""
+
+    pending: dict[str, int]  # kinds with tasks pending
+    rates: dict[str, float]  # completions per second, by kind
+    estimates: dict[str, float | None]  # drain seconds by kind; None: unknown yet
+    capacity: int | None  # the thread pool's, which bounds sync tasks
+
+    @property
+    def total(self) -> int:
+        return sum(self.pending.values())
+
+    @property
+    def worst(self) -> tuple[str, float] | None:
+        """The kind that takes longest to drain, and how long; None if nothing is known."""
+        known = {k: v for k, v in self.estimates.items() if v is not None}
+        if not known:
+            return None
+        kind = max(known, key=lambda k: known[k])
+        return kind, known[kind]
+
+
+def backlog(samples: Sequence[ServerSample], elapsed: float) -> Backlog | None:
+    """The backlog at the last sample that reported one (None: no background figures)."""
+    last = next((s for s in reversed(samples) if s.background_pending is not None), None)
+    if last is None or last.background_pending is None:
+        return None
+    pending = {kind: n for kind, n in last.background_pending.items() if n > 0}
+    rates = completion_rates(samples)
+    capacity = last.threadpool_capacity
+    estimates = {
+        kind: drain_estimate_s(kind, n, rates.get(kind, 0.0), capacity, elapsed)
+        for kind, n in pending.items()
+    }
+    return Backlog(pending, rates, estimates, capacity)
+
+
+# ---- queues and stalls -----------------------------------------------------------------------
+def littles_law(rps: float, mean_ms: float | None) -> float:
+    """Requests inside the server at once, on average: L = lambda x W."""
+    return rps * (mean_ms or 0.0) / 1000.0
+
+
+def _iso(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[StallWindow]:
+    """The part of each stall that fell within [start, end] (epoch seconds), in order; stalls
+    wholly outside (a reused server's older ones, say) are left out."""
+    windows = []
+    for stall in sorted(stalls, key=lambda s: s.started_epoch):
+        began = max(start, stall.started_epoch)
+        ended = min(end, stall.started_epoch + stall.duration_s)
+        if ended > began:
+            windows.append(
+                StallWindow(
+                    started_at=_iso(began),
+                    duration_s=round(ended - began, 4),
+                    culprit=stall.culprit,
+                    location=stall.location,
+                    ongoing=stall.ongoing,
+                )
+            )
+    return windows
+
+
+# ---- running totals --------------------------------------------------------------------------
+@dataclass
+class ServerRunning:
+    """Peaks and means over every server sample of the run, kept as samples arrive."""
+
+    samples: int = 0
+    cpu_sum: float = 0.0
+    cpu_count: int = 0
+    peaks: dict[str, float] = field(default_factory=dict)
+    capacity: int | None = None
+    pending_end: dict[str, int] | None = None
+
+    PEAKS = (
+        "threadpool_busy",
+        "threadpool_waiting",
+        "requests_in_flight",
+        "rss_bytes",
+        "loop_lag_s",
+        "threadpool_capacity",
+    )
+
+    def add(self, sample: ServerSample) -> None:
+        self.samples += 1
+        if sample.cpu_percent is not None:
+            self.cpu_sum += sample.cpu_percent
+            self.cpu_count += 1
+        for name in self.PEAKS:
+            value = getattr(sample, name)
+            if value is not None and value > self.peaks.get(name, float("-inf")):
+                self.peaks[name] = value
+        if sample.background_pending is not None:
+            self.pending_end = sample.background_pending
+
+    def peak(self, name: str) -> float | None:
+        return self.peaks.get(name)
+
+    def totals(self) -> ServerTotals:
+        pending = self.pending_end
+        return ServerTotals(
+            background_tasks_pending_end=sum(pending.values()) if pending is not None else None,
+            background_tasks_pending_end_by_kind=pending,
+            threadpool_capacity=self.peak("threadpool_capacity"),
+            threadpool_busy_max=self.peak("threadpool_busy"),
+            threadpool_waiting_max=self.peak("threadpool_waiting"),
+            requests_in_flight_max=self.peak("requests_in_flight"),
+            cpu_percent_mean=round(self.cpu_sum / self.cpu_count, 2) if self.cpu_count else None,
+            rss_bytes_max=self.peak("rss_bytes"),
+            loop_lag_s_max=self.peak("loop_lag_s"),
+        )
+
+
+@dataclass
+class SecondsRunning:
+    """Totals over the timeline's seconds, kept as each second closes."""
+
+    seconds: int = 0
+    generator_cpu_sum: float = 0.0
+    generator_seconds: int = 0
+    generator_lag_max: float | None = None
+    generator_cpu_max: float | None = None
+    generator_rss_max: int | None = None
+    generator_saturated_seconds: int = 0
+    pool_saturated_seconds: int = 0
+    pool_waiting_max_saturated: int = 0  # most tasks waiting in a saturated second
+    pool_capacity_saturated: int | None = None  # the pool's size in the last saturated second
+    in_flight_max: int | None = None  # the server's requests in flight, highest second
+    heartbeat_failures: int = 0
+
+    def add(self, entry: TimelineEntry) -> None:
+        self.seconds += 1
+        generator = entry.generator
+        if generator is not None:
+            self.generator_cpu_sum += generator.cpu_percent
+            self.generator_seconds += 1
+            self.generator_lag_max = max(self.generator_lag_max or 0.0, generator.loop_lag_ms)
+            self.generator_cpu_max = max(self.generator_cpu_max or 0.0, generator.cpu_percent)
+            self.generator_rss_max = max(self.generator_rss_max or 0, generator.rss_bytes)
+            # the first second carries start-up (imports, opening connections): not counted
+            if self.seconds > 1 and generator_saturated(generator):
+                self.generator_saturated_seconds += 1
+        server = entry.server
+        if pool_saturated(server):
+            self.pool_saturated_seconds += 1
+            self.pool_waiting_max_saturated = max(
+                self.pool_waiting_max_saturated, server.threadpool_waiting or 0
+            )
+            self.pool_capacity_saturated = server.threadpool_capacity
+        if server.requests_in_flight is not None:
+            self.in_flight_max = max(self.in_flight_max or 0, server.requests_in_flight)
+        self.heartbeat_failures += server.heartbeat_failures
+
+    @property
+    def generator_saturated(self) -> bool:
+        return self.generator_saturated_seconds >= SATURATED_MIN_SECONDS
+
+    def generator_totals(self) -> GeneratorTotals:
+        cpu = self.generator_cpu_sum / self.generator_seconds if self.generator_seconds else None
+        return GeneratorTotals(
+            cpu_percent_mean=round(cpu, 2) if cpu is not None else None,
+            loop_lag_ms_max=self.generator_lag_max,
+            saturated=self.generator_saturated,
+            rss_bytes_max=self.generator_rss_max,
+            saturated_seconds=self.generator_saturated_seconds,
+        )

@@ -1,0 +1,94 @@
+"""Run models filled by hand: the engine's snapshots and the probe's samples, second by second,
+exactly as a session feeds them, with no process or socket. For unit tests of the statistics
+and the verdict rules at their boundaries (milliseconds each)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loadtui import hdr
+from loadtui.engine_messages import EngineFinished, EngineStarted, IntervalSnapshot
+from loadtui.model import RunModel
+from loadtui.plan import LoadPlan
+from loadtui.server_samples import ServerSample, Stall
+from loadtui.target import Target
+
+T0 = 5000.0  # the engine's monotonic clock at the start
+EPOCH = 1_795_000_000.0  # the wall clock at the start
+TARGET = Target(url="http://127.0.0.1:8000", host="127.0.0.1", port=8000, route="/x")
+
+
+def histogram(latencies_ms: Sequence[float]) -> str:
+    found = hdr.new_histogram()
+    for value in latencies_ms:
+        hdr.record_us(found, int(value * 1000))
+    return hdr.encode(found)
+
+
+def snapshot(
+    second: int,
+    latencies_ms: Sequence[float] = (100.0,),
+    *,
+    errors: dict[str, int] | None = None,
+    cpu_percent: float = 5.0,
+    loop_lag_ms: float = 1.0,
+    users: int = 10,
+) -> IntervalSnapshot:
+    return IntervalSnapshot(
+        index=second,
+        started_mono=T0 + second - 1,
+        ended_mono=T0 + second,
+        requests=len(latencies_ms),
+        errors=errors or {},
+        latency_hdr=histogram(latencies_ms),
+        users=users,
+        in_flight=0,
+        loop_lag_ms=loop_lag_ms,
+        cpu_percent=cpu_percent,
+        last_response_mono=T0 + second - 0.01,
+    )
+
+
+def sample(second: float, **figures: object) -> ServerSample:
+    """A server sample taken ``second`` seconds into the run."""
+    return ServerSample(mono=T0 + second, **figures)  # type: ignore[arg-type]
+
+
+def stall(start_s: float, duration_s: float, culprit: str = "blocking_call") -> Stall:
+    """A stall beginning ``start_s`` seconds into the run (negative: before it)."""
+    return Stall(
+        started_at="",
+        started_epoch=EPOCH + start_s,
+        duration_s=duration_s,
+        ongoing=False,
+        culprit=culprit,
+        location="app.py:1",
+    )
+
+
+def model(
+    seconds: int = 10,
+    *,
+    per_second: Sequence[IntervalSnapshot] | None = None,
+    samples: Sequence[ServerSample] = (),
+    stalls: Sequence[Stall] = (),
+    signals: tuple[list[str], list[str]] = (["metrics sidecar", "heartbeat", "process stats"], []),
+    plan: LoadPlan | None = None,
+) -> RunModel:
+    """A finished run of ``seconds`` seconds; samples are fed in time order between the
+    snapshots, as the probe's thread and the engine pump interleave them."""
+    found = RunModel(target=TARGET, plan=plan or LoadPlan(duration_s=seconds))
+    found.add_engine_message(EngineStarted(T0, EPOCH))
+    snapshots = list(per_second or [snapshot(s) for s in range(1, seconds + 1)])
+    pending = sorted(samples, key=lambda s: s.mono)
+    for snap in snapshots:
+        while pending and pending[0].mono < snap.ended_mono:
+            found.add_server_sample(pending.pop(0))
+        found.add_engine_message(snap)
+    for rest in pending:
+        found.add_server_sample(rest)
+    found.add_stalls(list(stalls))
+    found.set_signals(*signals)
+    found.add_engine_message(EngineFinished("duration"))
+    found.finish("finished")
+    return found
