@@ -23,7 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.widgets import Footer
 
-from loadtui import document, runfile, verdicts
+from loadtui import document, exits, runfile, verdicts
 from loadtui.plan import LoadPlan
 from loadtui.rundoc import RunDocument
 from loadtui.server.routes import VARIANTS
@@ -281,7 +281,7 @@ class LoadtuiApp(App[int]):
                 segment.join(SHUTDOWN_WAIT_S)
             if interrupted:
                 self.call_from_thread(self.export, cut_short)
-            code = 130 if interrupted else 0
+            code = exits.INTERRUPTED if interrupted else exits.OK
             if self.config.hard_exit:
                 # If the terminal is gone (SIGHUP: the SSH connection dropped), restoring it
                 # can block forever; everything is saved and stopped by now, so leave anyway.
