@@ -11,8 +11,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
+
+# Tests that drive a server with many users and then assert on throughput, latency or timing
+# windows: on 2 cores, two of them at once starve each other's servers and engines. This group
+# runs them one after another on one worker (pytest runs with --dist loadgroup, pyproject.toml);
+# the other worker takes the lighter tests meanwhile.
+LOAD = pytest.mark.xdist_group("load")
 
 
 def get(url: str, timeout: float = 5.0) -> httpx.Response:

@@ -8,7 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loadtui import runfile
+from tests.helpers import LOAD
 from tests.test_run import loadtui
+
+pytestmark = [pytest.mark.e2e, LOAD]
 
 
 def run(tmp_path, route: str, *extra: str, duration: str = "10") -> dict:

@@ -27,6 +27,9 @@ import pytest
 from loadtui import runfile
 from loadtui.headless import EXIT_FAILED, EXIT_OK
 from loadtui.workers import FAILURE_BACKOFF_S
+from tests.helpers import LOAD
+
+pytestmark = [pytest.mark.e2e, LOAD]
 
 ROUTE = b"/fault"
 USERS = 10

@@ -22,6 +22,8 @@ from loadtui.spawn import SpawnedServer, SpawnError
 from tests.helpers import wait_for
 from tests.test_run import loadtui
 
+pytestmark = pytest.mark.e2e
+
 
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
