@@ -1,11 +1,15 @@
 # One virtual environment in .venv, made on first use. `make run` and `make test` are the
 # README's Quick start; .ci/run calls `make test`.
+#   make test       both tiers: ruff, then every test (unit and e2e) on two workers (~3 min)
+#   make test-unit  the fast loop: tests not marked e2e (no servers, engines, tmux or Chromium)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What the e2e tests drive from the system: the real TUI in tmux, the HTML report in Chromium.
+SYSTEM_TOOLS := tmux chromium
 
-.PHONY: run test lint bench-setup clean
+.PHONY: run test test-unit lint system-tools bench-setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +24,28 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# Installs the missing tools as root with apt-get (Debian's package names); otherwise stops at
+# once and prints the one command to run.
+system-tools:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do \
+		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make test needs$$missing: install them with your package manager" >&2; exit 1; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "make test needs$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	fi; \
+	echo "installing$$missing with apt-get (the e2e tests drive them)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null
+
 # Two workers: most tests wait on real servers (sleeps, 10 s background tasks), not on CPU.
-test: lint
+# Tests marked xdist_group("load") never run at the same time (--dist loadgroup, pyproject).
+test: system-tools lint
 	$(BIN)/pytest -n 2
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -n 2 -m "not e2e"
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

@@ -38,9 +38,8 @@ class SegmentSpec:
 
 
 class Session:
-    def __init__(self, spec: SegmentSpec, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, spec: SegmentSpec) -> None:
         self.spec = spec
-        self.on_change = on_change or (lambda: None)
         self.server: SpawnedServer | None = None
         self.engine: EngineProcess | None = None
         self.probe: Probe | None = None
@@ -65,9 +64,9 @@ class Session:
         model = self.model
         self.probe = Probe(
             target,
-            on_sample=lambda s: self._changed(model.add_server_sample, s),
-            on_stalls=lambda s: self._changed(model.add_stalls, s),
-            on_signals=lambda a, m: self._changed(model.set_signals, a, m),
+            on_sample=model.add_server_sample,
+            on_stalls=model.add_stalls,
+            on_signals=model.set_signals,
         )
         self.probe.start()
         self.engine = EngineProcess(
@@ -87,10 +86,6 @@ class Session:
         return replace(
             found, spawned=True, metrics_url=self.server.metrics_url, pid=self.server.pid
         )
-
-    def _changed(self, method: Callable[..., None], *args: object) -> None:
-        method(*args)
-        self.on_change()
 
     # ---- running -------------------------------------------------------------------------
     @property
@@ -113,8 +108,6 @@ class Session:
             messages = [EngineFailed(f"the engine sent nothing for {ENGINE_SILENCE_S:g} s")]
         for message in messages:
             self.model.add_engine_message(message)
-        if messages:
-            self.on_change()
         return not self.engine_done
 
     def set_users(self, users: int) -> None:
@@ -158,4 +151,3 @@ class Session:
             if state is None:
                 state = "failed" if self.model.failure else "finished"
             self.model.finish(state)
-        self.on_change()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
+
+# Tests that drive a server with many users and then assert on throughput, latency or timing
+# windows: on 2 cores, two of them at once starve each other's servers and engines. This group
+# runs them one after another on one worker (pytest runs with --dist loadgroup, pyproject.toml);
+# the other worker takes the lighter tests meanwhile.
+LOAD = pytest.mark.xdist_group("load")
 
 
 def get(url: str, timeout: float = 5.0) -> httpx.Response:
@@ -48,6 +57,28 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def wait_children(proc: subprocess.Popen[str], engines: int = 1, servers: int = 1) -> list:
+    """The processes under ``proc`` once its engines and spawned servers have started."""
+
+    def ready() -> list[psutil.Process] | None:
+        found = descendants(proc.pid)
+        lines = [" ".join(p.cmdline()) for p in found if p.is_running()]
+        engine_count = sum("loadtui.workers" in line for line in lines)
+        server_count = sum(" server " in line for line in lines)
+        return found if engine_count >= engines and server_count >= servers else None
+
+    found = wait_for(ready, timeout=20)
+    assert found, "the engine and server did not start"
+    return found
 
 
 async def _concurrent_gets(url: str, count: int, timeout: float) -> list[httpx.Response]:

@@ -16,6 +16,8 @@ from loadtui.server.routes import VARIANTS
 from loadtui.spawn import SpawnedServer
 from tests.helpers import get, wait_for
 
+pytestmark = pytest.mark.e2e
+
 
 def loadtui(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -9,7 +9,10 @@ import pytest
 
 from loadtui import runfile
 from loadtui.rundoc import RunDocument, Verdict
+from tests.helpers import LOAD
 from tests.test_run import loadtui
+
+pytestmark = [pytest.mark.e2e, LOAD]
 
 
 def run(tmp_path, route: str, *extra: str, duration: str = "10") -> RunDocument:

@@ -18,8 +18,10 @@ import pytest
 from loadtui import runfile
 from loadtui.atomic import write_text_atomic
 from loadtui.spawn import SpawnedServer, SpawnError
-from tests.helpers import fill, wait_for
+from tests.helpers import fill, wait_children, wait_for
 from tests.test_run import loadtui
+
+pytestmark = pytest.mark.e2e
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -29,26 +31,6 @@ def start(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def wait_children(proc: subprocess.Popen[str], engines: int = 1, servers: int = 1) -> list:
-    def ready() -> list[psutil.Process] | None:
-        found = descendants(proc.pid)
-        lines = [" ".join(p.cmdline()) for p in found if p.is_running()]
-        engine_count = sum("loadtui.workers" in line for line in lines)
-        server_count = sum(" server " in line for line in lines)
-        return found if engine_count >= engines and server_count >= servers else None
-
-    found = wait_for(ready, timeout=20)
-    assert found, "the engine and server did not start"
-    return found
 
 
 def named(processes: list[psutil.Process], marker: str) -> psutil.Process:

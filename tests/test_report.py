@@ -21,6 +21,8 @@ from loadtui.report.runs import find_run_files
 from loadtui.rundoc import RunDocument
 from tests.chromium import visit
 
+pytestmark = pytest.mark.e2e
+
 RUNS = {"5a": ("5", "machine-a/route-5.json"), "5b": ("5", "machine-b/route-5.json")}
 RUNS["4"] = ("4", "route-4.json")
 
@@ -234,7 +236,7 @@ PAGE_FACTS = """({
 
 def test_html_report_renders_offline_in_chromium(runs, tmp_path):
     if shutil.which("chromium") is None:
-        pytest.fail("chromium is not installed: apt-get install chromium (.ci/run installs it)")
+        pytest.fail("chromium is not installed: apt-get install chromium (make test installs it)")
     out = tmp_path / "report.html"
     result = loadtui("report", "--html", out, runs["5a"], runs["4"])
     assert result.returncode == 0, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +15,9 @@ import pytest
 
 from loadtui import hdr, runfile
 from loadtui.rundoc import RunDocument
-from tests.helpers import wait_for
+from tests.helpers import LOAD, wait_children, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def loadtui(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -29,16 +32,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@LOAD
 def test_closed_loop_throughput_matches_users_over_cycle_time(tmp_path):
     out = tmp_path / "run.json"
     result = loadtui(
         "run", "5", "--users", "10", "--spawn-rate", "100", "--duration", "5", "--json", str(out)
     )
     assert result.returncode == 0, result.stderr
-    doc = runfile.load(out)
-    expected = 10 / (0.2 + 0.3)  # users / (inner work + mean think time)
-    assert expected * 0.85 <= doc.summary.rps <= expected * 1.15
-    assert 195 <= doc.summary.latency_ms.p50 <= 260
+    summary = runfile.load(out).summary
+    latency = summary.latency_ms
+    # Little's law: users / (mean latency + mean think time), with the latency measured rather
+    # than assumed, so that a machine busy with other tests moves both sides alike
+    expected = 10 / (latency.mean / 1000 + 0.3)
+    assert expected * 0.85 <= summary.rps <= expected * 1.15
+    assert 195 <= latency.p50 <= 300  # the route's 0.2 s of inner work, little more
     assert "req/s" in result.stdout and str(out) in result.stdout
 
 
@@ -61,6 +68,7 @@ def test_run_file_validates_and_its_histogram_holds_every_request(tmp_path):
     assert doc.environment.packages["uvicorn"]
 
 
+@LOAD
 def test_open_loop_above_capacity_records_corrected_and_uncorrected(tmp_path):
     out = tmp_path / "open.json"
     # 5 connections x 1 / 0.2 s = 25 req/s of capacity, asked for 60 req/s
@@ -97,7 +105,8 @@ def test_sigint_writes_the_partial_run_and_stops_the_server(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(5)
+    wait_children(proc)  # the server and the engine are up (seconds, on a busy machine)
+    time.sleep(4)  # the engine starts, then measures for 2 s or more
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -155,5 +164,8 @@ def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
     assert all(d.target.spawned for d in docs)
     header = result.stdout.splitlines()[0].split()
     assert header[:5] == ["route", "load", "req/s", "mean", "p50"]
-    assert "event_loop_blocked: 4@4u" in result.stdout
+    # route 4 blocks its loop; on a machine busy with other tests route 5's loop may also be
+    # held up long enough to count, so 4 must be named, not named alone
+    blocked = re.search(r"^\s*event_loop_blocked: (.*)$", result.stdout, re.MULTILINE)
+    assert blocked and "4@4u" in blocked.group(1).split(", "), result.stdout
     assert Path(tmp_path).joinpath(files[0].parent.name).is_dir()

@@ -160,6 +160,7 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
         assert copy.read_text() == CLOSED.read_text()
 
 
+@pytest.mark.e2e  # a real tmpfs
 def test_a_disk_that_fills_while_the_report_is_written_is_one_line(tiny_disk):
     runs = tiny_disk.parent / "runs"
     runs.mkdir()
@@ -178,6 +179,7 @@ def test_a_disk_that_fills_while_the_report_is_written_is_one_line(tiny_disk):
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["ballast"]  # no half file
 
 
+@pytest.mark.e2e  # a real process, a real signal
 def test_ctrl_c_during_a_report_is_exit_130_without_a_traceback(tmp_path):
     for number in range(1500):  # a table larger than a pipe holds: the report blocks on it
         write(tmp_path / f"run-{number}.json", OPEN.read_text())

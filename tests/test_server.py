@@ -10,6 +10,8 @@ import pytest
 from loadtui.server.routes import VARIANTS, find_variant
 from tests.helpers import concurrent_gets, get, metrics, sample, stalls, wait_for
 
+pytestmark = pytest.mark.e2e
+
 ROW = {v.key: v for v in VARIANTS}
 INNER_WORK = [v for v in VARIANTS if v.inner != "none" and v.key != "6"]
 

@@ -15,13 +15,15 @@ import psutil
 import pytest
 
 from loadtui import runfile
-from tests.helpers import wait_for
+from tests.helpers import LOAD, wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (CI installs it)")
+pytestmark = pytest.mark.e2e
 
 
 class Tmux:
     def __init__(self, command: str, width: int, height: int) -> None:
+        if shutil.which("tmux") is None:
+            pytest.fail("tmux is not installed: apt-get install tmux (make test installs it)")
         self.name = f"loadtui-{uuid.uuid4().hex[:8]}"
         subprocess.run(
             ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
@@ -50,6 +52,7 @@ class Tmux:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
+@LOAD  # 100 users on a pane: load enough to disturb the timing of another load test
 def test_real_loadtui_in_tmux(tmp_path):
     exit_file = tmp_path / "exit-code"
     command = (
