@@ -97,7 +97,7 @@ class AgedSegment:
         second = self.age_s
         while not self._stop.wait(0.25):
             for sample in _samples(second, second + 0.25):
-                self._model.add_server_sample(sample)
+                self._model.add_server_look([sample])
             second += 0.25
             if second == int(second):
                 self._model.add_engine_message(snapshot(int(second), [200.0] * 80))

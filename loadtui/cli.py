@@ -118,6 +118,15 @@ def _add_load_options(p: argparse.ArgumentParser, duration: float = 30.0) -> Non
     )
 
 
+def _add_metrics(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics",
+        metavar="URL",
+        help="the target's metrics sidecar, http://HOST:PORT (default: found by itself: the "
+        "sockets the target's processes listen on)",
+    )
+
+
 def _add_tui_options(p: argparse.ArgumentParser) -> None:
     """Without a command, loadtui opens the TUI; these options shape it."""
     p.add_argument(
@@ -139,6 +148,7 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
+    _add_metrics(p)
     p.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="where `e` exports (default runs/)"
     )
@@ -163,6 +173,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
+    _add_metrics(p)
     p.add_argument("--json", metavar="FILE", type=Path, help="write the run file here")
     p.add_argument(
         "--drain",
@@ -185,9 +196,16 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
         "--routes",
         type=route_list,
         default=None,
-        help="comma list of variant keys (default: the seed's 1-7)",
+        help="comma list of variant keys (default: the seed's 1-7), or of paths with --target",
     )
     _add_load_options(p)
+    p.add_argument(
+        "--target", metavar="URL", help="load this running server's --routes (paths) instead"
+    )
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --target that is not loopback"
+    )
+    _add_metrics(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
     p.set_defaults(handler=_cmd_matrix)
 
@@ -268,11 +286,11 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     from loadtui.headless import matrix_command
     from loadtui.spawn import SpawnError
 
-    routes, plan = prepare.matrix_plan(args)
+    routes, plan, target = prepare.matrix_plan(args)
     out_dir = args.out / runfile.stamp()
     prepare.writable(out_dir / "probe.json", "run files in")
     try:
-        return matrix_command(routes, args.users, plan, out_dir, args.threads)
+        return matrix_command(routes, args.users, plan, out_dir, args.threads, target)
     except SpawnError as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return exits.FAILED

@@ -7,6 +7,7 @@ SIGTERM) stops the load, keeps what was measured, marks it interrupted and still
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ from loadtui.plan import LoadPlan
 from loadtui.report import tables
 from loadtui.rundoc import RunDocument
 from loadtui.session import SegmentSpec, Session
+from loadtui.target import Target
 from loadtui.text import shown
 
 SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}
@@ -167,8 +169,10 @@ def matrix_command(
     base_plan: LoadPlan,
     out_dir: Path,
     threads: int | None,
+    target: Target | None = None,
 ) -> int:
-    """Every route x every user count, a fresh server for each, files in ``out_dir``."""
+    """Every route x every user count, files in ``out_dir``: a fresh demo server for each, or
+    the given target's paths."""
     docs: list[RunDocument] = []
     total = len(routes) * len(users)
     interrupted = write_error = False
@@ -177,11 +181,12 @@ def matrix_command(
             plan = replace(
                 base_plan, users=count, spawn_rate=SEED_SPAWN_RATES.get(count, base_plan.spawn_rate)
             )
-            spec = SegmentSpec(route=route, plan=plan, threads=threads)
+            spec = SegmentSpec(route=route, plan=plan, target=target, threads=threads)
             label = f"[{number}/{total}] {route} x {count}u"
+            name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
             result = run_segment(
                 spec,
-                json_path=out_dir / f"route-{route}-{count}u.json",
+                json_path=out_dir / f"route-{name}-{count}u.json",
                 drain_s=None,
                 stop=stop,
                 label=label,

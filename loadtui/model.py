@@ -125,6 +125,8 @@ class RunModel:
         self._unassigned: list[ServerSample] = []  # samples not yet folded into a second
         self._recent: deque[ServerSample] = deque(maxlen=RECENT_SAMPLES)  # during the load
         self._server = stats.ServerRunning()
+        self._workers: dict[int, stats.WorkerRunning] = {}
+        self.probe_failure: str | None = None
         self._seconds = stats.SecondsRunning()
         self._stalls: dict[float, Stall] = {}
         self._drain: list[tuple[float, ServerSample]] = []
@@ -160,11 +162,19 @@ class RunModel:
         self._close_seconds(before=snap.started_mono + 1e-9)
         self._open.append((snap.ended_mono, _second(snap, snap.ended_mono - t0, latency)))
 
-    def add_server_sample(self, sample: ServerSample) -> None:
+    def add_server_look(self, samples: list[ServerSample]) -> None:
+        """One look at the server: a sample per worker process (one when there is one)."""
+        if not samples:
+            return
+        sample = stats.combine(samples)
         with self._lock:
             if self.finished or self.engine_done:
                 self._drain.append((sample.mono, sample))
             else:
+                for worker in samples:
+                    if worker.pid is not None:
+                        self._workers.setdefault(worker.pid, stats.WorkerRunning(worker.pid))
+                        self._workers[worker.pid].add(worker)
                 self._recent.append(sample)
                 self._server.add(sample)
                 self._unassigned.append(sample)
@@ -188,6 +198,11 @@ class RunModel:
         with self._lock:
             for stall in stalls:
                 self._stalls[round(stall.started_epoch, 3)] = stall
+            self.version += 1
+
+    def set_probe_failure(self, message: str) -> None:
+        with self._lock:
+            self.probe_failure = message
             self.version += 1
 
     def set_signals(self, available: list[str], missing: list[str]) -> None:
@@ -325,9 +340,24 @@ class RunModel:
             start = self.started_epoch
             return stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
 
+    @property
+    def workers(self) -> int:
+        """How many worker processes the probe watches (0: none known)."""
+        return len(self._workers)
+
+    def pool_saturated_pids(self) -> list[int]:
+        with self._lock:
+            return sorted(pid for pid, w in self._workers.items() if w.pool_saturated_looks)
+
+    def unanswered_s(self) -> tuple[float, float]:
+        """(seconds the app's /heartbeat went unanswered, seconds nothing answered at all)."""
+        with self._lock:
+            return self._server.heartbeat_unanswered_s, self._server.unresponsive_s
+
     def server_totals(self) -> ServerTotals:
         with self._lock:
             totals = self._server.totals()
+            stalls = self.stall_windows()
             t0 = self.t0_mono or 0.0
             drain = [
                 (mono, s.background_pending)
@@ -337,7 +367,9 @@ class RunModel:
             after = sum(drain[-1][1].values()) if self.drain_s is not None and drain else None
             return totals.model_copy(
                 update={
-                    "stalls": self.stall_windows(),
+                    "stalls": stalls,
+                    "workers": [w.totals(stalls) for _, w in sorted(self._workers.items())],
+                    "probe_failure": self.probe_failure,
                     "background_tasks_pending_after_drain": after,
                     "drain_s": self.drain_s,
                     "drain": [

@@ -64,36 +64,54 @@ def demo_route(route: str) -> str:
     return variant.key
 
 
-def target(url: str, route: str, allow_remote: bool) -> Target:
-    from loadtui.target import TargetError, parse_target
+def target(args: argparse.Namespace, route: str) -> Target:
+    """The --target (with its --metrics sidecar, if named), or UsageError."""
+    from loadtui.target import TargetError, parse_metrics_url, parse_target
 
     try:
-        return parse_target(url, route, allow_remote=allow_remote)
+        found = parse_target(args.target, route, allow_remote=args.allow_remote)
+        if args.metrics:
+            found = replace(found, metrics_url=parse_metrics_url(args.metrics, found))
     except TargetError as exc:
         raise UsageError(str(exc)) from None
+    return found
+
+
+def no_metrics_without_target(args: argparse.Namespace) -> None:
+    if getattr(args, "metrics", None) and not args.target:
+        raise UsageError("--metrics names the sidecar of a --target: give --target too")
 
 
 def run_spec(args: argparse.Namespace) -> SegmentSpec:
     from loadtui.session import SegmentSpec
 
     load = plan(args, args.users, args.spawn_rate)
+    no_metrics_without_target(args)
     where = None
     if args.target:
         if args.threads is not None:
             raise UsageError("--threads applies to a spawned demo server, not to --target")
-        where = target(args.target, args.route, args.allow_remote)
+        where = target(args, args.route)
     else:
         demo_route(args.route)
     return SegmentSpec(route=args.route, plan=load, target=where, threads=args.threads)
 
 
-def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan]:
+def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan, Target | None]:
+    """The routes, the base plan and the target (None: a fresh demo server for every run)."""
     from loadtui.server.routes import SEED_KEYS
 
+    no_metrics_without_target(args)
+    if args.target:
+        if args.routes is None:
+            raise UsageError("give --routes (paths on the target) with --target")
+        if args.threads is not None:
+            raise UsageError("--threads applies to a spawned demo server, not to --target")
+        return args.routes, plan(args, args.users[0], 20.0), target(args, "/")
     routes = args.routes or list(SEED_KEYS)
     for route in routes:
         demo_route(route)
-    return routes, plan(args, args.users[0], 20.0)
+    return routes, plan(args, args.users[0], 20.0), None
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:
@@ -101,12 +119,13 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     from loadtui.widgets.pane import RouteChoice
 
     load = plan(args, args.users, args.spawn_rate)
+    no_metrics_without_target(args)
     config = AppConfig.default(load)
     routes = args.route or []
     if len(routes) > MAX_PANES:
         raise UsageError(f"{MAX_PANES} panes at most: give --route up to {MAX_PANES} times")
     if args.target:
-        config = replace(config, target=target(args.target, "/", args.allow_remote))
+        config = replace(config, target=target(args, "/"))
         if routes:
             choices = [RouteChoice(r, r, "") for r in routes]
             config = replace(

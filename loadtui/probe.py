@@ -1,32 +1,43 @@
-"""The probe: watches the server beside every run, about four times a second.
+"""The probe: watches the server beside every run, about four times a second, every worker
+process of it.
 
-- The metrics sidecar (``/metrics``, parsed with prometheus_client's parser, and ``/stalls``):
+- Discovery, which needs no event loop to answer: the processes serving the target's port and
+  the other sockets each listens on (:mod:`loadtui.discovery`); a socket whose ``/identity``
+  names that process is its metrics sidecar. A spawned server's sidecar is known, ``--metrics
+  URL`` names one, a heartbeat's answer hints at one. Discovery is retried during the run.
+- Each worker's sidecar (``/metrics``, parsed with prometheus_client's parser, and ``/stalls``):
   thread pool, background backlog, loop tick age and lag, stalls with their culprits. The
-  sidecar lives outside the server's event loop, so it answers while the loop is blocked.
-- The app's ``/heartbeat``, on a dedicated connection with a short timeout: a read timeout
-  while the sidecar reports a growing tick age is a stall, seen live.
-- psutil on the server's process (spawned by loadtui, or found listening on the loopback
-  port): CPU, RSS, threads, open fds. This works even while the loop is blocked.
+  sidecar lives outside the worker's event loop, so it answers while the loop is blocked.
+- The app's ``/heartbeat``, on a dedicated connection with a short timeout; its answer names
+  the worker (pid) that gave it.
+- psutil on each worker: CPU, RSS. This works even while a loop is blocked.
 
-A target without loadtui's instrumentation still runs: the probe reports which signals are
-missing and carries on with what it has. It runs on a thread of its own, with its own event
-loop, and talks httpx (two clients, a few requests a second).
+Nothing a target says is trusted: every URL is checked against the loopback rule before it is
+fetched, every request has a total deadline and a cap on its body, ports and pids must be
+integers in range, non-finite numbers are dropped. A failure of the probe itself is reported
+(it becomes a verdict), never silence. The probe runs on a thread of its own, with its own
+event loop, and talks httpx (a few requests a second per worker).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import math
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtui.discovery import other_listeners, serving_workers
 from loadtui.server_samples import (
     ALL_SIGNALS,
     SIGNAL_APP_METRICS,
@@ -37,16 +48,28 @@ from loadtui.server_samples import (
     ServerSample,
     Stall,
 )
-from loadtui.target import Target
+from loadtui.target import Target, base_url
 
 PROBE_INTERVAL_S = 0.25
 HEARTBEAT_TIMEOUT_S = 0.5
-SIDECAR_TIMEOUT_S = 1.0
+SIDECAR_TIMEOUT_S = 1.0  # the whole request, body included
+IDENTITY_TIMEOUT_S = 0.5
 STALLS_EVERY_S = 1.0
+DISCOVER_EVERY_S = 2.0
+MAX_BODY_BYTES = 4 * 1024 * 1024  # /stalls with 256 stacks of 40 frames is well under this
+MAX_SMALL_BODY_BYTES = 64 * 1024  # /heartbeat, /identity
+SIDECAR_SERVICE = "loadtui-sidecar"
+_PATH = re.compile(r"/[\x21-\x7e]{0,200}")
 
 
+class FetchError(Exception):
+    """A probe request that got no usable answer."""
+
+
+# ---- reading what a target says, checked -------------------------------------------------------
 def parse_metrics(text: str) -> dict[str, Any]:
-    """The loadtui_* gauges and counters from a Prometheus text exposition."""
+    """The loadtui_* gauges and counters from a Prometheus text exposition; a value that is
+    not a finite number is dropped."""
     # prometheus_client's parser is pure Python: give it only our ~30 of the ~90 lines
     ours = "\n".join(
         line
@@ -55,73 +78,137 @@ def parse_metrics(text: str) -> dict[str, Any]:
     )
     found: dict[str, Any] = {}
     for family in text_string_to_metric_families(ours):
-        if not family.name.startswith("loadtui_"):
-            continue
         for sample in family.samples:
+            if not sample.name.startswith("loadtui_") or not math.isfinite(sample.value):
+                continue
             kind = sample.labels.get("kind")
             if kind is None:
                 found[sample.name] = sample.value
-            else:
+            elif len(kind) <= 40:
                 found.setdefault(sample.name, {})[kind] = int(sample.value)
     return found
 
 
-def find_listener_pid(host: str, port: int) -> int | None:
-    """The process listening on a loopback port, if this user may see it."""
-    with contextlib.suppress(psutil.Error, OSError):
-        addresses = (host, "0.0.0.0", "::", "127.0.0.1", "::1")
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.pid is None:
-                continue
-            if conn.laddr.port == port and conn.laddr.ip in addresses:
-                return conn.pid
+def _integer(value: Any, low: int, high: int) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
     return None
 
 
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _port(value: Any) -> int | None:
+    return _integer(value, 1, 65535)
+
+
+def _pid(value: Any) -> int | None:
+    return _integer(value, 1, 2**31)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _text(value: Any, limit: int = 300) -> str:
+    return str(value)[:limit]
+
+
+def _stall(raw: Any, pid: int | None) -> Stall | None:
+    if not isinstance(raw, dict):
+        return None
+    started, duration = _number(raw.get("started_at_epoch")), _number(raw.get("duration_s"))
+    if started is None or duration is None or duration < 0:
+        return None
+    stack = raw.get("stack")
+    return Stall(
+        started_at=_text(raw.get("started_at", ""), 40),
+        started_epoch=started,
+        duration_s=duration,
+        ongoing=raw.get("ongoing") is True,
+        culprit=_text(raw.get("culprit", "unknown")),
+        location=_text(raw.get("location", "")),
+        stack=tuple(_text(line) for line in stack[:60]) if isinstance(stack, list) else (),
+        pid=pid,
+    )
+
+
+# ---- one worker process ----------------------------------------------------------------------
+@dataclass
+class Worker:
+    """What the probe knows of one worker process."""
+
+    pid: int | None
+    sidecar: str | None = None  # its sidecar's base URL
+    process: psutil.Process | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    sidecar_ok: bool | None = None
+    stalls_read: float = 0.0  # when /stalls was last read (monotonic)
+    ongoing: Stall | None = None  # its loop's current stall, as /stalls last said
+
+    def watch_process(self) -> None:
+        if self.pid is None or self.process is not None:
+            return
+        with contextlib.suppress(psutil.Error):
+            self.process = psutil.Process(self.pid)
+            self.process.cpu_percent(None)  # the first reading only sets the baseline
+
+    def process_stats(self) -> dict[str, Any]:
+        process = self.process
+        if process is None:
+            return {}
+        try:
+            with process.oneshot():
+                return {
+                    "cpu_percent": round(process.cpu_percent(None), 2),
+                    "rss_bytes": process.memory_info().rss,
+                }
+        except psutil.Error:
+            self.process = None
+            return {}
+
+    def stalled(self) -> bool:
+        age = self.metrics.get("loadtui_event_loop_tick_age_seconds") if self.sidecar_ok else None
+        return age is not None and age > STALL_THRESHOLD_S
 
 
 @dataclass
-class _Seen:
-    """What the probe learned so far."""
-
-    metrics_url: str | None = None
-    metrics_source: str | None = None  # SIGNAL_SIDECAR or SIGNAL_APP_METRICS
-    heartbeat_ok: bool | None = None
-    heartbeat_ms: float | None = None
-    heartbeat_ever: bool = False
-    metrics: dict[str, Any] = field(default_factory=dict)
-    metrics_fresh: bool = False
-    ongoing_culprit: str | None = None
+class Heartbeat:
+    ok: bool | None = None
+    ms: float | None = None
+    ever: bool = False
+    pid: int | None = None  # the worker that answered last
+    path: str = "/heartbeat"
+    absent: bool = False  # 404: the app is not instrumented
 
 
+# ---- the probe -----------------------------------------------------------------------------------
 class Probe:
     def __init__(
         self,
         target: Target,
-        on_sample: Callable[[ServerSample], None],
+        on_look: Callable[[list[ServerSample]], None],
         on_stalls: Callable[[list[Stall]], None],
         on_signals: Callable[[list[str], list[str]], None],
+        on_failure: Callable[[str], None],
         interval_s: float = PROBE_INTERVAL_S,
     ) -> None:
         self.target = target
-        self.on_sample = on_sample
+        self.on_look = on_look
         self.on_stalls = on_stalls
         self.on_signals = on_signals
+        self.on_failure = on_failure
         self.interval_s = interval_s
-        self._seen = _Seen(
-            metrics_url=target.metrics_url,
-            metrics_source=SIGNAL_SIDECAR if target.metrics_url else None,
-        )
-        pid = target.pid or find_listener_pid(target.host, target.port)
-        self._process = psutil.Process(pid) if pid and psutil.pid_exists(pid) else None
-        if self._process is not None:
-            self._process.cpu_percent(None)  # the first reading only sets the baseline
+        self.workers: dict[int | None, Worker] = {}
+        self.heartbeat = Heartbeat()
+        self._app_metrics = False  # no sidecar anywhere, but the app's /metrics has ours
+        self._hinted: set[tuple[int, str, int]] = set()  # (pid, host, port) from heartbeats
+        self._failed = False
+        self._signals: tuple[list[str], list[str]] | None = None
         self._thread = threading.Thread(target=self._run, name="loadtui-probe", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._signals: tuple[list[str], list[str]] | None = None
+        if target.metrics_url is not None:
+            self.workers[target.pid] = Worker(target.pid, sidecar=target.metrics_url)
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -135,171 +222,278 @@ class Probe:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        except Exception as exc:  # the thread must never end without a word
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._failed:
+            self._failed = True
+            self.on_failure(f"{type(exc).__name__}: {exc}"[:300])
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        client_options: dict[str, Any] = {
+        options: dict[str, Any] = {
             "trust_env": False,  # never through a proxy: the target is on loopback
-            "limits": httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            "follow_redirects": False,
         }
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with (
-            httpx.AsyncClient(timeout=SIDECAR_TIMEOUT_S, **client_options) as sidecar,
-            httpx.AsyncClient(timeout=HEARTBEAT_TIMEOUT_S, **client_options) as heartbeat,
+            httpx.AsyncClient(timeout=SIDECAR_TIMEOUT_S, **options) as sidecars,
+            httpx.AsyncClient(timeout=HEARTBEAT_TIMEOUT_S, limits=limits, **options) as app,
         ):
             tasks = [
-                asyncio.create_task(self._heartbeats(heartbeat)),
-                asyncio.create_task(self._sampler(sidecar)),
+                asyncio.create_task(self._heartbeats(app)),
+                asyncio.create_task(self._sampler(sidecars)),
             ]
             await self._stop.wait()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    # ---- heartbeat ---------------------------------------------------------------------
+    # ---- fetching, checked -------------------------------------------------------------
+    async def _get(
+        self, client: httpx.AsyncClient, url: str, deadline: float, limit: int
+    ) -> tuple[int, bytes]:
+        """GET with a total deadline and a cap on the body; only to a permitted host."""
+        host = urlsplit(url).hostname or ""
+        if not self.target.permits(host):
+            raise FetchError(f"{host} is not a host loadtui may probe")
+        try:
+            async with asyncio.timeout(deadline), client.stream("GET", url) as response:
+                body = bytearray()
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > limit:
+                        raise FetchError(f"{url}: the answer is larger than {limit} bytes")
+                return response.status_code, bytes(body)
+        except (TimeoutError, httpx.HTTPError, OSError) as exc:
+            raise FetchError(f"{url}: {type(exc).__name__}") from None
+
+    async def _get_json(
+        self, client: httpx.AsyncClient, url: str, deadline: float, limit: int
+    ) -> Any:
+        status, body = await self._get(client, url, deadline, limit)
+        if status != 200:
+            raise FetchError(f"{url}: HTTP {status}")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise FetchError(f"{url}: not JSON") from None
+
+    # ---- heartbeat -----------------------------------------------------------------------
     async def _heartbeats(self, client: httpx.AsyncClient) -> None:
-        url = f"{self.target.url}/heartbeat"
-        seen = self._seen
-        while True:
+        beat = self.heartbeat
+        while not beat.absent:
             started = time.perf_counter()
             try:
-                response = await client.get(url)
-                if response.status_code == 404:  # not instrumented: nothing to watch here
-                    return
-                body = response.json()
-                seen.heartbeat_ok = response.status_code == 200
-                seen.heartbeat_ms = round((time.perf_counter() - started) * 1000, 2)
-                seen.heartbeat_ever = True
-                port = body.get("sidecar_port") if isinstance(body, dict) else None
-                if port and seen.metrics_source != SIGNAL_SIDECAR:
-                    seen.metrics_url = f"http://{self.target.host}:{port}"
-                    seen.metrics_source = SIGNAL_SIDECAR
-            except (httpx.HTTPError, ValueError):
-                seen.heartbeat_ok, seen.heartbeat_ms = False, None
+                await self._heartbeat(client)
+            except FetchError:
+                beat.ok, beat.ms = False, None
+            except Exception as exc:
+                self._fail(exc)
             pause = self.interval_s - (time.perf_counter() - started)
             await asyncio.sleep(max(0.0, pause))
 
-    # ---- sidecar, psutil, samples ------------------------------------------------------
+    async def _heartbeat(self, client: httpx.AsyncClient) -> None:
+        beat = self.heartbeat
+        started = time.perf_counter()
+        url = f"{self.target.url}{beat.path}"
+        status, body = await self._get(client, url, HEARTBEAT_TIMEOUT_S, MAX_SMALL_BODY_BYTES)
+        if status == 404:  # not instrumented: nothing to watch here
+            beat.absent, beat.ok = True, None
+            return
+        try:
+            answer = json.loads(body)
+        except (ValueError, RecursionError):
+            answer = None
+        beat.ok = status == 200
+        beat.ms = round((time.perf_counter() - started) * 1000, 2) if beat.ok else None
+        beat.ever = beat.ever or beat.ok
+        if not isinstance(answer, dict):
+            return
+        beat.pid = _pid(answer.get("pid"))
+        port = _port(answer.get("sidecar_port"))
+        host = answer.get("sidecar_host")
+        if beat.pid is not None and port is not None:
+            wildcard = not isinstance(host, str) or host in ("", "0.0.0.0", "::")
+            self._hinted.add((beat.pid, self.target.host if wildcard else host[:100], port))
+
+    # ---- discovery -----------------------------------------------------------------------
+    async def _discover(self, client: httpx.AsyncClient) -> None:
+        named = self.workers.get(None)
+        if named is not None and named.sidecar is not None:  # --metrics: whose is it?
+            pid = await self._identify(client, named.sidecar)
+            if pid is not None:
+                self.workers = {pid: replace(named, pid=pid)}
+        if self.target.metrics_url is None:
+            self._find_workers()
+        for worker in list(self.workers.values()):
+            worker.watch_process()
+            if worker.sidecar is None and worker.pid is not None:
+                worker.sidecar = await self._find_sidecar(client, worker.pid)
+        if len(self.workers) <= 1 and not any(w.sidecar for w in self.workers.values()):
+            self._app_metrics = self._app_metrics or await self._has_our_metrics(client)
+
+    def _find_workers(self) -> None:
+        pids = serving_workers(self.target.port, self.target.pid)
+        for pid in pids:
+            self.workers.setdefault(pid, Worker(pid))
+        for pid in [p for p in self.workers if p is not None and p not in pids]:
+            if not psutil.pid_exists(pid):
+                del self.workers[pid]  # a worker that exited (gunicorn recycles them)
+
+    async def _find_sidecar(self, client: httpx.AsyncClient, pid: int) -> str | None:
+        hinted = [(host, port) for p, host, port in self._hinted if p == pid]
+        listening = [(found.host, found.port) for found in other_listeners(pid, self.target.port)]
+        for host, port in dict.fromkeys(hinted + listening):
+            if not self.target.permits(host):
+                continue
+            url = base_url(host, port)
+            if await self._identify(client, url) == pid:
+                return url
+        return None
+
+    async def _identify(self, client: httpx.AsyncClient, url: str) -> int | None:
+        """The pid of the worker whose sidecar answers at ``url``; None if it is none."""
+        try:
+            identity = await self._get_json(
+                client, f"{url}/identity", IDENTITY_TIMEOUT_S, MAX_SMALL_BODY_BYTES
+            )
+        except FetchError:
+            return None
+        if not isinstance(identity, dict) or identity.get("service") != SIDECAR_SERVICE:
+            return None
+        paths = identity.get("app_paths")
+        heartbeat = paths.get("heartbeat") if isinstance(paths, dict) else None
+        if isinstance(heartbeat, str) and _PATH.fullmatch(heartbeat):
+            self.heartbeat.path = heartbeat
+        return _pid(identity.get("pid"))
+
+    async def _has_our_metrics(self, client: httpx.AsyncClient) -> bool:
+        """Without a sidecar in sight, the app's own /metrics may still carry our gauges."""
+        url = f"{self.target.url}/metrics"
+        try:
+            status, body = await self._get(client, url, SIDECAR_TIMEOUT_S, MAX_BODY_BYTES)
+        except FetchError:
+            return False
+        return status == 200 and b"loadtui_" in body
+
+    # ---- looking -------------------------------------------------------------------------
     async def _sampler(self, client: httpx.AsyncClient) -> None:
-        await self._find_app_metrics(client)
-        last_stalls = 0.0
+        discovered = 0.0
         while True:
             started = time.monotonic()
-            await self._read_metrics(client)
-            stalls_total = self._seen.metrics.get("loadtui_event_loop_stalls_total")
-            stalled = self._stalled_now()
-            due = started - last_stalls >= STALLS_EVERY_S
-            if self._seen.metrics_source == SIGNAL_SIDECAR and (stalls_total or stalled) and due:
-                await self._read_stalls(client)
-                last_stalls = started
-            self.on_sample(self._sample(stalled))
-            self._report_signals()
+            try:
+                if started - discovered >= DISCOVER_EVERY_S:
+                    discovered = started
+                    await self._discover(client)
+                await self._look(client)
+            except Exception as exc:
+                self._fail(exc)
             await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
 
-    async def _find_app_metrics(self, client: httpx.AsyncClient) -> None:
-        """Without a sidecar in sight, the app's own /metrics may still carry our gauges."""
-        await asyncio.sleep(self.interval_s)  # give the heartbeat a chance to name the sidecar
-        if self._seen.metrics_url is not None:
-            return
-        with contextlib.suppress(httpx.HTTPError):
-            response = await client.get(f"{self.target.url}/metrics")
-            if response.status_code == 200 and "loadtui_" in response.text:
-                self._seen.metrics_url = self.target.url
-                self._seen.metrics_source = SIGNAL_APP_METRICS
+    async def _look(self, client: httpx.AsyncClient) -> None:
+        workers = list(self.workers.values()) or [Worker(None)]
+        await asyncio.gather(*(self._read(client, worker) for worker in workers))
+        mono = time.monotonic()
+        self.on_look([self._sample(worker, mono) for worker in workers])
+        self._report_signals()
 
-    async def _read_metrics(self, client: httpx.AsyncClient) -> None:
-        seen = self._seen
-        seen.metrics_fresh = False
-        if seen.metrics_url is None:
+    async def _read(self, client: httpx.AsyncClient, worker: Worker) -> None:
+        source = worker.sidecar or (self.target.url if self._app_metrics else None)
+        if source is None:
             return
         try:
-            response = await client.get(f"{seen.metrics_url}/metrics")
-            if response.status_code == 200:
-                seen.metrics = parse_metrics(response.text)
-                seen.metrics_fresh = bool(seen.metrics)
-        except (httpx.HTTPError, ValueError):
-            pass
+            url = f"{source}/metrics"
+            status, body = await self._get(client, url, SIDECAR_TIMEOUT_S, MAX_BODY_BYTES)
+            text = body.decode("utf-8", "replace") if status == 200 else ""
+            worker.metrics = parse_metrics(text)
+            worker.sidecar_ok = bool(worker.metrics) if worker.sidecar else None
+        except (FetchError, ValueError):  # ValueError: an exposition that does not parse
+            worker.metrics, worker.sidecar_ok = {}, (False if worker.sidecar else None)
+        if worker.sidecar and worker.sidecar_ok:
+            await self._read_stalls(client, worker)
 
-    async def _read_stalls(self, client: httpx.AsyncClient) -> None:
-        try:
-            response = await client.get(f"{self._seen.metrics_url}/stalls")
-            raw = response.json().get("stalls", [])
-        except (httpx.HTTPError, ValueError, AttributeError):
+    async def _read_stalls(self, client: httpx.AsyncClient, worker: Worker) -> None:
+        now = time.monotonic()
+        stalled = worker.stalled()
+        if stalled and worker.ongoing is not None:
+            # a stall still going on: its age is the tick age, fresh every look
+            age = worker.metrics.get("loadtui_event_loop_tick_age_seconds", 0.0)
+            worker.ongoing = replace(worker.ongoing, duration_s=max(worker.ongoing.duration_s, age))
+            self.on_stalls([worker.ongoing])
+        if now - worker.stalls_read < STALLS_EVERY_S:
             return
-        stalls = [
-            Stall(
-                started_at=str(s["started_at"]),
-                started_epoch=float(s["started_at_epoch"]),
-                duration_s=float(s["duration_s"]),
-                ongoing=bool(s["ongoing"]),
-                culprit=str(s["culprit"]),
-                location=str(s.get("location", "")),
-                stack=tuple(s.get("stack", ())),
+        if not (worker.metrics.get("loadtui_event_loop_stalls_total") or stalled):
+            return
+        worker.stalls_read = now
+        try:
+            answer = await self._get_json(
+                client, f"{worker.sidecar}/stalls", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
             )
-            for s in raw
-            if isinstance(s, dict) and "started_at_epoch" in s
-        ]
+        except FetchError:
+            return
+        raw = answer.get("stalls") if isinstance(answer, dict) else None
+        pid = _pid(answer.get("pid")) if isinstance(answer, dict) else None
+        listed = raw[-256:] if isinstance(raw, list) else []
+        stalls = [s for r in listed if (s := _stall(r, pid or worker.pid)) is not None]
         ongoing = [s for s in stalls if s.ongoing]
-        self._seen.ongoing_culprit = ongoing[-1].culprit if ongoing else None
+        worker.ongoing = ongoing[-1] if ongoing and stalled else None
         if stalls:
             self.on_stalls(stalls)
 
-    def _stalled_now(self) -> bool:
-        seen = self._seen
-        if seen.metrics_fresh:
-            age = seen.metrics.get("loadtui_event_loop_tick_age_seconds")
-            if age is not None:
-                return age > STALL_THRESHOLD_S
-        # No tick age to read: an app whose heartbeat answered before and now times out.
-        return seen.heartbeat_ever and seen.heartbeat_ok is False
-
-    def _sample(self, stalled: bool) -> ServerSample:
-        seen = self._seen
-        m = seen.metrics if seen.metrics_fresh else {}
-        process = self._process_stats()
-        return ServerSample(
-            mono=time.monotonic(),
-            threadpool_capacity=_int(m.get("loadtui_threadpool_capacity")),
-            threadpool_busy=_int(m.get("loadtui_threadpool_busy")),
-            threadpool_waiting=_int(m.get("loadtui_threadpool_waiting")),
-            background_pending=m.get("loadtui_background_tasks_pending"),
-            background_running=m.get("loadtui_background_tasks_running"),
-            background_completed=m.get("loadtui_background_tasks_completed_total"),
-            requests_in_flight=_int(m.get("loadtui_requests_in_flight")),
-            tick_age_s=m.get("loadtui_event_loop_tick_age_seconds"),
-            loop_lag_s=m.get("loadtui_event_loop_lag_seconds"),
-            heartbeat_ms=seen.heartbeat_ms if seen.heartbeat_ok else None,
-            heartbeat_ok=seen.heartbeat_ok,
-            stalled_now=stalled,
-            stall_culprit=seen.ongoing_culprit if stalled else None,
-            **process,
+    def _sample(self, worker: Worker, mono: float) -> ServerSample:
+        m = worker.metrics
+        beat = self.heartbeat
+        answered_here = beat.pid is None or beat.pid == worker.pid or len(self.workers) <= 1
+        stalled = worker.stalled() or (
+            not worker.sidecar_ok and beat.ever and beat.ok is False and answered_here
         )
 
-    def _process_stats(self) -> dict[str, Any]:
-        process = self._process
-        if process is None:
-            return {}
-        try:
-            with process.oneshot():
-                return {
-                    "cpu_percent": round(process.cpu_percent(None), 2),
-                    "rss_bytes": process.memory_info().rss,
-                }
-        except psutil.Error:
-            self._process = None
-            return {}
+        def integer(name: str) -> int | None:
+            value = m.get(name)
+            return int(value) if isinstance(value, float) else None
+
+        def counts(name: str) -> dict[str, int] | None:
+            value = m.get(name)
+            return value if isinstance(value, dict) else None
+
+        return ServerSample(
+            mono=mono,
+            pid=worker.pid,
+            sidecar_ok=worker.sidecar_ok,
+            threadpool_capacity=integer("loadtui_threadpool_capacity"),
+            threadpool_busy=integer("loadtui_threadpool_busy"),
+            threadpool_waiting=integer("loadtui_threadpool_waiting"),
+            background_pending=counts("loadtui_background_tasks_pending"),
+            background_running=counts("loadtui_background_tasks_running"),
+            background_completed=counts("loadtui_background_tasks_completed_total"),
+            requests_in_flight=integer("loadtui_requests_in_flight"),
+            tick_age_s=m.get("loadtui_event_loop_tick_age_seconds"),
+            loop_lag_s=m.get("loadtui_event_loop_lag_seconds"),
+            heartbeat_ms=beat.ms if beat.ok and answered_here else None,
+            heartbeat_ok=beat.ok if answered_here else None,
+            stalled_now=stalled,
+            stall_culprit=worker.ongoing.culprit if stalled and worker.ongoing else None,
+            stall_pid=worker.pid if stalled else None,
+            **worker.process_stats(),
+        )
 
     def _report_signals(self) -> None:
-        seen = self._seen
+        workers = self.workers.values()
         available = []
-        if seen.metrics_source and seen.metrics:
-            available.append(seen.metrics_source)
+        if any(w.sidecar and w.metrics for w in workers):
+            available.append(SIGNAL_SIDECAR)
+        elif self._app_metrics:
+            available.append(SIGNAL_APP_METRICS)
         # instrument(app) always adds /heartbeat: with its sidecar in sight, a heartbeat that
         # has not answered yet is blocked, not missing
-        if seen.heartbeat_ever or (seen.metrics_source == SIGNAL_SIDECAR and seen.metrics):
+        if self.heartbeat.ever or SIGNAL_SIDECAR in available:
             available.append(SIGNAL_HEARTBEAT)
-        if self._process is not None:
+        if any(w.process is not None for w in workers):
             available.append(SIGNAL_PROCESS)
         missing = [s for s in ALL_SIGNALS if s not in available]
         if SIGNAL_APP_METRICS in available:

@@ -179,6 +179,7 @@ class ServerSecond(Part):
     heartbeat_ms_max: NonNegative | None = None
     heartbeat_failures: Count = 0
     stalled: bool = False
+    pool_saturated: bool = False  # some worker's pool was full with tasks waiting
 
     @property
     def background_pending_total(self) -> int | None:
@@ -220,6 +221,7 @@ class StallWindow(Part):
     culprit: str
     location: str = ""
     ongoing: bool = False  # still blocked at the last look
+    pid: Count | None = None  # the worker process whose loop it was
 
 
 class DrainPoint(Part):
@@ -230,6 +232,24 @@ class DrainPoint(Part):
 class Signals(Part):
     available: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
+
+
+class WorkerTotals(Part):
+    """One worker process of the server (``uvicorn --workers N``, gunicorn) over the run."""
+
+    pid: Count
+    sidecar: bool = False  # its metrics sidecar was found and answered
+    stalls: Count = 0
+    stalled_s: NonNegative = 0.0
+    longest_stall_s: NonNegative | None = None
+    loop_lag_s_max: NonNegative | None = None
+    threadpool_capacity: Count | None = None
+    threadpool_busy_max: Count | None = None
+    threadpool_waiting_max: Count | None = None
+    threadpool_saturated_looks: Count = 0
+    background_tasks_pending_end: Count | None = None
+    cpu_percent_mean: NonNegative | None = None
+    rss_bytes_max: Count | None = None
 
 
 class ServerTotals(Part):
@@ -246,7 +266,11 @@ class ServerTotals(Part):
     cpu_percent_mean: NonNegative | None = None
     rss_bytes_max: Count | None = None
     loop_lag_s_max: NonNegative | None = None
+    heartbeat_unanswered_s: NonNegative | None = None  # the app's /heartbeat went unanswered
+    unresponsive_s: NonNegative | None = None  # ... and every sidecar too: a stopped process
     signals: Signals = Field(default_factory=Signals)
+    workers: list[WorkerTotals] = Field(default_factory=list)  # one per process, when known
+    probe_failure: str | None = None  # the probe broke: server figures end where it did
 
     @property
     def longest_stall_s(self) -> float | None:

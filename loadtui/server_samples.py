@@ -1,5 +1,5 @@
-"""What the probe sends to the run model: samples of the server, its stalls, and which signals
-the target offers."""
+"""What the probe sends to the run model: looks at the server (one sample per worker process
+each time), its stalls, which signals the target offers, and its own failures."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ STALL_THRESHOLD_S = 0.1  # a loop whose last tick is older than this is stalled
 
 @dataclass(frozen=True)
 class ServerSample:
-    """One look at the server (about four a second); None where a signal is unavailable."""
+    """One look at one worker process of the server (about four a second); None where a
+    signal is unavailable. Several workers give several samples with the same ``mono``."""
 
     mono: float
+    pid: int | None = None  # the worker process, when known
+    sidecar_ok: bool | None = None  # its sidecar answered this look (None: no sidecar known)
     # from the metrics sidecar
     threadpool_capacity: int | None = None
     threadpool_busy: int | None = None
@@ -36,6 +39,8 @@ class ServerSample:
     rss_bytes: int | None = None
     stalled_now: bool = False
     stall_culprit: str | None = None
+    stall_pid: int | None = None  # of the worker stalled now, in a look combining several
+    pool_saturated_pids: tuple[int, ...] = ()  # workers whose pool is full, in such a look
 
 
 @dataclass(frozen=True)
@@ -47,3 +52,4 @@ class Stall:
     culprit: str
     location: str = ""
     stack: tuple[str, ...] = field(default=())
+    pid: int | None = None  # the worker process whose loop stalled

@@ -64,9 +64,10 @@ class Session:
         model = self.model
         self.probe = Probe(
             target,
-            on_sample=model.add_server_sample,
+            on_look=model.add_server_look,
             on_stalls=model.add_stalls,
             on_signals=model.set_signals,
+            on_failure=model.set_probe_failure,
         )
         self.probe.start()
         self.engine = EngineProcess(

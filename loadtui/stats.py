@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import fmean
+from typing import TypeVar
 
 from loadtui.rundoc import (
     GeneratorSecond,
@@ -20,6 +21,7 @@ from loadtui.rundoc import (
     ServerTotals,
     StallWindow,
     TimelineEntry,
+    WorkerTotals,
 )
 from loadtui.server_samples import ServerSample, Stall
 
@@ -29,6 +31,83 @@ SATURATED_MIN_SECONDS = 2  # a run's generator is saturated once this many secon
 UNREACHABLE_KINDS = frozenset({"refused", "connect_error"})
 RATE_WINDOW_S = 10.0  # background completions are counted over this long
 BACKLOG_CRITICAL_DRAIN_S = 300.0  # a backlog that takes longer than this to drain is critical
+
+
+# ---- one look at several workers -------------------------------------------------------------
+N = TypeVar("N", int, float)
+
+
+def _sum(values: Iterable[N | None]) -> N | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _most(values: Iterable[N | None]) -> N | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _by_kind(values: Iterable[dict[str, int] | None]) -> dict[str, int] | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    total: dict[str, int] = {}
+    for counts in present:
+        for kind, n in counts.items():
+            total[kind] = total.get(kind, 0) + n
+    return total
+
+
+def sample_pool_saturated(sample: ServerSample) -> bool:
+    """Every thread of this worker busy and tasks waiting for one."""
+    capacity, busy = sample.threadpool_capacity, sample.threadpool_busy
+    return (
+        capacity is not None
+        and busy is not None
+        and busy >= capacity
+        and (sample.threadpool_waiting or 0) > 0
+    )
+
+
+def combine(samples: Sequence[ServerSample]) -> ServerSample:
+    """One look at every worker as one sample of the server: pools, backlogs, requests, CPU
+    and memory add up; the loop is the worst worker's; the heartbeat is whoever answered it."""
+    if len(samples) == 1:
+        return samples[0]
+    stalled = [s for s in samples if s.stalled_now]
+    worst = max(stalled, key=lambda s: s.tick_age_s or 0.0) if stalled else None
+    beat = next((s for s in samples if s.heartbeat_ok is not None), None)
+    sidecars = [s.sidecar_ok for s in samples if s.sidecar_ok is not None]
+    return ServerSample(
+        mono=samples[0].mono,
+        sidecar_ok=any(sidecars) if sidecars else None,
+        threadpool_capacity=_sum(s.threadpool_capacity for s in samples),
+        threadpool_busy=_sum(s.threadpool_busy for s in samples),
+        threadpool_waiting=_sum(s.threadpool_waiting for s in samples),
+        background_pending=_by_kind(s.background_pending for s in samples),
+        background_running=_by_kind(s.background_running for s in samples),
+        background_completed=_by_kind(s.background_completed for s in samples),
+        requests_in_flight=_sum(s.requests_in_flight for s in samples),
+        tick_age_s=_most(s.tick_age_s for s in samples),
+        loop_lag_s=_most(s.loop_lag_s for s in samples),
+        heartbeat_ms=beat.heartbeat_ms if beat else None,
+        heartbeat_ok=beat.heartbeat_ok if beat else None,
+        cpu_percent=_sum(s.cpu_percent for s in samples),
+        rss_bytes=_sum(s.rss_bytes for s in samples),
+        stalled_now=worst is not None,
+        stall_culprit=worst.stall_culprit if worst else None,
+        stall_pid=worst.pid if worst else None,
+        pool_saturated_pids=tuple(
+            s.pid for s in samples if s.pid is not None and sample_pool_saturated(s)
+        ),
+    )
+
+
+def loop_lag_s(sample: ServerSample) -> float | None:
+    """The loop's lag as a person means it: during a stall, how long it has been stalled."""
+    if sample.stalled_now and sample.tick_age_s is not None:
+        return max(sample.tick_age_s, sample.loop_lag_s or 0.0)
+    return sample.loop_lag_s
 
 
 # ---- one second of server samples ------------------------------------------------------------
@@ -58,21 +137,11 @@ def fold(samples: Sequence[ServerSample]) -> ServerSecond:
         background_running=last.background_running,
         requests_in_flight=_peak(samples, "requests_in_flight"),
         tick_age_max_s=_peak(samples, "tick_age_s"),
-        loop_lag_max_s=_peak(samples, "loop_lag_s"),
+        loop_lag_max_s=_most(loop_lag_s(s) for s in samples),
         heartbeat_ms_max=_peak(samples, "heartbeat_ms"),
         heartbeat_failures=sum(1 for s in samples if s.heartbeat_ok is False),
         stalled=any(s.stalled_now for s in samples),
-    )
-
-
-def pool_saturated(second: ServerSecond) -> bool:
-    """Every thread busy and tasks waiting for one."""
-    capacity, busy = second.threadpool_capacity, second.threadpool_busy
-    return (
-        capacity is not None
-        and busy is not None
-        and busy >= capacity
-        and (second.threadpool_waiting or 0) > 0
+        pool_saturated=any(sample_pool_saturated(s) or s.pool_saturated_pids for s in samples),
     )
 
 
@@ -174,6 +243,7 @@ def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[Sta
                     culprit=stall.culprit,
                     location=stall.location,
                     ongoing=stall.ongoing,
+                    pid=stall.pid,
                 )
             )
     return windows
@@ -182,21 +252,23 @@ def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[Sta
 # ---- running totals --------------------------------------------------------------------------
 @dataclass
 class ServerRunning:
-    """Peaks and means over every server sample of the run, kept as samples arrive."""
+    """Peaks and means over every look at the server during the load, kept as looks arrive,
+    and how long it went unanswered: the time from a look that found it so to the next look."""
 
     samples: int = 0
     cpu_sum: float = 0.0
     cpu_count: int = 0
     peaks: dict[str, float] = field(default_factory=dict)
-    capacity: int | None = None
     pending_end: dict[str, int] | None = None
+    heartbeat_unanswered_s: float = 0.0  # its /heartbeat timed out or failed
+    unresponsive_s: float = 0.0  # ... and so did every sidecar: the whole process was stopped
+    _previous: ServerSample | None = None
 
     PEAKS = (
         "threadpool_busy",
         "threadpool_waiting",
         "requests_in_flight",
         "rss_bytes",
-        "loop_lag_s",
         "threadpool_capacity",
     )
 
@@ -206,11 +278,20 @@ class ServerRunning:
             self.cpu_sum += sample.cpu_percent
             self.cpu_count += 1
         for name in self.PEAKS:
-            value = getattr(sample, name)
-            if value is not None and value > self.peaks.get(name, float("-inf")):
-                self.peaks[name] = value
+            self._peak(name, getattr(sample, name))
+        self._peak("loop_lag_s", loop_lag_s(sample))
         if sample.background_pending is not None:
             self.pending_end = sample.background_pending
+        previous, self._previous = self._previous, sample
+        if previous is not None and previous.heartbeat_ok is False:
+            elapsed = max(0.0, sample.mono - previous.mono)
+            self.heartbeat_unanswered_s += elapsed
+            if previous.sidecar_ok is False:
+                self.unresponsive_s += elapsed
+
+    def _peak(self, name: str, value: float | None) -> None:
+        if value is not None and value > self.peaks.get(name, float("-inf")):
+            self.peaks[name] = value
 
     def peak(self, name: str) -> float | None:
         return self.peaks.get(name)
@@ -227,6 +308,43 @@ class ServerRunning:
             cpu_percent_mean=round(self.cpu_sum / self.cpu_count, 2) if self.cpu_count else None,
             rss_bytes_max=self.peak("rss_bytes"),
             loop_lag_s_max=self.peak("loop_lag_s"),
+            heartbeat_unanswered_s=round(self.heartbeat_unanswered_s, 3),
+            unresponsive_s=round(self.unresponsive_s, 3),
+        )
+
+
+@dataclass
+class WorkerRunning:
+    """One worker process's figures over the load, kept as looks arrive."""
+
+    pid: int
+    server: ServerRunning = field(default_factory=ServerRunning)
+    sidecar: bool = False  # its sidecar answered at least once
+    pool_saturated_looks: int = 0
+
+    def add(self, sample: ServerSample) -> None:
+        self.server.add(sample)
+        self.sidecar = self.sidecar or bool(sample.sidecar_ok)
+        if sample_pool_saturated(sample):
+            self.pool_saturated_looks += 1
+
+    def totals(self, stalls: Sequence[StallWindow]) -> WorkerTotals:
+        mine = [s for s in stalls if s.pid == self.pid]
+        server = self.server.totals()
+        return WorkerTotals(
+            pid=self.pid,
+            sidecar=self.sidecar,
+            stalls=len(mine),
+            stalled_s=round(sum(s.duration_s for s in mine), 3),
+            longest_stall_s=max((s.duration_s for s in mine), default=None),
+            loop_lag_s_max=server.loop_lag_s_max,
+            threadpool_capacity=server.threadpool_capacity,
+            threadpool_busy_max=server.threadpool_busy_max,
+            threadpool_waiting_max=server.threadpool_waiting_max,
+            threadpool_saturated_looks=self.pool_saturated_looks,
+            background_tasks_pending_end=server.background_tasks_pending_end,
+            cpu_percent_mean=server.cpu_percent_mean,
+            rss_bytes_max=server.rss_bytes_max,
         )
 
 
@@ -245,7 +363,6 @@ class SecondsRunning:
     pool_waiting_max_saturated: int = 0  # most tasks waiting in a saturated second
     pool_capacity_saturated: int | None = None  # the pool's size in the last saturated second
     in_flight_max: int | None = None  # the server's requests in flight, highest second
-    heartbeat_failures: int = 0
 
     def add(self, entry: TimelineEntry) -> None:
         self.seconds += 1
@@ -260,7 +377,7 @@ class SecondsRunning:
             if self.seconds > 1 and generator_saturated(generator):
                 self.generator_saturated_seconds += 1
         server = entry.server
-        if pool_saturated(server):
+        if server.pool_saturated:
             self.pool_saturated_seconds += 1
             self.pool_waiting_max_saturated = max(
                 self.pool_waiting_max_saturated, server.threadpool_waiting or 0
@@ -268,7 +385,6 @@ class SecondsRunning:
             self.pool_capacity_saturated = server.threadpool_capacity
         if server.requests_in_flight is not None:
             self.in_flight_max = max(self.in_flight_max or 0, server.requests_in_flight)
-        self.heartbeat_failures += server.heartbeat_failures
 
     @property
     def generator_saturated(self) -> bool:

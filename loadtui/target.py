@@ -19,15 +19,21 @@ class Target:
     port: int
     route: str  # the path that gets loaded, e.g. /ping
     spawned: bool = False
-    metrics_url: str | None = None  # the sidecar, when known
+    metrics_url: str | None = None  # the sidecar, when known (spawned, or --metrics)
     pid: int | None = None  # the server's process, when loadtui spawned it
+    allow_remote: bool = False  # --allow-remote: this host may be other than loopback
+
+    def permits(self, host: str) -> bool:
+        """Whether loadtui may send anything to ``host``: loopback, or this target's own host
+        when --allow-remote was given. Every URL the probe builds is checked with this."""
+        return is_loopback(host) or (self.allow_remote and host == self.host)
 
 
 class TargetError(ValueError):
     """A target that may not or cannot be used; the message is one line for the user."""
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -47,7 +53,7 @@ def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
         port = parts.port or 80
     except ValueError:
         raise TargetError(f"{url}: the port is not a number from 0 to 65535") from None
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise TargetError(
             f"{host} is not a loopback address; load goes to 127.0.0.0/8, ::1 or localhost "
             "unless you pass --allow-remote"
@@ -55,13 +61,35 @@ def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
     connect_host = "127.0.0.1" if host.lower() == "localhost" else host
     base = parts.path.rstrip("/")
     path = route if route.startswith("/") else "/" + route
-    shown_host = f"[{host}]" if ":" in host else host
     return Target(
-        url=f"http://{shown_host}:{port}{base}",
+        url=base_url(host, port) + base,
         host=connect_host,
         port=port,
         route=base + path,
+        allow_remote=allow_remote,
     )
+
+
+def base_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def parse_metrics_url(url: str, target: Target) -> str:
+    """A sidecar's base URL given with --metrics: http, a host the target permits, a port."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname
+    if parts.scheme != "http" or not host or not port:
+        raise TargetError(f"--metrics {url}: give the sidecar as http://HOST:PORT")
+    if not target.permits(host):
+        raise TargetError(
+            f"--metrics {url}: {host} is not loopback (nor the --allow-remote target's host)"
+        )
+    return base_url(host, port)
 
 
 def check_reachable(target: Target, timeout: float = 3.0) -> None:

@@ -12,14 +12,16 @@ from collections.abc import Callable, Sequence
 from loadtui import stats
 from loadtui.model import RunModel
 from loadtui.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
-from loadtui.server_samples import SIGNAL_HEARTBEAT
+from loadtui.server_samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
 
 POOL_SATURATED_MIN_SECONDS = 2
 POOL_SLOW_P50_MS = 1000.0  # requests queueing this long for a thread make saturation critical
 BACKLOG_MIN_TASKS = 50
 ERRORS_CRITICAL_FRACTION = 0.05
 UNREACHABLE_FRACTION = 0.05
-HEARTBEAT_FAILURES_MIN = 4  # unanswered heartbeats (at 4 a second) that count as blocking
+HEARTBEAT_UNANSWERED_MIN_S = 1.0  # without a sidecar, this long unanswered counts as blocked
+UNRESPONSIVE_MIN_S = 1.0  # the whole server silent this long
+UNRESPONSIVE_CRITICAL_S = 5.0
 STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
 GC_CULPRIT = "gc.collect"
@@ -63,11 +65,15 @@ def _stall_verdict(
             "stalls": len(group),
             "total_s": round(sum(w.duration_s for w in group), 3),
             "longest_s": round(max(w.duration_s for w in group), 3),
+            "pids": sorted({w.pid for w in group if w.pid is not None}),
         }
         for group in ranked
     ]
+    several = model.workers > 1
     named = "; ".join(
-        f"{c['culprit']} ({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s)"
+        f"{c['culprit']} ({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s"
+        + (f", in {_pids(c['pids'])}" if several and c["pids"] else "")
+        + ")"
         for c in culprits[:3]
     )
     times = "once" if len(windows) == 1 else f"{len(windows)} times"
@@ -87,6 +93,10 @@ def _stall_verdict(
         message=message,
         evidence=evidence,
     )
+
+
+def _pids(pids: list[int]) -> str:
+    return ("worker " if len(pids) == 1 else "workers ") + ", ".join(map(str, pids))
 
 
 def _is_gc(window: StallWindow) -> bool:
@@ -122,21 +132,55 @@ def gc_pauses(model: RunModel) -> Verdict | None:
 
 def _blocked_by_heartbeat(model: RunModel) -> Verdict | None:
     """Without a sidecar: heartbeats that stop answering are the only sign."""
-    if SIGNAL_HEARTBEAT not in model.signals.available:
+    available = model.signals.available
+    if SIGNAL_HEARTBEAT not in available or SIGNAL_SIDECAR in available:
         return None
-    failures = model.seconds.heartbeat_failures
-    if failures < HEARTBEAT_FAILURES_MIN:
+    unanswered, _ = model.unanswered_s()
+    if unanswered < HEARTBEAT_UNANSWERED_MIN_S:
         return None
     message = (
-        f"The app's /heartbeat went unanswered about {failures * 0.25:.1f} s in total: its "
-        "event loop was blocked. Without the metrics sidecar the culprit cannot be named; "
-        "instrument(app) adds it."
+        f"The app's /heartbeat went unanswered about {unanswered:.1f} s in total: its event "
+        "loop was blocked (or the whole process stalled). Without the metrics sidecar the "
+        "culprit cannot be named; instrument(app) adds it."
     )
     return Verdict(
         code="event_loop_blocked",
         severity="warning",
         message=message,
-        evidence={"heartbeat_failures": failures},
+        evidence={"heartbeat_unanswered_s": round(unanswered, 3)},
+    )
+
+
+def server_unresponsive(model: RunModel) -> Verdict | None:
+    """Neither the app nor its sidecar answered: not a blocked loop, a stopped process."""
+    _, silent = model.unanswered_s()
+    if silent < UNRESPONSIVE_MIN_S:
+        return None
+    message = (
+        f"The server answered nothing for {silent:.1f} s in total: neither its /heartbeat "
+        "nor its metrics sidecar, which answers even while the event loop is blocked. The "
+        "whole process was stopped or starved (SIGSTOP, a debugger, swapping, a CPU limit)."
+    )
+    return Verdict(
+        code="server_unresponsive",
+        severity="critical" if silent >= UNRESPONSIVE_CRITICAL_S else "warning",
+        message=message,
+        evidence={"unresponsive_s": round(silent, 3)},
+    )
+
+
+def probe_failed(model: RunModel) -> Verdict | None:
+    if model.probe_failure is None:
+        return None
+    message = (
+        f"The probe that watches the server failed ({model.probe_failure}): server-side "
+        "figures may be missing from then on. Client-side figures are complete."
+    )
+    return Verdict(
+        code="probe_failed",
+        severity="warning",
+        message=message,
+        evidence={"failure": model.probe_failure},
     )
 
 
@@ -164,7 +208,11 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
         f"~{in_system:.0f} requests inside the server at once, while all {capacity} threads "
         f"are taken. {effect}"
     )
+    pids = model.pool_saturated_pids()
+    if model.workers > 1 and pids:
+        message += f" Saturated: {_pids(pids)}."
     evidence = {
+        "pids": pids,
         "seconds_saturated": seconds.pool_saturated_seconds,
         "capacity": capacity,
         "waiting_max": waiting_max,
@@ -306,6 +354,7 @@ def signals_missing(model: RunModel) -> Verdict | None:
 
 RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     event_loop_blocked,
+    server_unresponsive,
     gc_pauses,
     threadpool_saturated,
     background_backlog,
@@ -313,6 +362,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     server_unreachable,
     errors,
     signals_missing,
+    probe_failed,
 )
 
 

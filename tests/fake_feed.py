@@ -93,7 +93,7 @@ class FakeSegment:
                 )
             )
             for quarter in range(4):
-                model.add_server_sample(self._sample(T0 + second - 1 + quarter / 4, second))
+                model.add_server_look([self._sample(T0 + second - 1 + quarter / 4, second)])
         model.set_signals(["metrics sidecar", "heartbeat", "process stats"], [])
         if profile["stalled"]:
             model.add_stalls(

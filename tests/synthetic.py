@@ -83,10 +83,10 @@ def model(
     pending = sorted(samples, key=lambda s: s.mono)
     for snap in snapshots:
         while pending and pending[0].mono < snap.ended_mono:
-            found.add_server_sample(pending.pop(0))
+            found.add_server_look([pending.pop(0)])
         found.add_engine_message(snap)
     for rest in pending:
-        found.add_server_sample(rest)
+        found.add_server_look([rest])
     found.add_stalls(list(stalls))
     found.set_signals(*signals)
     found.add_engine_message(EngineFinished("duration"))

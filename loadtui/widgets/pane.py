@@ -150,7 +150,7 @@ class RoutePane(Vertical, can_focus=True):
         subtitle = f" {self.users} users · {self.status} {elapsed} "
         if (self.border_title, self.border_subtitle) != (title, subtitle):
             self.border_title, self.border_subtitle = title, subtitle
-        stall = render.stall_banner(model.latest_sample()) if model else None
+        stall = render.stall_banner(model.latest_sample(), model.workers) if model else None
         if self._banner.display != (stall is not None):
             self._banner.display = stall is not None  # this one changes the layout
         if stall is not None:
@@ -181,9 +181,9 @@ class RoutePane(Vertical, can_focus=True):
         window = model.server_window()
         self._show(
             self._server,
-            (model.run_id, window, width),
+            (model.run_id, window, width, model.workers),
             lambda: Group(
-                render.pool(window, width),
+                render.pool(window, width, model.workers),
                 render.backlog(model.backlog()),
                 render.loop_and_process(window, model.latest_sample()),
             ),

@@ -100,18 +100,20 @@ def latency(model: RunModel) -> list[Text]:
     return [now, _latency("segment", whole.p50, whole.p90, whole.p99, whole.max), totals]
 
 
-def pool(window: ServerSecond, width: int) -> Text:
+def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
     capacity, busy = window.threadpool_capacity, window.threadpool_busy
     if capacity is None or busy is None:
         return _line(("pool    ", LABEL), ("no thread-pool figures from this target", DIM))
+    label = f"  {workers} workers" if workers > 1 else ""
     waiting = window.threadpool_waiting or 0
     full = busy >= capacity and waiting > 0
     bar_width = max(6, min(30, width - 38))
     return _line(
         ("pool    ", LABEL),
-        (bar(busy, capacity, bar_width), BAD if full else GOOD),
+        (bar(busy, capacity, bar_width), BAD if full or window.pool_saturated else GOOD),
         f" {busy}/{capacity} busy  ",
         (f"{count(waiting)} waiting", BAD if waiting else DIM),
+        (label, DIM),
     )
 
 
@@ -154,13 +156,16 @@ def loop_and_process(window: ServerSecond, sample: ServerSample | None) -> Text:
     )
 
 
-def stall_banner(sample: ServerSample | None) -> Text | None:
+def stall_banner(sample: ServerSample | None, workers: int = 1) -> Text | None:
     if sample is None or not sample.stalled_now:
         return None
     age = sample.tick_age_s
     culprit = shown(sample.stall_culprit or "unknown code")
     seconds = f" {age:.1f} s" if age is not None else ""
-    return Text(f" STALL{seconds}: {culprit} is blocking the event loop ", style="bold reverse red")
+    where = f" in worker {sample.stall_pid}" if workers > 1 and sample.stall_pid else ""
+    return Text(
+        f" STALL{seconds}{where}: {culprit} is blocking the event loop ", style="bold reverse red"
+    )
 
 
 def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> list[Text]:

@@ -1,0 +1,95 @@
+"""A hostile target on loopback, run as its own process by tests/test_probe.py:
+
+    python -m tests.hostile PORT MODE [ARG]
+
+It answers the load route (``/x``) politely and lies in its probe endpoints, one way per MODE:
+
+- ``port-trick ARG``: /heartbeat names ``sidecar_port: "1@127.0.0.2:ARG"``, which, pasted
+  into a URL, would send the probe to another host;
+- ``remote-sidecar``: /heartbeat names a sidecar on a host that is not loopback;
+- ``endless-metrics``: /metrics and the sidecar-like /identity stream forever;
+- ``endless-heartbeat``: /heartbeat streams forever;
+- ``nan``: /metrics holds NaN and infinite gauges, and /heartbeat a NaN lag.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = b"x" * 65536
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    mode = ""
+    arg = ""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream_forever(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            while True:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK))
+        except OSError:
+            return
+
+    def do_GET(self) -> None:
+        path, mode = self.path.partition("?")[0], self.mode
+        if path == "/x":
+            self._send(b'{"ok": true}')
+        elif path == "/heartbeat":
+            self._heartbeat(mode)
+        elif path == "/metrics" and mode == "endless-metrics":
+            self._stream_forever()
+        elif path == "/metrics" and mode == "nan":
+            self._send(
+                b"# TYPE loadtui_threadpool_busy gauge\nloadtui_threadpool_busy NaN\n"
+                b"# TYPE loadtui_threadpool_capacity gauge\nloadtui_threadpool_capacity +Inf\n"
+                b"# TYPE loadtui_event_loop_lag_seconds gauge\n"
+                b"loadtui_event_loop_lag_seconds -Inf\n"
+                b"# TYPE loadtui_requests_in_flight gauge\nloadtui_requests_in_flight 3\n",
+                "text/plain",
+            )
+        else:
+            self.send_error(404)
+
+    def _heartbeat(self, mode: str) -> None:
+        answer: dict[str, object] = {"ok": True, "pid": 1, "lag_s": 0.001}
+        if mode == "port-trick":
+            answer["sidecar_port"] = f"1@127.0.0.2:{self.arg}"
+        elif mode == "remote-sidecar":
+            answer.update(sidecar_port=9100, sidecar_host="192.0.2.10")
+        elif mode == "endless-heartbeat":
+            self._stream_forever()
+            return
+        elif mode == "nan":
+            self._send(b'{"ok": true, "pid": 1, "lag_s": NaN, "sidecar_port": 1e400}')
+            return
+        self._send(json.dumps(answer).encode())
+
+
+def main() -> None:
+    port, Handler.mode = int(sys.argv[1]), sys.argv[2]
+    Handler.arg = sys.argv[3] if len(sys.argv) > 3 else ""
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The probe against real processes: it finds a blocked app's sidecar without the loop, watches
+every worker, agrees with itself, and cannot be turned against anyone (tests/hostile.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from loadtui import runfile
+from loadtui.probe import FetchError, Probe
+from loadtui.rundoc import RunDocument
+from loadtui.target import parse_target
+from tests.apps import free_port, serve_app
+from tests.helpers import LOAD, wait_for
+
+pytestmark = [pytest.mark.e2e, LOAD]
+
+
+@contextlib.contextmanager
+def hostile(mode: str, arg: str = "") -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.hostile", str(port), mode, arg],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def loadtui_run(
+    tmp_path: Path, target: str, route: str = "/x", *extra: str, seconds: int = 3
+) -> tuple[subprocess.CompletedProcess[str], RunDocument | None, int]:
+    """`loadtui run` against ``target``: its result, its run file and its peak RSS (bytes)."""
+    out = tmp_path / "run.json"
+    command = [sys.executable, "-m", "loadtui", "run", route, "--target", target]
+    command += ["--users", "5", "--duration", str(seconds), "--json", str(out), *extra]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    process = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, process.memory_info().rss)
+        time.sleep(0.1)
+    stdout, stderr = proc.communicate()
+    result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    return result, runfile.load(out) if out.exists() else None, peak
+
+
+class Listener:
+    """Counts the connections a loopback address receives."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.create_server((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+
+
+# ---- a probe that cannot be turned against anyone -------------------------------------------------
+def test_a_port_that_is_not_a_number_sends_nothing_elsewhere(tmp_path):
+    elsewhere = Listener("127.0.0.2")
+    with hostile("port-trick", str(elsewhere.port)) as url:
+        result, doc, _ = loadtui_run(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.summary.requests > 0
+    assert elsewhere.connections == 0
+
+
+def test_a_url_beyond_loopback_is_refused_before_anything_is_sent():
+    target = parse_target("http://127.0.0.1:9", "/x")
+    probe = Probe(target, print, print, print, print)
+
+    async def fetch() -> None:
+        async with httpx.AsyncClient() as client:
+            await probe._get(client, "http://192.0.2.10:9100/identity", 5.0, 1000)
+
+    started = time.perf_counter()
+    with pytest.raises(FetchError, match="not a host loadtui may probe"):
+        asyncio.run(fetch())
+    assert time.perf_counter() - started < 0.5  # refused, not timed out connecting
+
+
+def test_a_sidecar_named_beyond_loopback_is_never_asked(tmp_path):
+    with hostile("remote-sidecar") as url:
+        result, doc, _ = loadtui_run(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and "metrics sidecar" in doc.server.signals.missing
+
+
+@pytest.mark.parametrize("mode", ["endless-metrics", "endless-heartbeat"])
+def test_endless_answers_keep_loadtui_small(mode, tmp_path):
+    with hostile(mode) as url:
+        result, doc, peak = loadtui_run(tmp_path, url, seconds=4)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and len(doc.timeline) == 4
+    assert peak < 250_000_000, f"loadtui grew to {peak / 1e6:.0f} MB"
+
+
+def test_non_finite_gauges_are_dropped_and_the_run_is_kept(tmp_path):
+    with hostile("nan") as url:
+        result, doc, _ = loadtui_run(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.summary.requests > 0
+    seconds = [entry.server for entry in doc.timeline if entry.server.samples]
+    assert seconds and all(s.threadpool_busy is None for s in seconds)
+    assert all(s.threadpool_capacity is None for s in seconds)
+    assert any(s.requests_in_flight == 3 for s in seconds)  # the finite one is kept
+
+
+def test_a_failing_sampler_says_so(demo_server):
+    failures: list[str] = []
+
+    def broken(_samples: object) -> None:
+        raise RuntimeError("the model refused the look")
+
+    target = parse_target(demo_server.url, "/ping")
+    probe = Probe(target, broken, print, lambda *_: None, failures.append)
+    probe.start()
+    try:
+        assert wait_for(lambda: failures, timeout=10)
+    finally:
+        probe.stop()
+    assert failures == ["RuntimeError: the model refused the look"]
+
+
+# ---- finding the sidecar without the loop, every worker --------------------------------------------
+BLOCKING_APP = """
+    import os, time
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+
+    def compress_report():
+        time.sleep(0.5)
+
+    @app.get("/slow")
+    async def slow():
+        compress_report()  # blocks the worker's event loop
+        return {"pid": os.getpid()}
+
+    instrument(app, metrics_port=int(os.environ.get("TEST_METRICS_PORT", "0")))
+"""
+
+
+def test_a_blocked_app_is_diagnosed_from_its_sidecar_found_by_itself(tmp_path):
+    with serve_app(BLOCKING_APP, tmp_path / "app", ready_path="/heartbeat") as app:
+        result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--users", "20", seconds=5)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None
+    assert doc.server.signals.missing == []
+    blocked = next(v for v in doc.verdicts if v.code == "event_loop_blocked")
+    assert blocked.evidence["culprits"][0]["culprit"] == "compress_report"
+    assert [w.pid for w in doc.server.workers] == [app.processes()[0].pid]
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_every_worker_is_watched(server, tmp_path):
+    env = {"TEST_METRICS_PORT": str(free_port())}  # a fixed port, as the README's snippet
+    with serve_app(
+        BLOCKING_APP, tmp_path / "app", server=server, workers=2, env=env, ready_path="/heartbeat"
+    ) as app:
+        wait_for(lambda: len(app.processes()) >= 3, timeout=20)
+        result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--users", "20", seconds=6)
+        workers = {p.pid for p in app.processes()[1:]} & {
+            p.pid for p in app.processes() if app.port in app.listening_ports(p)
+        }
+    assert result.returncode == 0, result.stderr
+    assert doc is not None
+    assert {w.pid for w in doc.server.workers} == workers and len(workers) == 2
+    assert all(w.sidecar and w.stalls > 0 for w in doc.server.workers)
+    assert {s.pid for s in doc.server.stalls} == workers
+    blocked = next(v for v in doc.verdicts if v.code == "event_loop_blocked")
+    assert set(blocked.evidence["culprits"][0]["pids"]) == workers
+    assert "in workers" in blocked.message
+    # the pool is summed over the workers
+    assert doc.server.threadpool_capacity == 80
+
+
+def test_metrics_names_the_sidecar(tmp_path):
+    sidecar = free_port()
+    env = {"TEST_METRICS_PORT": str(sidecar)}
+    with serve_app(BLOCKING_APP, tmp_path / "app", env=env, ready_path="/heartbeat") as app:
+        metrics = f"http://127.0.0.1:{sidecar}"
+        result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--metrics", metrics)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.server.signals.missing == []
+    assert [w.pid for w in doc.server.workers] == [app.processes()[0].pid]
+
+
+# ---- figures that agree ---------------------------------------------------------------------------
+def test_a_stopped_server_is_unresponsive_not_blocked(tmp_path, demo_server):
+    def freeze() -> None:
+        time.sleep(1.5)
+        os.kill(demo_server.pid, signal.SIGSTOP)
+        time.sleep(3.0)
+        os.kill(demo_server.pid, signal.SIGCONT)
+
+    thread = threading.Thread(target=freeze)
+    thread.start()
+    result, doc, _ = loadtui_run(tmp_path, demo_server.url, "/ping", seconds=6)
+    thread.join()
+    assert result.returncode == 0, result.stderr
+    assert doc is not None
+    codes = {v.code: v for v in doc.verdicts}
+    assert "server_unresponsive" in codes and "event_loop_blocked" not in codes
+    assert 2.0 <= doc.server.unresponsive_s <= 4.5
+
+
+def test_an_ongoing_stall_has_one_length_everywhere(tmp_path, demo_server):
+    """Route 6 blocks the loop for 10 s; the run ends inside that stall."""
+    result, doc, _ = loadtui_run(tmp_path, demo_server.url, "6", "--users", "2", seconds=5)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None
+    blocked = next(v for v in doc.verdicts if v.code == "event_loop_blocked")
+    longest = blocked.evidence["longest_s"]
+    lag = max(e.server.loop_lag_max_s or 0.0 for e in doc.timeline)
+    assert longest >= 2.0
+    assert abs(lag - longest) < 1.0, (lag, longest)  # the lag shown is the stall's age
