@@ -126,6 +126,12 @@ def server_options(args: argparse.Namespace) -> ServeOptions:
         metrics_port = args.port + 1 if args.port else 0
     if metrics_port > 65535:
         raise UsageError("--port 65535 leaves no room for the sidecar: give --metrics-port")
+    wildcards = ("0.0.0.0", "::", "")
+    same_host = args.metrics_host == args.host or {args.host, args.metrics_host} & set(wildcards)
+    if metrics_port and metrics_port == args.port and same_host:
+        raise UsageError(
+            f"--metrics-port {metrics_port} is the app's own port: the sidecar needs its own"
+        )
     return ServeOptions(
         host=args.host,
         port=args.port,

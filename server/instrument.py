@@ -2,18 +2,20 @@
 background backlog.
 
 What it adds:
-- a heartbeat task and a stall watchdog (:mod:`server.loopwatch`);
-- background-task accounting by kind (:mod:`server.background`);
+- a heartbeat task and a stall watchdog (:mod:`loadtui.server.loopwatch`);
+- background-task accounting by kind (:mod:`loadtui.server.background`);
 - thread-pool gauges read from AnyIO's default limiter, captured once inside the loop;
 - requests in flight (until the response's last byte, not until background work ends);
 - ``GET /metrics`` and ``GET /heartbeat`` on the app, answered by the loop;
-- a metrics sidecar on its own port (:mod:`server.sidecar`) that answers while the loop is
-  blocked.
+- a metrics sidecar on its own port (:mod:`loadtui.server.sidecar`) that answers while the loop
+  is blocked, one per worker process (:mod:`loadtui.server.listen`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,9 +25,10 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .apppaths import AppPaths, InstrumentError, check_free
 from .background import (
     BackgroundAccounting,
     current_accounting,
@@ -33,18 +36,26 @@ from .background import (
     learn_blocking,
     mark_blocking,
 )
+from .listen import AppPortHint, sidecar_socket
 from .loopwatch import LoopWatch
-from .metrics import CONTENT_TYPE, build_registry, exposition
-from .sidecar import Sidecar
+from .metrics import CONTENT_TYPE, MetricSources, PoolReading, build_registry, exposition
+from .sidecar import Responder, Sidecar
 
-__all__ = ["Instrumentation", "instrument", "mark_blocking"]
+__all__ = ["ENV_SWITCH", "InstrumentError", "Instrumentation", "instrument", "mark_blocking"]
 
-HEARTBEAT_PATH = "/heartbeat"
-METRICS_PATH = "/metrics"
+ENV_SWITCH = "LOADTUI_INSTRUMENT"
+_OFF_VALUES = frozenset({"0", "off", "false", "no"})
+_JSON = "application/json"
+SIDECAR_SERVICE = "loadtui-sidecar"
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
 
 
 @dataclass
 class Instrumentation:
+    paths: AppPaths = field(default_factory=lambda: AppPaths.under(""))
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 0  # None: no sidecar
     threads: int | None = None
@@ -53,9 +64,17 @@ class Instrumentation:
     in_flight: int = 0
     limiter: CapacityLimiter | None = None
     sidecar: Sidecar | None = None
+    routes: tuple[BaseRoute, ...] = ()  # the app-side routes, once added
+    _port_hint: AppPortHint | None = None
 
     def __post_init__(self) -> None:
-        self.registry = build_registry(self)
+        sources = MetricSources(
+            threadpool=self.threadpool,
+            background=self.background.snapshot,
+            in_flight=lambda: self.in_flight,
+            loop=self.watch,
+        )
+        self.registry = build_registry(sources)
         self.watch.on_stall = lambda _stall, codes: learn_blocking(codes)
 
     # ---- lifecycle, inside the loop ------------------------------------------------
@@ -65,18 +84,38 @@ class Instrumentation:
             self.limiter.total_tokens = self.threads
         self.watch.start()
         if self.metrics_port is not None:
-            self.sidecar = Sidecar(
-                self.metrics_host, self.metrics_port, self.metrics_text, self.watch.stalls
-            )
-            self.sidecar.start()
+            self._start_sidecar(self.metrics_port)
 
     async def shutdown(self) -> None:
         await self.watch.stop()
         if self.sidecar is not None:
             self.sidecar.stop()
+            self.sidecar = None
+        if self._port_hint is not None:
+            logging.getLogger("uvicorn.error").removeFilter(self._port_hint)
+
+    def _start_sidecar(self, port: int) -> None:
+        sock = sidecar_socket(self.metrics_host, port)
+        if sock is None:
+            return
+        self.sidecar = Sidecar(sock, self._sidecar_routes())
+        self.sidecar.start()
+        if port and self.sidecar.port == port:
+            self._port_hint = AppPortHint(port)
+            logging.getLogger("uvicorn.error").addFilter(self._port_hint)
+
+    def _sidecar_routes(self) -> dict[str, Responder]:
+        return {
+            "/metrics": lambda: (self.metrics_text(), CONTENT_TYPE),
+            "/stalls": lambda: (
+                _json({"pid": os.getpid(), "stalls": self.watch.stalls()}),
+                _JSON,
+            ),
+            "/identity": lambda: (_json(self.identity()), _JSON),
+        }
 
     # ---- readable from any thread ----------------------------------------------------
-    def threadpool(self) -> tuple[int, int, int] | None:
+    def threadpool(self) -> PoolReading | None:
         """(capacity, busy, waiting); plain reads only, so safe outside the loop."""
         limiter = self.limiter
         if limiter is None:
@@ -90,14 +129,27 @@ class Instrumentation:
     def metrics_text(self) -> bytes:
         return exposition(self.registry)
 
+    def identity(self) -> dict[str, Any]:
+        """Who this sidecar belongs to: a probe matches readings to worker processes by pid."""
+        sidecar = self.sidecar
+        return {
+            "service": SIDECAR_SERVICE,
+            "pid": os.getpid(),
+            "host": sidecar.host if sidecar else None,
+            "port": sidecar.port if sidecar else None,
+            "app_paths": {"heartbeat": self.paths.heartbeat, "metrics": self.paths.metrics},
+        }
+
     def heartbeat(self) -> dict[str, Any]:
+        sidecar = self.sidecar
         return {
             "ok": True,
             "pid": os.getpid(),
             "lag_s": round(self.watch.lag(), 6),
             "tick_age_s": round(self.watch.tick_age(), 6),
             "stalls_total": self.watch.stalls_total,
-            "sidecar_port": self.sidecar.port if self.sidecar else None,
+            "sidecar_host": sidecar.host if sidecar else None,
+            "sidecar_port": sidecar.port if sidecar else None,
         }
 
 
@@ -107,9 +159,10 @@ class _InstrumentMiddleware:
     def __init__(self, app: ASGIApp, instrumentation: Instrumentation) -> None:
         self.app = app
         self.ins = instrumentation
+        self.own_paths = instrumentation.paths.all()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in (HEARTBEAT_PATH, METRICS_PATH):
+        if scope["type"] != "http" or scope["path"] in self.own_paths:
             await self.app(scope, receive, send)
             return
         ins = self.ins
@@ -141,6 +194,7 @@ def _wrap_lifespan(app: Any, ins: Instrumentation) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
+        check_free(app.router.routes, ins.paths, ins.routes)  # routes added after instrument()
         await ins.startup()
         try:
             async with original(inner_app) as state:
@@ -151,39 +205,73 @@ def _wrap_lifespan(app: Any, ins: Instrumentation) -> None:
     app.router.lifespan_context = lifespan
 
 
-def instrument(
-    app: Any,
-    *,
-    metrics_host: str = "127.0.0.1",
-    metrics_port: int | None = 0,
-    threads: int | None = None,
-    stall_threshold: float = 0.1,
-    tick_interval: float = 0.02,
-) -> Instrumentation:
-    """Instrument a FastAPI or Starlette app in place, before it is served.
-
-    ``metrics_port``: the sidecar's port (0 picks a free one, None disables it).
-    ``threads``: resize AnyIO's default thread pool (default 40) at startup.
-    """
-    if threads is not None and threads < 1:
-        raise ValueError("threads must be at least 1")
-    install_patch()
-    ins = Instrumentation(
-        metrics_host=metrics_host,
-        metrics_port=metrics_port,
-        threads=threads,
-        watch=LoopWatch(threshold_s=stall_threshold, tick_interval_s=tick_interval),
-    )
-    app.add_middleware(_InstrumentMiddleware, instrumentation=ins)
-    _wrap_lifespan(app, ins)
-
+def _app_routes(ins: Instrumentation) -> tuple[BaseRoute, ...]:
     async def heartbeat(_request: Request) -> Response:
         return JSONResponse(ins.heartbeat())
 
     async def metrics(_request: Request) -> Response:
         return Response(ins.metrics_text(), media_type=CONTENT_TYPE)
 
-    app.router.routes.append(Route(HEARTBEAT_PATH, heartbeat, methods=["GET"]))
-    app.router.routes.append(Route(METRICS_PATH, metrics, methods=["GET"]))
+    return (
+        Route(ins.paths.heartbeat, heartbeat, methods=["GET"], name="loadtui_heartbeat"),
+        Route(ins.paths.metrics, metrics, methods=["GET"], name="loadtui_metrics"),
+    )
+
+
+def switched_off() -> bool:
+    return os.environ.get(ENV_SWITCH, "").strip().lower() in _OFF_VALUES
+
+
+def instrument(
+    app: Any,
+    *,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = 0,
+    path_prefix: str = "",
+    threads: int | None = None,
+    stall_threshold: float = 0.1,
+    tick_interval: float = 0.02,
+) -> Instrumentation | None:
+    """Instrument a FastAPI or Starlette app in place, before it is served.
+
+    ``metrics_host``: the sidecar's address; loopback unless you say otherwise (any other
+    address logs a warning, since the sidecar shows stacks).
+    ``metrics_port``: the sidecar's port (0 picks a free one, None disables it). Every worker
+    process (``uvicorn --workers N``, gunicorn) gets a sidecar: the first to start takes this
+    port, the others a free one, each logging one line; a worker that cannot listen logs one
+    line and serves without a sidecar. ``/heartbeat`` and the sidecar's ``/identity`` say the
+    worker's pid and its sidecar's port.
+    ``path_prefix``: where the app-side routes go, e.g. ``"/loadtui"`` for
+    ``/loadtui/heartbeat`` and ``/loadtui/metrics`` (default ``/heartbeat``, ``/metrics``). A
+    route the app already has at one of them (a Prometheus exporter's ``/metrics``, added
+    before or after this call) raises :class:`InstrumentError` naming this option.
+    ``threads``: resize AnyIO's default thread pool (default 40) at startup.
+
+    Calling it again on an instrumented app returns the existing instrumentation and adds
+    nothing (later calls' options are ignored).
+
+    Environment: ``LOADTUI_INSTRUMENT=0`` (or ``off``, ``false``, ``no``) turns it all off
+    without a code change: nothing is added and the call returns None.
+    """
+    if switched_off():
+        return None
+    existing = getattr(app.state, "loadtui", None)
+    if isinstance(existing, Instrumentation):
+        return existing
+    if threads is not None and threads < 1:
+        raise ValueError("threads must be at least 1")
+    ins = Instrumentation(
+        paths=AppPaths.under(path_prefix),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        threads=threads,
+        watch=LoopWatch(threshold_s=stall_threshold, tick_interval_s=tick_interval),
+    )
+    check_free(app.router.routes, ins.paths, ())
+    install_patch()
+    app.add_middleware(_InstrumentMiddleware, instrumentation=ins)
+    _wrap_lifespan(app, ins)
+    ins.routes = _app_routes(ins)
+    app.router.routes[0:0] = ins.routes  # before any catch-all route of the app's
     app.state.loadtui = ins
     return ins
