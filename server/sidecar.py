@@ -96,7 +96,7 @@ class Sidecar:
                 for key, _events in self._selector.select(timeout=READ_TIMEOUT_S / 4):
                     if key.fileobj is self._listener:
                         self._accept()
-                    elif key.fileobj is not self._wake_read:
+                    elif key.fileobj in self._waiting:  # not dropped earlier in this round
                         self._dispatch(key.fileobj)  # type: ignore[arg-type]
                 self._drop_silent(time.monotonic() - READ_TIMEOUT_S)
         finally:

@@ -98,9 +98,9 @@ def test_threads_option_resizes_the_pool(spawn_server):
 
 def test_app_serves_metrics_and_heartbeat_itself(demo_server):
     beat = get(demo_server.url + "/heartbeat").json()
-    assert beat["ok"] is True and beat["sidecar_port"] == int(
-        demo_server.metrics_url.rsplit(":")[-1]
-    )
+    assert beat["ok"] is True and beat["pid"] == demo_server.pid
+    assert beat["sidecar_host"] == "127.0.0.1"
+    assert beat["sidecar_port"] == int(demo_server.metrics_url.rsplit(":")[-1])
     assert beat["lag_s"] < 1.0
     values = metrics(demo_server.url)
     for name in (
