@@ -238,9 +238,9 @@ def instrument(
     address logs a warning, since the sidecar shows stacks).
     ``metrics_port``: the sidecar's port (0 picks a free one, None disables it). Every worker
     process (``uvicorn --workers N``, gunicorn) gets a sidecar: the first to start takes this
-    port, the others a free one, each logging one line; a worker that cannot listen logs one
-    line and serves without a sidecar. ``/heartbeat`` and the sidecar's ``/identity`` say the
-    worker's pid and its sidecar's port.
+    port and each of the others a free one, saying so in one line; a worker that cannot listen
+    at all says so in one line and serves without a sidecar. ``/heartbeat`` and the sidecar's
+    ``/identity`` give the worker's pid and its sidecar's port. Never the app's own port.
     ``path_prefix``: where the app-side routes go, e.g. ``"/loadtui"`` for
     ``/loadtui/heartbeat`` and ``/loadtui/metrics`` (default ``/heartbeat``, ``/metrics``). A
     route the app already has at one of them (a Prometheus exporter's ``/metrics``, added

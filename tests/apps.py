@@ -52,9 +52,10 @@ class ServedApp:
         }
 
 
-def _command(
-    server: Literal["uvicorn", "gunicorn"], port: int, workers: int, app_dir: Path
-) -> list[str]:
+Server = Literal["uvicorn", "gunicorn", "gunicorn --preload"]
+
+
+def _command(server: Server, port: int, workers: int, app_dir: Path) -> list[str]:
     if server == "uvicorn":
         command = [sys.executable, "-m", "uvicorn", f"{MODULE}:app", "--app-dir", str(app_dir)]
         command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -62,6 +63,7 @@ def _command(
         return command + (["--workers", str(workers)] if workers > 1 else [])
     command = [sys.executable, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker"]
     command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(app_dir)]
+    command += ["--preload"] if server.endswith("--preload") else []
     return [*command, "--graceful-timeout", "1", "--log-level", "warning", f"{MODULE}:app"]
 
 
@@ -76,7 +78,7 @@ def serve_app(
     source: str,
     tmp_path: Path,
     *,
-    server: Literal["uvicorn", "gunicorn"] = "uvicorn",
+    server: Server = "uvicorn",
     workers: int = 1,
     env: dict[str, str] | None = None,
     ready_path: str = "/heartbeat",

@@ -40,7 +40,7 @@ def _sidecars(app: ServedApp, workers: int) -> dict[int, int]:
     return wait_for(found, timeout=20, interval=0.2)
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn", "gunicorn --preload"])
 def test_every_worker_gets_a_sidecar_that_says_its_pid(server, tmp_path):
     fixed = free_port()
     env = {"TEST_METRICS_PORT": str(fixed)}
