@@ -1,5 +1,5 @@
-"""The app-side paths ``instrument(app)`` adds (``/heartbeat``, ``/metrics``), and the rule that
-they never shadow, nor hide behind, a route the app already has.
+"""The app-side paths ``instrument(app)`` serves (``/heartbeat``, ``/metrics``), and the rule
+that they never shadow a route the app has.
 
 Prometheus exporters (prometheus-fastapi-instrumentator, starlette-exporter, prometheus_client's
 ASGI app) serve ``/metrics`` themselves: finding one there, before ``instrument(app)`` or after
@@ -43,12 +43,11 @@ def _describe(route: BaseRoute) -> str:
     return f"{type(route).__name__} {name!r}" if name else type(route).__name__
 
 
-def check_free(routes: Iterable[BaseRoute], paths: AppPaths, ours: Iterable[BaseRoute]) -> None:
-    """InstrumentError if a route other than ``ours`` sits at one of ``paths``."""
-    own = {id(route) for route in ours}
+def check_free(routes: Iterable[BaseRoute], paths: AppPaths) -> None:
+    """InstrumentError if one of the app's routes sits at one of ``paths``."""
     for route in routes:
         path = getattr(route, "path", None)
-        if id(route) in own or path not in paths.all():
+        if path not in paths.all():
             continue
         raise InstrumentError(
             f"loadtui: the app already serves {path} ({_describe(route)}); instrument(app) will "

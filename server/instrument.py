@@ -6,7 +6,9 @@ What it adds:
 - background-task accounting by kind (:mod:`loadtui.server.background`);
 - thread-pool gauges read from AnyIO's default limiter, captured once inside the loop;
 - requests in flight (until the response's last byte, not until background work ends);
-- ``GET /metrics`` and ``GET /heartbeat`` on the app, answered by the loop;
+- ``GET /metrics`` and ``GET /heartbeat`` on the app, answered by the loop (served by the
+  instrumentation's middleware, ahead of the app's routes: requests to the app's own routes pay
+  no extra route matching);
 - a metrics sidecar on its own port (:mod:`loadtui.server.sidecar`) that answers while the loop
   is blocked, one per worker process (:mod:`loadtui.server.listen`).
 """
@@ -17,15 +19,13 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
 from anyio import CapacityLimiter
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .apppaths import AppPaths, InstrumentError, check_free
@@ -64,7 +64,6 @@ class Instrumentation:
     in_flight: int = 0
     limiter: CapacityLimiter | None = None
     sidecar: Sidecar | None = None
-    routes: tuple[BaseRoute, ...] = ()  # the app-side routes, once added
     _port_hint: AppPortHint | None = None
 
     def __post_init__(self) -> None:
@@ -141,6 +140,7 @@ class Instrumentation:
         }
 
     def heartbeat(self) -> dict[str, Any]:
+        """The app-side ``/heartbeat`` answer: only the loop can give it."""
         sidecar = self.sidecar
         return {
             "ok": True,
@@ -154,16 +154,28 @@ class Instrumentation:
 
 
 class _InstrumentMiddleware:
-    """Counts requests in flight and lets background tasks find their accounting."""
+    """Answers the app-side paths; counts requests in flight and lets background tasks find
+    their accounting."""
 
     def __init__(self, app: ASGIApp, instrumentation: Instrumentation) -> None:
         self.app = app
         self.ins = instrumentation
-        self.own_paths = instrumentation.paths.all()
+        paths = instrumentation.paths
+        self.own: dict[str, Callable[[], Response]] = {
+            paths.heartbeat: lambda: JSONResponse(instrumentation.heartbeat()),
+            paths.metrics: lambda: Response(
+                instrumentation.metrics_text(), media_type=CONTENT_TYPE
+            ),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.own_paths:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        answer = self.own.get(scope["path"])
+        if answer is not None:
+            response = answer() if scope["method"] == "GET" else _NOT_ALLOWED
+            await response(scope, receive, send)
             return
         ins = self.ins
         token = current_accounting.set(ins.background)
@@ -189,12 +201,15 @@ class _InstrumentMiddleware:
             current_accounting.reset(token)
 
 
+_NOT_ALLOWED = PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "GET"})
+
+
 def _wrap_lifespan(app: Any, ins: Instrumentation) -> None:
     original = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
-        check_free(app.router.routes, ins.paths, ins.routes)  # routes added after instrument()
+        check_free(app.router.routes, ins.paths)  # routes added after instrument()
         await ins.startup()
         try:
             async with original(inner_app) as state:
@@ -203,19 +218,6 @@ def _wrap_lifespan(app: Any, ins: Instrumentation) -> None:
             await ins.shutdown()
 
     app.router.lifespan_context = lifespan
-
-
-def _app_routes(ins: Instrumentation) -> tuple[BaseRoute, ...]:
-    async def heartbeat(_request: Request) -> Response:
-        return JSONResponse(ins.heartbeat())
-
-    async def metrics(_request: Request) -> Response:
-        return Response(ins.metrics_text(), media_type=CONTENT_TYPE)
-
-    return (
-        Route(ins.paths.heartbeat, heartbeat, methods=["GET"], name="loadtui_heartbeat"),
-        Route(ins.paths.metrics, metrics, methods=["GET"], name="loadtui_metrics"),
-    )
 
 
 def switched_off() -> bool:
@@ -267,11 +269,9 @@ def instrument(
         threads=threads,
         watch=LoopWatch(threshold_s=stall_threshold, tick_interval_s=tick_interval),
     )
-    check_free(app.router.routes, ins.paths, ())
+    check_free(app.router.routes, ins.paths)
     install_patch()
     app.add_middleware(_InstrumentMiddleware, instrumentation=ins)
     _wrap_lifespan(app, ins)
-    ins.routes = _app_routes(ins)
-    app.router.routes[0:0] = ins.routes  # before any catch-all route of the app's
     app.state.loadtui = ins
     return ins
