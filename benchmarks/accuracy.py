@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks._common import demo_server, run_loadtui, run_locust
-from loadtui.server.routes import find_variant
+from loadtui.server.variants import find_variant
 
 
 def main() -> None:

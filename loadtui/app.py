@@ -26,7 +26,7 @@ from textual.widgets import Footer
 from loadtui import document, exits, runfile, verdicts
 from loadtui.plan import LoadPlan
 from loadtui.rundoc import RunDocument
-from loadtui.server.routes import VARIANTS
+from loadtui.server.variants import VARIANTS
 from loadtui.session import SegmentSpec
 from loadtui.target import Target
 from loadtui.widgets.pane import RouteChoice, RoutePane

@@ -323,7 +323,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_routes(_args: argparse.Namespace) -> int:
     import textwrap
 
-    from loadtui.server.routes import VARIANTS
+    from loadtui.server.variants import VARIANTS
 
     for v in VARIANTS:
         print(f"{v.key:>3}  {v.path}")

@@ -53,7 +53,7 @@ def writable(path: Path, what: str) -> None:
 
 def demo_route(route: str) -> str:
     """The variant key of a demo route, or UsageError."""
-    from loadtui.server.routes import find_variant
+    from loadtui.server.variants import find_variant
 
     variant = find_variant(route)
     if variant is None:
@@ -99,7 +99,7 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
 
 def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan, Target | None]:
     """The routes, the base plan and the target (None: a fresh demo server for every run)."""
-    from loadtui.server.routes import SEED_KEYS
+    from loadtui.server.variants import SEED_KEYS
 
     no_metrics_without_target(args)
     if args.target:
@@ -145,6 +145,12 @@ def server_options(args: argparse.Namespace) -> ServeOptions:
         metrics_port = args.port + 1 if args.port else 0
     if metrics_port > 65535:
         raise UsageError("--port 65535 leaves no room for the sidecar: give --metrics-port")
+    wildcards = ("0.0.0.0", "::", "")
+    same_host = args.metrics_host == args.host or {args.host, args.metrics_host} & set(wildcards)
+    if metrics_port and metrics_port == args.port and same_host:
+        raise UsageError(
+            f"--metrics-port {metrics_port} is the app's own port: the sidecar needs its own"
+        )
     return ServeOptions(
         host=args.host,
         port=args.port,

@@ -397,8 +397,8 @@ class Probe:
 
     async def _look(self, client: httpx.AsyncClient) -> None:
         workers = list(self.workers.values()) or [Worker(None)]
+        mono = time.monotonic()  # a look is as old as its questions, not its slowest answer
         await asyncio.gather(*(self._read(client, worker) for worker in workers))
-        mono = time.monotonic()
         self.on_look([self._sample(worker, mono) for worker in workers])
         self._report_signals()
 
@@ -454,8 +454,8 @@ class Probe:
         )
 
         def integer(name: str) -> int | None:
-            value = m.get(name)
-            return int(value) if isinstance(value, float) else None
+            value = _number(m.get(name))
+            return int(value) if value is not None else None
 
         def counts(name: str) -> dict[str, int] | None:
             value = m.get(name)
@@ -472,8 +472,8 @@ class Probe:
             background_running=counts("loadtui_background_tasks_running"),
             background_completed=counts("loadtui_background_tasks_completed_total"),
             requests_in_flight=integer("loadtui_requests_in_flight"),
-            tick_age_s=m.get("loadtui_event_loop_tick_age_seconds"),
-            loop_lag_s=m.get("loadtui_event_loop_lag_seconds"),
+            tick_age_s=_number(m.get("loadtui_event_loop_tick_age_seconds")),
+            loop_lag_s=_number(m.get("loadtui_event_loop_lag_seconds")),
             heartbeat_ms=beat.ms if beat.ok and answered_here else None,
             heartbeat_ok=beat.ok if answered_here else None,
             stalled_now=stalled,

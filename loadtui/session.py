@@ -13,7 +13,7 @@ from loadtui.engine_messages import EngineFailed
 from loadtui.model import RunModel, State
 from loadtui.plan import LoadPlan
 from loadtui.probe import Probe
-from loadtui.server.routes import find_variant
+from loadtui.server.variants import find_variant
 from loadtui.spawn import SpawnedServer
 from loadtui.target import Target, check_reachable, parse_target
 from loadtui.workers import EngineConfig, EngineProcess

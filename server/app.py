@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from .instrument import instrument
+from .instrumentation import instrument
 from .routes import add_variant_routes
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import CodeType, FrameType
 
+from .framepaths import shown_file
+
 # Frames from these top-level packages are plumbing, never the culprit.
 FRAMEWORK_PACKAGES = frozenset(
     {
@@ -77,8 +79,7 @@ def _is_plumbing(frame: FrameType) -> bool:
 
 
 def _describe(frame: FrameType) -> str:
-    code = frame.f_code
-    return f"{code.co_filename}:{frame.f_lineno} in {code.co_qualname}"
+    return f"{shown_file(frame)}:{frame.f_lineno} in {frame.f_code.co_qualname}"
 
 
 def find_culprit(frame: FrameType | None) -> tuple[str, str, list[str]]:
@@ -102,7 +103,7 @@ def find_culprit(frame: FrameType | None) -> tuple[str, str, list[str]]:
     stack = [_describe(f) for f in reversed(frames)]
     if own is None:
         return LOOP_INTERNALS, "", stack
-    return own.f_code.co_qualname, f"{own.f_code.co_filename}:{own.f_lineno}", stack
+    return own.f_code.co_qualname, f"{shown_file(own)}:{own.f_lineno}", stack
 
 
 class GcWatch:
@@ -212,9 +213,6 @@ class LoopWatch:
     def lag(self) -> float:
         """Worst heartbeat lag over roughly the last second."""
         return max(self._lag_max, self._lag_prev_max)
-
-    def stalled(self) -> bool:
-        return self._current is not None
 
     def stalls(self) -> list[dict[str, object]]:
         now = time.monotonic()

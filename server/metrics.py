@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -16,9 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .background import KINDS
-
-if TYPE_CHECKING:
-    from .instrument import Instrumentation
+from .loopwatch import LoopWatch
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,20 +31,34 @@ def _by_kind(family: GaugeMetricFamily | CounterMetricFamily, values: dict[str, 
     return family
 
 
+PoolReading = tuple[int, int, int]  # capacity, busy, waiting
+Counts = dict[str, dict[str, int]]  # "pending"/"running"/"completed" -> kind -> count
+
+
+@dataclass(frozen=True)
+class MetricSources:
+    """What the collector reads at scrape time; every reader is safe from any thread."""
+
+    threadpool: Callable[[], PoolReading | None]
+    background: Callable[[], Counts]
+    in_flight: Callable[[], int]
+    loop: LoopWatch
+
+
 class InstrumentationCollector(Collector):
-    def __init__(self, instrumentation: Instrumentation) -> None:
-        self.instrumentation = instrumentation
+    def __init__(self, sources: MetricSources) -> None:
+        self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
-        ins = self.instrumentation
-        pool = ins.threadpool()
+        sources = self.sources
+        pool = sources.threadpool()
         if pool is not None:
             yield _gauge(
                 "loadtui_threadpool_capacity", "AnyIO default thread limiter size.", pool[0]
             )
             yield _gauge("loadtui_threadpool_busy", "Thread pool tokens borrowed.", pool[1])
             yield _gauge("loadtui_threadpool_waiting", "Tasks waiting for a token.", pool[2])
-        tasks = ins.background.snapshot()
+        tasks = sources.background()
         labels = ["kind"]
         yield _by_kind(
             GaugeMetricFamily(
@@ -68,8 +80,10 @@ class InstrumentationCollector(Collector):
             ),
             tasks["completed"],
         )
-        watch = ins.watch
-        yield _gauge("loadtui_requests_in_flight", "HTTP requests being answered.", ins.in_flight)
+        watch = sources.loop
+        yield _gauge(
+            "loadtui_requests_in_flight", "HTTP requests being answered.", sources.in_flight()
+        )
         yield _gauge(
             "loadtui_event_loop_tick_age_seconds",
             "Seconds since the event loop's heartbeat last ran.",
@@ -90,9 +104,9 @@ class InstrumentationCollector(Collector):
         )
 
 
-def build_registry(instrumentation: Instrumentation) -> CollectorRegistry:
+def build_registry(sources: MetricSources) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(InstrumentationCollector(instrumentation))
+    registry.register(InstrumentationCollector(sources))
     for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(standard)
     return registry

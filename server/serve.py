@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from .app import create_app
-from .instrument import Instrumentation
+from .instrumentation import Instrumentation
 
 GRACEFUL_SHUTDOWN_S = 1
 
@@ -73,13 +73,14 @@ def _announce(opts: ServeOptions, port: int, metrics_port: int | None) -> None:
 
 
 async def _serve(
-    opts: ServeOptions, server: uvicorn.Server, sock: socket.socket, ins: Instrumentation
+    opts: ServeOptions, server: uvicorn.Server, sock: socket.socket, ins: Instrumentation | None
 ) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
-        _announce(opts, sock.getsockname()[1], ins.sidecar.port if ins.sidecar else None)
+        sidecar = ins.sidecar if ins is not None else None  # None: LOADTUI_INSTRUMENT=0
+        _announce(opts, sock.getsockname()[1], sidecar.port if sidecar else None)
     await task
 
 
@@ -104,5 +105,5 @@ def serve(opts: ServeOptions) -> int:
     if opts.exit_with_parent:
         _exit_when_parent_dies()
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(_serve(opts, server, sock, app.state.loadtui))
+        runner.run(_serve(opts, server, sock, getattr(app.state, "loadtui", None)))
     return 0 if server.started else 1

@@ -1,73 +1,195 @@
-"""A small threaded HTTP server beside the app, outside its event loop.
+"""A small HTTP server beside the app, outside its event loop, on a few threads of its own.
 
-It keeps answering while the loop is blocked: ``GET /metrics`` (Prometheus text) and
-``GET /stalls`` (JSON). Each request is served by a thread of its own.
+It keeps answering while the loop is blocked. It serves GET requests from a mapping of
+path -> responder and knows nothing about what the responders return.
+
+Built to sit inside someone's production app:
+- bounded threads: one thread accepts connections and waits, with a selector, until a client has
+  sent something; only then does one of ``WORKERS`` threads read and answer it. Connections that
+  stay silent cost a file descriptor, not a thread, and are closed after ``READ_TIMEOUT_S``
+  (at most ``MAX_WAITING`` are kept; beyond that the oldest is dropped);
+- a total deadline for reading a request, whatever the client trickles;
+- one request per connection (``Connection: close``), so no thread waits on an idle keep-alive;
+- a client that hangs up early is dropped silently: no traceback on the app's stderr.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import selectors
+import socket
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
-from .metrics import CONTENT_TYPE
+Responder = Callable[[], tuple[bytes, str]]  # () -> (body, content type)
 
-Responder = Callable[[], tuple[bytes, str]]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _SidecarServer
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        responder = self.server.routes.get(self.path.partition("?")[0])
-        if responder is None:
-            body, ctype, status = b'{"error": "not found"}', "application/json", 404
-        else:
-            (body, ctype), status = responder(), 200
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+WORKERS = 4
+READ_TIMEOUT_S = 2.0
+MAX_WAITING = 64  # silent connections kept open, and requests queued for a worker
+MAX_HEAD_BYTES = 8192
+_JSON = "application/json"
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Error",
+}
 
 
-class _SidecarServer(ThreadingHTTPServer):
-    daemon_threads = True
-    routes: dict[str, Responder]
+def _response(status: int, content_type: str, body: bytes) -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def _error(status: int, message: str) -> bytes:
+    return _response(status, _JSON, b'{"error": "' + message.encode("ascii") + b'"}')
 
 
 class Sidecar:
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        metrics: Callable[[], bytes],
-        stalls: Callable[[], list[dict[str, object]]],
-    ) -> None:
-        self._server = _SidecarServer((host, port), _Handler)
-        self._server.routes = {
-            "/metrics": lambda: (metrics(), CONTENT_TYPE),
-            "/stalls": lambda: (json.dumps({"stalls": stalls()}).encode(), "application/json"),
-        }
+    def __init__(self, sock: socket.socket, routes: Mapping[str, Responder]) -> None:
+        """``sock``: bound and listening; the sidecar owns it from now on."""
+        self._listener = sock
+        self._routes = dict(routes)
+        self._listener.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._waiting: dict[socket.socket, float] = {}  # silent connection -> accepted at
+        self._queued = 0
+        self._queued_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="loadtui-sidecar")
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="loadtui-sidecar",
-            daemon=True,
+            target=self._accept_loop, name="loadtui-sidecar", daemon=True
         )
 
     @property
+    def host(self) -> str:
+        return str(self._listener.getsockname()[0])
+
+    @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return int(self._listener.getsockname()[1])
 
     def start(self) -> None:
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_read, selectors.EVENT_READ)
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"x")
+        self._thread.join(2.0)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- the accepting thread --------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                for key, _events in self._selector.select(timeout=READ_TIMEOUT_S / 4):
+                    if key.fileobj is self._listener:
+                        self._accept()
+                    elif key.fileobj in self._waiting:  # not dropped earlier in this round
+                        self._dispatch(key.fileobj)  # type: ignore[arg-type]
+                self._drop_silent(time.monotonic() - READ_TIMEOUT_S)
+        finally:
+            self._close_all()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of file descriptors, or the like: try again on the next event
+                return
+            if len(self._waiting) >= MAX_WAITING:
+                self._forget(next(iter(self._waiting)))
+            self._waiting[conn] = time.monotonic()
+            self._selector.register(conn, selectors.EVENT_READ)
+
+    def _dispatch(self, conn: socket.socket) -> None:
+        self._selector.unregister(conn)
+        del self._waiting[conn]
+        with self._queued_lock:
+            full = self._queued >= MAX_WAITING
+            if not full:
+                self._queued += 1
+        if full:
+            conn.close()
+            return
+        self._pool.submit(self._serve, conn)
+
+    def _drop_silent(self, accepted_before: float) -> None:
+        for conn, accepted in list(self._waiting.items()):
+            if accepted >= accepted_before:
+                break  # accepted in order: the rest are younger
+            self._forget(conn)
+
+    def _forget(self, conn: socket.socket) -> None:
+        self._selector.unregister(conn)
+        del self._waiting[conn]
+        conn.close()
+
+    def _close_all(self) -> None:
+        for conn in list(self._waiting):
+            self._forget(conn)
+        self._selector.close()
+        for sock in (self._listener, self._wake_read, self._wake_write):
+            sock.close()
+
+    # ---- the worker threads ----------------------------------------------------------------
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                conn.setblocking(True)
+                deadline = time.monotonic() + READ_TIMEOUT_S
+                head = _read_head(conn, deadline)
+                if head is None:
+                    return  # hung up, or too slow
+                conn.settimeout(max(0.05, deadline - time.monotonic()))
+                conn.sendall(self._answer(head))
+        except OSError:
+            pass  # the client hung up or stalled: nothing to tell anyone
+        finally:
+            with self._queued_lock:
+                self._queued -= 1
+
+    def _answer(self, head: bytes) -> bytes:
+        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = request_line.split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            return _error(400, "bad request")
+        method, target, _version = parts
+        if method != "GET":
+            return _error(405, "only GET")
+        responder = self._routes.get(target.partition("?")[0])
+        if responder is None:
+            return _error(404, "not found")
+        try:
+            body, content_type = responder()
+        except Exception as exc:  # a responder's bug: say it to the client, keep serving
+            return _response(500, _JSON, f'{{"error": "{type(exc).__name__}"}}'.encode())
+        return _response(200, content_type, body)
+
+
+def _read_head(conn: socket.socket, deadline: float) -> bytes | None:
+    """The request line and headers, or None when the client hangs up or misses the deadline."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or len(data) > MAX_HEAD_BYTES:
+            return None
+        conn.settimeout(remaining)
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    return data

@@ -10,7 +10,7 @@ from __future__ import annotations
 from loadtui import hdr
 from loadtui.engine_messages import EngineStarted, IntervalSnapshot
 from loadtui.model import RunModel
-from loadtui.server.routes import find_variant
+from loadtui.server.variants import find_variant
 from loadtui.server_samples import ServerSample, Stall
 from loadtui.session import SegmentSpec
 from loadtui.target import Target

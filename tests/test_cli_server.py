@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from loadtui.server.routes import VARIANTS
+from loadtui.server.variants import VARIANTS
 from loadtui.spawn import SpawnedServer
 from tests.helpers import get, wait_for
 
@@ -34,6 +34,8 @@ def loadtui(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]
         ["server", "--threads", "-3"],
         ["server", "--metrics-port", "x"],
         ["server", "--bogus"],
+        ["server", "--port", "18123", "--metrics-port", "18123"],
+        ["server", "--port", "18123", "--metrics-port", "18123", "--metrics-host", "0.0.0.0"],
         ["nonsense-command"],
     ],
 )
@@ -112,3 +114,23 @@ def test_spawned_server_stops_within_the_grace_even_with_a_blocked_loop():
     assert time.monotonic() - started < 4
     assert not server.alive()
     assert not psutil.pid_exists(server.pid) or psutil.Process(server.pid).status() == "zombie"
+
+
+def test_a_sidecar_beyond_loopback_is_one_loud_line_on_stderr():
+    command = [sys.executable, "-m", "loadtui", "server", "--port", "0", "--metrics-port", "0"]
+    proc = subprocess.Popen(
+        [*command, "--metrics-host", "0.0.0.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = proc.stdout.readline()
+        assert "metrics sidecar: http://0.0.0.0:" in ready
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=10)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("loadtui: WARNING: the metrics sidecar listens on 0.0.0.0:")
+    assert "beyond loopback" in lines[0]

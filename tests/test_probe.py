@@ -29,6 +29,11 @@ from tests.helpers import LOAD, wait_for
 pytestmark = [pytest.mark.e2e, LOAD]
 
 
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "app").mkdir()
+    return tmp_path / "app"
+
+
 @contextlib.contextmanager
 def hostile(mode: str, arg: str = "") -> Iterator[str]:
     port = free_port()
@@ -81,7 +86,7 @@ class Listener:
                 conn.close()
 
 
-# ---- a probe that cannot be turned against anyone -------------------------------------------------
+# ---- a probe that cannot be turned against anyone --------------------------------------------
 def test_a_port_that_is_not_a_number_sends_nothing_elsewhere(tmp_path):
     elsewhere = Listener("127.0.0.2")
     with hostile("port-trick", str(elsewhere.port)) as url:
@@ -148,7 +153,7 @@ def test_a_failing_sampler_says_so(demo_server):
     assert failures == ["RuntimeError: the model refused the look"]
 
 
-# ---- finding the sidecar without the loop, every worker --------------------------------------------
+# ---- finding the sidecar without the loop, every worker --------------------------------------
 BLOCKING_APP = """
     import os, time
     from fastapi import FastAPI
@@ -169,21 +174,22 @@ BLOCKING_APP = """
 
 
 def test_a_blocked_app_is_diagnosed_from_its_sidecar_found_by_itself(tmp_path):
-    with serve_app(BLOCKING_APP, tmp_path / "app", ready_path="/heartbeat") as app:
+    with serve_app(BLOCKING_APP, app_dir(tmp_path), ready_path="/heartbeat") as app:
         result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--users", "20", seconds=5)
+        pid = app.processes()[0].pid
     assert result.returncode == 0, result.stderr
     assert doc is not None
     assert doc.server.signals.missing == []
     blocked = next(v for v in doc.verdicts if v.code == "event_loop_blocked")
     assert blocked.evidence["culprits"][0]["culprit"] == "compress_report"
-    assert [w.pid for w in doc.server.workers] == [app.processes()[0].pid]
+    assert [w.pid for w in doc.server.workers] == [pid]
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
 def test_every_worker_is_watched(server, tmp_path):
     env = {"TEST_METRICS_PORT": str(free_port())}  # a fixed port, as the README's snippet
     with serve_app(
-        BLOCKING_APP, tmp_path / "app", server=server, workers=2, env=env, ready_path="/heartbeat"
+        BLOCKING_APP, app_dir(tmp_path), server=server, workers=2, env=env, ready_path="/heartbeat"
     ) as app:
         wait_for(lambda: len(app.processes()) >= 3, timeout=20)
         result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--users", "20", seconds=6)
@@ -205,15 +211,16 @@ def test_every_worker_is_watched(server, tmp_path):
 def test_metrics_names_the_sidecar(tmp_path):
     sidecar = free_port()
     env = {"TEST_METRICS_PORT": str(sidecar)}
-    with serve_app(BLOCKING_APP, tmp_path / "app", env=env, ready_path="/heartbeat") as app:
+    with serve_app(BLOCKING_APP, app_dir(tmp_path), env=env, ready_path="/heartbeat") as app:
         metrics = f"http://127.0.0.1:{sidecar}"
         result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--metrics", metrics)
+        pid = app.processes()[0].pid
     assert result.returncode == 0, result.stderr
     assert doc is not None and doc.server.signals.missing == []
-    assert [w.pid for w in doc.server.workers] == [app.processes()[0].pid]
+    assert [w.pid for w in doc.server.workers] == [pid]
 
 
-# ---- figures that agree ---------------------------------------------------------------------------
+# ---- figures that agree ----------------------------------------------------------------------
 def test_a_stopped_server_is_unresponsive_not_blocked(tmp_path, demo_server):
     def freeze() -> None:
         time.sleep(1.5)

@@ -33,7 +33,7 @@ COMMANDS = ["run", "matrix", "report", "server", "routes"]
 OPTIONS = [
     "--users", "--spawn-rate", "--duration", "--think-min", "--think-max", "--rate",
     "--target", "--timeout", "--threads", "--routes", "--route", "--port", "--metrics-port",
-    "--host", "--drain", "--allow-remote", "--markdown", "--merge", "--json", "--out",
+    "--host", "--drain", "--allow-remote", "--markdown", "--merge", "--json", "--out", "--metrics",
 ]  # fmt: skip
 VALUES = [
     "0", "1", "-1", "10", "nan", "inf", "-inf", "1e309", "0.0", "", " ", "5", "4r", "/ping",

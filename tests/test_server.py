@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from loadtui.server.routes import VARIANTS, find_variant
+from loadtui.server.variants import VARIANTS, find_variant
 from tests.helpers import concurrent_gets, get, metrics, sample, stalls, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -100,9 +100,9 @@ def test_threads_option_resizes_the_pool(spawn_server):
 
 def test_app_serves_metrics_and_heartbeat_itself(demo_server):
     beat = get(demo_server.url + "/heartbeat").json()
-    assert beat["ok"] is True and beat["sidecar_port"] == int(
-        demo_server.metrics_url.rsplit(":")[-1]
-    )
+    assert beat["ok"] is True and beat["pid"] == demo_server.pid
+    assert beat["sidecar_host"] == "127.0.0.1"
+    assert beat["sidecar_port"] == int(demo_server.metrics_url.rsplit(":")[-1])
     assert beat["lag_s"] < 1.0
     values = metrics(demo_server.url)
     for name in (

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtui.server.routes import find_variant
+from loadtui.server.variants import find_variant
 
 # one worker builds and installs once for every test here
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("wheel")]

@@ -1,0 +1,118 @@
+"""Serve a small app written by a test with a real server process: uvicorn (one or N workers)
+or gunicorn with uvicorn's worker, on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import psutil
+
+from tests.helpers import wait_for
+
+MODULE = "app_under_test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServedApp:
+    proc: subprocess.Popen[bytes]
+    url: str
+    port: int
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def processes(self) -> list[psutil.Process]:
+        """The server process and its descendants (the workers)."""
+        root = psutil.Process(self.proc.pid)
+        return [root, *root.children(recursive=True)]
+
+    def listening_ports(self, process: psutil.Process) -> set[int]:
+        return {
+            conn.laddr.port
+            for conn in process.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN
+        }
+
+
+Server = Literal["uvicorn", "gunicorn", "gunicorn --preload"]
+
+
+def _command(server: Server, port: int, workers: int, app_dir: Path) -> list[str]:
+    if server == "uvicorn":
+        command = [sys.executable, "-m", "uvicorn", f"{MODULE}:app", "--app-dir", str(app_dir)]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        command += ["--timeout-graceful-shutdown", "1"]
+        return command + (["--workers", str(workers)] if workers > 1 else [])
+    command = [sys.executable, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker"]
+    command += ["-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(app_dir)]
+    command += ["--preload"] if server.endswith("--preload") else []
+    return [*command, "--graceful-timeout", "1", "--log-level", "warning", f"{MODULE}:app"]
+
+
+def ready(url: str, path: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url + path, timeout=1.0).status_code == 200
+    return False
+
+
+@contextlib.contextmanager
+def serve_app(
+    source: str,
+    tmp_path: Path,
+    *,
+    server: Server = "uvicorn",
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/heartbeat",
+    port: int | None = None,
+) -> Iterator[ServedApp]:
+    """Write ``source`` as a module, serve its ``app``; stopped (the whole group) afterwards."""
+    (tmp_path / f"{MODULE}.py").write_text(textwrap.dedent(source))
+    port = port or free_port()
+    stderr_path = tmp_path / "server.stderr"
+    with stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen(
+            _command(server, port, workers, tmp_path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            cwd=tmp_path,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    app = ServedApp(proc, f"http://127.0.0.1:{port}", port, stderr_path)
+    try:
+        if not wait_for(lambda: ready(app.url, ready_path), timeout=30, interval=0.2):
+            raise RuntimeError(f"{server} did not serve {ready_path}: {app.stderr()[-2000:]}")
+        yield app
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # workers left behind, if any
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)

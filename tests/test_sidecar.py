@@ -1,0 +1,134 @@
+"""The metrics sidecar inside a real uvicorn app: bounded threads, a read deadline, silence when a
+client hangs up, and a self-description a probe can match to its worker."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import httpx
+import psutil
+import pytest
+
+from loadtui.server.sidecar import READ_TIMEOUT_S, WORKERS
+from tests.apps import serve_app
+from tests.helpers import get, wait_for
+
+pytestmark = pytest.mark.e2e
+
+APP = """
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+"""
+
+
+@pytest.fixture
+def app(tmp_path):
+    with serve_app(APP, tmp_path) as served:
+        beat = get(served.url + "/heartbeat").json()
+        served.sidecar = f"http://127.0.0.1:{beat['sidecar_port']}"  # type: ignore[attr-defined]
+        served.sidecar_port = beat["sidecar_port"]  # type: ignore[attr-defined]
+        yield served
+
+
+def _connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_150_silent_connections_take_no_thread_and_are_closed_after_the_timeout(app):
+    server = psutil.Process(app.proc.pid)
+    get(app.sidecar + "/metrics")
+    threads_before = server.num_threads()
+    silent = [_connect(app.sidecar_port) for _ in range(150)]
+    try:
+        time.sleep(0.5)
+        assert server.num_threads() <= threads_before + WORKERS
+        started = time.monotonic()
+        assert get(app.sidecar + "/metrics", timeout=2).status_code == 200
+        assert time.monotonic() - started < 1.0
+        assert server.num_threads() <= threads_before + WORKERS
+
+        def all_closed() -> bool:
+            for sock in silent:
+                sock.settimeout(0.01)
+                try:
+                    if sock.recv(1) != b"":
+                        return False
+                except TimeoutError:
+                    return False
+                except ConnectionError:
+                    pass
+            return True
+
+        assert wait_for(all_closed, timeout=READ_TIMEOUT_S + 5, interval=0.5)
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+def test_a_client_that_trickles_its_request_is_cut_at_the_deadline(app):
+    with _connect(app.sidecar_port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+        while time.monotonic() - started < READ_TIMEOUT_S + 3:
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+            sock.settimeout(0.3)
+            try:
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                break
+        assert time.monotonic() - started < READ_TIMEOUT_S + 2
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_clients_that_hang_up_early_leave_no_traceback(app):
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    for _ in range(20):
+        _connect(app.sidecar_port).close()
+        with _connect(app.sidecar_port) as sock:
+            sock.sendall(request[:10])
+        sock = _connect(app.sidecar_port)
+        sock.sendall(request)
+        _reset(sock)
+        sock = _connect(app.sidecar_port)
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        _reset(sock)
+    time.sleep(0.5)
+    assert get(app.sidecar + "/metrics").status_code == 200
+    assert get(app.url + "/heartbeat").status_code == 200
+    assert app.stderr().strip() == ""
+
+
+def test_the_sidecar_says_whose_it_is_and_refuses_what_it_does_not_serve(app):
+    beat = get(app.url + "/heartbeat").json()
+    identity = get(app.sidecar + "/identity").json()
+    assert identity == {
+        "service": "loadtui-sidecar",
+        "pid": app.proc.pid,
+        "host": "127.0.0.1",
+        "port": app.sidecar_port,
+        "app_paths": {"heartbeat": "/heartbeat", "metrics": "/metrics"},
+    }
+    assert beat["pid"] == app.proc.pid
+    assert (beat["sidecar_host"], beat["sidecar_port"]) == ("127.0.0.1", app.sidecar_port)
+    assert get(app.sidecar + "/stalls").json() == {"pid": app.proc.pid, "stalls": []}
+    assert get(app.sidecar + "/nope").status_code == 404
+    assert httpx.post(app.sidecar + "/metrics", timeout=5).status_code == 405
+    with _connect(app.sidecar_port) as sock:
+        sock.sendall(b"garbage\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
