@@ -25,6 +25,7 @@ UNRESPONSIVE_CRITICAL_S = 5.0
 STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
 GC_CULPRIT = "gc.collect"
+NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
 
 
 def duration_words(seconds: float) -> str:
@@ -103,8 +104,12 @@ def _is_gc(window: StallWindow) -> bool:
     return window.culprit.startswith(GC_CULPRIT)
 
 
+def _is_app(window: StallWindow) -> bool:
+    return not (_is_gc(window) or window.culprit.startswith(NO_APP_FRAME))
+
+
 def event_loop_blocked(model: RunModel) -> Verdict | None:
-    windows = [w for w in model.stall_windows() if not _is_gc(w)]
+    windows = [w for w in model.stall_windows() if _is_app(w)]
     if not windows:
         return _blocked_by_heartbeat(model)
     advice = (
@@ -125,6 +130,22 @@ def gc_pauses(model: RunModel) -> Verdict | None:
         "gc threshold shorten the pauses."
     )
     verdict = _stall_verdict(model, windows, "gc_pauses", advice)
+    if verdict.severity == "critical":
+        return verdict.model_copy(update={"severity": "warning"})
+    return verdict
+
+
+def loop_starved(model: RunModel) -> Verdict | None:
+    """Stalls with no application code on the loop's stack: the process was short of CPU or
+    of the GIL (busy threads, a busy machine). A different cure from blocking code."""
+    windows = [w for w in model.stall_windows() if w.culprit.startswith(NO_APP_FRAME)]
+    if not windows:
+        return None
+    advice = (
+        "No application code was running: the loop was kept waiting for the CPU or the GIL "
+        "(many busy threads in the process, or a machine busier than its cores)."
+    )
+    verdict = _stall_verdict(model, windows, "loop_starved", advice)
     if verdict.severity == "critical":
         return verdict.model_copy(update={"severity": "warning"})
     return verdict
@@ -356,6 +377,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     event_loop_blocked,
     server_unresponsive,
     gc_pauses,
+    loop_starved,
     threadpool_saturated,
     background_backlog,
     generator_saturated,

@@ -71,22 +71,26 @@ def model(
     *,
     per_second: Sequence[IntervalSnapshot] | None = None,
     samples: Sequence[ServerSample] = (),
+    looks: Sequence[Sequence[ServerSample]] = (),
     stalls: Sequence[Stall] = (),
     signals: tuple[list[str], list[str]] = (["metrics sidecar", "heartbeat", "process stats"], []),
     plan: LoadPlan | None = None,
 ) -> RunModel:
-    """A finished run of ``seconds`` seconds; samples are fed in time order between the
-    snapshots, as the probe's thread and the engine pump interleave them."""
+    """A finished run of ``seconds`` seconds; samples (one worker) or looks (several) are fed
+    in time order between the snapshots, as the probe's thread and the engine pump interleave
+    them."""
     found = RunModel(target=TARGET, plan=plan or LoadPlan(duration_s=seconds))
     found.add_engine_message(EngineStarted(T0, EPOCH))
     snapshots = list(per_second or [snapshot(s) for s in range(1, seconds + 1)])
-    pending = sorted(samples, key=lambda s: s.mono)
+    pending = sorted(
+        [[s] for s in samples] + [list(look) for look in looks], key=lambda look: look[0].mono
+    )
     for snap in snapshots:
-        while pending and pending[0].mono < snap.ended_mono:
-            found.add_server_look([pending.pop(0)])
+        while pending and pending[0][0].mono < snap.ended_mono:
+            found.add_server_look(pending.pop(0))
         found.add_engine_message(snap)
     for rest in pending:
-        found.add_server_look([rest])
+        found.add_server_look(rest)
     found.add_stalls(list(stalls))
     found.set_signals(*signals)
     found.add_engine_message(EngineFinished("duration"))

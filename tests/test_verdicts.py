@@ -3,6 +3,8 @@ milliseconds each, no process or socket."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from loadtui import verdicts
@@ -194,3 +196,42 @@ def test_verdicts_come_critical_first():
     run = model(10, samples=_pool(10), stalls=[stall(1, 2)])
     found_severities = [v.severity for v in verdicts.compute(run)]
     assert found_severities == sorted(found_severities, key=verdicts.SEVERITY_ORDER.get)
+
+
+def test_stalls_without_application_code_are_a_starved_loop_not_blocking_code():
+    run = model(10, stalls=[stall(1, 3, "event loop internals (no application frame)")])
+    assert found(run, "event_loop_blocked") is None
+    assert severity(run, "loop_starved") == "warning"
+
+
+def test_a_server_that_answered_nothing_is_unresponsive():
+    silent = [
+        sample(0.5 + i * 0.25, heartbeat_ok=not 4 <= i < 24, sidecar_ok=not 4 <= i < 24)
+        for i in range(36)
+    ]
+    run = model(10, samples=silent)
+    verdict = found(run, "server_unresponsive")
+    assert verdict is not None and verdict.severity == "critical"
+    assert verdict.evidence["unresponsive_s"] == pytest.approx(5.0, abs=0.01)
+    assert found(run, "event_loop_blocked") is None  # the sidecar exists: not a blocked loop
+
+
+def test_a_failing_probe_is_a_verdict():
+    run = model(3)
+    run.set_probe_failure("RuntimeError: gone")
+    verdict = found(run, "probe_failed")
+    assert verdict is not None and "RuntimeError: gone" in verdict.message
+
+
+def test_several_workers_are_named_in_the_blocked_verdict():
+    stalls = [stall(1, 0.5, "blocking_call"), stall(3, 0.5, "blocking_call")]
+    stalls = [replace(stalls[0], pid=101), replace(stalls[1], pid=202)]
+    looks = [
+        [sample(s + 0.5, pid=101, threadpool_capacity=40), sample(s + 0.5, pid=202)]
+        for s in range(10)
+    ]
+    run = model(10, looks=looks, stalls=stalls)
+    blocked = found(run, "event_loop_blocked")
+    assert blocked is not None and "in workers 101, 202" in blocked.message
+    assert blocked.evidence["culprits"][0]["pids"] == [101, 202]
+    assert [w.pid for w in run.server_totals().workers] == [101, 202]

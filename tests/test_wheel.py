@@ -114,12 +114,14 @@ def test_a_users_server_py_and_loadtui_get_along(venv: Path, project: Path):
         "print(loadtui.__file__)\n"
         "print(server.__file__)\n"
         "print(sorted(r.path for r in server.app.routes))\n"
+        "print(type(server.app.state.loadtui).__name__)\n"
     )
     result = run(venv / "python", "-c", check, cwd=project, timeout=60)
-    package, users_app, routes = result.stdout.splitlines()
+    package, users_app, routes, instrumented = result.stdout.splitlines()
     assert Path(package).is_relative_to(venv.parent)  # the installed wheel, not this checkout
     assert Path(users_app) == project / "server.py"
-    assert "/hello" in routes and "/heartbeat" in routes  # instrument(app) added its routes
+    assert "/hello" in routes
+    assert instrumented == "Instrumentation"  # instrument(app) took hold of the user's app
 
 
 def test_loadtui_server_serves_the_demo(venv: Path, project: Path):
