@@ -127,6 +127,52 @@ def _add_metrics(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_request_options(p: argparse.ArgumentParser) -> None:
+    """What each request is, in curl's spellings (run, matrix and the TUI)."""
+    g = p.add_argument_group("request", "what each request is (curl's spellings)")
+    g.add_argument("-X", "--method", help="the method (default GET; POST when -d is given)")
+    g.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a header, as many as you like",
+    )
+    g.add_argument(
+        "-d",
+        "--data",
+        metavar="TEXT|@FILE",
+        help="the body (Content-Type: application/json when it parses as JSON and no header "
+        "says otherwise); as in curl, -d without -X means POST",
+    )
+    g.add_argument(
+        "--expect", metavar="200,201", help="the statuses that succeed (default: below 400)"
+    )
+    g.add_argument(
+        "--data-file",
+        type=Path,
+        metavar="FILE",
+        help="rows (.jsonl or .csv) for {field} in the path and {{field}} in the body, one a "
+        "request",
+    )
+    g.add_argument(
+        "--data-order",
+        choices=["round-robin", "random"],
+        default="round-robin",
+        help="the order rows are used in (default round-robin)",
+    )
+    g.add_argument(
+        "--scenario",
+        type=Path,
+        metavar="FILE.toml",
+        help="a mix of named requests picked by weight (loadtui scenario --target URL writes "
+        "a start)",
+    )
+    g.add_argument("-k", "--insecure", action="store_true", help="https: accept any certificate")
+    g.add_argument("--cacert", type=Path, metavar="FILE", help="https: trust this CA bundle")
+
+
 def _add_tui_options(p: argparse.ArgumentParser) -> None:
     """Without a command, loadtui opens the TUI; these options shape it."""
     p.add_argument(
@@ -149,6 +195,7 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
     _add_metrics(p)
+    _add_request_options(p)
     p.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="where `e` exports (default runs/)"
     )
@@ -157,7 +204,12 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="one headless run: progress on stderr, summary on stdout")
-    p.add_argument("route", metavar="ROUTE", help="a variant key (5, 4r) or a path")
+    p.add_argument(
+        "route",
+        metavar="ROUTE",
+        nargs="?",
+        help="a variant key (5, 4r) or a path (none with --scenario)",
+    )
     p.add_argument("--users", type=positive_int, default=100, help="simulated users (default 100)")
     p.add_argument(
         "--spawn-rate", type=positive_float, default=20.0, help="users started per second"
@@ -174,6 +226,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
     _add_metrics(p)
+    _add_request_options(p)
     p.add_argument("--json", metavar="FILE", type=Path, help="write the run file here")
     p.add_argument(
         "--drain",
@@ -206,6 +259,7 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
     _add_metrics(p)
+    _add_request_options(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
     p.set_defaults(handler=_cmd_matrix)
 
@@ -230,8 +284,26 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_routes(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("routes", help="list the route variants with one-line explanations")
+    p = sub.add_parser(
+        "routes",
+        help="list the demo's route variants, or with --target the app's own (OpenAPI)",
+    )
+    p.add_argument("--target", metavar="URL", help="list this running app's operations")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --target that is not loopback"
+    )
     p.set_defaults(handler=_cmd_routes)
+
+
+def _add_scenario(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "scenario", help="write a starting scenario (TOML) from a target's OpenAPI document"
+    )
+    p.add_argument("--target", metavar="URL", required=True, help="the running app")
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --target that is not loopback"
+    )
+    p.set_defaults(handler=_cmd_scenario)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_server(sub)
     _add_routes(sub)
+    _add_scenario(sub)
     return parser
 
 
@@ -320,9 +393,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _cmd_routes(_args: argparse.Namespace) -> int:
+def _cmd_routes(args: argparse.Namespace) -> int:
     import textwrap
 
+    if args.target:
+        from loadtui.app_routes import print_operations
+
+        return print_operations(prepare.target(args, "/"))
     from loadtui.server.variants import VARIANTS
 
     for v in VARIANTS:
@@ -330,6 +407,12 @@ def _cmd_routes(_args: argparse.Namespace) -> int:
         print(f"     {v.pattern}")
         print(textwrap.fill(v.lesson, 80, initial_indent=" " * 7, subsequent_indent=" " * 7))
     return exits.OK
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from loadtui.app_routes import print_scenario
+
+    return print_scenario(prepare.target(args, "/"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

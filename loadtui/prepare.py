@@ -65,16 +65,31 @@ def demo_route(route: str) -> str:
 
 
 def target(args: argparse.Namespace, route: str) -> Target:
-    """The --target (with its --metrics sidecar, if named), or UsageError."""
+    """The --target (with its --metrics sidecar and TLS trust, if given), or UsageError."""
     from loadtui.target import TargetError, parse_metrics_url, parse_target
 
     try:
         found = parse_target(args.target, route, allow_remote=args.allow_remote)
-        if args.metrics:
+        if getattr(args, "metrics", None):
             found = replace(found, metrics_url=parse_metrics_url(args.metrics, found))
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    return found
+    return _with_trust(args, found)
+
+
+def _with_trust(args: argparse.Namespace, found: Target) -> Target:
+    import ssl
+
+    cafile = getattr(args, "cacert", None)
+    insecure = getattr(args, "insecure", False)
+    if (cafile or insecure) and not found.tls:
+        raise UsageError("-k and --cacert apply to an https:// --target")
+    if cafile is not None:
+        try:
+            ssl.create_default_context(cafile=str(cafile))
+        except (OSError, ssl.SSLError, ValueError):
+            raise UsageError(f"--cacert {cafile}: not a readable PEM certificate") from None
+    return replace(found, insecure=insecure, cafile=str(cafile) if cafile else None)
 
 
 def no_metrics_without_target(args: argparse.Namespace) -> None:

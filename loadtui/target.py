@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,6 +23,34 @@ class Target:
     metrics_url: str | None = None  # the sidecar, when known (spawned, or --metrics)
     pid: int | None = None  # the server's process, when loadtui spawned it
     allow_remote: bool = False  # --allow-remote: this host may be other than loopback
+    tls: bool = False  # https://
+    insecure: bool = False  # -k: any certificate will do
+    cafile: str | None = None  # --cacert: trust this bundle (else the system's)
+
+    @property
+    def default_port(self) -> int:
+        return 443 if self.tls else 80
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """How loadtui speaks TLS to this target (None: plain HTTP): ALPN http/1.1, SNI, the
+        system's trust or --cacert's, no verification with -k."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.cafile)
+        context.set_alpn_protocols(["http/1.1"])
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    @property
+    def server_hostname(self) -> str | None:
+        """The name sent with SNI and checked in the certificate (None for an IP address)."""
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return self.host
+        return None
 
     def permits(self, host: str) -> bool:
         """Whether loadtui may send anything to ``host``: loopback, or this target's own host
@@ -44,13 +73,14 @@ def is_loopback(host: str) -> bool:
 
 def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
     parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme != "http":
-        raise TargetError(f"{url}: only http:// targets are supported")
+    if parts.scheme not in ("http", "https"):
+        raise TargetError(f"{url}: only http:// and https:// targets are supported")
     host = parts.hostname
     if not host:
         raise TargetError(f"{url}: no host in the target URL")
+    tls = parts.scheme == "https"
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if tls else 80)
     except ValueError:
         raise TargetError(f"{url}: the port is not a number from 0 to 65535") from None
     if not allow_remote and not is_loopback(host):
@@ -62,17 +92,18 @@ def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
     base = parts.path.rstrip("/")
     path = route if route.startswith("/") else "/" + route
     return Target(
-        url=base_url(host, port) + base,
+        url=base_url(host, port, parts.scheme) + base,
         host=connect_host,
         port=port,
         route=base + path,
         allow_remote=allow_remote,
+        tls=tls,
     )
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, scheme: str = "http") -> str:
     """``http://host:port``, an IPv6 address in brackets."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def parse_metrics_url(url: str, target: Target) -> str:
@@ -93,10 +124,21 @@ def parse_metrics_url(url: str, target: Target) -> str:
 
 
 def check_reachable(target: Target, timeout: float = 3.0) -> None:
-    """Open (and close) one TCP connection; no HTTP request is sent."""
+    """Open (and close) one TCP connection, and shake hands when it is https; no HTTP request
+    is sent. An untrusted certificate is found here, before any load."""
     try:
-        with socket.create_connection((target.host, target.port), timeout=timeout):
-            pass
+        with socket.create_connection((target.host, target.port), timeout=timeout) as sock:
+            context = target.ssl_context()
+            if context is not None:
+                with context.wrap_socket(sock, server_hostname=target.server_hostname):
+                    pass
+    except ssl.SSLCertVerificationError as exc:
+        raise TargetError(
+            f"target {target.url}: its certificate is not trusted ({exc.verify_message}); "
+            "give --cacert FILE, or -k to accept any certificate"
+        ) from None
+    except ssl.SSLError as exc:
+        raise TargetError(f"target {target.url}: the TLS handshake failed ({exc.reason})") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise TargetError(f"target {target.url} is unreachable: {reason}") from None
