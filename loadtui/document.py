@@ -59,6 +59,7 @@ def build(model: RunModel, verdicts: Sequence[Verdict]) -> RunDocument:
         summary=model.summary(),
         histogram=Histogram(data=histograms.pop("latency")),
         histograms={name: Histogram(data=data) for name, data in histograms.items()},
+        requests=model.request_stats(),
         timeline=model.timeline(),
         server=model.server_totals(),
         generator=model.seconds.generator_totals(),

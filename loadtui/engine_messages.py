@@ -28,6 +28,15 @@ class EngineStarted:
 
 
 @dataclass(frozen=True)
+class NameInterval:
+    """One named request of a mix over one interval."""
+
+    requests: int
+    errors: dict[str, int]
+    latency_hdr: str
+
+
+@dataclass(frozen=True)
 class IntervalSnapshot:
     """What the engine measured over one interval (normally one second)."""
 
@@ -48,6 +57,7 @@ class IntervalSnapshot:
     rss_bytes: int = 0  # the engine process's resident memory
     open_fds: int = 0  # ... its open file descriptors (sockets included)
     tasks: int = 0  # ... and its asyncio tasks
+    by_name: dict[str, NameInterval] | None = None  # a mix of named requests: each one's share
 
     @property
     def seconds(self) -> float:

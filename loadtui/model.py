@@ -18,13 +18,22 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 from loadtui import hdr, stats
-from loadtui.engine_messages import EngineFailed, EngineFinished, EngineStarted, IntervalSnapshot
+from loadtui.engine_messages import (
+    EngineFailed,
+    EngineFinished,
+    EngineStarted,
+    IntervalSnapshot,
+    NameInterval,
+)
 from loadtui.plan import LoadPlan
+from loadtui.request_spec import RequestSpec
 from loadtui.rundoc import (
     MIN_INTERVAL_S,
     DrainPoint,
     GeneratorSecond,
+    Histogram,
     LatencyMs,
+    RequestStats,
     ServerSecond,
     ServerTotals,
     Signals,
@@ -96,11 +105,26 @@ class _Histograms:
 
 
 @dataclass
+class _NameTotals:
+    """One named request of a mix, over the run."""
+
+    requests: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latency: HdrHistogram = field(default_factory=hdr.new_histogram)
+
+    def add(self, interval: NameInterval) -> None:
+        self.requests += interval.requests
+        self.errors.update(interval.errors)
+        hdr.add_encoded(self.latency, interval.latency_hdr)
+
+
+@dataclass
 class RunModel:
     target: Target
     plan: LoadPlan
     variant_key: str | None = None
     variant_pattern: str | None = None
+    mix: tuple[RequestSpec, ...] = ()  # a scenario's named requests (empty: one request)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: State = "starting"
     end_reason: str | None = None
@@ -113,6 +137,7 @@ class RunModel:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._histograms = _Histograms()
+        self._by_name = {spec.name: _NameTotals() for spec in self.mix}
         self._errors: Counter[str] = Counter()
         self._requests = 0
         self._last_response_mono: float | None = None
@@ -151,6 +176,9 @@ class RunModel:
     def _add_interval(self, snap: IntervalSnapshot) -> None:
         self._summary = None  # the summary is client-side: only intervals change it
         latency = self._histograms.add(snap)
+        for name, interval in (snap.by_name or {}).items():
+            if name in self._by_name:
+                self._by_name[name].add(interval)
         self._requests += snap.requests
         self._errors.update(snap.errors)
         self._unsent = snap.unsent
@@ -295,6 +323,27 @@ class RunModel:
                 LatencyMs.of(hdr.summarize(histograms.send_lag)) if histograms.send_lag else None
             ),
             unsent=self._unsent if self.plan.mode == "open" else None,
+        )
+
+    def request_stats(self) -> list[RequestStats]:
+        """Each named request of the mix over the run so far (empty for a single request)."""
+        with self._lock:
+            duration = self.elapsed_s()
+            return [self._name_stats(spec, duration) for spec in self.mix]
+
+    def _name_stats(self, spec: RequestSpec, duration: float) -> RequestStats:
+        totals = self._by_name[spec.name]
+        return RequestStats(
+            name=spec.name,
+            method=spec.method,
+            path=spec.path,
+            weight=spec.weight,
+            requests=totals.requests,
+            errors=sum(totals.errors.values()),
+            errors_by_kind=dict(totals.errors),
+            rps=round(totals.requests / duration, 3) if duration > 0 else 0.0,
+            latency_ms=LatencyMs.of(hdr.summarize(totals.latency)),
+            histogram=Histogram(data=hdr.encode(totals.latency)),
         )
 
     def unreachable_requests(self) -> int:

@@ -152,6 +152,21 @@ class Histogram(Part):
     data: Encoded
 
 
+class RequestStats(Part):
+    """One named request of a mix (``--scenario``), over the whole run."""
+
+    name: str
+    method: str
+    path: str
+    weight: Positive = 1.0
+    requests: Count
+    errors: Count
+    errors_by_kind: Counts = Field(default_factory=dict)
+    rps: NonNegative
+    latency_ms: LatencyMs
+    histogram: Histogram
+
+
 class GeneratorSecond(Part):
     """The engine watching itself over one second."""
 
@@ -317,6 +332,7 @@ class RunDocument(Part):
     summary: Summary
     histogram: Histogram
     histograms: dict[Literal["uncorrected", "send_lag"], Histogram] = Field(default_factory=dict)
+    requests: list[RequestStats] = Field(default_factory=list)  # per name, in a mix
     timeline: list[TimelineEntry]
     server: ServerTotals
     generator: GeneratorTotals
@@ -333,6 +349,9 @@ class RunDocument(Part):
         """Every HDR histogram in the document, with where it is (a JSON path)."""
         found = [("histogram/data", self.histogram.data)]
         found += [(f"histograms/{name}/data", h.data) for name, h in self.histograms.items()]
+        found += [
+            (f"requests/{i}/histogram/data", r.histogram.data) for i, r in enumerate(self.requests)
+        ]
         found += [
             (f"timeline/{index}/hdr", entry.hdr)
             for index, entry in enumerate(self.timeline)

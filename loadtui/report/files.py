@@ -15,11 +15,14 @@ from loadtui.atomic import write_text_atomic
 from loadtui.hdr import LOCUST_PERCENTILES, values_ms
 from loadtui.report import tables
 from loadtui.report.runs import Run
+from loadtui.rundoc import RequestStats
 from loadtui.text import shown
 
+AGGREGATED = "Aggregated"  # as Locust names a run's total row
 CSV_COLUMNS = (
     "Route",
     "Load",
+    "Name",
     "Path",
     "Source",
     "Request Count",
@@ -46,6 +49,34 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _csv_rows(run: Run) -> list[list[str]]:
+    """The run's row, then one for each named request of its mix."""
+    return [_csv_row(run), *(_request_row(run, stats) for stats in run.doc.requests)]
+
+
+def _request_row(run: Run, stats: RequestStats) -> list[str]:
+    doc, latency = run.doc, stats.latency_ms
+    at = values_ms(hdr.decode(stats.histogram.data), LOCUST_PERCENTILES)
+    cells: list[object] = [
+        tables.route_label(doc),
+        tables.load_label(doc),
+        shown(stats.name),
+        shown(stats.path),
+        shown(run.source),
+        stats.requests,
+        stats.errors,
+        stats.rps,
+        latency.mean,
+        latency.min,
+        latency.max,
+        *(at.get(p) for p in LOCUST_PERCENTILES),
+        None,
+        None,
+        None,
+    ]
+    return [_cell(cell) for cell in cells]
+
+
 def _csv_row(run: Run) -> list[str]:
     doc = run.doc
     summary, latency = doc.summary, doc.summary.latency_ms
@@ -53,6 +84,7 @@ def _csv_row(run: Run) -> list[str]:
     cells: list[object] = [
         tables.route_label(doc),
         tables.load_label(doc),
+        AGGREGATED,
         shown(doc.target.route),
         shown(run.source),
         summary.requests,
@@ -74,7 +106,7 @@ def csv_text(runs: Sequence[Run]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(_csv_row(run) for run in runs)
+    writer.writerows(row for run in runs for row in _csv_rows(run))
     return out.getvalue()
 
 

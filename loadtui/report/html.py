@@ -233,9 +233,29 @@ def _about(run: Run) -> str:
     return f'<p class="meta">{" · ".join(facts)}</p>'
 
 
+def _requests_table(doc: RunDocument) -> str:
+    """Each named request of a mix, when the run had one."""
+    if not doc.requests:
+        return ""
+
+    def cell(tag: str, index: int, text: str) -> str:
+        css = "" if index == 0 else ' class="num"'
+        return f"<{tag}{css}>{escape(text)}</{tag}>"
+
+    head = "".join(cell("th", i, c) for i, c in enumerate(tables.REQUEST_COLUMNS))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
+        for row in tables.request_rows(doc)
+    )
+    return (
+        f'<table class="runs requests"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
 def _run_timeline(run: Run) -> str:
     return (
         f'<article class="run"><h3>{escape(run.label)}</h3>{_about(run)}'
+        f"{_requests_table(run.doc)}"
         f'<div class="charts">{"".join(_run_charts(run.doc))}</div></article>'
     )
 

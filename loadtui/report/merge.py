@@ -24,6 +24,7 @@ from loadtui.rundoc import (
     LatencyMs,
     Load,
     MergedFrom,
+    RequestStats,
     RunDocument,
     StallWindow,
     Summary,
@@ -145,6 +146,31 @@ def _timeline(docs: Sequence[RunDocument]) -> list[TimelineEntry]:
     return [_second([d.timeline[i] for d in docs if i < len(d.timeline)]) for i in range(length)]
 
 
+def _requests(docs: Sequence[RunDocument], duration: float) -> list[RequestStats]:
+    """Each named request added up over the runs, by name."""
+    by_name: dict[str, list[RequestStats]] = {}
+    for doc in docs:
+        for stats in doc.requests:
+            by_name.setdefault(stats.name, []).append(stats)
+    merged = []
+    for group in by_name.values():
+        histogram = _histogram([s.histogram for s in group])
+        requests = sum(s.requests for s in group)
+        merged.append(
+            group[0].model_copy(
+                update={
+                    "requests": requests,
+                    "errors": sum(s.errors for s in group),
+                    "errors_by_kind": _counts(s.errors_by_kind for s in group),
+                    "rps": round(requests / duration, 3) if duration else 0.0,
+                    "latency_ms": _latency(histogram),
+                    "histogram": histogram,
+                }
+            )
+        )
+    return merged
+
+
 def _stalls(docs: Sequence[RunDocument]) -> list[StallWindow]:
     kept = _strongest(
         (stall for d in docs for stall in d.server.stalls),
@@ -194,6 +220,7 @@ def merge_documents(docs: Sequence[RunDocument]) -> RunDocument:
             "summary": _summary(docs, latency, extra),
             "histogram": latency,
             "histograms": extra,
+            "requests": _requests(docs, max(_duration(d) for d in docs)),
             "timeline": _timeline(docs),
             "server": highest_model([d.server for d in docs]).model_copy(
                 update={"stalls": _stalls(docs)}

@@ -126,12 +126,46 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     if uncorrected is not None:
         lines.append(f"{'uncorrected (from actual send):':>33} {_latency_row(uncorrected)}")
     lines.append("  latency in ms unless marked s")
+    if doc.requests:
+        lines += ["", *request_table(doc)]
     lines += ["", *_server_lines(doc)]
     if doc.verdicts:
         lines += ["", "verdicts", *verdict_lines(doc)]
     if path:
         lines += ["", f"run file   {shown(path)}"]
     return "\n".join(lines)
+
+
+REQUEST_COLUMNS = ("request", "weight", "requests", "errors", "req/s", "mean", "p50", "p99")
+
+
+def request_rows(doc: RunDocument) -> list[list[str]]:
+    """Each named request of a mix: one row each."""
+    return [
+        [
+            shown(stats.name),
+            f"{stats.weight:g}",
+            count(stats.requests),
+            count(stats.errors),
+            f"{stats.rps:.1f}",
+            ms(stats.latency_ms.mean),
+            ms(stats.latency_ms.p50),
+            ms(stats.latency_ms.p99),
+        ]
+        for stats in doc.requests
+    ]
+
+
+def request_table(doc: RunDocument) -> list[str]:
+    rows = request_rows(doc)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(REQUEST_COLUMNS)]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest]).rstrip()
+
+    return [line(REQUEST_COLUMNS), *(line(row) for row in rows)]
 
 
 COLUMNS = ("route", "load", "req/s", "mean", "p50", "p99", "errors", "stalls", "pending")
