@@ -102,6 +102,8 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
+    if args.route is None and args.scenario is None:
+        raise UsageError("give a ROUTE (a variant key or a path), or --scenario FILE")
     where = None
     if args.target:
         if args.threads is not None:
