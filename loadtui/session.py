@@ -8,15 +8,18 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from loadtui.engine_messages import EngineFailed
 from loadtui.model import RunModel, State
 from loadtui.plan import LoadPlan
 from loadtui.probe import Probe
-from loadtui.server.routes import find_variant
 from loadtui.spawn import SpawnedServer
 from loadtui.target import Target, check_reachable, parse_target
 from loadtui.workers import EngineConfig, EngineProcess
+
+if TYPE_CHECKING:
+    from loadtui.server.routes import Variant
 
 STOP_WAIT_S = 5.0
 ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
@@ -31,10 +34,22 @@ class SegmentSpec:
 
     def path(self) -> str:
         """A variant key names the demo's route (on any target); anything else is a path."""
-        variant = find_variant(self.route)
-        if variant is not None and (self.target is None or not self.route.startswith("/")):
+        if self.target is not None and self.route.startswith("/"):
+            return self.route
+        variant = self.variant()
+        if variant is not None:
             return variant.path
         return self.route if self.route.startswith("/") else "/" + self.route
+
+    def variant(self) -> Variant | None:
+        """The demo route this segment loads: by key, or by path on a spawned demo server. A
+        path on a given target is the target's own, and leaves the demo app (and FastAPI)
+        unimported."""
+        if self.target is not None and self.route.startswith("/"):
+            return None
+        from loadtui.server.routes import find_variant
+
+        return find_variant(self.route)
 
 
 class Session:
@@ -55,7 +70,7 @@ class Session:
         Raises SpawnError or TargetError when there is nothing to load.
         """
         target = self._prepare_target()
-        variant = find_variant(target.route)
+        variant = self.spec.variant()
         self.model = RunModel(
             target=target,
             plan=self.spec.plan,
