@@ -92,6 +92,19 @@ def demo_server(core: int | None = None, port: int = 18900):
         _stop(proc)
 
 
+@contextmanager
+def plain_fastapi_server(core: int | None = None, port: int = 18920):
+    """``benchmarks/plain_app.py`` (a plain FastAPI ``def`` route) on uvicorn, one worker."""
+    command = [sys.executable, "-m", "uvicorn", "benchmarks.plain_app:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(pinned(command, core), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, proc)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        _stop(proc)
+
+
 NGINX_CONF = """\
 daemon off;
 master_process off;

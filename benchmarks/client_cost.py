@@ -2,10 +2,12 @@
 FastHttpUser, against the same server-bound target, at two server speeds.
 
 The target is pinned to core 0, the generator to core 1: 50 connections, no think time,
-``--seconds`` each (default 10). Targets: the demo's FastAPI ``/ping`` (`loadtui server`,
-uvicorn, one worker), and nginx answering a static 200 (a far cheaper server). When the server
-is the bottleneck, responses arrive one at a time and every request pays the generator's whole
-per-wake-up cost: that is the cost measured here.
+``--seconds`` each (default 10). Three server speeds: a plain FastAPI ``def`` route
+(``benchmarks/plain_app.py``, uvicorn, one worker: ~5k req/s here), the demo's ``async def``
+``/ping`` (`loadtui server`: ~14k req/s), and nginx answering a static 200 (far cheaper: there
+the generator is the bottleneck). When the server is the bottleneck, responses arrive a few at
+a time and every request pays the generator's whole per-wake-up cost: the slower the server,
+the larger that share.
 
     make bench-setup && flock /tmp/loadtui-bench.lock .venv/bin/python -m benchmarks.client_cost
 
@@ -29,6 +31,7 @@ from benchmarks._common import (
     demo_server,
     engine_measured_cpu_s,
     nginx_server,
+    plain_fastapi_server,
     run_loadtui,
     run_locust,
     run_wrk,
@@ -116,8 +119,9 @@ def locust(url: str, seconds: int) -> tuple[list[Row], float]:
 
 GENERATORS = (wrk, loadtui, locust)
 TARGETS = {
-    "FastAPI /ping (loadtui server, uvicorn)": demo_server,
-    "nginx, static 200": nginx_server,
+    "def": ("FastAPI def route (plain app, uvicorn, thread pool)", plain_fastapi_server),
+    "async": ("FastAPI async def /ping (loadtui server, uvicorn)", demo_server),
+    "nginx": ("nginx, static 200", nginx_server),
 }
 
 
@@ -125,34 +129,47 @@ def _print_table(title: str, by_generator: dict[str, list[Measured]]) -> None:
     print(f"\n### {title}\n")
     print("| generator | req/s | CPU µs / request | vs wrk | server CPU | others |")
     print("|---|---|---|---|---|---|")
-    reference = None
+    costs: dict[str, float] = {}
     for rounds in by_generator.values():
         server = statistics.median(m.server_percent for m in rounds)
         others = max(m.others_percent for m in rounds)
         for i, row in enumerate(rounds[0].rows):
             rps = statistics.median(m.rows[i].rps for m in rounds)
-            cost = statistics.median(m.rows[i].us_per_request for m in rounds)
-            reference = reference or cost
+            cost = costs[row.generator] = statistics.median(
+                m.rows[i].us_per_request for m in rounds
+            )
+            reference = next(iter(costs.values()))
             print(
                 f"| {row.generator} | {rps:,.0f} | {cost:.1f} | {cost / reference:.2f}x | "
                 f"{server:.0f} % | {others:.0f} % |"
             )
+    engine, (wrk_cost, *_) = costs["loadtui engine process"], costs.values()
+    steady = costs["Locust FastHttpUser, steady state"]
+    whole = costs["Locust FastHttpUser, whole process"]
+    print(
+        f"\nloadtui engine: {engine / wrk_cost:.2f}x wrk's CPU per request; {engine / steady:.2f}x "
+        f"Locust FastHttpUser's (steady state), {engine / whole:.2f}x (whole process)."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--only", choices=["fastapi", "nginx"], default=None)
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), help="comma list of " + ", ".join(TARGETS)
+    )
     args = parser.parse_args()
+    unknown = set(args.targets.split(",")) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
     print(
         f"{CONNECTIONS} connections, no think time, {args.seconds} s per run, server on core "
         f"{SERVER_CORE}, generator on core {GENERATOR_CORE}; medians of {args.rounds} round(s)."
     )
     print("'others': the rest of the machine meanwhile, worst round, % of one core.")
-    for title, server in TARGETS.items():
-        if args.only and not title.lower().startswith(args.only):
-            continue
+    for key in args.targets.split(","):
+        title, server = TARGETS[key]
         by_generator: dict[str, list[Measured]] = {g.__name__: [] for g in GENERATORS}
         with server(core=SERVER_CORE) as (url, pid):
             time.sleep(1.0)
