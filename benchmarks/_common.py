@@ -1,16 +1,21 @@
-"""Shared helpers for the benchmarks: start a pinned demo server, run Locust, read CPU."""
+"""Shared helpers for the benchmarks: pinned targets (the demo server, nginx), and the
+generators run against them (loadtui, Locust, wrk) with the CPU each one used."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -22,7 +27,54 @@ LOCUSTFILE = ROOT / "benchmarks" / "locustfile.py"
 def pinned(command: list[str], core: int | None) -> list[str]:
     if core is None or shutil.which("taskset") is None:
         return command
-    return ["taskset", "-c", str(core), *command]
+    return ["taskset", "-c", str(core), *command]  # taskset execs: the pid stays the command's
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A child process that ran to its end: its exit code and the CPU seconds it and the
+    children it waited for used (wait4's rusage: exact, start-up included)."""
+
+    returncode: int
+    cpu_s: float
+    wall_s: float
+
+
+def wait_measured(
+    proc: subprocess.Popen, every: Callable[[], None] | None = None, period: float = 0.1
+) -> Finished:
+    """Reap ``proc`` with wait4 (calling ``every`` while it runs) and read its rusage."""
+    started = time.monotonic()
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if every is not None:
+            every()
+        time.sleep(period)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Finished(proc.returncode, usage.ru_utime + usage.ru_stime, time.monotonic() - started)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 @contextmanager
@@ -37,11 +89,64 @@ def demo_server(core: int | None = None, port: int = 18900):
         proc.stdout.readline()  # the ready line
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
-        proc.terminate()
+        _stop(proc)
+
+
+@contextmanager
+def plain_fastapi_server(core: int | None = None, port: int = 18920):
+    """``benchmarks/plain_app.py`` (a plain FastAPI ``def`` route) on uvicorn, one worker."""
+    command = [sys.executable, "-m", "uvicorn", "benchmarks.plain_app:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(pinned(command, core), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, proc)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        _stop(proc)
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {{
+        listen 127.0.0.1:{port};
+        default_type text/plain;
+        location / {{ return 200 "pong\\n"; }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx_server(core: int | None = None, port: int = 18910):
+    """Debian's nginx answering a static 200 on a loopback port: one process in the
+    foreground (no daemon, no master), its own configuration in a temporary directory."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    with tempfile.TemporaryDirectory(prefix="loadtui-nginx-") as where:
+        conf = Path(where) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=where, port=port))
+        command = [nginx, "-p", where, "-c", str(conf), "-e", f"{where}/error.log"]
+        proc = subprocess.Popen(
+            pinned(command, core), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            _wait_listening(port, proc)
+            yield f"http://127.0.0.1:{port}", proc.pid
+        finally:
+            _stop(proc)
 
 
 def sample_tree(pid: int, seen: dict[int, tuple[str, float]]) -> None:
@@ -55,6 +160,27 @@ def sample_tree(pid: int, seen: dict[int, tuple[str, float]]) -> None:
         pass
 
 
+def _steady_window(history: Path, samples: list[tuple[float, float]], users: int):
+    """CPU seconds and requests between the first stats row with every user running (plus one
+    second) and the last row; CPU read from (epoch, cpu_s) samples taken every 0.1 s."""
+    with open(history) as stream:
+        rows = [
+            (float(r["Timestamp"]), float(r["Total Request Count"]), int(r["User Count"]))
+            for r in csv.DictReader(stream)
+            if r["Name"] == "Aggregated"
+        ]
+    full = [row for row in rows if row[2] >= users]
+    first = next((row for row in full if row[0] >= full[0][0] + 1), None) if full else None
+    last = rows[-1]
+    if first is None or last[0] - first[0] < 1:
+        raise RuntimeError("Locust ran too briefly for a steady-state window: give more seconds")
+
+    def cpu_at(epoch: float) -> float:
+        return min(samples, key=lambda s: abs(s[0] - epoch))[1]
+
+    return cpu_at(last[0]) - cpu_at(first[0]), last[1] - first[1]
+
+
 def run_locust(
     url: str,
     route: str,
@@ -66,7 +192,9 @@ def run_locust(
     think: bool,
     core: int | None = None,
 ) -> dict[str, float]:
-    """Locust headless; its stats plus the CPU seconds its process used."""
+    """Locust headless; its stats, the CPU seconds its process used (``cpu_s``: exact, start-up
+    included), and ``steady_cpu_s`` over ``steady_requests``: from one second after every user
+    was running to the end."""
     prefix = Path(tempfile.mkdtemp()) / "locust"
     env = dict(
         os.environ, LOADTUI_ROUTE=route, LOADTUI_USER=user, LOADTUI_THINK="1" if think else "0"
@@ -77,17 +205,23 @@ def run_locust(
     proc = subprocess.Popen(
         pinned(command, core), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    cpu = 0.0
     process = psutil.Process(proc.pid)
-    while proc.poll() is None:
+    samples: list[tuple[float, float]] = []
+
+    def sample() -> None:
+        with_time = time.time()
         try:
             times = process.cpu_times()
-            cpu = times.user + times.system
         except psutil.Error:
-            break
-        time.sleep(0.2)
+            return
+        samples.append((with_time, times.user + times.system))
+
+    finished = wait_measured(proc, sample)
     with open(f"{prefix}_stats.csv") as stream:
         row = next(r for r in csv.DictReader(stream) if r["Name"] == "Aggregated")
+    steady_cpu, steady_requests = _steady_window(
+        Path(f"{prefix}_stats_history.csv"), samples, users
+    )
     return {
         "requests": float(row["Request Count"]),
         "failures": float(row["Failure Count"]),
@@ -95,22 +229,54 @@ def run_locust(
         "mean_ms": float(row["Average Response Time"]),
         "p50_ms": float(row["50%"]),
         "p99_ms": float(row["99%"]),
-        "cpu_s": cpu,
+        "cpu_s": finished.cpu_s,
+        "steady_cpu_s": steady_cpu,
+        "steady_requests": steady_requests,
     }
 
 
 def run_loadtui(args: list[str], core: int | None = None) -> tuple[dict, float, float]:
-    """`loadtui run ... --json`; the document, CPU seconds of loadtui's whole tree, and of its
-    engine process alone (sampled while alive)."""
+    """`loadtui run ... --json`; the document, the CPU seconds of loadtui's whole tree (exact,
+    start-up included), and of its engine process alone (sampled while alive)."""
     out = Path(tempfile.mkdtemp()) / "run.json"
     command = [sys.executable, "-m", "loadtui", "run", *args, "--json", str(out)]
     proc = subprocess.Popen(
         pinned(command, core), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     seen: dict[int, tuple[str, float]] = {}
-    while proc.poll() is None:
-        sample_tree(proc.pid, seen)
-        time.sleep(0.1)
-    tree = sum(cpu for _, cpu in seen.values())
+    finished = wait_measured(proc, lambda: sample_tree(proc.pid, seen))
     engine = sum(cpu for command, cpu in seen.values() if "loadtui.workers" in command)
-    return json.loads(out.read_text()), tree, engine
+    return json.loads(out.read_text()), finished.cpu_s, engine
+
+
+def engine_measured_cpu_s(doc: dict) -> float:
+    """The engine's CPU seconds over the measured intervals, from its per-second reports."""
+    return sum(
+        entry["generator"]["cpu_percent"] / 100.0 * entry["seconds"] for entry in doc["timeline"]
+    )
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    requests: int
+    seconds: float
+    errors: int
+    cpu_s: float
+
+
+def run_wrk(url: str, connections: int, seconds: int, core: int | None = None) -> WrkRun:
+    """wrk, one thread, ``connections`` keep-alive connections; its own count and its CPU."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+    proc = subprocess.Popen(
+        pinned(command, core), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    output = proc.stdout.read()
+    finished = wait_measured(proc)
+    found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    if found is None:
+        raise RuntimeError(f"wrk said: {output}")
+    elapsed = float(found[2]) / (1000.0 if found[3] == "ms" else 1.0)
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors += int(non_2xx[1]) if non_2xx else 0
+    return WrkRun(int(found[1]), elapsed, errors, finished.cpu_s)

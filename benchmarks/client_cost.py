@@ -1,112 +1,184 @@
-"""Generator CPU per request: loadtui vs Locust FastHttpUser (and the transports underneath).
+"""Generator CPU per request: wrk, loadtui's engine, loadtui's whole tree and Locust
+FastHttpUser, against the same server-bound target, at two server speeds.
 
-Server (`loadtui server`, uvloop + httptools) pinned to core 0, generator pinned to core 1,
-the trivial /ping route, 50 users, no think time. Reported: CPU microseconds per request of
-the generator process(es).
+The target is pinned to core 0, the generator to core 1: 50 connections, no think time,
+``--seconds`` each (default 10). Three server speeds: a plain FastAPI ``def`` route
+(``benchmarks/plain_app.py``, uvicorn, one worker: ~5k req/s here), the demo's ``async def``
+``/ping`` (`loadtui server`: ~14k req/s), and nginx answering a static 200 (far cheaper: there
+the generator is the bottleneck). When the server is the bottleneck, responses arrive a few at
+a time and every request pays the generator's whole per-wake-up cost: the slower the server,
+the larger that share.
 
-    make bench-setup && .venv/bin/python -m benchmarks.client_cost [--seconds 20]
+    make bench-setup && flock /tmp/loadtui-bench.lock .venv/bin/python -m benchmarks.client_cost
 
-Part 1 compares transports inside one asyncio process (uvloop), 50 concurrent workers:
-loadtui's httptools Protocol vs httpx with one AsyncClient per worker. Part 2 compares the
-whole tools, measured in the same session: `loadtui run` vs Locust FastHttpUser.
+Per generator: req/s, CPU µs per request, the ratio to wrk's, the server's CPU (100 % = its
+core is the bottleneck) and what the rest of the machine used meanwhile (other processes on
+the two cores; near 0 on a quiet machine). With ``--rounds N`` the tools take turns N times
+and the medians are printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
+import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-import httpx
-import uvloop
+import psutil
 
-from benchmarks._common import demo_server, run_loadtui, run_locust
-from loadtui.transport import Client, build_request
+from benchmarks._common import (
+    demo_server,
+    engine_measured_cpu_s,
+    nginx_server,
+    plain_fastapi_server,
+    run_loadtui,
+    run_locust,
+    run_wrk,
+)
 
-USERS = 50
-
-
-async def _workers(make_get, seconds: float) -> int:
-    done = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        get, close = await make_get()
-        try:
-            while time.perf_counter() < stop_at:
-                await get()
-                done += 1
-        finally:
-            await close()
-
-    await asyncio.gather(*(worker() for _ in range(USERS)))
-    return done
+CONNECTIONS = 50
+SERVER_CORE, GENERATOR_CORE = 0, 1
 
 
-async def lean(url: str, seconds: float) -> int:
-    host, port = url.removeprefix("http://").split(":")
-    payload = build_request(host, int(port), "/ping")
+@dataclass(frozen=True)
+class Row:
+    generator: str
+    requests: float
+    seconds: float
+    cpu_s: float
 
-    async def make():
-        client = Client(host, int(port), payload, 10.0)
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
 
-        async def close():
-            client.close()
-
-        return client.get, close
-
-    return await _workers(make, seconds)
-
-
-async def httpx_per_user(url: str, seconds: float) -> int:
-    async def make():
-        client = httpx.AsyncClient(base_url=url, trust_env=False)
-
-        async def get():
-            (await client.get("/ping")).raise_for_status()
-
-        return get, client.aclose
-
-    return await _workers(make, seconds)
+    @property
+    def us_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1e6
 
 
-def transport(name: str, bench, url: str, seconds: float) -> None:
-    os.sched_setaffinity(0, {1})
-    before = time.process_time()
-    count = uvloop.run(bench(url, seconds))
-    cpu = time.process_time() - before
-    print(f"| {name} | {count / seconds:,.0f} | {cpu / count * 1e6:.0f} |")
+@dataclass(frozen=True)
+class Measured:
+    rows: list[Row]
+    server_percent: float  # the server's CPU over the run, % of its core
+    others_percent: float  # everything else on the machine, % of one core
+
+
+def _busy_s() -> float:
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def measured(run: Callable[[], tuple[list[Row], float]], server_pid: int) -> Measured:
+    """Run one generator; its rows, and what the server and everything else used meanwhile."""
+    server = psutil.Process(server_pid)
+    server_before, busy_before, started = sum(server.cpu_times()[:2]), _busy_s(), time.monotonic()
+    rows, generator_cpu_s = run()
+    wall = time.monotonic() - started
+    server_s = sum(server.cpu_times()[:2]) - server_before
+    others_s = _busy_s() - busy_before - server_s - generator_cpu_s
+    return Measured(rows, server_s / wall * 100.0, max(0.0, others_s) / wall * 100.0)
+
+
+def wrk(url: str, seconds: int) -> tuple[list[Row], float]:
+    run = run_wrk(url + "/ping", CONNECTIONS, seconds, core=GENERATOR_CORE)
+    if run.errors:
+        raise RuntimeError(f"wrk counted {run.errors} errors")
+    return [Row("wrk (C), -t1 -c50", run.requests, run.seconds, run.cpu_s)], run.cpu_s
+
+
+def loadtui(url: str, seconds: int) -> tuple[list[Row], float]:
+    doc, tree_s, _engine_s = run_loadtui(
+        ["/ping", "--target", url, "--users", str(CONNECTIONS), "--spawn-rate", "1000",
+         "--think-min", "0", "--think-max", "0", "--duration", str(seconds)],
+        core=GENERATOR_CORE,
+    )  # fmt: skip
+    summary = doc["summary"]
+    if summary["errors"]:
+        raise RuntimeError(f"loadtui counted {summary['errors']} errors")
+    requests, duration = summary["requests"], summary["duration_s"]
+    return [
+        Row("loadtui engine process", requests, duration, engine_measured_cpu_s(doc)),
+        Row("loadtui, whole tree, start-up included", requests, duration, tree_s),
+    ], tree_s
+
+
+def locust(url: str, seconds: int) -> tuple[list[Row], float]:
+    run = run_locust(
+        url, "/ping", CONNECTIONS, 1000, seconds, user="fast", think=False, core=GENERATOR_CORE
+    )
+    if run["failures"]:
+        raise RuntimeError(f"Locust counted {run['failures']:.0f} failures")
+    steady_seconds = run["steady_requests"] / run["rps_locust"]
+    return [
+        Row("Locust FastHttpUser, steady state", run["steady_requests"], steady_seconds,
+            run["steady_cpu_s"]),
+        Row("Locust FastHttpUser, whole process", run["requests"], seconds, run["cpu_s"]),
+    ], run["cpu_s"]  # fmt: skip
+
+
+GENERATORS = (wrk, loadtui, locust)
+TARGETS = {
+    "def": ("FastAPI def route (plain app, uvicorn, thread pool)", plain_fastapi_server),
+    "async": ("FastAPI async def /ping (loadtui server, uvicorn)", demo_server),
+    "nginx": ("nginx, static 200", nginx_server),
+}
+
+
+def _print_table(title: str, by_generator: dict[str, list[Measured]]) -> None:
+    print(f"\n### {title}\n")
+    print("| generator | req/s | CPU µs / request | vs wrk | server CPU | others |")
+    print("|---|---|---|---|---|---|")
+    costs: dict[str, float] = {}
+    for rounds in by_generator.values():
+        server = statistics.median(m.server_percent for m in rounds)
+        others = max(m.others_percent for m in rounds)
+        for i, row in enumerate(rounds[0].rows):
+            rps = statistics.median(m.rows[i].rps for m in rounds)
+            cost = costs[row.generator] = statistics.median(
+                m.rows[i].us_per_request for m in rounds
+            )
+            reference = next(iter(costs.values()))
+            print(
+                f"| {row.generator} | {rps:,.0f} | {cost:.1f} | {cost / reference:.2f}x | "
+                f"{server:.0f} % | {others:.0f} % |"
+            )
+    engine, (wrk_cost, *_) = costs["loadtui engine process"], costs.values()
+    steady = costs["Locust FastHttpUser, steady state"]
+    whole = costs["Locust FastHttpUser, whole process"]
+    print(
+        f"\nloadtui engine: {engine / wrk_cost:.2f}x wrk's CPU per request; {engine / steady:.2f}x "
+        f"Locust FastHttpUser's (steady state), {engine / whole:.2f}x (whole process)."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), help="comma list of " + ", ".join(TARGETS)
+    )
     args = parser.parse_args()
-    with demo_server(core=0) as (url, _pid):
-        time.sleep(1)
-        print("Part 1: transports in one uvloop process, 50 workers, no think time\n")
-        print("| transport | req/s | CPU us / request |\n|---|---|---|")
-        transport("loadtui Client (asyncio Protocol + httptools)", lean, url, args.seconds)
-        transport("httpx, one AsyncClient per worker", httpx_per_user, url, args.seconds)
-
-        print("\nPart 2: whole generators, same server, 50 users, no think time\n")
-        print("| generator | req/s | CPU us / request |\n|---|---|---|")
-        doc, tree, engine = run_loadtui(
-            ["/ping", "--target", url, "--users", "50", "--spawn-rate", "50",
-             "--think-min", "0", "--think-max", "0", "--duration", str(args.seconds)],
-            core=1,
-        )  # fmt: skip
-        requests, rps = doc["summary"]["requests"], doc["summary"]["rps"]
-        print(f"| loadtui engine process | {rps:,.0f} | {engine / requests * 1e6:.0f} |")
-        whole = tree / requests * 1e6
-        print(f"| loadtui, whole tree (engine + probe + CLI) | {rps:,.0f} | {whole:.0f} |")
-        stats = run_locust(url, "/ping", 50, 50, args.seconds, user="fast", think=False, core=1)
-        rps = stats["requests"] / args.seconds
-        print(
-            f"| Locust FastHttpUser | {rps:,.0f} | {stats['cpu_s'] / stats['requests'] * 1e6:.0f} |"
-        )
+    unknown = set(args.targets.split(",")) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
+    print(
+        f"{CONNECTIONS} connections, no think time, {args.seconds} s per run, server on core "
+        f"{SERVER_CORE}, generator on core {GENERATOR_CORE}; medians of {args.rounds} round(s)."
+    )
+    print("'others': the rest of the machine meanwhile, worst round, % of one core.")
+    for key in args.targets.split(","):
+        title, server = TARGETS[key]
+        by_generator: dict[str, list[Measured]] = {g.__name__: [] for g in GENERATORS}
+        with server(core=SERVER_CORE) as (url, pid):
+            time.sleep(1.0)
+            for _ in range(args.rounds):
+                for generator in GENERATORS:
+                    by_generator[generator.__name__].append(
+                        measured(lambda g=generator: g(url, args.seconds), pid)
+                    )
+        _print_table(title, by_generator)
 
 
 if __name__ == "__main__":

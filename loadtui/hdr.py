@@ -45,8 +45,35 @@ def release(histogram: HdrHistogram) -> None:
     histogram.encoder.histogram = None
 
 
+class Recorder:
+    """Records microseconds into one histogram, in hdrh's buckets with hdrh's arithmetic inlined
+    (its record_value takes ~0.9 us a value in Python, this ~0.2 us: the engine's hot path).
+    Values outside [LOWEST_US, HIGHEST_US] are clamped to them."""
+
+    __slots__ = ("_bucket_shift", "_counts", "_half_magnitude", "_mask", "_unit", "histogram")
+
+    def __init__(self, histogram: HdrHistogram) -> None:
+        self.histogram = histogram
+        self._counts = histogram.counts
+        self._mask = histogram.sub_bucket_mask
+        self._half_magnitude = histogram.sub_bucket_half_count_magnitude
+        self._unit = histogram.unit_magnitude
+        self._bucket_shift = self._unit + self._half_magnitude + 1
+
+    def record(self, microseconds: int) -> None:
+        value = LOWEST_US if microseconds < LOWEST_US else min(microseconds, HIGHEST_US)
+        bucket = (value | self._mask).bit_length() - self._bucket_shift
+        self._counts[(bucket << self._half_magnitude) + (value >> (bucket + self._unit))] += 1
+        histogram = self.histogram
+        histogram.total_count += 1
+        if value < histogram.min_value:
+            histogram.min_value = value
+        if value > histogram.max_value:
+            histogram.max_value = value
+
+
 def record_us(histogram: HdrHistogram, microseconds: int) -> None:
-    histogram.record_value(min(max(microseconds, LOWEST_US), HIGHEST_US))
+    Recorder(histogram).record(microseconds)
 
 
 def encode(histogram: HdrHistogram) -> str:

@@ -13,7 +13,7 @@ from loadtui.engine_messages import EngineFailed
 from loadtui.model import RunModel, State
 from loadtui.plan import LoadPlan
 from loadtui.probe import Probe
-from loadtui.server.variants import find_variant
+from loadtui.server.variants import Variant, find_variant
 from loadtui.spawn import SpawnedServer
 from loadtui.target import Target, check_reachable, parse_target
 from loadtui.workers import EngineConfig, EngineProcess
@@ -31,10 +31,19 @@ class SegmentSpec:
 
     def path(self) -> str:
         """A variant key names the demo's route (on any target); anything else is a path."""
-        variant = find_variant(self.route)
-        if variant is not None and (self.target is None or not self.route.startswith("/")):
+        if self.target is not None and self.route.startswith("/"):
+            return self.route
+        variant = self.variant()
+        if variant is not None:
             return variant.path
         return self.route if self.route.startswith("/") else "/" + self.route
+
+    def variant(self) -> Variant | None:
+        """The demo route this segment loads: by key, or by path on a spawned demo server. A
+        path on a given target is the target's own."""
+        if self.target is not None and self.route.startswith("/"):
+            return None
+        return find_variant(self.route)
 
 
 class Session:
@@ -54,7 +63,7 @@ class Session:
         Raises SpawnError or TargetError when there is nothing to load.
         """
         target = self._prepare_target()
-        variant = find_variant(target.route)
+        variant = self.spec.variant()
         self.model = RunModel(
             target=target,
             plan=self.spec.plan,

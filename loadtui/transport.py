@@ -1,9 +1,10 @@
 """A lean HTTP/1.1 client connection for the engine's hot path.
 
 One ``asyncio.Protocol`` per connection, responses parsed by ``httptools`` (the parser uvicorn
-uses), request bytes built once per target. Bodies are parsed and dropped. Compared with
-httpx, AsyncClient-per-user, it costs about a tenth of the CPU per request (see
-``benchmarks/client_cost.py``); the probe, which sends a few requests a second, keeps httpx.
+uses), request bytes built once per distinct request. Bodies are parsed and dropped. No future
+or task per request: the outcome of each request goes straight to the connection's listener
+(``on_response`` or ``on_failure``), which may send the next request from inside that call.
+See ``benchmarks/client_cost.py`` for what it costs beside wrk and Locust.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+from typing import Protocol
 
 import httptools
 
@@ -40,61 +42,64 @@ def build_request(host: str, port: int, path: str) -> bytes:
     ).encode("latin-1")
 
 
+class Listener(Protocol):
+    """Whoever sent the request in flight on a connection: told once how it ended."""
+
+    def on_response(self, status: int) -> None:
+        """The whole final response is in (the connection is already closed if it was the
+        server's last)."""
+
+    def on_failure(self, kind: str) -> None:
+        """No complete response: the connection is closed; ``kind`` names why."""
+
+
+async def connect(host: str, port: int, listener: Listener) -> HttpConnection:
+    """A new connection reporting to ``listener``; RequestFailed if none could be opened.
+
+    No timeout of its own: the caller's deadline cancels it.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        _, conn = await loop.create_connection(lambda: HttpConnection(listener), host, port)
+    except OSError as exc:
+        raise RequestFailed(CONNECT_ERRORS.get(exc.errno or 0, "connect_error")) from None
+    return conn
+
+
 class HttpConnection(asyncio.Protocol):
     """One TCP connection; one request at a time, kept alive between requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
         self.transport: asyncio.Transport | None = None
-        self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[int] | None = None
-
-    @classmethod
-    async def open(cls, host: str, port: int, timeout: float) -> HttpConnection:
-        loop = asyncio.get_running_loop()
-        try:
-            # not wait_for: on Python 3.11 it runs the connect in a second task per user
-            async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(cls, host, port)
-        except TimeoutError:
-            raise RequestFailed("timeout") from None
-        except OSError as exc:
-            raise RequestFailed(CONNECT_ERRORS.get(exc.errno or 0, "connect_error")) from None
-        return conn
+        self._waiting = False  # a request is out and its response not complete yet
 
     @property
     def open_for_requests(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    async def request(self, payload: bytes, deadline: float) -> int:
-        """Send ``payload``; the status code once the whole response is in.
-
-        ``deadline`` is on the loop's clock; past it the request fails with "timeout".
-        """
-        if not self.open_for_requests:
-            raise RequestFailed("disconnect")
-        waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_at(deadline, self._time_out, waiter)
-        try:
-            self.transport.write(payload)  # type: ignore[union-attr]
-            return await waiter
-        finally:
-            timer.cancel()
-
-    def _time_out(self, waiter: asyncio.Future[int]) -> None:
-        if not waiter.done():
-            waiter.set_exception(RequestFailed("timeout"))
-        self.close()
+    def send(self, payload: bytes) -> bool:
+        """Send one request; False (nothing sent) if the connection is no longer open."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        self._waiting = True
+        transport.write(payload)
+        return True
 
     def close(self) -> None:
+        """Abort the connection; a request in flight is given up without a report."""
+        self._waiting = False
         if self.transport is not None:
             self.transport.abort()
             self.transport = None
 
     def _fail(self, kind: str) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(RequestFailed(kind))
+        waiting = self._waiting
+        self.close()
+        if waiting:
+            self.listener.on_failure(kind)
 
     # ---- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -103,9 +108,10 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:  # a bug of ours, not the server's
+            raise exc.__context__ or exc from None
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # Upgrade: an unasked 101
             self._fail("bad_response")
-            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -114,39 +120,10 @@ class HttpConnection(asyncio.Protocol):
     # ---- httptools callbacks -----------------------------------------------------------
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
-        if status < 200:  # interim (1xx): the final response is still to come
+        if status < 200 or not self._waiting:  # interim (1xx): the final response is to come
             return
-        waiter, self._waiter = self._waiter, None
+        self._waiting = False
         if not self._parser.should_keep_alive():
             with contextlib.suppress(Exception):
                 self.close()
-        if waiter is not None and not waiter.done():
-            waiter.set_result(status)
-
-
-class Client:
-    """A user's way to the target: one connection, reopened when it breaks or closes."""
-
-    def __init__(self, host: str, port: int, payload: bytes, timeout: float) -> None:
-        self.host = host
-        self.port = port
-        self.payload = payload
-        self.timeout = timeout
-        self._conn: HttpConnection | None = None
-
-    async def get(self) -> int:
-        """One request; opening a connection first counts towards its time, as in Locust."""
-        deadline = asyncio.get_running_loop().time() + self.timeout
-        conn = self._conn
-        try:
-            if conn is None or not conn.open_for_requests:
-                conn = self._conn = await HttpConnection.open(self.host, self.port, self.timeout)
-            return await conn.request(self.payload, deadline)
-        except RequestFailed:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.listener.on_response(status)

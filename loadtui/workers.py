@@ -13,6 +13,13 @@ time (uncorrected), and the lateness itself in a third histogram.
 
 The engine watches itself: its loop lag and its CPU go into every snapshot, so that the
 numbers can be flagged when the generator, not the server, is the bottleneck.
+
+How, cheaply: users are callbacks, not tasks. A response completes inside the connection's
+``data_received``; the user records it there and, with no think time, sends its next request
+at once (no future, no task step, no extra loop iteration). Thinking is one timer. A request's
+timeout is a deadline on its user, checked by one timer per user that is re-armed only when it
+fires early (at most once per timeout, not once per request). Tasks exist only while a
+connection is being opened. ``benchmarks/client_cost.py`` and docs/BENCHMARKS.md have the cost.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -44,10 +51,12 @@ from loadtui.engine_messages import (
     EngineStarted,
     IntervalSnapshot,
 )
-from loadtui.transport import Client, RequestFailed, build_request
+from loadtui.transport import HttpConnection, RequestFailed, build_request, connect
 
 LAG_PROBE_S = 0.05
 FAILURE_BACKOFF_S = 0.05  # a user whose connection failed waits at least this long
+TIMER_RESOLUTION_S = 0.001  # uvloop's timers count whole milliseconds
+clock = time.perf_counter  # every time in the hot path; snapshots convert to monotonic
 
 
 class _Interval:
@@ -55,23 +64,158 @@ class _Interval:
     each snapshot (fresh histograms every second would fragment the heap over long runs)."""
 
     def __init__(self, open_loop: bool) -> None:
-        self.latency = hdr.new_histogram()
-        self.uncorrected = hdr.new_histogram() if open_loop else None
-        self.send_lag = hdr.new_histogram() if open_loop else None
+        self.latency = hdr.Recorder(hdr.new_histogram())
+        self.uncorrected = hdr.Recorder(hdr.new_histogram()) if open_loop else None
+        self.send_lag = hdr.Recorder(hdr.new_histogram()) if open_loop else None
         self.clear()
 
     def clear(self) -> None:
-        for histogram in (self.latency, self.uncorrected, self.send_lag):
-            if histogram is not None:
-                hdr.reset(histogram)
+        for recorder in (self.latency, self.uncorrected, self.send_lag):
+            if recorder is not None:
+                hdr.reset(recorder.histogram)
         self.requests = 0
         self.errors: Counter[str] = Counter()
         self.lag_max = 0.0
-        self.last_done: float | None = None
+        self.last_done: float | None = None  # on ``clock``
+
+    def record(self, started: float, done: float, kind: str | None) -> None:
+        self.latency.record(int((done - started) * 1e6))
+        self.requests += 1
+        self.last_done = done
+        if kind is not None:
+            self.errors[kind] += 1
 
 
-def _http_kind(status: int) -> str | None:
-    return None if status < 400 else f"http_{status}"
+class _Channel:
+    """One connection and the request in flight on it: sends, keeps the deadline, and hands
+    each outcome to ``_done``. A closed-loop user or an open-loop connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.loop = engine.loop
+        self.conn: HttpConnection | None = None
+        self.in_flight = False
+        self.started = 0.0  # when the request in flight was sent (or its connecting began)
+        self.deadline = 0.0
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    def send(self) -> None:
+        engine = self.engine
+        self.started = clock()
+        self.deadline = self.started + engine.timeout
+        self.in_flight = True
+        engine.in_flight += 1
+        if self._deadline_timer is None:
+            self._deadline_timer = self.loop.call_later(engine.timeout, self._check_deadline)
+        conn = self.conn
+        if conn is None or not conn.send(engine.payload):
+            self.conn = None
+            self._connecting = self.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        """Open a connection and send on it; connecting counts towards the request's time."""
+        engine = self.engine
+        try:
+            conn = await connect(engine.config.host, engine.config.port, self)
+        except RequestFailed as failure:
+            self._connecting = None
+            self._end(failure.kind)
+            return
+        self._connecting = None
+        if conn.send(engine.payload):
+            self.conn = conn
+        else:
+            self._end("disconnect")
+
+    def _check_deadline(self) -> None:
+        self._deadline_timer = None
+        if not self.in_flight:
+            return  # the next send arms a new one
+        remaining = self.deadline - clock()
+        if remaining > TIMER_RESOLUTION_S:  # armed for an earlier request: wait for this one's
+            self._deadline_timer = self.loop.call_later(remaining, self._check_deadline)
+            return
+        self._drop_connection()
+        self._end("timeout")
+
+    def _drop_connection(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # ---- transport.Listener --------------------------------------------------------------
+    def on_response(self, status: int) -> None:
+        self._end(None if status < 400 else f"http_{status}")
+
+    def on_failure(self, kind: str) -> None:
+        self.conn = None
+        self._end(kind)
+
+    def _end(self, kind: str | None) -> None:
+        self.in_flight = False
+        self.engine.in_flight -= 1
+        self._done(clock(), kind)
+
+    def _done(self, now: float, kind: str | None) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop at once: a request in flight is dropped unrecorded, the connection closed."""
+        if self.in_flight:
+            self.in_flight = False
+            self.engine.in_flight -= 1
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        self._drop_connection()
+
+
+class _ClosedUser(_Channel):
+    """Send, wait for the whole response, think, again."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._thinking: asyncio.TimerHandle | None = None
+
+    def _done(self, now: float, kind: str | None) -> None:
+        engine = self.engine
+        engine.current.record(self.started, now, kind)
+        think = random.uniform(*engine.think_s) if engine.thinks else 0.0
+        if kind is not None and not kind.startswith("http_"):
+            think = max(think, FAILURE_BACKOFF_S)
+        if think > 0:
+            self._thinking = self.loop.call_later(think, self._think_over)
+        else:
+            self.send()
+
+    def _think_over(self) -> None:
+        self._thinking = None
+        self.send()
+
+    def stop(self) -> None:
+        if self._thinking is not None:
+            self._thinking.cancel()
+            self._thinking = None
+        super().stop()
+
+
+class _OpenConnection(_Channel):
+    """One of the open loop's connections: it takes the next due request whenever it is free."""
+
+    intended = 0.0  # when the request in flight was due
+
+    def _done(self, now: float, kind: str | None) -> None:
+        engine = self.engine
+        current = engine.current
+        current.record(self.intended, now, kind)
+        current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
+        current.send_lag.record(int((self.started - self.intended) * 1e6))  # type: ignore[union-attr]
+        engine.idle.append(self)
+        engine.dispatch()
 
 
 class Engine:
@@ -79,19 +223,27 @@ class Engine:
         self.config = config
         self.plan = config.plan
         self.emit = emit
+        self.loop = asyncio.get_running_loop()
         self.open_loop = self.plan.mode == "open"
         self.target_users = self.plan.users
         self.payload = build_request(config.host, config.port, config.path)
-        self._current = _Interval(self.open_loop)
-        self._users: list[asyncio.Task[None]] = []
-        self._in_flight = 0
+        self.timeout = self.plan.timeout_s
+        self.think_s = self.plan.think_s
+        self.thinks = self.think_s[1] > 0
+        self.current = _Interval(self.open_loop)
+        self.in_flight = 0
+        self.idle: deque[_OpenConnection] = deque()  # open loop: connections free to send
+        self._users: list[_Channel] = []
         self._stopping = asyncio.Event()
         self._users_changed = asyncio.Event()
         self._reason = "stopped"
+        self.crash: str | None = None
         self._t0 = 0.0
+        self._to_mono = 0.0  # monotonic minus ``clock``
         self._period = 1.0 / self.plan.rate if self.plan.rate else 0.0
         self._next_index = 0
         self._sent = 0
+        self._due_timer: asyncio.TimerHandle | None = None
         self._process = psutil.Process()
 
     # ---- control (from the command reader) ------------------------------------------
@@ -105,8 +257,10 @@ class Engine:
 
     # ---- the run -----------------------------------------------------------------------
     async def run(self) -> str:
-        self._t0 = time.perf_counter()
+        self.loop.set_exception_handler(self._on_loop_error)
+        self._t0 = clock()
         t0_mono = time.monotonic()
+        self._to_mono = t0_mono - self._t0
         self.emit(EngineStarted(t0_mono, time.time()))
         helpers = [
             asyncio.create_task(self._spawner()),
@@ -115,10 +269,22 @@ class Engine:
         try:
             await self._ticker(t0_mono)
         finally:
-            for task in helpers + self._users:
+            for user in self._users:
+                user.stop()
+            if self._due_timer is not None:
+                self._due_timer.cancel()
+            for task in helpers:
                 task.cancel()
-            await asyncio.gather(*helpers, *self._users, return_exceptions=True)
+            await asyncio.gather(*helpers, return_exceptions=True)
         return self._reason
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """An exception in a callback is a bug of the engine's: stop, and fail the run."""
+        loop.default_exception_handler(context)
+        if self.crash is None:
+            exc = context.get("exception")
+            self.crash = f"{type(exc).__name__}: {exc}" if exc else str(context["message"])
+            self.stop("crashed")
 
     async def _ticker(self, t0_mono: float) -> None:
         interval = self.config.interval_s
@@ -149,10 +315,10 @@ class Engine:
         return self._stopping.is_set()
 
     def _snapshot(self, index: int, started: float, ended: float, cpu: float) -> IntervalSnapshot:
-        done = self._current  # no await below: nothing records while it is read and cleared
+        done = self.current  # no await below: nothing records while it is read and cleared
         unsent = 0
         if self.open_loop:
-            due = int((time.perf_counter() - self._t0) / self._period) + 1
+            due = int((clock() - self._t0) / self._period) + 1
             unsent = max(0, due - self._sent)
         snapshot = IntervalSnapshot(
             index=index,
@@ -160,15 +326,15 @@ class Engine:
             ended_mono=ended,
             requests=done.requests,
             errors=dict(done.errors),
-            latency_hdr=hdr.encode(done.latency),
-            users=self._in_flight if self.open_loop else len(self._users),
-            in_flight=self._in_flight,
+            latency_hdr=hdr.encode(done.latency.histogram),
+            users=self.in_flight if self.open_loop else len(self._users),
+            in_flight=self.in_flight,
             loop_lag_ms=round(done.lag_max * 1000.0, 3),
             cpu_percent=round(cpu, 2),
-            uncorrected_hdr=hdr.encode(done.uncorrected) if done.uncorrected else None,
-            send_lag_hdr=hdr.encode(done.send_lag) if done.send_lag else None,
+            uncorrected_hdr=hdr.encode(done.uncorrected.histogram) if done.uncorrected else None,
+            send_lag_hdr=hdr.encode(done.send_lag.histogram) if done.send_lag else None,
             unsent=unsent,
-            last_response_mono=done.last_done,
+            last_response_mono=None if done.last_done is None else done.last_done + self._to_mono,
             rss_bytes=self._process.memory_info().rss,
             open_fds=self._process.num_fds(),
             tasks=len(asyncio.all_tasks()),
@@ -180,85 +346,63 @@ class Engine:
     async def _spawner(self) -> None:
         """Keep the number of users at the target, starting them at the spawn rate."""
         spawn_gap = 0.0 if self.open_loop else 1.0 / self.plan.spawn_rate
-        user = self._open_user if self.open_loop else self._closed_user
         while True:
-            self._users = [task for task in self._users if not task.done()]
             if len(self._users) < self.target_users:
-                self._users.append(asyncio.create_task(user()))
+                self._add_user()
                 if spawn_gap:
                     await asyncio.sleep(spawn_gap)
                 continue
             while len(self._users) > self.target_users:
-                self._users.pop().cancel()
+                self._remove_user(self._users.pop())
             self._users_changed.clear()
             await self._users_changed.wait()
 
-    def _client(self) -> Client:
-        return Client(self.config.host, self.config.port, self.payload, self.plan.timeout_s)
+    def _add_user(self) -> None:
+        if self.open_loop:
+            connection = _OpenConnection(self)
+            self._users.append(connection)
+            self.idle.append(connection)
+            self.dispatch()
+        else:
+            user = _ClosedUser(self)
+            self._users.append(user)
+            user.send()
 
-    async def _closed_user(self) -> None:
-        client = self._client()
-        think_min, think_max = self.plan.think_s
-        clock = time.perf_counter
-        try:
-            while True:
-                started = clock()
-                kind = await self._send(client)
-                self._record(int((clock() - started) * 1e6), kind)
-                think = random.uniform(think_min, think_max)
-                if kind is not None and not kind.startswith("http_"):
-                    think = max(think, FAILURE_BACKOFF_S)
-                await asyncio.sleep(think)
-        finally:
-            client.close()
+    def _remove_user(self, user: _Channel) -> None:
+        user.stop()
+        if self.open_loop and user in self.idle:
+            self.idle.remove(user)  # type: ignore[arg-type]
 
-    async def _open_user(self) -> None:
-        client = self._client()
-        clock = time.perf_counter
-        try:
-            while True:
-                intended = self._t0 + self._next_index * self._period
-                self._next_index += 1
-                delay = intended - clock()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self._sent += 1
-                sent = clock()
-                kind = await self._send(client)
-                done = clock()
-                self._record(int((done - intended) * 1e6), kind)
-                current = self._current
-                hdr.record_us(current.uncorrected, int((done - sent) * 1e6))  # type: ignore[arg-type]
-                hdr.record_us(current.send_lag, int((sent - intended) * 1e6))  # type: ignore[arg-type]
-        finally:
-            client.close()
+    # ---- open loop: requests due at fixed times ------------------------------------------
+    def dispatch(self, due_now: bool = False) -> None:
+        """Send every request that is due, in order, while a connection is free; then sleep
+        until the next one is due. ``due_now``: the timer for the next request just fired."""
+        idle = self.idle
+        while idle:
+            intended = self._t0 + self._next_index * self._period
+            wait = intended - clock()
+            if wait > 0 and not due_now:
+                if self._due_timer is None:
+                    self._due_timer = self.loop.call_later(wait, self._due)
+                return
+            due_now = False
+            connection = idle.popleft()
+            self._next_index += 1
+            self._sent += 1
+            connection.intended = intended
+            connection.send()
 
-    async def _send(self, client: Client) -> str | None:
-        """One request; the error kind, or None for a response below 400."""
-        self._in_flight += 1
-        try:
-            return _http_kind(await client.get())
-        except RequestFailed as failure:
-            return failure.kind
-        finally:
-            self._in_flight -= 1
-
-    def _record(self, microseconds: int, kind: str | None) -> None:
-        current = self._current
-        hdr.record_us(current.latency, microseconds)
-        current.requests += 1
-        current.last_done = time.monotonic()
-        if kind is not None:
-            current.errors[kind] += 1
+    def _due(self) -> None:
+        self._due_timer = None
+        self.dispatch(due_now=True)
 
     # ---- self-monitoring -------------------------------------------------------------
     async def _lag_probe(self) -> None:
-        clock = time.perf_counter
         while True:
             before = clock()
             await asyncio.sleep(LAG_PROBE_S)
             lag = clock() - before - LAG_PROBE_S
-            current = self._current
+            current = self.current
             if lag > current.lag_max:
                 current.lag_max = lag
 
@@ -290,6 +434,8 @@ async def _serve_engine(conn: Connection, config: EngineConfig) -> None:
 
     loop.add_reader(conn.fileno(), on_command)
     reason = await engine.run()
+    if engine.crash is not None:
+        raise RuntimeError(engine.crash)
     if reason != "parent_gone":
         conn.send(EngineFinished(reason))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from loadtui import hdr
@@ -54,3 +54,24 @@ def test_reset_empties_in_place():
     assert hdr.summarize(histogram) == hdr.NOTHING
     hdr.record_us(histogram, 7)
     assert hdr.summarize(histogram).min == 0.007
+
+
+BUCKET_EDGES = [v for n in range(33) for v in (2**n - 1, 2**n, 2**n + 1)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(LATENCIES)
+@example([*BUCKET_EDGES, 0, hdr.HIGHEST_US, hdr.HIGHEST_US + 1])
+def test_recorder_fills_the_buckets_hdrh_would(values):
+    ours, theirs = hdr.new_histogram(), hdr.new_histogram()
+    recorder = hdr.Recorder(ours)
+    for value in values:
+        recorder.record(value)
+        theirs.record_value(min(max(value, hdr.LOWEST_US), hdr.HIGHEST_US))
+    assert hdr.recorded(ours) == hdr.recorded(theirs)
+    assert (ours.total_count, ours.min_value, ours.max_value) == (
+        theirs.total_count,
+        theirs.min_value,
+        theirs.max_value,
+    )
+    assert hdr.encode(ours) == hdr.encode(theirs)

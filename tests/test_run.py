@@ -169,3 +169,46 @@ def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
     blocked = re.search(r"^\s*event_loop_blocked: (.*)$", result.stdout, re.MULTILINE)
     assert blocked and "4@4u" in blocked.group(1).split(", "), result.stdout
     assert Path(tmp_path).joinpath(files[0].parent.name).is_dir()
+
+
+DEMO_ONLY = ("fastapi", "textual", "loadtui.server.routes", "loadtui.server.app")
+
+
+def imported(stderr: str) -> set[str]:
+    """Module names from ``python -X importtime``'s report."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if "import time" in line}
+
+
+def test_runs_on_a_target_and_reports_leave_the_demo_app_and_the_tui_unimported(
+    tmp_path, demo_server
+):
+    out = tmp_path / "run.json"
+    commands = [
+        ["run", "/ping", "--target", demo_server.url, "--duration", "1", "--users", "2"],
+        ["report", str(out)],
+    ]
+    for args in commands:
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "loadtui", *args]
+            + (["--json", str(out)] if args[0] == "run" else []),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        modules = imported(result.stderr)
+        assert "loadtui.cli" in modules
+        assert not {m for m in modules if m.startswith(DEMO_ONLY)}, args
+
+
+def test_the_engine_process_imports_no_web_framework_tui_or_http_library():
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import loadtui.workers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    modules = imported(result.stderr)
+    assert "loadtui.workers" in modules
+    heavy = ("fastapi", "starlette", "textual", "pydantic", "httpx", "jsonschema", "rich")
+    assert not {m for m in modules if m.startswith(heavy)}
