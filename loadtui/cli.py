@@ -359,11 +359,11 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     from loadtui.headless import matrix_command
     from loadtui.spawn import SpawnError
 
-    routes, plan, target = prepare.matrix_plan(args)
+    routes, plan, target, shape = prepare.matrix_plan(args)
     out_dir = args.out / runfile.stamp()
     prepare.writable(out_dir / "probe.json", "run files in")
     try:
-        return matrix_command(routes, args.users, plan, out_dir, args.threads, target)
+        return matrix_command(routes, args.users, plan, out_dir, args.threads, target, shape)
     except SpawnError as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return exits.FAILED

@@ -7,17 +7,47 @@ printer and the run file show of the client side is derived from them.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 from loadtui.plan import LoadPlan
 
 
 @dataclass(frozen=True)
+class EngineRequest:
+    """One named request, as bytes: one payload per data row (or the one request)."""
+
+    name: str
+    payloads: tuple[bytes, ...]
+    weight: float = 1.0
+    expect: frozenset[int] | None = None  # None: any status below 400 is a success
+    random_order: bool = False  # rows in random order (else round-robin)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """How to speak TLS to the target (the context itself cannot cross processes)."""
+
+    server_hostname: str
+    insecure: bool = False
+    cafile: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)
+        context.set_alpn_protocols(["http/1.1"])
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     host: str
     port: int
-    path: str
+    requests: tuple[EngineRequest, ...]  # a mix is picked by weight; one is just sent
     plan: LoadPlan
+    tls: Tls | None = None
     interval_s: float = 1.0
 
 

@@ -21,6 +21,7 @@ from loadtui import document, exits, runfile, verdicts
 from loadtui.model import State
 from loadtui.plan import LoadPlan
 from loadtui.report import tables
+from loadtui.request_spec import RequestSpec
 from loadtui.rundoc import RunDocument
 from loadtui.session import SegmentSpec, Session
 from loadtui.target import Target
@@ -170,6 +171,7 @@ def matrix_command(
     out_dir: Path,
     threads: int | None,
     target: Target | None = None,
+    shape: RequestSpec | None = None,
 ) -> int:
     """Every route x every user count, files in ``out_dir``: a fresh demo server for each, or
     the given target's paths."""
@@ -181,7 +183,7 @@ def matrix_command(
             plan = replace(
                 base_plan, users=count, spawn_rate=SEED_SPAWN_RATES.get(count, base_plan.spawn_rate)
             )
-            spec = SegmentSpec(route=route, plan=plan, target=target, threads=threads)
+            spec = SegmentSpec(route, plan, target=target, threads=threads, shape=shape)
             label = f"[{number}/{total}] {route} x {count}u"
             name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
             result = run_segment(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from loadtui.app import AppConfig
     from loadtui.plan import LoadPlan
+    from loadtui.request_spec import RequestSpec
     from loadtui.server.serve import ServeOptions
     from loadtui.session import SegmentSpec
     from loadtui.target import Target
@@ -97,38 +98,112 @@ def no_metrics_without_target(args: argparse.Namespace) -> None:
         raise UsageError("--metrics names the sidecar of a --target: give --target too")
 
 
+def request_shape(args: argparse.Namespace) -> RequestSpec | None:
+    """The request options (-X, -H, -d, --expect, --data-file), checked; None if none given."""
+    from loadtui.request_spec import Shape, SpecError, shaped
+
+    given = args.method or args.header or args.data is not None or args.expect
+    if not (given or args.data_file):
+        return None
+    if args.scenario is not None:
+        raise UsageError(
+            "--scenario holds its own requests: leave out -X, -H, -d, --expect, --data-file"
+        )
+    shape = Shape(
+        method=args.method,
+        headers=tuple(args.header),
+        data=args.data,
+        expect=args.expect,
+        data_file=args.data_file,
+        data_order=args.data_order,
+    )
+    try:
+        return shaped(shape)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def scenario_requests(args: argparse.Namespace) -> tuple[RequestSpec, ...]:
+    from loadtui import scenario
+    from loadtui.request_spec import SpecError
+
+    if args.scenario is None:
+        return ()
+    try:
+        return tuple(scenario.load(args.scenario))
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def checked_segment(spec: SegmentSpec) -> SegmentSpec:
+    """``spec`` once its requests can be built and its users have descriptors enough."""
+    from loadtui import headroom
+    from loadtui.request_spec import SpecError
+
+    try:
+        spec.requests()
+        headroom.ensure(spec.plan.users)
+    except (SpecError, headroom.HeadroomError) as exc:
+        raise UsageError(str(exc)) from None
+    return spec
+
+
 def run_spec(args: argparse.Namespace) -> SegmentSpec:
     from loadtui.session import SegmentSpec
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
-    if args.route is None and args.scenario is None:
+    shape, mix = request_shape(args), scenario_requests(args)
+    if mix and args.route is not None:
+        raise UsageError("give a ROUTE or --scenario FILE, not both")
+    if not mix and args.route is None:
         raise UsageError("give a ROUTE (a variant key or a path), or --scenario FILE")
+    route = args.route if not mix else args.scenario.name
     where = None
     if args.target:
         if args.threads is not None:
             raise UsageError("--threads applies to a spawned demo server, not to --target")
-        where = target(args, args.route)
-    else:
-        demo_route(args.route)
-    return SegmentSpec(route=args.route, plan=load, target=where, threads=args.threads)
+        where = target(args, route if not mix else "/")
+    elif not mix:
+        demo_route(route)
+    spec = SegmentSpec(
+        route=route,
+        plan=load,
+        target=where,
+        threads=args.threads,
+        shape=shape,
+        scenario=mix,
+    )
+    return checked_segment(spec)
 
 
-def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan, Target | None]:
-    """The routes, the base plan and the target (None: a fresh demo server for every run)."""
+def matrix_plan(
+    args: argparse.Namespace,
+) -> tuple[list[str], LoadPlan, Target | None, RequestSpec | None]:
+    """The routes, the base plan, the target (None: a fresh demo server for every run) and how
+    each route is asked."""
     from loadtui.server.variants import SEED_KEYS
+    from loadtui.session import SegmentSpec
 
     no_metrics_without_target(args)
+    if args.scenario is not None:
+        raise UsageError("matrix takes --routes, not --scenario (run takes a scenario)")
+    shape = request_shape(args)
     if args.target:
         if args.routes is None:
             raise UsageError("give --routes (paths on the target) with --target")
         if args.threads is not None:
             raise UsageError("--threads applies to a spawned demo server, not to --target")
-        return args.routes, plan(args, args.users[0], 20.0), target(args, "/")
-    routes = args.routes or list(SEED_KEYS)
+        routes, where = args.routes, target(args, "/")
+    else:
+        routes, where = args.routes or list(SEED_KEYS), None
+        for route in routes:
+            demo_route(route)
+    base = plan(args, args.users[0], 20.0)
     for route in routes:
-        demo_route(route)
-    return routes, plan(args, args.users[0], 20.0), None
+        most = replace(base, users=max(args.users))
+        checked_segment(SegmentSpec(route=route, plan=most, target=where, shape=shape))
+    return routes, base, where, shape
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:

@@ -242,7 +242,12 @@ class Probe:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with (
             httpx.AsyncClient(timeout=SIDECAR_TIMEOUT_S, **options) as sidecars,
-            httpx.AsyncClient(timeout=HEARTBEAT_TIMEOUT_S, limits=limits, **options) as app,
+            httpx.AsyncClient(
+                timeout=HEARTBEAT_TIMEOUT_S,
+                limits=limits,
+                verify=self.target.ssl_context() or True,  # the app may be https; sidecars not
+                **options,
+            ) as app,
         ):
             tasks = [
                 asyncio.create_task(self._heartbeats(app)),

@@ -282,24 +282,34 @@ class Shape:
     data_order: Order = "round-robin"
 
 
-def from_command_line(path: str, shape: Shape) -> RequestSpec:
+def for_path(shape: RequestSpec, path: str) -> RequestSpec:
+    """``shape`` (method, headers, body, rows) asked of ``path``, checked."""
     check_text("path", path)
-    body = data(shape.data) if shape.data is not None else None
-    chosen = method(shape.method) if shape.method else ("POST" if body is not None else "GET")
-    spec = RequestSpec(
-        name=f"{chosen} {path}",
-        method=chosen,
-        path=path,
-        headers=tuple(header(text) for text in shape.headers),
-        body=body,
-        expect=expect(shape.expect) if shape.expect else None,
-        rows=rows(shape.data_file) if shape.data_file else (),
-        order=shape.data_order,
-        data_file=str(shape.data_file) if shape.data_file else None,
-    )
-    spec = with_defaults(spec)
+    spec = replace(shape, name=f"{shape.method} {path}", path=path)
     check_fields(spec)
     return spec
+
+
+def shaped(shape: Shape) -> RequestSpec:
+    """The request options of a command line, checked; its path comes with :func:`for_path`."""
+    body = data(shape.data) if shape.data is not None else None
+    chosen = method(shape.method) if shape.method else ("POST" if body is not None else "GET")
+    return with_defaults(
+        RequestSpec(
+            name=chosen,
+            method=chosen,
+            headers=tuple(header(text) for text in shape.headers),
+            body=body,
+            expect=expect(shape.expect) if shape.expect else None,
+            rows=rows(shape.data_file) if shape.data_file else (),
+            order=shape.data_order,
+            data_file=str(shape.data_file) if shape.data_file else None,
+        )
+    )
+
+
+def from_command_line(path: str, shape: Shape) -> RequestSpec:
+    return for_path(shaped(shape), path)
 
 
 def unique_names(specs: Iterable[RequestSpec]) -> None:

@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from loadtui.engine_messages import EngineFailed
+from loadtui import headroom, request_spec
+from loadtui.engine_messages import EngineFailed, EngineRequest
 from loadtui.model import RunModel, State
 from loadtui.plan import LoadPlan
 from loadtui.probe import Probe
+from loadtui.request_spec import RequestSpec
 from loadtui.server.variants import Variant, find_variant
 from loadtui.spawn import SpawnedServer
 from loadtui.target import Target, check_reachable, parse_target
@@ -24,10 +26,21 @@ ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, t
 
 @dataclass(frozen=True)
 class SegmentSpec:
-    route: str  # a variant key ("5") or a path
+    route: str  # a variant key ("5") or a path; a scenario's name with ``scenario``
     plan: LoadPlan
     target: Target | None = None  # None: spawn a fresh demo server
     threads: int | None = None  # for a spawned server
+    shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
+    scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
+
+    def requests(self) -> tuple[RequestSpec, ...]:
+        """What the engine sends: the scenario's mix, or the route asked as ``shape`` says.
+
+        Raises SpecError when the route's path names a field the data rows lack.
+        """
+        if self.scenario:
+            return self.scenario
+        return (request_spec.for_path(self.shape or RequestSpec(name=""), self.path()),)
 
     def path(self) -> str:
         """A variant key names the demo's route (on any target); anything else is a path."""
@@ -62,13 +75,16 @@ class Session:
 
         Raises SpawnError or TargetError when there is nothing to load.
         """
+        specs = self.spec.requests()
+        headroom.ensure(self.spec.plan.users)
         target = self._prepare_target()
-        variant = self.spec.variant()
+        variant = None if self.spec.scenario else self.spec.variant()
         self.model = RunModel(
             target=target,
             plan=self.spec.plan,
             variant_key=variant.key if variant else None,
             variant_pattern=variant.pattern if variant else None,
+            mix=specs if self.spec.scenario else (),
         )
         model = self.model
         self.probe = Probe(
@@ -79,15 +95,26 @@ class Session:
             on_failure=model.set_probe_failure,
         )
         self.probe.start()
-        self.engine = EngineProcess(
-            EngineConfig(target.host, target.port, target.route, self.spec.plan)
+        requests = tuple(
+            EngineRequest(
+                name=spec.name,
+                payloads=request_spec.payloads(spec, target.host_header),
+                weight=spec.weight,
+                expect=spec.expect,
+                random_order=spec.order == "random",
+            )
+            for spec in specs
         )
+        config = EngineConfig(
+            target.host, target.port, requests, self.spec.plan, tls=target.tls_options()
+        )
+        self.engine = EngineProcess(config)
         self.engine.start()
         self._last_message = time.monotonic()
         return model
 
     def _prepare_target(self) -> Target:
-        path = self.spec.path()
+        path = self.spec.route if self.spec.scenario else self.spec.path()
         if self.spec.target is not None:
             check_reachable(self.spec.target)
             return replace(self.spec.target, route=path)

@@ -12,6 +12,8 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from loadtui.engine_messages import Tls
+
 
 @dataclass(frozen=True)
 class Target:
@@ -31,26 +33,28 @@ class Target:
     def default_port(self) -> int:
         return 443 if self.tls else 80
 
-    def ssl_context(self) -> ssl.SSLContext | None:
+    @property
+    def host_header(self) -> str:
+        """The Host header: the host as given (``localhost``, ``[::1]``), and the port."""
+        shown = urlsplit(self.url).hostname or self.host
+        return f"[{shown}]:{self.port}" if ":" in shown else f"{shown}:{self.port}"
+
+    def tls_options(self) -> Tls | None:
         """How loadtui speaks TLS to this target (None: plain HTTP): ALPN http/1.1, SNI, the
         system's trust or --cacert's, no verification with -k."""
         if not self.tls:
             return None
-        context = ssl.create_default_context(cafile=self.cafile)
-        context.set_alpn_protocols(["http/1.1"])
-        if self.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return Tls(self.server_hostname, insecure=self.insecure, cafile=self.cafile)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        options = self.tls_options()
+        return options.context() if options else None
 
     @property
-    def server_hostname(self) -> str | None:
-        """The name sent with SNI and checked in the certificate (None for an IP address)."""
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return self.host
-        return None
+    def server_hostname(self) -> str:
+        """The name the certificate must hold: the host as given (sent with SNI unless it is
+        an IP address)."""
+        return urlsplit(self.url).hostname or self.host
 
     def permits(self, host: str) -> bool:
         """Whether loadtui may send anything to ``host``: loopback, or this target's own host

@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ssl
 from typing import Protocol
 
 import httptools
-
-from loadtui import __version__
 
 CONNECT_ERRORS = {
     errno.ECONNREFUSED: "refused",
     errno.ECONNRESET: "disconnect",
     errno.ETIMEDOUT: "timeout",
+    errno.EMFILE: "emfile",  # out of file descriptors: loadtui's limit, not the server's fault
+    errno.ENFILE: "emfile",
 }
 
 
@@ -31,15 +32,6 @@ class RequestFailed(Exception):
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
         self.kind = kind
-
-
-def build_request(host: str, port: int, path: str) -> bytes:
-    return (
-        f"GET {path} HTTP/1.1\r\n"
-        f"Host: {host}:{port}\r\n"
-        f"User-Agent: loadtui/{__version__}\r\n"
-        "Accept: */*\r\n\r\n"
-    ).encode("latin-1")
 
 
 class Listener(Protocol):
@@ -53,14 +45,32 @@ class Listener(Protocol):
         """No complete response: the connection is closed; ``kind`` names why."""
 
 
-async def connect(host: str, port: int, listener: Listener) -> HttpConnection:
-    """A new connection reporting to ``listener``; RequestFailed if none could be opened.
+async def connect(
+    host: str,
+    port: int,
+    listener: Listener,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> HttpConnection:
+    """A new connection reporting to ``listener``, TLS when given a context; RequestFailed if
+    none could be opened (a failed handshake is the kind ``tls``).
 
     No timeout of its own: the caller's deadline cancels it.
     """
     loop = asyncio.get_running_loop()
     try:
-        _, conn = await loop.create_connection(lambda: HttpConnection(listener), host, port)
+        if tls is None:
+            _, conn = await loop.create_connection(lambda: HttpConnection(listener), host, port)
+        else:
+            _, conn = await loop.create_connection(
+                lambda: HttpConnection(listener),
+                host,
+                port,
+                ssl=tls,
+                server_hostname=server_hostname or "",
+            )
+    except ssl.SSLError:
+        raise RequestFailed("tls") from None
     except OSError as exc:
         raise RequestFailed(CONNECT_ERRORS.get(exc.errno or 0, "connect_error")) from None
     return conn
@@ -74,6 +84,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiting = False  # a request is out and its response not complete yet
+        self._headers_done = False  # ... and its response's head is in
+        self._framed = False  # ... with a length (or chunks); else its body ends at close
+        self._head = False  # ... to a HEAD request: no body follows, whatever the head says
 
     @property
     def open_for_requests(self) -> bool:
@@ -85,6 +98,8 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return False
         self._waiting = True
+        self._headers_done = self._framed = False
+        self._head = payload.startswith(b"HEAD ")
         transport.write(payload)
         return True
 
@@ -115,9 +130,28 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self._waiting and self._headers_done and not self._framed and exc is None:
+            # no length given: the body ended with the connection (RFC 9112 6.3)
+            self._waiting = False
+            self.listener.on_response(self._parser.get_status_code())
+            return
         self._fail("disconnect")
 
     # ---- httptools callbacks -----------------------------------------------------------
+    def on_header(self, name: bytes, _value: bytes) -> None:
+        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        if self._head:
+            # httptools cannot be told that no body follows: answer now, start afresh
+            status = self._parser.get_status_code()
+            if status >= 200:
+                self._waiting = False
+                self.close()
+                self.listener.on_response(status)
+
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
         if status < 200 or not self._waiting:  # interim (1xx): the final response is to come

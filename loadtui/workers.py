@@ -25,8 +25,10 @@ connection is being opened. ``benchmarks/client_cost.py`` and docs/BENCHMARKS.md
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import gc
+import itertools
 import os
 import random
 import signal
@@ -48,10 +50,12 @@ from loadtui.engine_messages import (
     EngineFailed,
     EngineFinished,
     EngineMessage,
+    EngineRequest,
     EngineStarted,
     IntervalSnapshot,
+    NameInterval,
 )
-from loadtui.transport import HttpConnection, RequestFailed, build_request, connect
+from loadtui.transport import HttpConnection, RequestFailed, connect
 
 LAG_PROBE_S = 0.05
 FAILURE_BACKOFF_S = 0.05  # a user whose connection failed waits at least this long
@@ -59,31 +63,98 @@ TIMER_RESOLUTION_S = 0.001  # uvloop's timers count whole milliseconds
 clock = time.perf_counter  # every time in the hot path; snapshots convert to monotonic
 
 
-class _Interval:
-    """Counters and histograms for the interval being measured; emptied, not replaced, at
-    each snapshot (fresh histograms every second would fragment the heap over long runs)."""
+class _Counts:
+    """Requests, errors by kind and a latency histogram: of an interval, or of one name."""
 
-    def __init__(self, open_loop: bool) -> None:
+    def __init__(self) -> None:
         self.latency = hdr.Recorder(hdr.new_histogram())
+        self.requests = 0
+        self.errors: Counter[str] = Counter()
+
+    def record(self, microseconds: int, kind: str | None) -> None:
+        self.latency.record(microseconds)
+        self.requests += 1
+        if kind is not None:
+            self.errors[kind] += 1
+
+    def clear(self) -> None:
+        hdr.reset(self.latency.histogram)
+        self.requests = 0
+        self.errors = Counter()
+
+
+class _Interval(_Counts):
+    """Counters and histograms for the interval being measured; emptied, not replaced, at
+    each snapshot (fresh histograms every second would fragment the heap over long runs).
+    With a mix of named requests, each name's share is counted too."""
+
+    def __init__(self, open_loop: bool, names: tuple[str, ...] = ()) -> None:
+        super().__init__()
         self.uncorrected = hdr.Recorder(hdr.new_histogram()) if open_loop else None
         self.send_lag = hdr.Recorder(hdr.new_histogram()) if open_loop else None
+        self.by_name = [_Counts() for _ in names] if len(names) > 1 else None
         self.clear()
 
     def clear(self) -> None:
-        for recorder in (self.latency, self.uncorrected, self.send_lag):
+        super().clear()
+        for recorder in (self.uncorrected, self.send_lag):
             if recorder is not None:
                 hdr.reset(recorder.histogram)
-        self.requests = 0
-        self.errors: Counter[str] = Counter()
+        for counts in self.by_name or ():
+            counts.clear()
         self.lag_max = 0.0
         self.last_done: float | None = None  # on ``clock``
 
-    def record(self, started: float, done: float, kind: str | None) -> None:
-        self.latency.record(int((done - started) * 1e6))
-        self.requests += 1
+    def record_request(self, which: int, started: float, done: float, kind: str | None) -> None:
+        microseconds = int((done - started) * 1e6)
+        self.record(microseconds, kind)
         self.last_done = done
-        if kind is not None:
-            self.errors[kind] += 1
+        if self.by_name is not None:
+            self.by_name[which].record(microseconds, kind)
+
+    def names(self, names: tuple[str, ...]) -> dict[str, NameInterval] | None:
+        if self.by_name is None:
+            return None
+        return {
+            name: NameInterval(
+                counts.requests, dict(counts.errors), hdr.encode(counts.latency.histogram)
+            )
+            for name, counts in zip(names, self.by_name, strict=True)
+        }
+
+
+class _Mix:
+    """Which request a user sends next: by weight among the names, then the next data row
+    (round-robin or at random). One request of one row is simply that request."""
+
+    def __init__(self, requests: tuple[EngineRequest, ...]) -> None:
+        self.requests = requests
+        self.names = tuple(r.name for r in requests)
+        self.single = len(requests) == 1 and len(requests[0].payloads) == 1
+        total = sum(r.weight for r in requests)
+        self._cumulative = list(itertools.accumulate(r.weight / total for r in requests))
+        self._next_row = [0] * len(requests)
+
+    def pick(self) -> tuple[int, bytes]:
+        """(which request, its bytes)."""
+        if self.single:
+            return 0, self.requests[0].payloads[0]
+        which = 0
+        if len(self.requests) > 1:
+            which = min(bisect.bisect(self._cumulative, random.random()), len(self.requests) - 1)
+        request = self.requests[which]
+        payloads = request.payloads
+        if request.random_order:
+            return which, payloads[random.randrange(len(payloads))]
+        row = self._next_row[which]
+        self._next_row[which] = (row + 1) % len(payloads)
+        return which, payloads[row]
+
+    def kind(self, which: int, status: int) -> str | None:
+        """None for a success, else the error kind ``http_<status>``."""
+        expect = self.requests[which].expect
+        ok = status < 400 if expect is None else status in expect
+        return None if ok else f"http_{status}"
 
 
 class _Channel:
@@ -95,6 +166,8 @@ class _Channel:
         self.loop = engine.loop
         self.conn: HttpConnection | None = None
         self.in_flight = False
+        self.which = 0  # which request of the mix is in flight
+        self.payload = b""
         self.started = 0.0  # when the request in flight was sent (or its connecting began)
         self.deadline = 0.0
         self._deadline_timer: asyncio.TimerHandle | None = None
@@ -102,6 +175,7 @@ class _Channel:
 
     def send(self) -> None:
         engine = self.engine
+        self.which, self.payload = engine.mix.pick()
         self.started = clock()
         self.deadline = self.started + engine.timeout
         self.in_flight = True
@@ -109,21 +183,22 @@ class _Channel:
         if self._deadline_timer is None:
             self._deadline_timer = self.loop.call_later(engine.timeout, self._check_deadline)
         conn = self.conn
-        if conn is None or not conn.send(engine.payload):
+        if conn is None or not conn.send(self.payload):
             self.conn = None
             self._connecting = self.loop.create_task(self._connect())
 
     async def _connect(self) -> None:
         """Open a connection and send on it; connecting counts towards the request's time."""
         engine = self.engine
+        config = engine.config
         try:
-            conn = await connect(engine.config.host, engine.config.port, self)
+            conn = await connect(config.host, config.port, self, engine.tls, engine.server_hostname)
         except RequestFailed as failure:
             self._connecting = None
             self._end(failure.kind)
             return
         self._connecting = None
-        if conn.send(engine.payload):
+        if conn.send(self.payload):
             self.conn = conn
         else:
             self._end("disconnect")
@@ -149,7 +224,7 @@ class _Channel:
 
     # ---- transport.Listener --------------------------------------------------------------
     def on_response(self, status: int) -> None:
-        self._end(None if status < 400 else f"http_{status}")
+        self._end(self.engine.mix.kind(self.which, status))
 
     def on_failure(self, kind: str) -> None:
         self.conn = None
@@ -183,7 +258,7 @@ class _ClosedUser(_Channel):
 
     def _done(self, now: float, kind: str | None) -> None:
         engine = self.engine
-        engine.current.record(self.started, now, kind)
+        engine.current.record_request(self.which, self.started, now, kind)
         think = random.uniform(*engine.think_s) if engine.thinks else 0.0
         if kind is not None and not kind.startswith("http_"):
             think = max(think, FAILURE_BACKOFF_S)
@@ -211,7 +286,7 @@ class _OpenConnection(_Channel):
     def _done(self, now: float, kind: str | None) -> None:
         engine = self.engine
         current = engine.current
-        current.record(self.intended, now, kind)
+        current.record_request(self.which, self.intended, now, kind)
         current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
         current.send_lag.record(int((self.started - self.intended) * 1e6))  # type: ignore[union-attr]
         engine.idle.append(self)
@@ -226,11 +301,13 @@ class Engine:
         self.loop = asyncio.get_running_loop()
         self.open_loop = self.plan.mode == "open"
         self.target_users = self.plan.users
-        self.payload = build_request(config.host, config.port, config.path)
+        self.mix = _Mix(config.requests)
+        self.tls = config.tls.context() if config.tls else None
+        self.server_hostname = config.tls.server_hostname if config.tls else None
         self.timeout = self.plan.timeout_s
         self.think_s = self.plan.think_s
         self.thinks = self.think_s[1] > 0
-        self.current = _Interval(self.open_loop)
+        self.current = _Interval(self.open_loop, self.mix.names)
         self.in_flight = 0
         self.idle: deque[_OpenConnection] = deque()  # open loop: connections free to send
         self._users: list[_Channel] = []
@@ -338,6 +415,7 @@ class Engine:
             rss_bytes=self._process.memory_info().rss,
             open_fds=self._process.num_fds(),
             tasks=len(asyncio.all_tasks()),
+            by_name=done.names(self.mix.names),
         )
         done.clear()
         return snapshot

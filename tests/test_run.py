@@ -138,7 +138,7 @@ def test_unreachable_target_is_exit_1_with_one_line():
         (["run", "nope"], "unknown route"),
         (["run", "5", "--json", "/proc/version/run.json"], "cannot write"),
         (["run", "/ping", "--target", "http://192.0.2.10:8000"], "not a loopback"),
-        (["run", "/ping", "--target", "https://127.0.0.1:8000"], "only http://"),
+        (["run", "/ping", "--target", "ftp://127.0.0.1:8000"], "only http:// and https://"),
         (["run", "/ping", "--target", "http://127.0.0.1:8000", "--threads", "4"], "--threads"),
         (["matrix", "--users", "10,x"], "not a whole number"),
         (["matrix", "--routes", "5,zz"], "unknown route"),
