@@ -7,6 +7,7 @@ proves an output location before a run): bad input is found before any work star
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from loadtui.server.serve import ServeOptions
     from loadtui.session import SegmentSpec
     from loadtui.target import Target
+    from loadtui.thresholds import GateSpec
 
 
 class UsageError(Exception):
@@ -112,6 +114,22 @@ def matrix_plan(args: argparse.Namespace) -> tuple[list[str], LoadPlan, Target |
     for route in routes:
         demo_route(route)
     return routes, plan(args, args.users[0], 20.0), None
+
+
+def gate(args: argparse.Namespace, names: Collection[str] = ()) -> GateSpec:
+    """--threshold and --fail-on; ``names`` are the run's request names (none without a
+    scenario), the only ones a threshold may name (``orders.p99<500ms``)."""
+    from loadtui.thresholds import GateSpec, ThresholdError, parse_fail_on, parse_threshold
+
+    try:
+        thresholds = tuple(parse_threshold(text, names) for text in args.threshold)
+    except ThresholdError as exc:
+        raise UsageError(f"--threshold {exc}") from None
+    try:
+        fail_on = parse_fail_on(args.fail_on)
+    except ThresholdError as exc:
+        raise UsageError(f"--fail-on: {exc}") from None
+    return GateSpec(thresholds, fail_on)
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:
