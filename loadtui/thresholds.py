@@ -199,9 +199,9 @@ def apply(doc: RunDocument, spec: GateSpec) -> RunDocument:
 
 # ---- saying so ---------------------------------------------------------------------------------
 def figure(threshold: Threshold, value: float | None) -> str:
-    """The observed figure, in the threshold's unit: "412.3 ms", "2.5%", "3 requests"."""
+    """The observed figure, in the threshold's unit: "412.3 ms", "2.5%", "3"; "none"."""
     if value is None:
-        return "none (no requests were recorded)"
+        return "none"
     if threshold.unit in ("requests", "stalls"):
         return f"{value:.0f}"
     if threshold.unit == "%":
@@ -210,11 +210,13 @@ def figure(threshold: Threshold, value: float | None) -> str:
 
 
 def describe(result: ThresholdOutcome) -> str:
-    """One line: the threshold, pass or breach, and what the run had."""
+    """One line: the threshold, passed or breached, and what the run had."""
     threshold = result.threshold
     name = f"{threshold.request}.{threshold.metric}" if threshold.request else threshold.metric
-    verdict = "passed" if result.passed else "breached"
-    return shown(f"{threshold.text} {verdict}: {name} {figure(threshold, result.observed)}")
+    had = f"{name} {figure(threshold, result.observed)}"
+    if result.observed is None:
+        had += f" (no figures for {threshold.request})" if threshold.request else " (no requests)"
+    return shown(f"{threshold.text} {'passed' if result.passed else 'breached'}: {had}")
 
 
 def breaches(doc: RunDocument) -> list[str]:
