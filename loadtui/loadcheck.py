@@ -151,17 +151,40 @@ def _stalls(count: object, longest: object) -> str:
     return f"{times}, the longest {seconds} s"
 
 
-def _plan_args(users: object, duration: object, options: Mapping[str, object]) -> None:
+def _check_arguments(
+    route: object,
+    users: object,
+    seconds: Mapping[str, object],
+    think: object,
+    options: Mapping[str, object],
+) -> None:
+    """TypeError or ValueError, naming the argument, before anything starts."""
     unknown = sorted(set(options) - REQUEST_OPTIONS)
     if unknown:
         takes = ", ".join(sorted(REQUEST_OPTIONS)) or "none yet"
         raise TypeError(f"loadtui_run: unknown request option {unknown[0]!r} (it takes: {takes})")
+    if not isinstance(route, str) or not route.startswith("/"):
+        raise ValueError(f"loadtui_run: route must be a path starting with /, not {route!r}")
     if not isinstance(users, int) or isinstance(users, bool) or users < 1:
         raise ValueError(f"loadtui_run: users must be a whole number from 1, not {users!r}")
-    if not isinstance(duration, int | float) or not (0 < duration < math.inf):
+    for name, value in seconds.items():
+        if not _number(value) or not 0 < value < math.inf:  # type: ignore[operator]
+            raise ValueError(
+                f"loadtui_run: {name} must be a number of seconds above 0, not {value!r}"
+            )
+    if not (
+        isinstance(think, tuple)
+        and len(think) == 2
+        and all(_number(t) and 0 <= t < math.inf for t in think)
+        and think[0] <= think[1]
+    ):
         raise ValueError(
-            f"loadtui_run: duration must be a number of seconds above 0, not {duration!r}"
+            f"loadtui_run: think must be (least, most) seconds, 0 or more, not {think!r}"
         )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def run_app(
@@ -185,9 +208,8 @@ def run_app(
     from loadtui.session import SegmentSpec
     from loadtui.target import TargetError, parse_target
 
-    _plan_args(users, duration, request_options)
-    if not isinstance(route, str) or not route.startswith("/"):
-        raise ValueError(f"loadtui_run: route must be a path starting with /, not {route!r}")
+    seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
+    _check_arguments(route, users, seconds, think, request_options)
     plan = LoadPlan(
         users=users, spawn_rate=float(users), duration_s=duration, think_s=think, timeout_s=timeout
     )

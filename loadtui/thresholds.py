@@ -174,7 +174,7 @@ def outcome(doc: RunDocument, threshold: Threshold) -> ThresholdOutcome:
 
 
 def _matches(verdict: Verdict, entry: str) -> bool:
-    """Whether a --fail-on entry names this verdict: its code, or its severity or a milder one."""
+    """Whether a --fail-on entry names this verdict: its code, or a severity it reaches."""
     if entry in SEVERITIES:
         return SEVERITY_ORDER[verdict.severity] <= SEVERITY_ORDER[entry]
     return verdict.code == entry

@@ -233,6 +233,10 @@ def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_s
         loadtui_run(app=DEMO, route="/ping", users=0)
     with pytest.raises(ValueError, match="duration must be a number of seconds above 0"):
         loadtui_run(app=DEMO, route="/ping", duration=float("nan"))
+    with pytest.raises(ValueError, match="start_timeout must be a number of seconds above 0"):
+        loadtui_run(app=DEMO, route="/ping", start_timeout=0)
+    with pytest.raises(ValueError, match=r"think must be \(least, most\) seconds"):
+        loadtui_run(app=DEMO, route="/ping", think=(0.5, 0.1))
 
 
 # ---- the README's test file, run by a real pytest --------------------------------------------
