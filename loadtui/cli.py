@@ -173,6 +173,27 @@ def _add_request_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cacert", type=Path, metavar="FILE", help="https: trust this CA bundle")
 
 
+def _add_gate(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("gate", "exit 3 when a run is not good enough (README: Exit codes)")
+    g.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a figure the run must meet, as often as you like: 'p99<300ms', 'p50<=0.2s', "
+        "'mean<50ms', 'max<1s', 'rps>150', 'errors<1%%', 'errors==0', 'stalls==0' (p50 p90 p99 "
+        "p999 mean max in ms, s or us; < <= > >= ==)",
+    )
+    g.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        metavar="CODE[,CODE]",
+        help="verdict codes (event_loop_blocked, ...), or critical / warning: a verdict of "
+        "that severity or worse",
+    )
+
+
 def _add_tui_options(p: argparse.ArgumentParser) -> None:
     """Without a command, loadtui opens the TUI; these options shape it."""
     p.add_argument(
@@ -227,6 +248,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     _add_metrics(p)
     _add_request_options(p)
+    _add_gate(p)
     p.add_argument("--json", metavar="FILE", type=Path, help="write the run file here")
     p.add_argument(
         "--drain",
@@ -260,6 +282,7 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     )
     _add_metrics(p)
     _add_request_options(p)
+    _add_gate(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
     p.set_defaults(handler=_cmd_matrix)
 
@@ -345,10 +368,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from loadtui.target import TargetError
 
     spec = prepare.run_spec(args)
+    gate = prepare.gate(args, [request.name for request in spec.scenario])
     if args.json is not None:
         prepare.writable(args.json, "the run file")
     try:
-        return run_command(spec, args.json, args.drain)
+        return run_command(spec, args.json, args.drain, gate)
     except (SpawnError, TargetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
         return exits.FAILED
@@ -360,10 +384,11 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     from loadtui.spawn import SpawnError
 
     routes, plan, target, shape = prepare.matrix_plan(args)
+    gate = prepare.gate(args)
     out_dir = args.out / runfile.stamp()
     prepare.writable(out_dir / "probe.json", "run files in")
     try:
-        return matrix_command(routes, args.users, plan, out_dir, args.threads, target, shape)
+        return matrix_command(routes, args.users, plan, out_dir, args.threads, target, shape, gate)
     except SpawnError as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return exits.FAILED

@@ -3,4 +3,5 @@
 OK = 0  # done (verdicts may still be critical)
 FAILED = 1  # the work could not be done, or lost its target, or a file could not be written
 USAGE = 2  # bad usage or bad input: one line on stderr, nothing started
+BREACHED = 3  # done, but a --threshold was breached or a verdict matched --fail-on
 INTERRUPTED = 130  # Ctrl-C or SIGTERM: what was measured is kept

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from loadtui import document, exits, runfile, verdicts
+from loadtui import document, exits, runfile, stepsummary, thresholds, verdicts
 from loadtui.model import State
 from loadtui.plan import LoadPlan
 from loadtui.report import tables
@@ -26,6 +26,7 @@ from loadtui.rundoc import RunDocument
 from loadtui.session import SegmentSpec, Session
 from loadtui.target import Target
 from loadtui.text import shown
+from loadtui.thresholds import NO_GATE, GateSpec
 
 SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}
 
@@ -113,6 +114,7 @@ def run_segment(
     drain_s: float | None,
     stop: StopRequested,
     label: str = "",
+    gate: GateSpec = NO_GATE,
 ) -> SegmentResult:
     """Run one segment to its end (or until stopped) and write its file.
 
@@ -139,7 +141,7 @@ def run_segment(
     model = session.model
     assert model is not None
     found = verdicts.compute(model)
-    doc = document.build(model, found)
+    doc = thresholds.apply(document.build(model, found), gate)
     unreachable = any(v.code == "server_unreachable" for v in found) or model.failure is not None
     result = SegmentResult(doc, json_path, state == "interrupted", unreachable)
     if json_path is not None:
@@ -151,17 +153,42 @@ def run_segment(
     return result
 
 
-def run_command(spec: SegmentSpec, json_path: Path | None, drain_s: float | None) -> int:
+def run_command(
+    spec: SegmentSpec, json_path: Path | None, drain_s: float | None, gate: GateSpec = NO_GATE
+) -> int:
     with StopRequested().installed() as stop:
-        result = run_segment(spec, json_path=json_path, drain_s=drain_s, stop=stop)
+        result = run_segment(spec, json_path=json_path, drain_s=drain_s, stop=stop, gate=gate)
     print(tables.run_summary(result.document, str(result.path) if result.path else None))
     if result.document.failure:
         print(f"loadtui run: {shown(result.document.failure)}", file=sys.stderr)
     if result.write_error:
         print(f"loadtui run: {result.write_error}", file=sys.stderr)
+    breached = thresholds.breaches(result.document)
+    for line in breached:
+        print(f"loadtui run: {line}", file=sys.stderr)
+    step_summary("run", [result.document], breached)
     if result.interrupted:
         return exits.INTERRUPTED
-    return exits.FAILED if result.unreachable or result.write_error else exits.OK
+    if result.unreachable or result.write_error:
+        return exits.FAILED
+    return exits.BREACHED if breached else exits.OK
+
+
+def step_summary(command: str, docs: list[RunDocument], breached: list[str]) -> None:
+    """The Markdown summary and the breaches, for GitHub Actions (when it asks for them)."""
+    parts = [f"### loadtui {command}", "", tables.comparison_table(docs, markdown=True)]
+    lessons = tables.lessons(docs, markdown=True)
+    if lessons:
+        parts += ["", "**What the runs showed**", "", *lessons]
+    gate = tables.gate_table(docs, markdown=True)
+    if gate:
+        parts += ["", "**Gate**", "", gate]
+    if breached:
+        parts += ["", "**Breached** (exit code 3)", ""]
+        parts += [f"- {line}".replace("<", "&lt;") for line in breached]
+    error = stepsummary.append("\n".join(parts))
+    if error:
+        print(f"loadtui {command}: {error}", file=sys.stderr)
 
 
 def matrix_command(
@@ -172,6 +199,7 @@ def matrix_command(
     threads: int | None,
     target: Target | None = None,
     shape: RequestSpec | None = None,
+    gate: GateSpec = NO_GATE,
 ) -> int:
     """Every route x every user count, files in ``out_dir``: a fresh demo server for each, or
     the given target's paths."""
@@ -192,6 +220,7 @@ def matrix_command(
                 drain_s=None,
                 stop=stop,
                 label=label,
+                gate=gate,
             )
             docs.append(result.document)
             if result.write_error:
@@ -205,7 +234,20 @@ def matrix_command(
     if lesson_lines:
         print("\nwhat the runs showed")
         print("\n".join(lesson_lines))
+    gate_table = tables.gate_table(docs)
+    if gate_table:
+        print(f"\ngate\n{gate_table}")
     print(f"\nrun files in {out_dir}/")
+    breached = [
+        f"{tables.route_label(doc)}@{tables.load_label(doc)}: {line}"
+        for doc in docs
+        for line in thresholds.breaches(doc)
+    ]
+    for line in breached:
+        print(f"loadtui matrix: {line}", file=sys.stderr)
+    step_summary("matrix", docs, breached)
     if interrupted:
         return exits.INTERRUPTED
-    return exits.FAILED if write_error else exits.OK
+    if write_error:
+        return exits.FAILED
+    return exits.BREACHED if breached else exits.OK

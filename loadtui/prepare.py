@@ -7,6 +7,7 @@ proves an output location before a run): bad input is found before any work star
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from loadtui.server.serve import ServeOptions
     from loadtui.session import SegmentSpec
     from loadtui.target import Target
+    from loadtui.thresholds import GateSpec
 
 
 class UsageError(Exception):
@@ -204,6 +206,22 @@ def matrix_plan(
         most = replace(base, users=max(args.users))
         checked_segment(SegmentSpec(route=route, plan=most, target=where, shape=shape))
     return routes, base, where, shape
+
+
+def gate(args: argparse.Namespace, names: Collection[str] = ()) -> GateSpec:
+    """--threshold and --fail-on; ``names`` are the run's request names (none without a
+    scenario), the only ones a threshold may name (``orders.p99<500ms``)."""
+    from loadtui.thresholds import GateSpec, ThresholdError, parse_fail_on, parse_threshold
+
+    try:
+        thresholds = tuple(parse_threshold(text, names) for text in args.threshold)
+    except ThresholdError as exc:
+        raise UsageError(f"--threshold {exc}") from None
+    try:
+        fail_on = parse_fail_on(args.fail_on)
+    except ThresholdError as exc:
+        raise UsageError(f"--fail-on: {exc}") from None
+    return GateSpec(thresholds, fail_on)
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:

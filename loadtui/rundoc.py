@@ -315,6 +315,44 @@ class MergedFrom(Part):
     finished_at: Time | None = None
 
 
+# ---- the gate: --threshold and --fail-on (loadtui.thresholds) ---------------------------------
+Comparison = Literal["<", "<=", ">", ">=", "=="]
+ThresholdMetric = Literal["p50", "p90", "p99", "p999", "mean", "max", "rps", "errors", "stalls"]
+ThresholdUnit = Literal["ms", "req/s", "%", "requests", "stalls"]
+
+
+class Threshold(Part):
+    """A threshold as parsed: a figure of the run, a comparison and a limit."""
+
+    text: str  # as given, e.g. "p99<300ms"
+    request: str | None = None  # a named request's figures; None: the whole run's
+    metric: ThresholdMetric
+    comparison: Comparison
+    limit: NonNegative  # in ``unit``: latencies in ms, whatever unit the text used
+    unit: ThresholdUnit
+
+
+class ThresholdOutcome(Part):
+    threshold: Threshold
+    observed: NonNegative | None = None  # None: the run has no such figure (no requests)
+    passed: bool
+
+
+class Gate(Part):
+    """What the run was judged by and how it fared: exit code 3 when it did not pass."""
+
+    thresholds: list[ThresholdOutcome] = Field(default_factory=list)
+    fail_on: list[str] = Field(default_factory=list)  # verdict codes and severities, as given
+    matched: list[str] = Field(default_factory=list)  # the codes of the verdicts it matched
+    passed: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Gate:
+        if self.passed != (not self.matched and all(o.passed for o in self.thresholds)):
+            raise ValueError("passed disagrees with the outcomes")
+        return self
+
+
 # ---- the document ----------------------------------------------------------------------------
 class RunDocument(Part):
     schema_id: Literal["loadtui.run/1"] = Field(SCHEMA_ID, alias="schema")
@@ -338,6 +376,7 @@ class RunDocument(Part):
     generator: GeneratorTotals
     verdicts: list[Verdict]
     merged_from: list[MergedFrom] | None = None  # set by `loadtui report --merge`
+    gate: Gate | None = None  # None: judged by nothing (no --threshold or --fail-on)
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

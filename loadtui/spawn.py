@@ -20,7 +20,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loadtui.appserver import AppImport
 
 START_TIMEOUT_S = 20.0
 STOP_GRACE_S = 2.0
@@ -53,11 +56,17 @@ class SpawnedServer:
         threads: int | None = None,
         host: str = "127.0.0.1",
         timeout: float = START_TIMEOUT_S,
+        app: AppImport | None = None,
     ) -> SpawnedServer:
-        command = [sys.executable, "-m", "loadtui", "server", "--host", host, "--port", "0"]
-        command += ["--metrics-port", "0", "--announce-json", "--exit-with-parent"]
-        if threads is not None:
-            command += ["--threads", str(threads)]
+        """The demo server (``threads``: its pool's size), or ``app`` instrumented."""
+        if app is None:
+            command = [sys.executable, "-m", "loadtui", "server", "--host", host, "--port", "0"]
+            command += ["--metrics-port", "0", "--announce-json", "--exit-with-parent"]
+            command += ["--threads", str(threads)] if threads is not None else []
+            env, cwd, what = None, None, "demo server"
+        else:
+            command, env, cwd = app.command(host), app.environment(), app.directory
+            what = f"app {app.import_string}"
         log = tempfile.TemporaryFile(prefix="loadtui-server-")  # noqa: SIM115 (lives with the server)
         proc = subprocess.Popen(
             command,
@@ -65,9 +74,11 @@ class SpawnedServer:
             stdout=subprocess.PIPE,
             stderr=log,
             start_new_session=True,
+            env=env,
+            cwd=cwd,
         )
         try:
-            ready = _read_ready_line(proc, timeout)
+            ready = _read_ready_line(proc, timeout, what)
         except SpawnError as exc:
             _kill(proc)
             raise SpawnError(f"{exc}{_last_line(log)}") from None
@@ -107,7 +118,7 @@ class SpawnedServer:
         self.stop()
 
 
-def _read_ready_line(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, object]:
+def _read_ready_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> dict[str, object]:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     buffer = b""
@@ -116,19 +127,19 @@ def _read_ready_line(proc: subprocess.Popen[bytes], timeout: float) -> dict[str,
         while b"\n" not in buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise SpawnError(f"demo server did not become ready within {timeout:.0f} s")
+                raise SpawnError(f"{what} did not become ready within {timeout:.0f} s")
             if not selector.select(remaining):
                 continue
             chunk = os.read(proc.stdout.fileno(), 4096)
             if not chunk:
-                raise SpawnError(f"demo server exited during start (code {proc.wait()})")
+                raise SpawnError(f"{what} exited during start (code {proc.wait()})")
             buffer += chunk
     try:
         ready = json.loads(buffer.partition(b"\n")[0])
     except ValueError:
-        raise SpawnError("demo server announced itself in an unknown way") from None
+        raise SpawnError(f"{what} announced itself in an unknown way") from None
     if not isinstance(ready, dict) or ready.get("event") != "ready":
-        raise SpawnError("demo server announced itself in an unknown way")
+        raise SpawnError(f"{what} announced itself in an unknown way")
     return ready
 
 

@@ -386,6 +386,8 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     signals_missing,
     probe_failed,
 )
+# Each rule is named after the code it gives (tests/test_thresholds.py checks): --fail-on's codes.
+CODES = frozenset(rule.__name__ for rule in RULES)
 
 
 def compute(model: RunModel) -> list[Verdict]:

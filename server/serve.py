@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 import uvicorn
 
@@ -60,7 +61,7 @@ def _exit_when_parent_dies() -> None:
     threading.Thread(target=watch, name="loadtui-lifeline", daemon=True).start()
 
 
-def _announce(opts: ServeOptions, port: int, metrics_port: int | None) -> None:
+def _announce(opts: ServeOptions, port: int, metrics_port: int | None, out: TextIO) -> None:
     url = f"http://{opts.host}:{port}"
     if opts.announce_json:
         line = json.dumps(
@@ -69,26 +70,32 @@ def _announce(opts: ServeOptions, port: int, metrics_port: int | None) -> None:
     else:
         sidecar = f"http://{opts.metrics_host}:{metrics_port}/metrics" if metrics_port else "off"
         line = f"loadtui demo server on {url} (pid {os.getpid()}); metrics sidecar: {sidecar}"
-    print(line, flush=True)
+    print(line, file=out, flush=True)
 
 
 async def _serve(
-    opts: ServeOptions, server: uvicorn.Server, sock: socket.socket, ins: Instrumentation | None
+    opts: ServeOptions,
+    server: uvicorn.Server,
+    sock: socket.socket,
+    ins: Instrumentation | None,
+    out: TextIO,
 ) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
         sidecar = ins.sidecar if ins is not None else None  # None: LOADTUI_INSTRUMENT=0
-        _announce(opts, sock.getsockname()[1], sidecar.port if sidecar else None)
+        _announce(opts, sock.getsockname()[1], sidecar.port if sidecar else None, out)
     await task
 
 
-def serve(opts: ServeOptions) -> int:
-    """Run until stopped. Raises OSError when the port cannot be bound."""
-    app = create_app(
-        threads=opts.threads, metrics_host=opts.metrics_host, metrics_port=opts.metrics_port
-    )
+def serve(opts: ServeOptions, app: Any = None, announce_to: TextIO | None = None) -> int:
+    """Run ``app`` (default: the demo app) until stopped, announcing it on ``announce_to``
+    (default: stdout). Raises OSError when the port cannot be bound."""
+    if app is None:
+        app = create_app(
+            threads=opts.threads, metrics_host=opts.metrics_host, metrics_port=opts.metrics_port
+        )
     if opts.metrics_port:
         bind_socket(opts.metrics_host, opts.metrics_port).close()  # fail early and plainly
     sock = bind_socket(opts.host, opts.port)
@@ -105,5 +112,6 @@ def serve(opts: ServeOptions) -> int:
     if opts.exit_with_parent:
         _exit_when_parent_dies()
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(_serve(opts, server, sock, getattr(app.state, "loadtui", None)))
+        ins = getattr(app.state, "loadtui", None)
+        runner.run(_serve(opts, server, sock, ins, announce_to or sys.stdout))
     return 0 if server.started else 1

@@ -154,3 +154,11 @@ def test_a_short_run(venv: Path, project: Path):
     document = json.loads((project / "run.json").read_text())
     assert document["schema"] == "loadtui.run/1"
     assert document["summary"]["requests"] > 0 and document["summary"]["errors"] == 0
+
+
+def test_the_wheel_declares_the_pytest_plugin(wheel: Path):
+    """pytest finds the plugin wherever loadtui is installed: nothing to configure."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        entry_points = archive.read(name).decode()
+    assert "[pytest11]\nloadtui = loadtui.pytest_plugin\n" in entry_points

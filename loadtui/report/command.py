@@ -32,6 +32,10 @@ def print_tables(runs: Sequence[Run], markdown: bool) -> None:
     if lines:
         print("\n**What the runs showed**\n" if markdown else "\nwhat the runs showed")
         print("\n".join(lines))
+    gate = tables.gate_table(docs, markdown=markdown)
+    if gate:
+        print("\n**Gate**\n" if markdown else "\ngate")
+        print(gate)
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,24 @@ def _table(docs: Sequence[RunDocument]) -> str:
     )
 
 
+def _gate(docs: Sequence[RunDocument]) -> str:
+    """The thresholds and --fail-on each run was judged by; "" when none was."""
+    rows = [(doc, row) for doc in docs for row in tables.gate_rows(doc)]
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in tables.GATE_TABLE_COLUMNS)
+    body = "".join(
+        f'<tr class="{"passed" if row[-1] == "passed" else "breached"}">'
+        f"<td>{escape(tables.route_label(doc))} @ {escape(tables.load_label(doc))}</td>"
+        + "".join(f"<td>{escape(cell)}</td>" for cell in row)
+        + "</tr>"
+        for doc, row in rows
+    )
+    return _section(
+        "Gate", f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
 def _verdict_list(doc: RunDocument) -> str:
     if not doc.verdicts:
         return '<p class="quiet">Nothing stood out.</p>'
@@ -276,6 +294,7 @@ def render(runs: Sequence[Run], generated: str) -> str:
             "</header><main>",
             _table([run.doc for run in runs]),
             _section("Verdicts", "".join(map(_run_verdicts, runs))),
+            _gate([run.doc for run in runs]),
             _spectrum(runs),
             _section("Each run over time", "".join(map(_run_timeline, runs))),
             "</main></body></html>",

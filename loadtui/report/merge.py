@@ -231,5 +231,6 @@ def merge_documents(docs: Sequence[RunDocument]) -> RunDocument:
                 MergedFrom(run_id=d.run_id, started_at=d.started_at, finished_at=d.finished_at)
                 for d in docs
             ],
+            "gate": None,  # each part was judged on its own figures, not on the merged ones
         }
     )

@@ -5,10 +5,11 @@ from a run file is shown as text (:func:`loadtui.text.shown`)."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from loadtui.rundoc import LatencyMs, RunDocument
 from loadtui.text import shown
+from loadtui.thresholds import figure
 
 WIDTH = 80
 
@@ -131,6 +132,10 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     lines += ["", *_server_lines(doc)]
     if doc.verdicts:
         lines += ["", "verdicts", *verdict_lines(doc)]
+    gate = gate_rows(doc)
+    if gate:
+        table = _table(GATE_COLUMNS, gate, GATE_COLUMNS, markdown=False)
+        lines += ["", "gate", *(f"  {line}" for line in table.splitlines())]
     if path:
         lines += ["", f"run file   {shown(path)}"]
     return "\n".join(lines)
@@ -199,23 +204,63 @@ def table_rows(docs: Sequence[RunDocument]) -> list[list[str]]:
     return [[*comparison_row(doc), verdict_cell(doc)] for doc in docs]
 
 
-def comparison_table(docs: Sequence[RunDocument], markdown: bool = False) -> str:
-    """One row per run: the shape of the seed's "What did we learn" figures."""
-    rows = table_rows(docs)
+def _table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], text: Collection[str], markdown: bool
+) -> str:
     if markdown:
-        out = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+        out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         return "\n".join(out)
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(TABLE_COLUMNS)]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
 
     def line(cells: Sequence[str]) -> str:
         # names and verdicts read left to right; numbers align right
         return "  ".join(
-            cell.ljust(width) if column in TEXT_COLUMNS else cell.rjust(width)
-            for column, cell, width in zip(TABLE_COLUMNS, cells, widths, strict=True)
+            cell.ljust(width) if column in text else cell.rjust(width)
+            for column, cell, width in zip(columns, cells, widths, strict=True)
         ).rstrip()
 
-    return "\n".join([line(TABLE_COLUMNS), *(line(row) for row in rows)])
+    return "\n".join([line(columns), *(line(row) for row in rows)])
+
+
+def comparison_table(docs: Sequence[RunDocument], markdown: bool = False) -> str:
+    """One row per run: the shape of the seed's "What did we learn" figures."""
+    return _table(TABLE_COLUMNS, table_rows(docs), TEXT_COLUMNS, markdown)
+
+
+# ---- the gate (--threshold, --fail-on) -------------------------------------------------------
+GATE_COLUMNS = ("judged by", "observed", "result")
+GATE_TABLE_COLUMNS = ("run", *GATE_COLUMNS)
+
+
+def gate_rows(doc: RunDocument) -> list[list[str]]:
+    """A row per threshold, and one for --fail-on: what the run was judged by, how it fared."""
+    gate = doc.gate
+    if gate is None:
+        return []
+    rows = [
+        [
+            shown(result.threshold.text),
+            figure(result.threshold, result.observed),
+            "passed" if result.passed else "BREACHED",
+        ]
+        for result in gate.thresholds
+    ]
+    if gate.fail_on:
+        matched = shown(", ".join(gate.matched)) or "no verdict"
+        result = "MATCHED" if gate.matched else "passed"
+        rows.append([shown("--fail-on " + ",".join(gate.fail_on)), matched, result])
+    return rows
+
+
+def gate_table(docs: Sequence[RunDocument], markdown: bool = False) -> str:
+    """Every judged run's gate, a row per threshold; "" when no run was judged."""
+    rows = [
+        [f"{route_label(doc)}@{load_label(doc)}", *row] for doc in docs for row in gate_rows(doc)
+    ]
+    if not rows:
+        return ""
+    return _table(GATE_TABLE_COLUMNS, rows, GATE_TABLE_COLUMNS, markdown)
 
 
 def lessons(docs: Sequence[RunDocument], markdown: bool = False) -> list[str]:
