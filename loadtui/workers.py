@@ -322,6 +322,7 @@ class Engine:
         self._sent = 0
         self._due_timer: asyncio.TimerHandle | None = None
         self._process = psutil.Process()
+        self._last_resources = {"rss_bytes": 0, "open_fds": 0}
 
     # ---- control (from the command reader) ------------------------------------------
     def set_users(self, users: int) -> None:
@@ -412,13 +413,22 @@ class Engine:
             send_lag_hdr=hdr.encode(done.send_lag.histogram) if done.send_lag else None,
             unsent=unsent,
             last_response_mono=None if done.last_done is None else done.last_done + self._to_mono,
-            rss_bytes=self._process.memory_info().rss,
-            open_fds=self._process.num_fds(),
+            **self._resources(),
             tasks=len(asyncio.all_tasks()),
             by_name=done.names(self.mix.names),
         )
         done.clear()
         return snapshot
+
+    def _resources(self) -> dict[str, int]:
+        """The engine's memory and descriptors; the last reading when none can be taken (out
+        of descriptors, reading /proc needs one)."""
+        with contextlib.suppress(OSError, psutil.Error):
+            self._last_resources = {
+                "rss_bytes": self._process.memory_info().rss,
+                "open_fds": self._process.num_fds(),
+            }
+        return self._last_resources
 
     # ---- users -------------------------------------------------------------------------
     async def _spawner(self) -> None:

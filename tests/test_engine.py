@@ -14,7 +14,6 @@ import uvloop
 
 from loadtui import hdr
 from loadtui.engine_messages import (
-    EngineConfig,
     EngineFailed,
     EngineFinished,
     EngineMessage,
@@ -22,6 +21,7 @@ from loadtui.engine_messages import (
 )
 from loadtui.plan import LoadPlan
 from loadtui.workers import Engine, EngineProcess
+from tests.helpers import engine_config
 from tests.test_faults import ROUTE, on_route, read_requests, response, sending, serving
 
 OK = response("200 OK", b"ok")
@@ -33,7 +33,7 @@ def run_engine(
     """Every message of one engine process, to its end; ``during(engine, elapsed)`` is called
     between reads while it runs."""
     assert plan.duration_s is not None
-    engine = EngineProcess(EngineConfig("127.0.0.1", port, ROUTE.decode(), plan))
+    engine = EngineProcess(engine_config("127.0.0.1", port, ROUTE.decode(), plan))
     engine.start()
     started = time.monotonic()
     received: list[EngineMessage] = []
@@ -128,7 +128,7 @@ def test_an_exception_in_a_callback_fails_the_run():
 
     async def main() -> tuple[str, str | None]:
         with serving(on_route(sending(OK))) as port:
-            config = EngineConfig("127.0.0.1", port, ROUTE.decode(), LoadPlan(duration_s=10))
+            config = engine_config("127.0.0.1", port, ROUTE.decode(), LoadPlan(duration_s=10))
             engine = Engine(config, lambda _message: None)
             asyncio.get_running_loop().call_later(0.3, lambda: 1 / 0)
             reason = await asyncio.wait_for(engine.run(), 5)

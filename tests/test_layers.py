@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from loadtui.engine_messages import EngineConfig, EngineFailed, EngineFinished, IntervalSnapshot
+from loadtui.engine_messages import EngineFailed, EngineFinished, IntervalSnapshot
 from loadtui.plan import LoadPlan
 from loadtui.spawn import SpawnedServer
+from tests.helpers import engine_config
 
 pytestmark = pytest.mark.e2e
 
@@ -127,7 +128,7 @@ def test_text_commands_load_no_tui_or_server_framework(argv: list[str], tmp_path
 def test_the_engine_loads_no_model_ui_or_probe(demo_server: SpawnedServer):
     target = urlsplit(demo_server.url)
     plan = LoadPlan(users=2, spawn_rate=100, duration_s=1.5, think_s=(0.05, 0.1))
-    config = EngineConfig(str(target.hostname), int(target.port or 80), "/ping", plan, 0.5)
+    config = engine_config(str(target.hostname), int(target.port or 80), "/ping", plan, 0.5)
     ours, theirs = socket.socketpair()
     with theirs:
         engine = subprocess.Popen(

@@ -1,0 +1,348 @@
+"""Real requests against real apps written here: a POST with a pydantic body behind a bearer
+dependency, path parameters from a data file, a mix, TLS with a certificate made in the test,
+HTTP edge cases on the wire, and what is refused before anything is sent. The app's own count
+of what it accepted is the referee."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from loadtui import runfile
+from loadtui.engine_messages import (
+    EngineConfig,
+    EngineFailed,
+    EngineFinished,
+    EngineRequest,
+    IntervalSnapshot,
+)
+from loadtui.plan import LoadPlan
+from tests.apps import free_port, serve_app
+from tests.helpers import LOAD
+
+pytestmark = [pytest.mark.e2e, LOAD]
+
+SHOP = """
+    from fastapi import Depends, FastAPI, Header, HTTPException
+    from pydantic import BaseModel
+
+    app = FastAPI()
+    accepted = {"orders": 0, "items": {}, "bodies": []}
+
+
+    class Order(BaseModel):
+        item: str
+        qty: int
+
+
+    def bearer(authorization: str = Header("")):
+        if authorization != "Bearer s3cret":
+            raise HTTPException(401)
+
+
+    @app.post("/orders", status_code=201)
+    async def create(order: Order, _=Depends(bearer)):
+        accepted["orders"] += 1
+        accepted["bodies"].append(order.item)
+        return order
+
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int):
+        accepted["items"][item_id] = accepted["items"].get(item_id, 0) + 1
+        return {"id": item_id}
+
+
+    @app.get("/count")
+    async def count():
+        return accepted
+"""
+
+
+def loadtui(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loadtui", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def accepted(url: str, ca: Path | None = None) -> dict:
+    verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+    return httpx.get(f"{url}/count", timeout=5, verify=verify).json()
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[str]:
+    with serve_app(SHOP, tmp_path, ready_path="/count") as app:
+        yield app.url
+
+
+def test_a_post_with_a_body_behind_a_bearer_token_counts_as_the_app_does(shop, tmp_path):
+    out = tmp_path / "run.json"
+    result = loadtui(
+        "run", "/orders", "--target", shop, "-H", "Authorization: Bearer s3cret",
+        "-d", '{"item": "tea", "qty": 2}', "--expect", "201",
+        "--users", "5", "--duration", "3", "--json", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = runfile.load(out)
+    assert doc.summary.errors == 0 and doc.summary.requests > 0
+    assert accepted(shop)["orders"] == doc.summary.requests
+
+
+def test_without_the_token_every_request_is_an_error_by_status(shop, tmp_path):
+    out = tmp_path / "run.json"
+    result = loadtui(
+        "run", "/orders", "--target", shop, "-d", '{"item": "tea", "qty": 2}',
+        "--users", "2", "--duration", "2", "--json", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = runfile.load(out)
+    assert doc.summary.errors_by_kind == {"http_401": doc.summary.requests}
+    assert accepted(shop)["orders"] == 0
+
+
+def test_path_parameters_and_bodies_from_a_data_file(shop, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": n, "item": f"item {n} ü"}) + "\n" for n in (1, 2, 3)))
+    result = loadtui(
+        "run", "/items/{id}", "--target", shop, "--data-file", rows,
+        "--users", "3", "--duration", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert set(accepted(shop)["items"]) == {"1", "2", "3"}
+    result = loadtui(
+        "run", "/orders", "--target", shop, "-H", "Authorization: Bearer s3cret",
+        "-d", '{"item": "{{item}}", "qty": 1}', "--data-file", rows, "--data-order", "random",
+        "--users", "2", "--duration", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert set(accepted(shop)["bodies"]) <= {"item 1 ü", "item 2 ü", "item 3 ü"}
+    assert len(set(accepted(shop)["bodies"])) >= 2
+
+
+def test_a_mix_of_named_requests_with_statistics_per_name(shop, tmp_path):
+    (tmp_path / "ids.csv").write_text("id\n7\n8\n")
+    scenario = tmp_path / "mix.toml"
+    scenario.write_text(
+        'headers = { Authorization = "Bearer s3cret" }\n'
+        '[[requests]]\nname = "item"\npath = "/items/{id}"\ndata_file = "ids.csv"\nweight = 3\n'
+        '[[requests]]\nname = "order"\npath = "/orders"\njson = { item = "tea", qty = 1 }\n'
+        "expect = [201]\n"
+    )
+    out = tmp_path / "run.json"
+    result = loadtui(
+        "run", "--scenario", scenario, "--target", shop, "--users", "6", "--duration", "4",
+        "--json", out, "--threshold", "order.p99<5s",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = runfile.load(out)
+    by_name = {r.name: r for r in doc.requests}
+    assert set(by_name) == {"item", "order"}
+    assert by_name["item"].requests + by_name["order"].requests == doc.summary.requests
+    assert by_name["item"].requests > by_name["order"].requests  # weight 3 to 1
+    assert by_name["order"].requests == accepted(shop)["orders"]
+    assert sum(accepted(shop)["items"].values()) == by_name["item"].requests
+    assert "request" in result.stdout and "order" in result.stdout
+
+
+# ---- TLS -------------------------------------------------------------------------------------
+@pytest.fixture
+def tls_shop(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    (tmp_path / "app").mkdir()
+    port = free_port()
+    (tmp_path / "app" / "app_under_test.py").write_text(__import__("textwrap").dedent(SHOP))
+    pem = str(tmp_path / "server.pem")
+    command = [
+        sys.executable, "-m", "uvicorn", "app_under_test:app", "--app-dir", str(tmp_path / "app"),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--ssl-keyfile", pem, "--ssl-certfile", pem,
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                accepted(url, tmp_path / "ca.pem")
+                break
+            time.sleep(0.2)
+        yield url, tmp_path / "ca.pem"
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_https_with_the_test_ca_and_with_k(tls_shop, tmp_path):
+    url, ca = tls_shop
+    for trust in (["--cacert", str(ca)], ["-k"]):
+        result = loadtui(
+            "run", "/orders", "--target", url, *trust, "-H", "Authorization: Bearer s3cret",
+            "-d", '{"item": "tea", "qty": 1}', "--users", "3", "--duration", "2",
+            "--json", tmp_path / "run.json",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert runfile.load(tmp_path / "run.json").summary.errors == 0
+    assert accepted(url, ca)["orders"] > 0
+
+
+def test_an_untrusted_certificate_is_one_line_before_the_load(tls_shop):
+    url, ca = tls_shop
+    result = loadtui("run", "/items/1", "--target", url, "--duration", "2")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"loadtui run: target {url}: its certificate is not trusted "
+        "(unable to get local issuer certificate); give --cacert FILE, or -k to accept any "
+        "certificate"
+    ]
+    assert accepted(url, ca)["items"] == {}  # nothing was sent
+
+
+def test_a_cacert_that_is_not_a_certificate_is_refused(tls_shop, tmp_path):
+    url, _ = tls_shop
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    result = loadtui("run", "/items/1", "--target", url, "--cacert", tmp_path / "junk.pem")
+    assert result.returncode == 2
+    assert "not a readable PEM certificate" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+# ---- on the wire, and refused before it ------------------------------------------------------
+class RawServer:
+    """A loopback server that records what arrives and answers with ``answer`` bytes."""
+
+    def __init__(self, answer: bytes, host: str = "127.0.0.1") -> None:
+        self.answer = answer
+        self.received: list[bytes] = []
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.create_server((host, 0), family=family)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            while data := conn.recv(65536):
+                self.received.append(data)
+                conn.sendall(self.answer)
+                if b"Connection: close" in self.answer:
+                    return
+
+
+def test_a_body_that_ends_when_the_server_closes_is_a_response(tmp_path):
+    server = RawServer(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe body, until close")
+    out = tmp_path / "run.json"
+    result = loadtui(
+        "run", "/x", "--target", f"http://127.0.0.1:{server.port}", "--users", "2",
+        "--duration", "2", "--json", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = runfile.load(out).summary
+    assert summary.requests > 0 and summary.errors == 0
+
+
+def test_ipv6_host_header_non_ascii_path_and_no_fragment(tmp_path):
+    server = RawServer(b"HTTP/1.1 204 No Content\r\n\r\n", host="::1")
+    result = loadtui(
+        "run", "/café?q=ü#frag", "--target", f"http://[::1]:{server.port}", "--users", "1",
+        "--duration", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = server.received[0].split(b"\r\n")
+    assert first[0] == b"GET /caf%C3%A9?q=%C3%BC HTTP/1.1"
+    assert f"Host: [::1]:{server.port}".encode() in first
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["/a\r\nX-Smuggled: 1"], "control character"),
+        (["/a", "-H", "X-A: b\r\nX-Smuggled: 1"], "control character"),
+        (["/a", "-H", "no colon"], "no colon"),
+        (["/a", "-d", "@/no/such/file"], "cannot read"),
+        (["--scenario", "/no/such.toml"], "cannot read"),
+        (["/items/{id}"], "no data file"),
+    ],
+)
+def test_bad_requests_are_refused_before_any_connection(args, words):
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    result = loadtui("run", *args, "--target", f"http://127.0.0.1:{server.port}")
+    assert result.returncode == 2 and words in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    time.sleep(0.2)
+    assert server.received == []
+
+
+def test_too_few_file_descriptors_is_one_line_naming_the_limit():
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtui", "run", "5", "--users", "1500", "--duration", "2"],
+        capture_output=True, text=True, timeout=60, preexec_fn=low_limit,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "1,500 users need" in result.stderr and "1,024" in result.stderr
+
+
+ENGINE_WITH_FEW_FILES = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (60, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from loadtui.workers import engine_main
+engine_main(int(sys.argv[1]))
+"""
+
+
+def test_running_out_of_descriptors_mid_run_is_the_error_kind_emfile(demo_server):
+    """An engine given fewer descriptors than users: errors of kind emfile, not a crash."""
+    host, port = demo_server.url.removeprefix("http://").split(":")
+    payload = f"GET /ping HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    plan = LoadPlan(users=80, spawn_rate=1000, duration_s=2, think_s=(0.05, 0.1))
+    config = EngineConfig(host, int(port), (EngineRequest("GET /ping", (payload,)),), plan)
+    ours, theirs = socket.socketpair()
+    with theirs:
+        engine = subprocess.Popen(
+            [sys.executable, "-c", ENGINE_WITH_FEW_FILES, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stderr=subprocess.PIPE,
+        )
+    messages: list[object] = []
+    with Connection(ours.detach()) as conn:
+        conn.send(config)
+        while not messages or not isinstance(messages[-1], EngineFinished | EngineFailed):
+            assert conn.poll(20), "the engine fell silent"
+            messages.append(conn.recv())
+    engine.wait(10)
+    assert isinstance(messages[-1], EngineFinished), messages[-1]
+    snapshots = [m for m in messages if isinstance(m, IntervalSnapshot)]
+    errors = Counter[str]()
+    for snapshot in snapshots:
+        errors.update(snapshot.errors)
+    assert errors["emfile"] > 0
+    assert sum(s.requests for s in snapshots) > errors.total()  # and the rest got through
