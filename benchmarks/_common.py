@@ -122,29 +122,42 @@ http {{
     keepalive_requests 100000000;
     keepalive_timeout 300s;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{tls};
         default_type text/plain;
         location / {{ return 200 "pong\\n"; }}
     }}
 }}
 """
+NGINX_TLS = """ ssl;
+        ssl_certificate {dir}/server.pem;
+        ssl_certificate_key {dir}/server.pem;
+        ssl_session_cache shared:SSL:1m"""
 
 
 @contextmanager
-def nginx_server(core: int | None = None, port: int = 18910):
-    """Debian's nginx answering a static 200 on a loopback port: one process in the
-    foreground (no daemon, no master), its own configuration in a temporary directory."""
+def nginx_server(core: int | None = None, port: int = 18910, tls: bool = False):
+    """Debian's nginx answering a static 200 (to any method) on a loopback port: one process
+    in the foreground (no daemon, no master), its own configuration in a temporary directory.
+    ``tls``: https, with a certificate for 127.0.0.1 made for the run (trustme)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="loadtui-nginx-") as where:
+        if tls:
+            import trustme
+
+            ca = trustme.CA()
+            ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
+                f"{where}/server.pem"
+            )
         conf = Path(where) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=where, port=port))
+        tls_lines = NGINX_TLS.format(dir=where) if tls else ""
+        conf.write_text(NGINX_CONF.format(dir=where, port=port, tls=tls_lines))
         command = [nginx, "-p", where, "-c", str(conf), "-e", f"{where}/error.log"]
         proc = subprocess.Popen(
             pinned(command, core), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
             _wait_listening(port, proc)
-            yield f"http://127.0.0.1:{port}", proc.pid
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", proc.pid
         finally:
             _stop(proc)
 
@@ -191,6 +204,7 @@ def run_locust(
     user: str,
     think: bool,
     core: int | None = None,
+    shape: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Locust headless; its stats, the CPU seconds its process used (``cpu_s``: exact, start-up
     included), and ``steady_cpu_s`` over ``steady_requests``: from one second after every user
@@ -199,6 +213,7 @@ def run_locust(
     env = dict(
         os.environ, LOADTUI_ROUTE=route, LOADTUI_USER=user, LOADTUI_THINK="1" if think else "0"
     )
+    env.update(shape or {})  # LOADTUI_METHOD, LOADTUI_HEADERS, LOADTUI_BODY
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
     command += ["-u", str(users), "-r", str(spawn_rate), "-t", f"{seconds}s", "-H", url]
     command += ["--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]

@@ -4,13 +4,18 @@
 
 LOADTUI_USER: "http" (HttpUser, requests; the seed's) or "fast" (FastHttpUser).
 LOADTUI_THINK: "0" for no think time (cost runs); default is the seed's 0.1-0.5 s.
+LOADTUI_METHOD, LOADTUI_HEADERS (JSON object), LOADTUI_BODY: the request's shape (default a GET).
 """
 
+import json
 import os
 
 from locust import FastHttpUser, HttpUser, between, constant, task
 
 ROUTE = os.environ.get("LOADTUI_ROUTE", "/ping")
+METHOD = os.environ.get("LOADTUI_METHOD", "GET")
+HEADERS = json.loads(os.environ.get("LOADTUI_HEADERS", "{}"))
+BODY = os.environ.get("LOADTUI_BODY")
 WAIT = constant(0) if os.environ.get("LOADTUI_THINK") == "0" else between(0.1, 0.5)
 BASE = FastHttpUser if os.environ.get("LOADTUI_USER", "http") == "fast" else HttpUser
 
@@ -20,4 +25,7 @@ class SeedUser(BASE):
 
     @task
     def hit(self) -> None:
-        self.client.get(ROUTE)
+        if METHOD == "GET" and not HEADERS:
+            self.client.get(ROUTE)
+        else:
+            self.client.request(METHOD, ROUTE, headers=HEADERS, data=BODY)
