@@ -9,6 +9,7 @@ then the session's bounded stop), the server's stop.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loadtui.appserver import AppImport
+from loadtui.request_spec import RequestSpec
 from loadtui.rundoc import LatencyMs, RunDocument, Summary, Verdict
 from loadtui.server_samples import SIGNAL_SIDECAR
 from loadtui.spawn import START_TIMEOUT_S, SpawnedServer, SpawnError
@@ -31,7 +33,7 @@ from loadtui.thresholds import (
 
 # What a request may carry besides its route, as the engine takes it today: nothing yet (the
 # method, headers and body arrive with request shapes, issue 12; name them here then).
-REQUEST_OPTIONS: frozenset[str] = frozenset()
+REQUEST_OPTIONS = frozenset({"method", "headers", "json", "data", "expect"})
 BLOCKED = "event_loop_blocked"
 
 
@@ -183,6 +185,35 @@ def _check_arguments(
         )
 
 
+def request_shape(options: Mapping[str, object]) -> RequestSpec | None:
+    """The request options as the command line's (-X, -H, -d, --expect); ValueError naming
+    what is wrong. None for a plain GET."""
+    from loadtui.request_spec import Shape, SpecError, shaped
+
+    if not options:
+        return None
+    if "json" in options and "data" in options:
+        raise ValueError("loadtui_run: give json or data, not both")
+    headers = options.get("headers", {})
+    if not isinstance(headers, Mapping):
+        raise ValueError("loadtui_run: headers must be a mapping of name to value")
+    data = options.get("data")
+    if "json" in options:
+        data = json.dumps(options["json"])
+    expect = options.get("expect")
+    try:
+        return shaped(
+            Shape(
+                method=str(options["method"]) if "method" in options else None,
+                headers=tuple(f"{name}: {value}" for name, value in headers.items()),
+                data=data.decode() if isinstance(data, bytes) else data,
+                expect=",".join(map(str, expect)) if expect else None,
+            )
+        )
+    except SpecError as exc:
+        raise ValueError(f"loadtui_run: {exc}") from None
+
+
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -210,6 +241,7 @@ def run_app(
 
     seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
     _check_arguments(route, users, seconds, think, request_options)
+    shape = request_shape(request_options)
     plan = LoadPlan(
         users=users, spawn_rate=float(users), duration_s=duration, think_s=think, timeout_s=timeout
     )
@@ -225,7 +257,7 @@ def run_app(
             metrics_url=server.metrics_url,
             pid=server.pid,
         )
-        spec = SegmentSpec(route=target.route, plan=plan, target=target)
+        spec = SegmentSpec(route=target.route, plan=plan, target=target, shape=shape)
         result = run_segment(spec, json_path=run_file, drain_s=None, stop=StopRequested())
     except (SpawnError, TargetError) as exc:
         raise LoadCheckError(str(exc)) from None

@@ -222,11 +222,54 @@ def test_a_route_that_404s_is_a_failure_naming_it(tmp_path, monkeypatch, loadtui
     assert message.endswith("requests: shop_404:app has no such route")
 
 
+ORDERS = """
+from fastapi import Depends, FastAPI, Header, HTTPException
+from pydantic import BaseModel
+
+app = FastAPI()
+
+
+class Order(BaseModel):
+    item: str
+
+
+def bearer(authorization: str = Header("")):
+    if authorization != "Bearer s3cret":
+        raise HTTPException(401)
+
+
+@app.post("/orders", status_code=201)
+async def create(order: Order, _=Depends(bearer)):
+    return order
+"""
+
+
+def test_request_options_send_a_post_with_headers_and_a_body(tmp_path, monkeypatch, loadtui_run):
+    write_module(tmp_path, "orders_app", ORDERS)
+    monkeypatch.chdir(tmp_path)
+    result = loadtui_run(
+        app="orders_app:app",
+        route="/orders",
+        users=3,
+        duration=2,
+        headers={"Authorization": "Bearer s3cret"},
+        json={"item": "tea"},
+        expect=[201],
+    )
+    assert result.requests > 0 and result.errors == 0
+    result.assert_no_blocking()
+
+
 def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_starts(
     loadtui_run,
 ):
-    with pytest.raises(TypeError, match="unknown request option 'method' \\(it takes: none yet\\)"):
-        loadtui_run(app=DEMO, route="/ping", method="POST")
+    takes = "data, expect, headers, json, method"
+    with pytest.raises(TypeError, match=f"unknown request option 'colour' \\(it takes: {takes}\\)"):
+        loadtui_run(app=DEMO, route="/ping", colour="blue")
+    with pytest.raises(ValueError, match="loadtui_run: header name 'Bad Name' is not a valid"):
+        loadtui_run(app=DEMO, route="/ping", headers={"Bad Name": "x"})
+    with pytest.raises(ValueError, match="give json or data, not both"):
+        loadtui_run(app=DEMO, route="/ping", json={}, data="{}")
     with pytest.raises(ValueError, match="route must be a path starting with /"):
         loadtui_run(app=DEMO, route="ping")
     with pytest.raises(ValueError, match="users must be a whole number from 1"):
