@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from loadtui import exits, prepare
+from loadtui import exits, limits, prepare
 from loadtui.prepare import UsageError
 from loadtui.text import shown
 
@@ -27,32 +27,39 @@ def _number(text: str, kind: Callable[[str], float], what: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
-def positive_int(text: str) -> int:
-    value = int(_number(text, int, "a whole number"))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``high``."""
+
+    def check(text: str) -> int:
+        value = int(_number(text, int, "a whole number"))
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} must be from {low:,} to {high:,}")
+        return value
+
+    return check
 
 
-def port_number(text: str) -> int:
-    value = int(_number(text, int, "a port number"))
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return value
+def number(low: float, high: float, *, above: bool = False) -> Callable[[str], float]:
+    """A finite number from ``low`` (or above it) to ``high``."""
+
+    def check(text: str) -> float:
+        value = _number(text, float, "a number")
+        if not (low < value if above else low <= value) or not value <= high:
+            start = f"above {low:g}" if above else f"from {low:g}"
+            raise argparse.ArgumentTypeError(f"{text!r} must be a number {start} to {high:g}")
+        return value
+
+    return check
 
 
-def positive_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or more")
-    return value
+port_number = whole(0, 65535)
+users = whole(1, limits.MAX_USERS)
+threads = whole(1, limits.MAX_THREADS)
+duration = number(limits.MIN_DURATION_S, limits.MAX_DURATION_S)
+spawn_rate = number(0, limits.MAX_SPAWN_RATE, above=True)
+rate = number(0, limits.MAX_RATE, above=True)
+seconds = number(0, limits.MAX_SECONDS)
+timeout = number(limits.MIN_TIMEOUT_S, limits.MAX_SECONDS)
 
 
 # ---- the parser ----------------------------------------------------------------------------
@@ -67,18 +74,14 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="metrics sidecar port (default: app port + 1; 0 picks a free port)",
     )
-    p.add_argument(
-        "--threads", type=positive_int, default=None, help="thread pool size (default 40)"
-    )
+    p.add_argument("--threads", type=threads, default=None, help="thread pool size (default 40)")
     p.add_argument("--announce-json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=_cmd_server)
 
 
 def user_list(text: str) -> list[int]:
-    return [positive_int(part.strip()) for part in text.split(",") if part.strip()] or [
-        positive_int("")
-    ]
+    return [users(part.strip()) for part in text.split(",") if part.strip()] or [users("")]
 
 
 def route_list(text: str) -> list[str]:
@@ -88,33 +91,38 @@ def route_list(text: str) -> list[str]:
     return routes
 
 
-def _add_load_options(p: argparse.ArgumentParser, duration: float = 30.0) -> None:
+def _add_load_options(p: argparse.ArgumentParser, default_s: float = 30.0) -> None:
     p.add_argument(
-        "--duration", type=positive_float, default=duration, help="seconds (default %(default)s)"
+        "--duration",
+        type=duration,
+        default=default_s,
+        help=f"seconds, {limits.MIN_DURATION_S:g} (one interval) to a week (default %(default)s)",
     )
     p.add_argument(
         "--think-min",
-        type=non_negative_float,
+        type=seconds,
         default=0.1,
-        help="least think time per user, s (default %(default)s)",
+        help=f"least think time per user, s, up to {limits.MAX_SECONDS:g} (default %(default)s)",
     )
     p.add_argument(
         "--think-max",
-        type=non_negative_float,
+        type=seconds,
         default=0.5,
-        help="most think time per user, s (default %(default)s)",
+        help=f"most think time per user, s, up to {limits.MAX_SECONDS:g} (default %(default)s)",
     )
     p.add_argument(
         "--timeout",
-        type=positive_float,
+        type=timeout,
         default=60.0,
-        help="request timeout, s (default %(default)s)",
+        help=f"request timeout, s, {limits.MIN_TIMEOUT_S:g} to {limits.MAX_SECONDS:g} "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=threads,
         default=None,
-        help="thread pool size of the spawned demo server (default 40)",
+        help=f"thread pool size of the spawned demo server, up to {limits.MAX_THREADS:,} "
+        "(default 40)",
     )
 
 
@@ -205,13 +213,13 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
         metavar="ROUTE",
         help="a pane per --route (variant key or path; up to four)",
     )
-    p.add_argument("--users", type=positive_int, default=40, help="users per pane (default 40)")
-    p.add_argument("--spawn-rate", type=positive_float, default=20.0, help="users started per s")
-    p.add_argument("--think-min", type=non_negative_float, default=0.1, help=argparse.SUPPRESS)
-    p.add_argument("--think-max", type=non_negative_float, default=0.5, help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=positive_float, default=60.0, help=argparse.SUPPRESS)
-    p.add_argument("--threads", type=positive_int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--duration", type=positive_float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--users", type=users, default=40, help="users per pane (default 40)")
+    p.add_argument("--spawn-rate", type=spawn_rate, default=20.0, help="users started per s")
+    p.add_argument("--think-min", type=seconds, default=0.1, help=argparse.SUPPRESS)
+    p.add_argument("--think-max", type=seconds, default=0.5, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=timeout, default=60.0, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=threads, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=duration, default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
@@ -231,16 +239,25 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         help="a variant key (5, 4r) or a path (none with --scenario)",
     )
-    p.add_argument("--users", type=positive_int, default=100, help="simulated users (default 100)")
     p.add_argument(
-        "--spawn-rate", type=positive_float, default=20.0, help="users started per second"
+        "--users",
+        type=users,
+        default=100,
+        help=f"simulated users, up to {limits.MAX_USERS:,} and what open files allow (default 100)",
+    )
+    p.add_argument(
+        "--spawn-rate",
+        type=spawn_rate,
+        default=20.0,
+        help=f"users started per second, up to {limits.MAX_SPAWN_RATE:,g} (default 20)",
     )
     _add_load_options(p)
     p.add_argument(
         "--rate",
-        type=positive_float,
+        type=rate,
         default=None,
-        help="open loop: requests per second at fixed times (--users caps connections)",
+        help="open loop: requests per second at fixed times, up to "
+        f"{limits.MAX_RATE:,g} (--users caps connections)",
     )
     p.add_argument("--target", metavar="URL", help="an already running server (loopback)")
     p.add_argument(
@@ -249,10 +266,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_metrics(p)
     _add_request_options(p)
     _add_gate(p)
-    p.add_argument("--json", metavar="FILE", type=Path, help="write the run file here")
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        type=Path,
+        help="write the run file here (an existing file only with --force)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
     p.add_argument(
         "--drain",
-        type=non_negative_float,
+        type=seconds,
         default=None,
         metavar="S",
         help="after the load, watch the background backlog S seconds",
@@ -369,13 +392,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     spec = prepare.run_spec(args)
     gate = prepare.gate(args, [request.name for request in spec.scenario])
-    if args.json is not None:
-        prepare.writable(args.json, "the run file")
+    claim = prepare.claimed(args.json, args.force) if args.json is not None else None
     try:
         return run_command(spec, args.json, args.drain, gate)
     except (SpawnError, TargetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
         return exits.FAILED
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
@@ -385,8 +410,8 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
 
     routes, plan, target, shape = prepare.matrix_plan(args)
     gate = prepare.gate(args)
-    out_dir = args.out / runfile.stamp()
-    prepare.writable(out_dir / "probe.json", "run files in")
+    prepare.writable(args.out / "probe.json", "run files in")
+    out_dir = runfile.new_run_dir(args.out)
     try:
         return matrix_command(routes, args.users, plan, out_dir, args.threads, target, shape, gate)
     except SpawnError as exc:  # what was done is on disk already

@@ -22,7 +22,7 @@ def ensure(users: int) -> None:
         return
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise HeadroomError(
-            f"{users:,} users need about {needed:,} open files, but this process may open "
+            f"--users {users:,} needs about {needed:,} open files, but this process may open "
             f"{hard:,} (ulimit -n); raise the hard limit or use fewer users"
         )
     wanted = needed * 2 if hard == resource.RLIM_INFINITY else min(needed * 2, hard)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from loadtui.app import AppConfig
     from loadtui.plan import LoadPlan
     from loadtui.request_spec import RequestSpec
+    from loadtui.runfile import Claim
     from loadtui.server.serve import ServeOptions
     from loadtui.session import SegmentSpec
     from loadtui.target import Target
@@ -43,6 +44,18 @@ def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
         rate=rate,
         timeout_s=args.timeout,
     )
+
+
+def claimed(path: Path, force: bool) -> Claim:
+    """The run file, checked writable and claimed for this run (UsageError if it exists and
+    ``force`` is not given, or another run is writing it)."""
+    from loadtui.runfile import Claim
+
+    writable(path, "the run file")
+    try:
+        return Claim(path, force)
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
 def writable(path: Path, what: str) -> None:
@@ -73,6 +86,9 @@ def target(args: argparse.Namespace, route: str) -> Target:
 
     try:
         found = parse_target(args.target, route, allow_remote=args.allow_remote)
+    except TargetError as exc:
+        raise UsageError(f"--target {exc}") from None
+    try:
         if getattr(args, "metrics", None):
             found = replace(found, metrics_url=parse_metrics_url(args.metrics, found))
     except TargetError as exc:

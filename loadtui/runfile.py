@@ -4,6 +4,8 @@ names the file, on one line."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 import tempfile
@@ -33,6 +35,43 @@ class RunFileError(ValueError):
 def stamp() -> str:
     """The name of a ``runs/<stamp>/`` directory: local time, sortable."""
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def new_run_dir(parent: Path) -> Path:
+    """A directory of its own under ``parent``: ``<stamp>``, or ``<stamp>-2`` ... when another
+    run made one the same second (two runs never share one)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    base = stamp()
+    for number in range(1, 1000):
+        directory = parent / (base if number == 1 else f"{base}-{number}")
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue
+        return directory
+    raise FileExistsError(17, "too many run directories this second", str(parent / base))
+
+
+class Claim:
+    """A run file this run alone will write: held by a lock beside it (released however the
+    process ends, so a run killed mid-way leaves no stale claim)."""
+
+    def __init__(self, path: Path, force: bool) -> None:
+        if path.exists() and not force:
+            raise FileExistsError(17, "exists: give --force to replace it", str(path))
+        self.path = path
+        self._lock = path.parent / f".{path.name}.lock"
+        self._fd = os.open(self._lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise FileExistsError(17, "another loadtui run is writing it", str(path)) from None
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self._lock.unlink()
+        os.close(self._fd)
 
 
 def check_writable(path: Path) -> None:

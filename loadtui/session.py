@@ -43,13 +43,13 @@ class SegmentSpec:
         return (request_spec.for_path(self.shape or RequestSpec(name=""), self.path()),)
 
     def path(self) -> str:
-        """A variant key names the demo's route (on any target); anything else is a path."""
-        if self.target is not None and self.route.startswith("/"):
-            return self.route
+        """The path loaded: a variant key names the demo's route (on any target), anything
+        else is a path; on a given target, under its base path."""
         variant = self.variant()
-        if variant is not None:
-            return variant.path
-        return self.route if self.route.startswith("/") else "/" + self.route
+        route = variant.path if variant is not None else self.route
+        if self.target is not None:
+            return self.target.path_for(route)
+        return route if route.startswith("/") else "/" + route
 
     def variant(self) -> Variant | None:
         """The demo route this segment loads: by key, or by path on a spawned demo server. A

@@ -7,10 +7,11 @@ any other host name is refused unless ``--allow-remote`` is given (only then is 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, replace
+from urllib.parse import SplitResult, urlsplit
 
 from loadtui.engine_messages import Tls
 
@@ -32,6 +33,11 @@ class Target:
     @property
     def default_port(self) -> int:
         return 443 if self.tls else 80
+
+    def path_for(self, route: str) -> str:
+        """``route`` under the target's base path (``--target http://h:8000/api``)."""
+        base = urlsplit(self.url).path.rstrip("/")
+        return base + (route if route.startswith("/") else "/" + route)
 
     @property
     def host_header(self) -> str:
@@ -62,6 +68,9 @@ class Target:
         return is_loopback(host) or (self.allow_remote and host == self.host)
 
 
+CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no URL holds these; a space is a typo
+
+
 class TargetError(ValueError):
     """A target that may not or cannot be used; the message is one line for the user."""
 
@@ -75,34 +84,51 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
-    parts = urlsplit(url if "://" in url else f"http://{url}")
+def _parts(url: str) -> tuple[SplitResult, str, int]:
+    """The URL's parts, its host and its port, or TargetError saying what is wrong."""
+    if CONTROL.search(url):
+        raise TargetError(f"{url!r}: a control character in the target URL")
+    try:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", a port that is not a number, ...
+        raise TargetError(f"{url}: not a URL loadtui can load ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise TargetError(f"{url}: only http:// and https:// targets are supported")
-    host = parts.hostname
     if not host:
         raise TargetError(f"{url}: no host in the target URL")
-    tls = parts.scheme == "https"
-    try:
-        port = parts.port or (443 if tls else 80)
-    except ValueError:
-        raise TargetError(f"{url}: the port is not a number from 0 to 65535") from None
+    if parts.username is not None or parts.password is not None:
+        raise TargetError(
+            f"{url}: credentials in a URL are not sent; give them as a header, "
+            "e.g. -H 'Authorization: Basic ...'"
+        )
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise TargetError(f"{url}: a target is a base URL; put a query in the route instead")
+    if port == 0:
+        raise TargetError(f"{url}: port 0 is not a port a server listens on")
+    return parts, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
+    """``url`` checked: http or https, a host (loopback unless ``allow_remote``), a port; a
+    path in it is a base the route is appended to (``http://h:8000/api`` + ``/orders`` loads
+    ``/api/orders``)."""
+    parts, host, port = _parts(url)
     if not allow_remote and not is_loopback(host):
         raise TargetError(
             f"{host} is not a loopback address; load goes to 127.0.0.0/8, ::1 or localhost "
             "unless you pass --allow-remote"
         )
     connect_host = "127.0.0.1" if host.lower() == "localhost" else host
-    base = parts.path.rstrip("/")
-    path = route if route.startswith("/") else "/" + route
-    return Target(
-        url=base_url(host, port, parts.scheme) + base,
+    found = Target(
+        url=base_url(host, port, parts.scheme) + parts.path.rstrip("/"),
         host=connect_host,
         port=port,
-        route=base + path,
+        route="",
         allow_remote=allow_remote,
-        tls=tls,
+        tls=parts.scheme == "https",
     )
+    return replace(found, route=found.path_for(route))
 
 
 def base_url(host: str, port: int, scheme: str = "http") -> str:

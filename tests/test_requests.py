@@ -200,7 +200,7 @@ def test_https_with_the_test_ca_and_with_k(tls_shop, tmp_path):
         result = loadtui(
             "run", "/orders", "--target", url, *trust, "-H", "Authorization: Bearer s3cret",
             "-d", '{"item": "tea", "qty": 1}', "--users", "3", "--duration", "2",
-            "--json", tmp_path / "run.json",
+            "--json", tmp_path / "run.json", "--force",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert runfile.load(tmp_path / "run.json").summary.errors == 0
@@ -308,7 +308,7 @@ def test_too_few_file_descriptors_is_one_line_naming_the_limit():
         capture_output=True, text=True, timeout=60, preexec_fn=low_limit,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "1,500 users need" in result.stderr and "1,024" in result.stderr
+    assert "--users 1,500 needs" in result.stderr and "1,024" in result.stderr
 
 
 ENGINE_WITH_FEW_FILES = """
