@@ -264,6 +264,21 @@ def run_loadtui(args: list[str], core: int | None = None) -> tuple[dict, float, 
     return json.loads(out.read_text()), finished.cpu_s, engine
 
 
+def run_loadtui_busy(
+    request: list[str], url: str, users: int, seconds: int, core: int | None = None
+) -> tuple[dict, float]:
+    """`loadtui run` with no think time (the cost workload): the document, checked free of
+    errors, and the whole tree's CPU seconds."""
+    doc, tree_s, _engine_s = run_loadtui(
+        [*request, "--target", url, "--users", str(users), "--spawn-rate", "1000",
+         "--think-min", "0", "--think-max", "0", "--duration", str(seconds)],
+        core=core,
+    )  # fmt: skip
+    if doc["summary"]["errors"]:
+        raise RuntimeError(f"loadtui counted errors: {doc['summary']['errors_by_kind']}")
+    return doc, tree_s
+
+
 def engine_measured_cpu_s(doc: dict) -> float:
     """The engine's CPU seconds over the measured intervals, from its per-second reports."""
     return sum(

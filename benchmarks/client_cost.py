@@ -32,7 +32,7 @@ from benchmarks._common import (
     engine_measured_cpu_s,
     nginx_server,
     plain_fastapi_server,
-    run_loadtui,
+    run_loadtui_busy,
     run_locust,
     run_wrk,
 )
@@ -88,14 +88,8 @@ def wrk(url: str, seconds: int) -> tuple[list[Row], float]:
 
 
 def loadtui(url: str, seconds: int) -> tuple[list[Row], float]:
-    doc, tree_s, _engine_s = run_loadtui(
-        ["/ping", "--target", url, "--users", str(CONNECTIONS), "--spawn-rate", "1000",
-         "--think-min", "0", "--think-max", "0", "--duration", str(seconds)],
-        core=GENERATOR_CORE,
-    )  # fmt: skip
+    doc, tree_s = run_loadtui_busy(["/ping"], url, CONNECTIONS, seconds, core=GENERATOR_CORE)
     summary = doc["summary"]
-    if summary["errors"]:
-        raise RuntimeError(f"loadtui counted {summary['errors']} errors")
     requests, duration = summary["requests"], summary["duration_s"]
     return [
         Row("loadtui engine process", requests, duration, engine_measured_cpu_s(doc)),

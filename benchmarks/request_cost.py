@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks._common import engine_measured_cpu_s, nginx_server, run_loadtui, run_locust
+from benchmarks._common import engine_measured_cpu_s, nginx_server, run_locust
 
 CONNECTIONS = 50
 SERVER_CORE, GENERATOR_CORE = 0, 1
@@ -48,15 +48,8 @@ weight = 1
 
 
 def _engine_us(args: list[str], url: str, seconds: int) -> float:
-    doc, _tree, _engine = run_loadtui(
-        [*args, "--target", url, "--users", str(CONNECTIONS), "--spawn-rate", "1000",
-         "--think-min", "0", "--think-max", "0", "--duration", str(seconds)],
-        core=GENERATOR_CORE,
-    )  # fmt: skip
-    summary = doc["summary"]
-    if summary["errors"]:
-        raise RuntimeError(f"loadtui counted {summary['errors_by_kind']}")
-    return engine_measured_cpu_s(doc) / summary["requests"] * 1e6
+    doc, _tree = run_loadtui_busy(args, url, CONNECTIONS, seconds, core=GENERATOR_CORE)
+    return engine_measured_cpu_s(doc) / doc["summary"]["requests"] * 1e6
 
 
 def _post_args() -> list[str]:
