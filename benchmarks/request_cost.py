@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks._common import engine_measured_cpu_s, nginx_server, run_locust
+from benchmarks._common import engine_measured_cpu_s, nginx_server, run_loadtui_busy, run_locust
 
 CONNECTIONS = 50
 SERVER_CORE, GENERATOR_CORE = 0, 1
