@@ -446,7 +446,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_routes(args: argparse.Namespace) -> int:
     import textwrap
 
-    if args.target:
+    if args.target is not None:
         from loadtui.app_routes import print_operations
 
         return print_operations(prepare.target(args, "/"))

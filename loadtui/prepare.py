@@ -112,7 +112,7 @@ def _with_trust(args: argparse.Namespace, found: Target) -> Target:
 
 
 def no_metrics_without_target(args: argparse.Namespace) -> None:
-    if getattr(args, "metrics", None) and not args.target:
+    if getattr(args, "metrics", None) and args.target is None:
         raise UsageError("--metrics names the sidecar of a --target: give --target too")
 
 
@@ -178,7 +178,7 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
         raise UsageError("give a ROUTE (a variant key or a path), or --scenario FILE")
     route = args.route if not mix else args.scenario.name
     where = None
-    if args.target:
+    if args.target is not None:
         if args.threads is not None:
             raise UsageError("--threads applies to a spawned demo server, not to --target")
         where = target(args, route if not mix else "/")
@@ -207,7 +207,7 @@ def matrix_plan(
     if args.scenario is not None:
         raise UsageError("matrix takes --routes, not --scenario (run takes a scenario)")
     shape = request_shape(args)
-    if args.target:
+    if args.target is not None:
         if args.routes is None:
             raise UsageError("give --routes (paths on the target) with --target")
         if args.threads is not None:
@@ -250,7 +250,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     routes = args.route or []
     if len(routes) > MAX_PANES:
         raise UsageError(f"{MAX_PANES} panes at most: give --route up to {MAX_PANES} times")
-    if args.target:
+    if args.target is not None:
         config = replace(config, target=target(args, "/"))
         if routes:
             choices = [RouteChoice(r, r, "") for r in routes]

@@ -129,11 +129,11 @@ def test_unreachable_target_is_exit_1_with_one_line():
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["run", "5", "--users", "0"], "at least 1"),
-        (["run", "5", "--users", "-4"], "at least 1"),
+        (["run", "5", "--users", "0"], "from 1 to 100,000"),
+        (["run", "5", "--users", "-4"], "from 1 to 100,000"),
         (["run", "5", "--think-min", "0.5", "--think-max", "0.1"], "think-max"),
         (["run", "5", "--duration", "soon"], "not a number"),
-        (["run", "5", "--duration", "nan"], "finite"),
+        (["run", "5", "--duration", "nan"], "a number from 1 to"),
         (["run", "5", "--rate", "0"], "above 0"),
         (["run", "nope"], "unknown route"),
         (["run", "5", "--json", "/proc/version/run.json"], "cannot write"),
