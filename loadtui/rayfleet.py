@@ -33,6 +33,7 @@ from loadtui.engine_messages import (
 )
 from loadtui.fleet import READY_TIMEOUT_S, START_MARGIN_S, FleetError, Tagged
 from loadtui.relay import EngineRelay, NodeInfo, Started, boot_id
+from loadtui.target import is_loopback
 
 INSTALL = "pip install 'loadtui[ray]'"
 MODES = ("auto", "local")
@@ -60,23 +61,42 @@ def check_installed() -> None:
         raise RayUnavailable(f"--ray needs Ray, an optional extra: {INSTALL}")
 
 
-def address() -> str:
-    """The cluster ``--ray auto`` joins: RAY_ADDRESS, else the one running on this machine."""
-    return os.environ.get("RAY_ADDRESS", "").strip() or "auto"
-
-
-def _check_reachable(where: str) -> None:
-    """One TCP connection to a HOST:PORT address (Ray itself retries for minutes)."""
+def _reachable(where: str) -> str:
+    """The host of a HOST:PORT address, after one TCP connection to it (Ray itself retries for
+    minutes)."""
     text = where.split("://", 1)[-1]
     host, _, port = text.rpartition(":")
+    host = host.strip("[]")
     if not host or not port.isdigit():
-        raise RayUnavailable(f"RAY_ADDRESS {where!r}: give HOST:PORT (or ray://HOST:PORT)")
+        raise RayUnavailable(f"RAY_ADDRESS {where!r}: give HOST:PORT")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), ADDRESS_TIMEOUT_S):
+        with socket.create_connection((host, int(port)), ADDRESS_TIMEOUT_S):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise RayUnavailable(f"no Ray cluster answers at {where}: {reason}") from None
+    return host
+
+
+def _keep_on_loopback() -> None:
+    """Ray swaps a loopback address for the machine's outward one; not for a cluster that
+    listens on loopback only (its processes read the switch, this one has read it already)."""
+    os.environ.update(LOOPBACK_ONLY)
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _address() -> str:
+    """The cluster ``--ray auto`` joins: RAY_ADDRESS, else the one running on this machine."""
+    from ray._private.services import get_ray_address_from_environment
+
+    try:
+        return get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise RayUnavailable(
+            "no Ray cluster is running here: set RAY_ADDRESS=HOST:PORT, or use --ray local"
+        ) from None
 
 
 @dataclass
@@ -97,8 +117,9 @@ class RayCluster:
 
 
 def connect(mode: str, cpus: int) -> RayCluster:
-    """Join the running cluster (``auto``) or start one on this machine with ``cpus`` CPUs
-    (``local``). RayUnavailable when there is none to join."""
+    """Join the running cluster (``auto``: RAY_ADDRESS, else this machine's) or start one on
+    this machine with ``cpus`` CPUs, on loopback (``local``). RayUnavailable when there is none
+    to join."""
     check_installed()
     if mode == "local":
         os.environ.update(LOOPBACK_ONLY)  # read when Ray is imported, and by its processes
@@ -106,24 +127,29 @@ def connect(mode: str, cpus: int) -> RayCluster:
         import ray
     except ImportError as exc:
         raise RayUnavailable(f"--ray: Ray does not import ({exc}); {INSTALL}") from None
-
-    where = address() if mode == "auto" else None
-    if where is not None and where != "auto":
-        _check_reachable(where)
     options: dict[str, Any] = {
         "logging_level": logging.ERROR,
         "log_to_driver": False,
         "include_dashboard": False,
     }
+    where = None
     try:
-        if where is None:
+        if mode == "local":
             ray.init(num_cpus=cpus, **options)
         else:
+            where = _address()
+            if is_loopback(_reachable(where)):
+                _keep_on_loopback()
             ray.init(address=where, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        raise RayUnavailable(f"no Ray cluster to join ({where}): {lines[0]}") from None
-    return RayCluster(local=where is None, cpus=int(ray.cluster_resources().get("CPU", 0)))
+        raise RayUnavailable(
+            f"could not join the Ray cluster at {where}: {lines[0]} (with token authentication, "
+            "Ray's default, set RAY_AUTH_MODE=token and give the cluster's token)"
+            if where
+            else f"could not start Ray here: {lines[0]}"
+        ) from None
+    return RayCluster(local=mode == "local", cpus=int(ray.cluster_resources().get("CPU", 0)))
 
 
 @dataclass
