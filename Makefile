@@ -1,7 +1,9 @@
 # One virtual environment in .venv, made on first use. `make run` and `make test` are the
 # README's Quick start; .ci/run calls `make test`.
-#   make test       both tiers: ruff, then every test (unit and e2e) on two workers (~3 min)
+#   make test       both tiers: ruff, then every test (unit and e2e) on two workers (~3 min);
+#                   the Ray tests only where Ray is installed
 #   make test-unit  the fast loop: tests not marked e2e (no servers, engines, tmux or Chromium)
+#   make test-ray   installs the extra loadtui[ray], then runs the Ray tests (~1 min)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.installed
 # What the e2e tests drive from the system: the real TUI in tmux, the HTML report in Chromium.
 SYSTEM_TOOLS := tmux chromium
 
-.PHONY: run test test-unit lint system-tools bench-setup clean
+.PHONY: run test test-unit test-ray lint system-tools bench-setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,10 @@ test: system-tools lint
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not e2e"
+
+test-ray: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
+	$(BIN)/pytest -n 2 -m ray
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

@@ -24,6 +24,7 @@ from textual.containers import Grid
 from textual.widgets import Footer
 
 from loadtui import document, exits, runfile, verdicts
+from loadtui.fleet import Cluster
 from loadtui.plan import LoadPlan
 from loadtui.rundoc import RunDocument
 from loadtui.server.variants import VARIANTS
@@ -59,6 +60,8 @@ class AppConfig:
     # terminal hangs on the way out, end the process anyway. Never in-process (tests), where
     # it would end the host.
     hard_exit: bool = False
+    engines: int = 1  # engine processes per pane (--engines)
+    cluster: Cluster | None = None  # --ray: where they run
 
     @classmethod
     def default(cls, plan: LoadPlan) -> AppConfig:
@@ -159,6 +162,8 @@ class LoadtuiApp(App[int]):
             plan=replace(self.config.plan, users=users),
             target=self.config.target,
             threads=self.config.threads,
+            engines=self.config.engines,
+            cluster=self.config.cluster,
         )
         return self._make_segment(spec, listener)
 

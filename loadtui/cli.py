@@ -60,6 +60,12 @@ spawn_rate = number(0, limits.MAX_SPAWN_RATE, above=True)
 rate = number(0, limits.MAX_RATE, above=True)
 seconds = number(0, limits.MAX_SECONDS)
 timeout = number(limits.MIN_TIMEOUT_S, limits.MAX_SECONDS)
+engine_number = whole(1, limits.MAX_ENGINES)
+
+
+def engine_count(text: str) -> int | str:
+    """--engines: a whole number, or ``auto``."""
+    return "auto" if text.strip().lower() == "auto" else engine_number(text)
 
 
 # ---- the parser ----------------------------------------------------------------------------
@@ -132,6 +138,27 @@ def _add_metrics(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="the target's metrics sidecar, http://HOST:PORT (default: found by itself: the "
         "sockets the target's processes listen on)",
+    )
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    """How many engines share the load, and where they run (run, matrix and the TUI)."""
+    g = p.add_argument_group("engines", "several engine processes, here or on a Ray cluster")
+    g.add_argument(
+        "--engines",
+        type=engine_count,
+        default=1,
+        metavar="N|auto",
+        help="engine processes sharing the load, one a core (default 1; auto: one a core left "
+        "over, counting a spawned server's; with --ray auto, one a CPU of the cluster)",
+    )
+    g.add_argument(
+        "--ray",
+        choices=("auto", "local"),
+        default=None,
+        help="run the engines as Ray actors spread over a cluster's nodes: auto joins the "
+        "running cluster (RAY_ADDRESS, else this machine's), local starts one here; needs "
+        "pip install 'loadtui[ray]'",
     )
 
 
@@ -225,6 +252,7 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
     )
     _add_metrics(p)
     _add_request_options(p)
+    _add_engine_options(p)
     p.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="where `e` exports (default runs/)"
     )
@@ -265,6 +293,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     _add_metrics(p)
     _add_request_options(p)
+    _add_engine_options(p)
     _add_gate(p)
     p.add_argument(
         "--json",
@@ -305,6 +334,7 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     )
     _add_metrics(p)
     _add_request_options(p)
+    _add_engine_options(p)
     _add_gate(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
     p.set_defaults(handler=_cmd_matrix)
@@ -386,6 +416,9 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from loadtui.fleet import FleetError
     from loadtui.headless import run_command
     from loadtui.spawn import SpawnError
     from loadtui.target import TargetError
@@ -393,33 +426,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = prepare.run_spec(args)
     gate = prepare.gate(args, [request.name for request in spec.scenario])
     claim = prepare.claimed(args.json, args.force) if args.json is not None else None
+    cluster = None
     try:
+        count, cluster = prepare.placed(args, spec.engines, spec.plan.users)
+        spec = replace(spec, engines=count, cluster=cluster)
         return run_command(spec, args.json, args.drain, gate)
-    except (SpawnError, TargetError) as exc:
+    except (SpawnError, TargetError, FleetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
         return exits.FAILED
     finally:
         if claim is not None:
             claim.release()
+        if cluster is not None:
+            cluster.close()
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
     from loadtui import runfile
+    from loadtui.fleet import FleetError
     from loadtui.headless import matrix_command
     from loadtui.spawn import SpawnError
 
-    routes, plan, target, shape = prepare.matrix_plan(args)
+    routes, plan, target, shape, count = prepare.matrix_plan(args)
     gate = prepare.gate(args)
     prepare.writable(args.out / "probe.json", "run files in")
+    count, cluster = prepare.placed(args, count, min(args.users))
     out_dir = runfile.new_run_dir(args.out)
     try:
-        return matrix_command(routes, args.users, plan, out_dir, args.threads, target, shape, gate)
-    except SpawnError as exc:  # what was done is on disk already
+        return matrix_command(
+            routes,
+            args.users,
+            plan,
+            out_dir,
+            args.threads,
+            target,
+            shape,
+            gate,
+            engines=count,
+            cluster=cluster,
+        )
+    except (SpawnError, FleetError) as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return exits.FAILED
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from loadtui.app import LoadtuiApp
     from loadtui.target import TargetError, check_reachable
 
@@ -430,7 +486,12 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return exits.FAILED
-    return LoadtuiApp(config).run() or exits.OK
+    count, cluster = prepare.placed(args, config.engines, args.users)
+    try:
+        return LoadtuiApp(replace(config, engines=count, cluster=cluster)).run() or exits.OK
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

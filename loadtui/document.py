@@ -62,6 +62,6 @@ def build(model: RunModel, verdicts: Sequence[Verdict]) -> RunDocument:
         requests=model.request_stats(),
         timeline=model.timeline(),
         server=model.server_totals(),
-        generator=model.seconds.generator_totals(),
+        generator=model.generator_totals(),
         verdicts=list(verdicts),
     )

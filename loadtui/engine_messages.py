@@ -42,13 +42,44 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class Share:
+    """Engine ``index`` of ``count``: in open loop it sends requests index, index + count, ...
+    of the one schedule."""
+
+    index: int = 0
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     host: str
     port: int
     requests: tuple[EngineRequest, ...]  # a mix is picked by weight; one is just sent
-    plan: LoadPlan
+    plan: LoadPlan  # this engine's share of the load: its users, its spawn rate
     tls: Tls | None = None
     interval_s: float = 1.0
+    share: Share = Share()
+    # One of several engines: say EngineReady, then start at the wall-clock instant the
+    # parent sends (``("start", epoch)``), together with the others. Else start at once.
+    agreed_start: bool = False
+    allow_remote: bool = False  # --allow-remote: ``host`` may be other than loopback
+
+
+@dataclass(frozen=True)
+class EngineReady:
+    """Set up and waiting for its start instant (``agreed_start``)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Where one engine runs (the parent's record of it, for the run file)."""
+
+    index: int  # 0-based; shown 1-based ("engine 2 of 4")
+    host: str  # the machine's name
+    users: int = 0  # its share of the users at the start
+    pid: int | None = None  # the engine process
+    node: str | None = None  # the Ray node, when on a cluster
+    clock_offset_s: float = 0.0  # its wall clock minus this machine's (0 on this machine)
 
 
 @dataclass(frozen=True)
@@ -104,4 +135,4 @@ class EngineFailed:
     message: str
 
 
-EngineMessage = EngineStarted | IntervalSnapshot | EngineFinished | EngineFailed
+EngineMessage = EngineReady | EngineStarted | IntervalSnapshot | EngineFinished | EngineFailed

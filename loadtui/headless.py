@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TextIO
 
 from loadtui import document, exits, runfile, stepsummary, thresholds, verdicts
+from loadtui.fleet import Cluster
 from loadtui.model import State
 from loadtui.plan import LoadPlan
 from loadtui.report import tables
@@ -200,9 +201,12 @@ def matrix_command(
     target: Target | None = None,
     shape: RequestSpec | None = None,
     gate: GateSpec = NO_GATE,
+    *,
+    engines: int = 1,
+    cluster: Cluster | None = None,
 ) -> int:
     """Every route x every user count, files in ``out_dir``: a fresh demo server for each, or
-    the given target's paths."""
+    the given target's paths; each run by ``engines`` engines (on ``cluster``'s nodes)."""
     docs: list[RunDocument] = []
     total = len(routes) * len(users)
     interrupted = write_error = False
@@ -211,7 +215,15 @@ def matrix_command(
             plan = replace(
                 base_plan, users=count, spawn_rate=SEED_SPAWN_RATES.get(count, base_plan.spawn_rate)
             )
-            spec = SegmentSpec(route, plan, target=target, threads=threads, shape=shape)
+            spec = SegmentSpec(
+                route,
+                plan,
+                target=target,
+                threads=threads,
+                shape=shape,
+                engines=engines,
+                cluster=cluster,
+            )
             label = f"[{number}/{total}] {route} x {count}u"
             name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
             result = run_segment(

@@ -9,3 +9,4 @@ MAX_RATE = 100_000.0  # open loop, requests per second: beyond what one engine c
 MIN_TIMEOUT_S = 0.001  # the engine's timers count milliseconds
 MAX_SECONDS = 3600.0  # think time, timeout, drain
 MAX_THREADS = 10_000
+MAX_ENGINES = 1024  # engine processes (one a core): a cluster of 1,024 cores

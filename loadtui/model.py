@@ -21,16 +21,19 @@ from loadtui import hdr, stats
 from loadtui.engine_messages import (
     EngineFailed,
     EngineFinished,
+    EngineInfo,
     EngineStarted,
     IntervalSnapshot,
     NameInterval,
 )
 from loadtui.plan import LoadPlan
 from loadtui.request_spec import RequestSpec
+from loadtui.roster import Roster
 from loadtui.rundoc import (
     MIN_INTERVAL_S,
     DrainPoint,
     GeneratorSecond,
+    GeneratorTotals,
     Histogram,
     LatencyMs,
     RequestStats,
@@ -47,6 +50,7 @@ from loadtui.target import Target
 
 RECENT_SAMPLES = 240  # about a minute of server samples, for live figures and rates
 LIVE_WINDOW_S = 1.0
+PLACED_SECONDS = 120  # several engines: how far back a late engine's second is still added
 
 
 def _second(snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary) -> TimelineEntry:
@@ -119,6 +123,15 @@ class _NameTotals:
 
 
 @dataclass
+class _OpenSecond:
+    """A second whose server samples may still arrive (and, with several engines, figures)."""
+
+    ended_mono: float
+    second: TimelineEntry
+    index: int
+
+
+@dataclass
 class RunModel:
     target: Target
     plan: LoadPlan
@@ -133,6 +146,7 @@ class RunModel:
     finished_epoch: float | None = None
     t0_mono: float | None = None
     drain_s: float | None = None
+    engines: int = 1  # engines feeding it; their seconds add up to the run's
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -146,7 +160,9 @@ class RunModel:
         self._summary: Summary | None = None
         # the timeline: seconds whose server samples are all in, and the newest ones, still open
         self._closed: list[TimelineEntry] = []
-        self._open: deque[tuple[float, TimelineEntry]] = deque()  # (ended_mono, second)
+        self._open: deque[_OpenSecond] = deque()
+        self._placed: dict[int, int] = {}  # several engines: recent closed seconds by index
+        self.roster = Roster(self.engines, self.plan.users)
         self._unassigned: list[ServerSample] = []  # samples not yet folded into a second
         self._recent: deque[ServerSample] = deque(maxlen=RECENT_SAMPLES)  # during the load
         self._server = stats.ServerRunning()
@@ -159,21 +175,38 @@ class RunModel:
         self.version = 0  # bumped on every change; readers use it to skip redraws
 
     # ---- writers ---------------------------------------------------------------------
-    def add_engine_message(self, message: object) -> None:
+    def set_engines(self, infos: list[EngineInfo]) -> None:
+        """Where the engines run (the session knows once they started)."""
+        with self._lock:
+            self.roster.describe(infos)
+
+    def add_engine_message(self, message: object, engine: int = 0) -> None:
+        """What engine ``engine`` (0-based) said."""
         with self._lock:
             if isinstance(message, EngineStarted):
-                self.t0_mono = message.started_mono
-                self.started_epoch = message.started_epoch
-                self.state = "running"
+                self.roster.started_epoch[engine] = message.started_epoch
+                if self.t0_mono is None:  # several engines start together: the first is t0
+                    self.t0_mono = message.started_mono
+                    self.started_epoch = message.started_epoch
+                    self.state = "running"
             elif isinstance(message, IntervalSnapshot):
-                self._add_interval(message)
+                self._add_interval(message, engine)
             elif isinstance(message, EngineFinished):
-                self.end_reason = message.reason
+                self.roster.finish(engine, message.reason)
             elif isinstance(message, EngineFailed):
-                self.failure = message.message
+                self._engine_failed(engine, message.message)
+            self.end_reason = self.roster.end_reason
             self.version += 1
 
-    def _add_interval(self, snap: IntervalSnapshot) -> None:
+    def _engine_failed(self, engine: int, why: str) -> None:
+        """One engine of one fails the run; one of several is lost and the others go on."""
+        self.roster.lose(engine, why, self.elapsed_s())
+        if self.engines == 1:
+            self.failure = why
+        elif not self.roster.finished and self.roster.done:
+            self.failure = f"every engine was lost; {self.roster.name(engine)}: {why}"
+
+    def _add_interval(self, snap: IntervalSnapshot, engine: int) -> None:
         self._summary = None  # the summary is client-side: only intervals change it
         latency = self._histograms.add(snap)
         for name, interval in (snap.by_name or {}).items():
@@ -181,14 +214,32 @@ class RunModel:
                 self._by_name[name].add(interval)
         self._requests += snap.requests
         self._errors.update(snap.errors)
-        self._unsent = snap.unsent
-        self._ended_mono = snap.ended_mono
+        self._unsent = self.roster.add(engine, snap)
+        self._ended_mono = max(snap.ended_mono, self._ended_mono or snap.ended_mono)
         if snap.last_response_mono is not None:
-            self._last_response_mono = snap.last_response_mono
+            self._last_response_mono = max(
+                snap.last_response_mono, self._last_response_mono or snap.last_response_mono
+            )
         t0 = self.t0_mono if self.t0_mono is not None else snap.started_mono
+        second = _second(snap, snap.ended_mono - t0, latency)
+        if self.engines > 1 and self._add_to_second(snap.index, second):
+            return
         # the previous second has had a whole second for its samples to arrive
         self._close_seconds(before=snap.started_mono + 1e-9)
-        self._open.append((snap.ended_mono, _second(snap, snap.ended_mono - t0, latency)))
+        self._open.append(_OpenSecond(snap.ended_mono, second, snap.index))
+
+    def _add_to_second(self, index: int, second: TimelineEntry) -> bool:
+        """Add one engine's figures to the second other engines already gave; False if it is
+        the first of that second."""
+        for record in self._open:
+            if record.index == index:
+                record.second = stats.add_seconds([record.second, second])
+                return True
+        place = self._placed.get(index)
+        if place is None:
+            return False
+        self._closed[place] = stats.add_seconds([self._closed[place], second])
+        return True
 
     def add_server_look(self, samples: list[ServerSample]) -> None:
         """One look at the server: a sample per worker process (one when there is one)."""
@@ -211,14 +262,18 @@ class RunModel:
 
     def _close_seconds(self, before: float) -> None:
         """Fold the server samples into every open second that ended by ``before``."""
-        while self._open and self._open[0][0] <= before:
-            ended, second = self._open.popleft()
+        while self._open and self._open[0].ended_mono <= before:
+            record = self._open.popleft()
             cut = next(
-                (i for i, s in enumerate(self._unassigned) if s.mono >= ended),
+                (i for i, s in enumerate(self._unassigned) if s.mono >= record.ended_mono),
                 len(self._unassigned),
             )
             window, self._unassigned = self._unassigned[:cut], self._unassigned[cut:]
-            closed = second.model_copy(update={"server": stats.fold(window)})
+            closed = record.second.model_copy(update={"server": stats.fold(window)})
+            if self.engines > 1:
+                self._placed[record.index] = len(self._closed)
+                if len(self._placed) > PLACED_SECONDS:
+                    del self._placed[next(iter(self._placed))]
             self._closed.append(closed)
             self._seconds.add(closed)
 
@@ -257,7 +312,7 @@ class RunModel:
 
     @property
     def engine_done(self) -> bool:
-        """The engine said it finished or failed (its last snapshot is in)."""
+        """Every engine said it finished or failed, or was lost (their last snapshots are in)."""
         return self.end_reason is not None or self.failure is not None
 
     def elapsed_s(self) -> float:
@@ -270,12 +325,12 @@ class RunModel:
     def timeline(self) -> list[TimelineEntry]:
         """Every second so far; the newest may not have all their server samples yet."""
         with self._lock:
-            return self._closed + [second for _, second in self._open]
+            return self._closed + [record.second for record in self._open]
 
     def recent(self, count: int) -> list[TimelineEntry]:
         """The last ``count`` seconds (cheap on a long run)."""
         with self._lock:
-            opened = [second for _, second in self._open]
+            opened = [record.second for record in self._open]
             return (self._closed[-count:] + opened)[-count:] if count > 0 else []
 
     def latest(self) -> TimelineEntry | None:
@@ -352,8 +407,18 @@ class RunModel:
 
     @property
     def seconds(self) -> stats.SecondsRunning:
-        """Totals over the closed seconds (generator, pool saturation, heartbeats)."""
+        """Totals over the closed seconds (pool saturation, the server's requests in flight)."""
         return self._seconds
+
+    # ---- the engines -----------------------------------------------------------------------
+    def generator_totals(self) -> GeneratorTotals:
+        with self._lock:
+            return stats.generator_totals(self.roster.totals(self.started_epoch))
+
+    def live_engines(self) -> list[int]:
+        """The engines still running (0-based), among which users are shared."""
+        with self._lock:
+            return self.roster.live()
 
     # ---- the server side -------------------------------------------------------------------
     def _newest(self, count: int) -> list[ServerSample]:

@@ -17,3 +17,10 @@ class LoadPlan:
     think_s: tuple[float, float] = (0.1, 0.5)
     rate: float | None = None  # open loop: requests per second
     timeout_s: float = 60.0
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` (users, connections) as ``parts`` whole numbers as even as possible, the larger
+    first: how a load is shared between engines."""
+    low, extra = divmod(total, parts)
+    return [low + (1 if k < extra else 0) for k in range(parts)]

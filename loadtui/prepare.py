@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from loadtui.app import AppConfig
     from loadtui.plan import LoadPlan
+    from loadtui.rayfleet import RayCluster
     from loadtui.request_spec import RequestSpec
     from loadtui.runfile import Claim
     from loadtui.server.serve import ServeOptions
@@ -153,17 +154,89 @@ def scenario_requests(args: argparse.Namespace) -> tuple[RequestSpec, ...]:
         raise UsageError(str(exc)) from None
 
 
-def checked_segment(spec: SegmentSpec) -> SegmentSpec:
-    """``spec`` once its requests can be built and its users have descriptors enough."""
+def checked_segment(spec: SegmentSpec, on_cluster: bool = False) -> SegmentSpec:
+    """``spec`` once its requests can be built and its users have descriptors enough (here,
+    unless its engines run on a cluster's nodes, which check their own)."""
     from loadtui import headroom
     from loadtui.request_spec import SpecError
 
     try:
         spec.requests()
-        headroom.ensure(spec.plan.users)
+        if not on_cluster:
+            headroom.ensure(spec.plan.users, spec.engines)
     except (SpecError, headroom.HeadroomError) as exc:
         raise UsageError(str(exc)) from None
     return spec
+
+
+# ---- engines: how many, and where ------------------------------------------------------------
+def cores() -> int:
+    """The cores this process may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def engines(args: argparse.Namespace, least_users: int, spawned: bool) -> int:
+    """--engines, checked: not more than the cores (on this machine), each engine a user at
+    least; ``auto``: one a core left over, counting a spawned server's core (on a cluster one a
+    CPU, known once joined: 1 until then). --ray's extra installed."""
+    asked = getattr(args, "engines", 1)
+    ray = getattr(args, "ray", None)
+    if ray is not None:
+        from loadtui.rayfleet import RayUnavailable, check_installed
+
+        try:
+            check_installed()
+        except RayUnavailable as exc:
+            raise UsageError(str(exc)) from None
+    here = cores()
+    if asked == "auto":
+        count = 1 if ray == "auto" else max(1, here - (1 if spawned else 0))
+    else:
+        count = asked
+        if ray != "auto" and count > here:
+            raise UsageError(
+                f"--engines {count}: this machine has {here} cores, and an engine needs one "
+                "(--ray auto spreads engines over a cluster's machines)"
+            )
+    return shared_by(count, least_users)
+
+
+def shared_by(count: int, least_users: int) -> int:
+    if least_users < count:
+        raise UsageError(
+            f"--engines {count} share --users {least_users}: give each engine a user (open "
+            "loop: a connection) at least"
+        )
+    return count
+
+
+def placed(args: argparse.Namespace, count: int, least_users: int) -> tuple[int, RayCluster | None]:
+    """Join or start the Ray cluster --ray names (None without --ray), and the engine count
+    checked against its CPUs. UsageError when there is no cluster to join, or it is too small
+    (nothing else has started)."""
+    mode = getattr(args, "ray", None)
+    if mode is None:
+        return count, None
+    from loadtui.rayfleet import RayUnavailable, connect
+
+    try:
+        cluster = connect(mode, cores())
+    except RayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    if args.engines == "auto":
+        count = max(1, cluster.cpus)
+    try:
+        if count > cluster.cpus:
+            raise UsageError(
+                f"--engines {count}: the Ray cluster has {cluster.cpus} CPUs, and an engine "
+                "needs one"
+            )
+        return shared_by(count, least_users), cluster
+    except UsageError:
+        cluster.close()
+        raise
 
 
 def run_spec(args: argparse.Namespace) -> SegmentSpec:
@@ -191,15 +264,16 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
         threads=args.threads,
         shape=shape,
         scenario=mix,
+        engines=engines(args, load.users, spawned=where is None),
     )
-    return checked_segment(spec)
+    return checked_segment(spec, on_cluster=args.ray is not None)
 
 
 def matrix_plan(
     args: argparse.Namespace,
-) -> tuple[list[str], LoadPlan, Target | None, RequestSpec | None]:
-    """The routes, the base plan, the target (None: a fresh demo server for every run) and how
-    each route is asked."""
+) -> tuple[list[str], LoadPlan, Target | None, RequestSpec | None, int]:
+    """The routes, the base plan, the target (None: a fresh demo server for every run), how
+    each route is asked and by how many engines."""
     from loadtui.server.variants import SEED_KEYS
     from loadtui.session import SegmentSpec
 
@@ -218,10 +292,14 @@ def matrix_plan(
         for route in routes:
             demo_route(route)
     base = plan(args, args.users[0], 20.0)
+    count = engines(args, min(args.users), spawned=where is None)
     for route in routes:
         most = replace(base, users=max(args.users))
-        checked_segment(SegmentSpec(route=route, plan=most, target=where, shape=shape))
-    return routes, base, where, shape
+        checked_segment(
+            SegmentSpec(route=route, plan=most, target=where, shape=shape, engines=count),
+            on_cluster=args.ray is not None,
+        )
+    return routes, base, where, shape, count
 
 
 def gate(args: argparse.Namespace, names: Collection[str] = ()) -> GateSpec:
@@ -260,7 +338,14 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     elif routes:
         keys = [choice.route for choice in demo_routes()]
         config = replace(config, panes=[(keys.index(demo_route(r)), args.users) for r in routes])
-    return replace(config, threads=args.threads, runs_dir=args.runs_dir, hard_exit=True)
+    count = engines(args, args.users, spawned=config.target is None)
+    return replace(
+        config,
+        threads=args.threads,
+        runs_dir=args.runs_dir,
+        hard_exit=True,
+        engines=count,
+    )
 
 
 def server_options(args: argparse.Namespace) -> ServeOptions:

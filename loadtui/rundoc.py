@@ -168,7 +168,8 @@ class RequestStats(Part):
 
 
 class GeneratorSecond(Part):
-    """The engine watching itself over one second."""
+    """The engine watching itself over one second; with several engines, the highest reading of
+    each (the busiest engine's CPU, the worst lag)."""
 
     cpu_percent: NonNegative  # of one core
     loop_lag_ms: NonNegative  # its event loop's worst lag
@@ -221,6 +222,7 @@ class TimelineEntry(Part):
     generator: GeneratorSecond | None = None
     server: ServerSecond = Field(default_factory=ServerSecond)
     hdr: Encoded | None = None  # this second's latency histogram
+    engines: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1  # how many engines' figures it holds
 
     @property
     def length_s(self) -> float:
@@ -292,12 +294,37 @@ class ServerTotals(Part):
         return max((s.duration_s for s in self.stalls), default=None)
 
 
+class EngineTotals(Part):
+    """One engine of the run (``--engines``): where it ran and how it fared."""
+
+    engine: Annotated[int, Field(ge=1, le=MAX_COUNT)]  # 1-based: "engine 2 of 4"
+    host: str = ""  # the machine it ran on
+    node: str | None = None  # its Ray node, on a cluster
+    pid: Count | None = None  # its engine process
+    clock_offset_s: Number = 0.0  # its wall clock minus the driver's, measured at the start
+    started_after_s: Number | None = None  # its start instant after the run's (~0: together)
+    users: Count = 0  # at the start: its share
+    requests: Count = 0
+    cpu_percent_mean: NonNegative | None = None  # of one core
+    cpu_percent_max: NonNegative | None = None
+    loop_lag_ms_max: NonNegative | None = None
+    rss_bytes_max: Count | None = None
+    saturated: bool = False
+    saturated_seconds: Count = 0
+    lost: bool = False  # it died (or went silent) before the run's end
+    lost_at_s: NonNegative | None = None  # seconds into the run
+    lost_reason: str | None = None
+
+
 class GeneratorTotals(Part):
+    """The engines over the run: one engine's figures, or the busiest engine's."""
+
     cpu_percent_mean: NonNegative | None = None
     loop_lag_ms_max: NonNegative | None = None
-    saturated: bool = False
+    saturated: bool = False  # some engine was saturated
     rss_bytes_max: Count | None = None
     saturated_seconds: Count = 0
+    engines: list[EngineTotals] = Field(default_factory=list)  # one per engine
 
 
 class Verdict(Part):

@@ -1,6 +1,7 @@
-"""A session runs one segment: a target (a freshly spawned demo server, or one given), an engine
-process and a probe thread, all feeding one run model. The headless commands and each TUI pane
-drive sessions; none of them measures anything itself."""
+"""A session runs one segment: a target (a freshly spawned demo server, or one given), its
+engines (one engine process, several sharing the load, or Ray actors on a cluster's nodes) and a
+probe thread, all feeding one run model. The headless commands and each TUI pane drive
+sessions; none of them measures anything itself."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from loadtui import headroom, request_spec
-from loadtui.engine_messages import EngineFailed, EngineRequest
+from loadtui import fleet, headroom, request_spec
+from loadtui.engine_messages import EngineConfig, EngineFailed, EngineRequest
+from loadtui.fleet import Cluster, Engines, LocalEngines
 from loadtui.model import RunModel, State
 from loadtui.plan import LoadPlan
 from loadtui.probe import Probe
@@ -18,7 +20,6 @@ from loadtui.request_spec import RequestSpec
 from loadtui.server.variants import Variant, find_variant
 from loadtui.spawn import SpawnedServer
 from loadtui.target import Target, check_reachable, parse_target
-from loadtui.workers import EngineConfig, EngineProcess
 
 STOP_WAIT_S = 5.0
 ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
@@ -32,6 +33,8 @@ class SegmentSpec:
     threads: int | None = None  # for a spawned server
     shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
     scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
+    engines: int = 1  # engine processes sharing the load
+    cluster: Cluster | None = None  # where they run: None here, else a Ray cluster's nodes
 
     def requests(self) -> tuple[RequestSpec, ...]:
         """What the engine sends: the scenario's mix, or the route asked as ``shape`` says.
@@ -63,20 +66,23 @@ class Session:
     def __init__(self, spec: SegmentSpec) -> None:
         self.spec = spec
         self.server: SpawnedServer | None = None
-        self.engine: EngineProcess | None = None
+        self.engines: Engines | None = None
         self.probe: Probe | None = None
         self.model: RunModel | None = None
         self._closed = False
-        self._last_message = time.monotonic()
+        # an engine has a user (open loop: a connection) at least
+        self.engine_count = max(1, min(spec.engines, spec.plan.users))
+        self._last_message = [time.monotonic()] * self.engine_count  # by engine
 
     # ---- start ---------------------------------------------------------------------------
     def start(self) -> RunModel:
-        """Spawn or check the target, then start the probe and the engine.
+        """Spawn or check the target, then start the probe and the engines.
 
-        Raises SpawnError or TargetError when there is nothing to load.
+        Raises SpawnError or TargetError when there is nothing to load, FleetError when the
+        engines cannot start.
         """
         specs = self.spec.requests()
-        headroom.ensure(self.spec.plan.users)
+        headroom.ensure(self.spec.plan.users, self.engine_count)
         target = self._prepare_target()
         variant = None if self.spec.scenario else self.spec.variant()
         self.model = RunModel(
@@ -85,6 +91,7 @@ class Session:
             variant_key=variant.key if variant else None,
             variant_pattern=variant.pattern if variant else None,
             mix=specs if self.spec.scenario else (),
+            engines=self.engine_count,
         )
         model = self.model
         self.probe = Probe(
@@ -106,11 +113,19 @@ class Session:
             for spec in specs
         )
         config = EngineConfig(
-            target.host, target.port, requests, self.spec.plan, tls=target.tls_options()
+            target.host,
+            target.port,
+            requests,
+            self.spec.plan,
+            tls=target.tls_options(),
+            allow_remote=target.allow_remote,
         )
-        self.engine = EngineProcess(config)
-        self.engine.start()
-        self._last_message = time.monotonic()
+        configs = fleet.shares(config, self.engine_count)
+        cluster = self.spec.cluster
+        self.engines = cluster.engines(configs) if cluster is not None else LocalEngines(configs)
+        self.engines.start()
+        model.set_engines(self.engines.infos)
+        self._last_message = [time.monotonic()] * self.engine_count
         return model
 
     def _prepare_target(self) -> Target:
@@ -130,31 +145,37 @@ class Session:
         return self.model is not None and self.model.engine_done
 
     def pump(self, timeout: float = 0.25) -> bool:
-        """Feed the engine's messages to the model; False once the engine is done."""
-        if self.engine is None or self.model is None:
+        """Feed the engines' messages to the model; False once every engine is done."""
+        if self.engines is None or self.model is None:
             return False
         if self.engine_done:
             time.sleep(timeout)
             return False
-        messages = self.engine.messages(timeout)
+        tagged = self.engines.messages(timeout)
         now = time.monotonic()
-        if messages:
-            self._last_message = now
-        elif now - self._last_message > ENGINE_SILENCE_S:
-            self.engine.kill()
-            messages = [EngineFailed(f"the engine sent nothing for {ENGINE_SILENCE_S:g} s")]
-        for message in messages:
-            self.model.add_engine_message(message)
+        for engine, _ in tagged:
+            self._last_message[engine] = now
+        for engine in self.model.live_engines():
+            if now - self._last_message[engine] > ENGINE_SILENCE_S:
+                self.engines.kill(engine)
+                silent = EngineFailed(f"the engine sent nothing for {ENGINE_SILENCE_S:g} s")
+                tagged.append((engine, silent))
+        for engine, message in tagged:
+            self.model.add_engine_message(message, engine)
         return not self.engine_done
 
     def set_users(self, users: int) -> None:
-        if self.engine is not None:
-            self.engine.set_users(users)
+        """Change the users (open loop: the connections), shared among the running engines
+        (each keeps one at least)."""
+        if self.engines is not None and self.model is not None:
+            live = self.model.live_engines()
+            for engine, share in fleet.spread(max(users, len(live)), live).items():
+                self.engines.set_users(engine, share)
 
     def stop(self) -> None:
-        """Ask the engine to stop; it sends a final partial snapshot first."""
-        if self.engine is not None and not self.engine_done:
-            self.engine.stop()
+        """Ask the engines to stop; each sends a final partial snapshot first."""
+        if self.engines is not None and not self.engine_done:
+            self.engines.stop()
             deadline = time.monotonic() + STOP_WAIT_S
             while not self.engine_done and time.monotonic() < deadline:
                 self.pump(0.1)
@@ -182,8 +203,8 @@ class Session:
             self.probe.stop()
         if self.server is not None:
             self.server.stop()
-        if self.engine is not None:
-            self.engine.close()
+        if self.engines is not None:
+            self.engines.close()
         if self.model is not None and not self.model.finished:
             if state is None:
                 state = "failed" if self.model.failure else "finished"

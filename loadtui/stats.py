@@ -12,9 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import fmean
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from loadtui import hdr
+from loadtui.engine_messages import IntervalSnapshot
 from loadtui.rundoc import (
+    EngineTotals,
     GeneratorSecond,
     GeneratorTotals,
     ServerSecond,
@@ -147,6 +150,51 @@ def fold(samples: Sequence[ServerSample]) -> ServerSecond:
 
 def generator_saturated(second: GeneratorSecond) -> bool:
     return second.cpu_percent >= SATURATED_CPU_PERCENT or second.loop_lag_ms >= SATURATED_LAG_MS
+
+
+# ---- one second seen by several observers ----------------------------------------------------
+SUMMED = ("requests", "errors", "rps", "users", "in_flight", "unsent", "engines")
+
+
+def highest(values: Sequence[Any]) -> Any:
+    """The highest reading of one gauge among several observers; dicts key by key."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if all(isinstance(v, dict) for v in present):
+        keys = dict.fromkeys(key for value in present for key in value)
+        return {key: highest([value.get(key) for value in present]) for key in keys}
+    if all(isinstance(v, int | float) for v in present):
+        return max(present)
+    return present[0]
+
+
+def add_seconds(entries: Sequence[TimelineEntry]) -> TimelineEntry:
+    """One second as several engines (or machines) saw it, as one: counts add, the histograms
+    add (the percentiles are the sum's), gauges (the generator's, the server's) keep the
+    highest reading."""
+    if len(entries) == 1:
+        return entries[0]
+    merged = highest([e.model_dump() for e in entries])
+    for key in SUMMED:
+        merged[key] = round(sum(getattr(e, key) for e in entries), 3)
+    kinds: dict[str, int] = {}
+    for entry in entries:
+        for kind, n in entry.errors_by_kind.items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    merged["errors_by_kind"] = kinds
+    encoded = [e.hdr for e in entries if e.hdr is not None]
+    if encoded:
+        histogram = hdr.new_histogram()
+        for data in encoded:
+            hdr.add_encoded(histogram, data)
+        latency = hdr.summarize(histogram)
+        merged["hdr"] = hdr.encode(histogram)
+        merged.update(
+            p50_ms=latency.p50, p90_ms=latency.p90, p99_ms=latency.p99, max_ms=latency.max
+        )
+        hdr.release(histogram)
+    return TimelineEntry.model_validate(merged)
 
 
 # ---- background tasks ------------------------------------------------------------------------
@@ -353,12 +401,6 @@ class SecondsRunning:
     """Totals over the timeline's seconds, kept as each second closes."""
 
     seconds: int = 0
-    generator_cpu_sum: float = 0.0
-    generator_seconds: int = 0
-    generator_lag_max: float | None = None
-    generator_cpu_max: float | None = None
-    generator_rss_max: int | None = None
-    generator_saturated_seconds: int = 0
     pool_saturated_seconds: int = 0
     pool_waiting_max_saturated: int = 0  # most tasks waiting in a saturated second
     pool_capacity_saturated: int | None = None  # the pool's size in the last saturated second
@@ -366,16 +408,6 @@ class SecondsRunning:
 
     def add(self, entry: TimelineEntry) -> None:
         self.seconds += 1
-        generator = entry.generator
-        if generator is not None:
-            self.generator_cpu_sum += generator.cpu_percent
-            self.generator_seconds += 1
-            self.generator_lag_max = max(self.generator_lag_max or 0.0, generator.loop_lag_ms)
-            self.generator_cpu_max = max(self.generator_cpu_max or 0.0, generator.cpu_percent)
-            self.generator_rss_max = max(self.generator_rss_max or 0, generator.rss_bytes)
-            # the first second carries start-up (imports, opening connections): not counted
-            if self.seconds > 1 and generator_saturated(generator):
-                self.generator_saturated_seconds += 1
         server = entry.server
         if server.pool_saturated:
             self.pool_saturated_seconds += 1
@@ -386,16 +418,49 @@ class SecondsRunning:
         if server.requests_in_flight is not None:
             self.in_flight_max = max(self.in_flight_max or 0, server.requests_in_flight)
 
-    @property
-    def generator_saturated(self) -> bool:
-        return self.generator_saturated_seconds >= SATURATED_MIN_SECONDS
 
-    def generator_totals(self) -> GeneratorTotals:
-        cpu = self.generator_cpu_sum / self.generator_seconds if self.generator_seconds else None
-        return GeneratorTotals(
-            cpu_percent_mean=round(cpu, 2) if cpu is not None else None,
-            loop_lag_ms_max=self.generator_lag_max,
-            saturated=self.generator_saturated,
-            rss_bytes_max=self.generator_rss_max,
-            saturated_seconds=self.generator_saturated_seconds,
-        )
+@dataclass
+class EngineRunning:
+    """One engine watching itself over the run, kept as its snapshots arrive."""
+
+    seconds: int = 0
+    requests: int = 0
+    cpu_sum: float = 0.0
+    cpu_max: float | None = None
+    lag_max: float | None = None
+    rss_max: int | None = None
+    saturated_seconds: int = 0
+
+    def add(self, snap: IntervalSnapshot) -> None:
+        self.seconds += 1
+        self.requests += snap.requests
+        self.cpu_sum += snap.cpu_percent
+        self.cpu_max = max(self.cpu_max or 0.0, snap.cpu_percent)
+        self.lag_max = max(self.lag_max or 0.0, snap.loop_lag_ms)
+        self.rss_max = max(self.rss_max or 0, snap.rss_bytes)
+        # the first second carries start-up (imports, opening connections): not counted
+        busy = GeneratorSecond(cpu_percent=snap.cpu_percent, loop_lag_ms=snap.loop_lag_ms)
+        if snap.index > 1 and generator_saturated(busy):
+            self.saturated_seconds += 1
+
+    @property
+    def saturated(self) -> bool:
+        return self.saturated_seconds >= SATURATED_MIN_SECONDS
+
+    @property
+    def cpu_mean(self) -> float | None:
+        return round(self.cpu_sum / self.seconds, 2) if self.seconds else None
+
+
+def generator_totals(engines: Sequence[EngineTotals]) -> GeneratorTotals:
+    """The generator over the run: one engine's figures, or with several the busiest engine's
+    (each is judged on its own: one saturated engine is enough)."""
+    means = [e.cpu_percent_mean for e in engines if e.cpu_percent_mean is not None]
+    return GeneratorTotals(
+        cpu_percent_mean=max(means) if means else None,
+        loop_lag_ms_max=highest([e.loop_lag_ms_max for e in engines]),
+        saturated=any(e.saturated for e in engines),
+        rss_bytes_max=highest([e.rss_bytes_max for e in engines]),
+        saturated_seconds=max((e.saturated_seconds for e in engines), default=0),
+        engines=list(engines),
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+from pydantic import JsonValue
+
 from loadtui import stats
 from loadtui.model import RunModel
 from loadtui.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
@@ -294,27 +296,85 @@ def background_backlog(model: RunModel) -> Verdict | None:
 
 
 # ---- generator, reachability, errors --------------------------------------------------------
+def _engine_numbers(numbers: list[int], count: int) -> str:
+    """ "Engine 2 of 4", "Engines 1 and 3 of 4"."""
+    if len(numbers) == 1:
+        return f"Engine {numbers[0]} of {count}"
+    listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+    return f"Engines {listed} of {count}"
+
+
 def generator_saturated(model: RunModel) -> Verdict | None:
-    seconds = model.seconds
-    if not seconds.generator_saturated:
+    """Judged per engine: one saturated engine is enough (its requests carry its delays)."""
+    engines = model.generator_totals().engines
+    saturated = [e for e in engines if e.saturated]
+    if not saturated:
         return None
-    cpu, lag = seconds.generator_cpu_max or 0.0, seconds.generator_lag_max or 0.0
-    message = (
-        f"The load generator itself was saturated for {seconds.generator_saturated_seconds} s "
-        f"(CPU up to {cpu:.0f}% of a core, its loop late by up to {lag:.0f} ms): latencies "
-        "include its own delays. Use fewer users, a lower --rate, or give loadtui a core of "
-        "its own."
-    )
-    evidence = {
-        "seconds": seconds.generator_saturated_seconds,
+    seconds = max(e.saturated_seconds for e in saturated)
+    cpu = max(e.cpu_percent_max or 0.0 for e in saturated)
+    lag = max(e.loop_lag_ms_max or 0.0 for e in saturated)
+    evidence: dict[str, JsonValue] = {
+        "seconds": seconds,
         "cpu_percent_max": cpu,
         "loop_lag_ms_max": lag,
     }
+    if len(engines) == 1:
+        message = (
+            f"The load generator itself was saturated for {seconds} s "
+            f"(CPU up to {cpu:.0f}% of a core, its loop late by up to {lag:.0f} ms): latencies "
+            "include its own delays. Use fewer users, a lower --rate, or give loadtui a core "
+            "of its own."
+        )
+    else:
+        numbers = [e.engine for e in saturated]
+        one = len(numbers) == 1
+        message = (
+            f"{_engine_numbers(numbers, len(engines))} {'was' if one else 'were'} saturated "
+            f"for up to {seconds} s (CPU up to {cpu:.0f}% of a core, loop late by up to "
+            f"{lag:.0f} ms): the requests {'it' if one else 'they'} sent include "
+            f"{'its' if one else 'their'} own delays. Use fewer users, a lower --rate, or more "
+            "engines on more cores."
+        )
+        evidence["engines"] = numbers
     return Verdict(
         code="generator_saturated",
         severity="warning",
         message=message,
         evidence=evidence,
+    )
+
+
+def engine_lost(model: RunModel) -> Verdict | None:
+    """An engine of several died or went silent: the run went on with the others."""
+    engines = model.generator_totals().engines
+    lost = [e for e in engines if e.lost]
+    if len(engines) < 2 or not lost:
+        return None  # a run of one engine fails instead, saying why
+    every = len(lost) == len(engines)
+    parts = [
+        f"{_engine_numbers([e.engine], len(engines))}"
+        + (f" (on {e.host})" if e.host else "")
+        + f" was lost {e.lost_at_s or 0.0:.1f} s into the run: {e.lost_reason}"
+        for e in lost
+    ]
+    after = (
+        "No engine was left: the run ended there."
+        if every
+        else f"The figures each sent up to its last snapshot are kept; the run went on with "
+        f"the other {plural(len(engines) - len(lost), 'engine')} (each second of the timeline "
+        "says how many engines it holds)."
+    )
+    return Verdict(
+        code="engine_lost",
+        severity="critical" if every else "warning",
+        message="; ".join(parts) + ". " + after,
+        evidence={
+            "of": len(engines),
+            "lost": [
+                {"engine": e.engine, "host": e.host, "at_s": e.lost_at_s, "reason": e.lost_reason}
+                for e in lost
+            ],
+        },
     )
 
 
@@ -381,6 +441,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     threadpool_saturated,
     background_backlog,
     generator_saturated,
+    engine_lost,
     server_unreachable,
     errors,
     signals_missing,

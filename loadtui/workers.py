@@ -50,11 +50,13 @@ from loadtui.engine_messages import (
     EngineFailed,
     EngineFinished,
     EngineMessage,
+    EngineReady,
     EngineRequest,
     EngineStarted,
     IntervalSnapshot,
     NameInterval,
 )
+from loadtui.target import is_loopback
 from loadtui.transport import HttpConnection, RequestFailed, connect
 
 LAG_PROBE_S = 0.05
@@ -318,7 +320,12 @@ class Engine:
         self._t0 = 0.0
         self._to_mono = 0.0  # monotonic minus ``clock``
         self._period = 1.0 / self.plan.rate if self.plan.rate else 0.0
-        self._next_index = 0
+        # open loop: of the one schedule, this engine sends requests first, first + stride, ...
+        self._first = config.share.index
+        self._stride = config.share.count
+        self._next_index = self._first
+        self._go = asyncio.Event()  # agreed_start: the start instant has arrived from the parent
+        self._start_epoch = 0.0
         self._sent = 0
         self._due_timer: asyncio.TimerHandle | None = None
         self._process = psutil.Process()
@@ -332,10 +339,18 @@ class Engine:
     def stop(self, reason: str = "stopped") -> None:
         self._reason = reason
         self._stopping.set()
+        self._go.set()
+
+    def begin(self, epoch: float) -> None:
+        """Start at ``epoch`` (this machine's wall clock), the instant agreed for every engine."""
+        self._start_epoch = epoch
+        self._go.set()
 
     # ---- the run -----------------------------------------------------------------------
     async def run(self) -> str:
         self.loop.set_exception_handler(self._on_loop_error)
+        if self.config.agreed_start and not await self._start_instant():
+            return self._reason
         self._t0 = clock()
         t0_mono = time.monotonic()
         self._to_mono = t0_mono - self._t0
@@ -355,6 +370,16 @@ class Engine:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
         return self._reason
+
+    async def _start_instant(self) -> bool:
+        """Say ready, then wait for the instant agreed with the other engines; False if told to
+        stop first."""
+        self.emit(EngineReady())
+        await self._go.wait()
+        if self._stopping.is_set():
+            return False
+        wait = max(0.0, self._start_epoch - time.time())
+        return not await self._wait_until(time.monotonic() + wait)
 
     def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """An exception in a callback is a bug of the engine's: stop, and fail the run."""
@@ -396,7 +421,8 @@ class Engine:
         done = self.current  # no await below: nothing records while it is read and cleared
         unsent = 0
         if self.open_loop:
-            due = int((clock() - self._t0) / self._period) + 1
+            newest = int((clock() - self._t0) / self._period)  # the newest request due, of all
+            due = (newest - self._first) // self._stride + 1 if newest >= self._first else 0
             unsent = max(0, due - self._sent)
         snapshot = IntervalSnapshot(
             index=index,
@@ -475,7 +501,7 @@ class Engine:
                 return
             due_now = False
             connection = idle.popleft()
-            self._next_index += 1
+            self._next_index += self._stride
             self._sent += 1
             connection.intended = intended
             connection.send()
@@ -504,7 +530,16 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
+class TargetRefused(Exception):
+    """The target is not loopback and --allow-remote was not given: nothing is sent."""
+
+
 async def _serve_engine(conn: Connection, config: EngineConfig) -> None:
+    if not config.allow_remote and not is_loopback(config.host):
+        # checked again wherever an engine runs (a node of a cluster, say) before anything is sent
+        raise TargetRefused(
+            f"{config.host} is not a loopback address, and --allow-remote was not given"
+        )
     engine = Engine(config, conn.send)
     loop = asyncio.get_running_loop()
 
@@ -516,6 +551,8 @@ async def _serve_engine(conn: Connection, config: EngineConfig) -> None:
                     engine.set_users(int(args[0]))
                 elif command == "stop":
                     engine.stop()
+                elif command == "start":
+                    engine.begin(float(args[0]))
         except (EOFError, OSError):  # the parent is gone: stop at once
             loop.remove_reader(conn.fileno())
             engine.stop("parent_gone")
@@ -552,6 +589,9 @@ def engine_main(fd: int) -> None:
             runner.run(_serve_engine(conn, config))
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass
+    except TargetRefused as exc:
+        with contextlib.suppress(Exception):
+            conn.send(EngineFailed(str(exc)))
     except Exception as exc:
         with contextlib.suppress(Exception):
             conn.send(EngineFailed(f"{type(exc).__name__}: {exc}"))
@@ -621,8 +661,21 @@ class EngineProcess:
             with contextlib.suppress(OSError, ValueError):
                 self._conn.send(command)
 
+    @property
+    def connection(self) -> Connection | None:
+        """What to wait on for its next message (``multiprocessing.connection.wait``)."""
+        return self._conn
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def set_users(self, users: int) -> None:
         self._send("users", users)
+
+    def begin(self, epoch: float) -> None:
+        """Start at ``epoch`` (wall clock): an ``agreed_start`` engine waits for this."""
+        self._send("start", epoch)
 
     def stop(self) -> None:
         self._send("stop")

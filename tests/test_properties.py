@@ -35,11 +35,13 @@ OPTIONS = [
     "--target", "--timeout", "--threads", "--routes", "--route", "--port", "--metrics-port",
     "--host", "--drain", "--allow-remote", "--markdown", "--merge", "--json", "--out", "--metrics",
     "-X", "-H", "-d", "--expect", "--data-file", "--data-order", "--scenario", "-k", "--cacert",
+    "--engines", "--ray",
 ]  # fmt: skip
 VALUES = [
     "0", "1", "-1", "10", "nan", "inf", "-inf", "1e309", "0.0", "", " ", "5", "4r", "/ping",
     "10,40,100", "5,zz", "http://127.0.0.1:1", "http://10.0.0.1:80", "https://localhost",
     "http://[::1]:8000", "http://127.0.0.1:99999", "localhost:8000", "ftp://x", "65535",
+    "auto", "local",
 ]  # fmt: skip
 TOKENS = st.one_of(
     st.sampled_from(COMMANDS + OPTIONS + VALUES),

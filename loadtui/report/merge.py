@@ -1,11 +1,14 @@
-"""Merge run files of one route at one load into one run, losslessly.
+"""Merge run files of one route made at the same time into one run, losslessly.
 
-The rule: the runs were made at the same time against one server (say from several machines),
-so what the server was asked adds up. Requests, errors, users and rates add; req/s is the summed
-requests over the longest run's duration (runs of equal length add their rates); histograms add
-(``hdr.merge``). Per-second intervals add by index: second 1 of each run with second 1 of the
-others. Server and generator gauges, read by several observers, keep the highest reading; the
-server's stalls are listed once each; a verdict code is kept once, at its highest severity.
+The rule: runs of one route whose times overlap were made together against one server (say from
+several machines, each with its share: 34/33/33 users, or rates that differ), so what the server
+was asked adds up. Requests, errors, users and rates add; req/s is the summed requests over the
+wall-clock span the runs cover together; histograms add (``hdr.merge``). Seconds are aligned by
+wall clock: each run's seconds are placed where they fell, to the nearest second of the earliest
+start, and the seconds that fell together add up (each says how many engines it holds). Server
+and generator gauges, read by several observers, keep the highest reading; the server's stalls
+are listed once each; a verdict code is kept once, at its highest severity. Runs of one route
+made one after another (a matrix, say) stay apart.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Any, TypeVar
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel
 
-from loadtui import hdr
+from loadtui import hdr, stats
 from loadtui.rundoc import (
     SEVERITY_ORDER,
+    GeneratorTotals,
     Histogram,
     LatencyMs,
     Load,
@@ -34,32 +38,49 @@ from loadtui.rundoc import (
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-ADDITIVE = ("requests", "errors", "rps", "users", "in_flight", "unsent")
 
 
 def merge_key(doc: RunDocument) -> tuple[Any, ...]:
-    """Runs with equal keys are the same route at the same load."""
-    target, load = doc.target, doc.load
-    return (target.route, target.variant, load.mode, load.users, load.rate)
+    """Runs with equal keys are the same route, loaded the same way (closed or open loop)."""
+    return (doc.target.route, doc.target.variant, doc.load.mode)
 
 
-def highest(values: Sequence[Any]) -> Any:
-    """The highest reading of one gauge among several observers; dicts key by key."""
-    present = [v for v in values if v is not None]
-    if not present:
+def _span(doc: RunDocument) -> tuple[float, float] | None:
+    """When the run began and ended (epoch seconds); None if it never started."""
+    start = doc.started_epoch
+    if start is None:
         return None
-    if all(isinstance(v, dict) for v in present):
-        keys = dict.fromkeys(key for value in present for key in value)
-        return {key: highest([value.get(key) for value in present]) for key in keys}
-    if all(isinstance(v, int | float) for v in present):
-        return max(present)
-    return present[0]
+    end = doc.finished_at.timestamp() if doc.finished_at else start + _duration(doc)
+    return start, max(start, end)
+
+
+def together(items: Sequence[T], doc: Callable[[T], RunDocument]) -> list[list[T]]:
+    """``items`` (runs of one route) in groups made at the same time: each run of a group
+    began before the others so far had all ended. Runs with no start time stay alone. Groups
+    in the order of their first item."""
+    timed = sorted(
+        (span, position)
+        for position, item in enumerate(items)
+        if (span := _span(doc(item))) is not None
+    )
+    group_of: dict[int, int] = {}  # position -> the position of its group's earliest run
+    leader, end = -1, float("-inf")
+    for (start, finish), position in timed:
+        if start > end:  # after every run so far had ended: a group of its own
+            leader, end = position, finish
+        else:
+            end = max(end, finish)
+        group_of[position] = leader
+    groups: dict[int, list[T]] = {}
+    for position, item in enumerate(items):
+        groups.setdefault(group_of.get(position, -1 - position), []).append(item)
+    return list(groups.values())
 
 
 def highest_model(models: Sequence[M]) -> M:
     """Several observers' readings of one set of gauges: the highest of each."""
     dumped = [m.model_dump() for m in models]
-    return type(models[0]).model_validate(highest(dumped))
+    return type(models[0]).model_validate(stats.highest(dumped))
 
 
 def _strongest(items: Iterable[T], key: Callable[[T], Any], rank: Callable[[T], Any]) -> list[T]:
@@ -106,11 +127,19 @@ def _duration(doc: RunDocument) -> float:
     return doc.summary.duration_s or doc.load.duration_s or 0.0
 
 
+def _wall_duration(docs: Sequence[RunDocument]) -> float:
+    """The wall-clock span the runs cover together (the longest run's, without start times)."""
+    spans = [span for d in docs if (span := _span(d))]
+    if len(spans) < len(docs):
+        return max(_duration(d) for d in docs)
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
 def _summary(
     docs: Sequence[RunDocument], latency: Histogram, extra: dict[str, Histogram]
 ) -> Summary:
     requests = sum(d.summary.requests for d in docs)
-    duration = max(_duration(d) for d in docs)
+    duration = round(_wall_duration(docs), 3)
     unsent = [d.summary.unsent for d in docs if d.summary.unsent is not None]
     return Summary(
         requests=requests,
@@ -125,33 +154,30 @@ def _summary(
     )
 
 
-def _second(entries: Sequence[TimelineEntry]) -> TimelineEntry:
-    merged = highest([e.model_dump() for e in entries])
-    for key in ADDITIVE:
-        merged[key] = round(sum(getattr(e, key) for e in entries), 3)
-    merged["errors_by_kind"] = _counts(e.errors_by_kind for e in entries)
-    encoded = [e.hdr for e in entries if e.hdr is not None]
-    if encoded:
-        histogram = _added(encoded)
-        latency = hdr.summarize(histogram)
-        merged["hdr"] = hdr.encode(histogram)
-        merged.update(
-            p50_ms=latency.p50, p90_ms=latency.p90, p99_ms=latency.p99, max_ms=latency.max
-        )
-    return TimelineEntry.model_validate(merged)
-
-
 def _timeline(docs: Sequence[RunDocument]) -> list[TimelineEntry]:
-    length = max(len(d.timeline) for d in docs)
-    return [_second([d.timeline[i] for d in docs if i < len(d.timeline)]) for i in range(length)]
+    """Each run's seconds placed by wall clock (the n-th second of a run that began 3 s after
+    the earliest is merged second n + 3), those that fall together added up."""
+    starts = [d.started_epoch for d in docs]
+    origin = min((s for s in starts if s is not None), default=0.0)
+    placed: dict[int, list[tuple[float, TimelineEntry]]] = {}
+    for doc, start in zip(docs, starts, strict=True):
+        offset = 0.0 if start is None else start - origin
+        for position, entry in enumerate(doc.timeline, start=round(offset)):
+            placed.setdefault(position, []).append((offset + entry.t, entry))
+    return [
+        stats.add_seconds([entry for _, entry in group]).model_copy(
+            update={"t": round(max(end for end, _ in group), 3)}
+        )
+        for _, group in sorted(placed.items())
+    ]
 
 
 def _requests(docs: Sequence[RunDocument], duration: float) -> list[RequestStats]:
     """Each named request added up over the runs, by name."""
     by_name: dict[str, list[RequestStats]] = {}
     for doc in docs:
-        for stats in doc.requests:
-            by_name.setdefault(stats.name, []).append(stats)
+        for named in doc.requests:
+            by_name.setdefault(named.name, []).append(named)
     merged = []
     for group in by_name.values():
         histogram = _histogram([s.histogram for s in group])
@@ -189,6 +215,14 @@ def _verdicts(docs: Sequence[RunDocument]) -> list[Verdict]:
     return sorted(kept, key=lambda v: SEVERITY_ORDER[v.severity])
 
 
+def _generator(docs: Sequence[RunDocument]) -> GeneratorTotals:
+    """The highest of each figure; every run's engines, numbered on."""
+    engines = [engine for d in docs for engine in d.generator.engines]
+    return highest_model([d.generator for d in docs]).model_copy(
+        update={"engines": [e.model_copy(update={"engine": n}) for n, e in enumerate(engines, 1)]}
+    )
+
+
 def _load(docs: Sequence[RunDocument]) -> Load:
     loads = [d.load for d in docs]
     rates = [load.rate for load in loads if load.rate is not None]
@@ -220,12 +254,12 @@ def merge_documents(docs: Sequence[RunDocument]) -> RunDocument:
             "summary": _summary(docs, latency, extra),
             "histogram": latency,
             "histograms": extra,
-            "requests": _requests(docs, max(_duration(d) for d in docs)),
+            "requests": _requests(docs, _wall_duration(docs)),
             "timeline": _timeline(docs),
             "server": highest_model([d.server for d in docs]).model_copy(
                 update={"stalls": _stalls(docs)}
             ),
-            "generator": highest_model([d.generator for d in docs]),
+            "generator": _generator(docs),
             "verdicts": _verdicts(docs),
             "merged_from": [
                 MergedFrom(run_id=d.run_id, started_at=d.started_at, finished_at=d.finished_at)

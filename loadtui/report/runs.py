@@ -1,5 +1,5 @@
 """The runs a report is made of: run files named or found in directories, loaded, and with
-``--merge`` runs of one route at one load merged (see ``loadtui.merge`` for the rule)."""
+``--merge`` runs of one route made at the same time merged (see ``loadtui.merge`` for the rule)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from loadtui import runfile
 from loadtui.report import tables
-from loadtui.report.merge import merge_documents, merge_key
+from loadtui.report.merge import merge_documents, merge_key, together
 from loadtui.rundoc import RunDocument
 from loadtui.runfile import RunFileError
 
@@ -87,8 +87,11 @@ def _merged(group: Sequence[Run]) -> Run:
 
 
 def merge_runs(runs: Sequence[Run]) -> list[Run]:
-    """Runs of one route at one load become one, in the order each first appears."""
-    groups: dict[tuple[Any, ...], list[Run]] = {}
+    """Runs of one route made at the same time become one, in the order each first appears."""
+    by_route: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
-        groups.setdefault(merge_key(run.doc), []).append(run)
-    return [group[0] if len(group) == 1 else _merged(group) for group in groups.values()]
+        by_route.setdefault(merge_key(run.doc), []).append(run)
+    groups = [group for same in by_route.values() for group in together(same, lambda r: r.doc)]
+    order = {id(run): position for position, run in enumerate(runs)}
+    groups.sort(key=lambda group: order[id(group[0])])
+    return [group[0] if len(group) == 1 else _merged(group) for group in groups]

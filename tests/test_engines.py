@@ -1,0 +1,206 @@
+"""Two engine processes as one run, against a real server that counts what it receives (the
+referee): every request counted once, the merged histogram the sum of the engines', the open
+loop's one schedule shared out (intended times unique and evenly spaced), users changed across
+both, and an engine killed mid-run while the other goes on."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from loadtui import hdr, runfile
+from loadtui.engine_messages import IntervalSnapshot
+from loadtui.fleet import Tagged
+from loadtui.plan import LoadPlan
+from loadtui.session import SegmentSpec, Session
+from loadtui.target import parse_target
+from tests.apps import serve_app
+from tests.helpers import LOAD, wait_for
+
+pytestmark = [pytest.mark.e2e, LOAD]
+
+COUNTER = """
+    import time
+
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    arrivals = []  # (monotonic, epoch) of every request to /hit
+
+
+    @app.get("/hit")
+    async def hit():
+        arrivals.append((time.monotonic(), time.time()))
+        return {"ok": True}
+
+
+    @app.get("/count")
+    async def count():
+        return {"hits": len(arrivals), "arrivals": arrivals}
+"""
+
+
+@pytest.fixture
+def counter(tmp_path: Path) -> Iterator[str]:
+    with serve_app(COUNTER, tmp_path, ready_path="/count") as app:
+        yield app.url
+
+
+def received(url: str) -> dict:
+    return httpx.get(f"{url}/count", timeout=5).json()
+
+
+def loadtui(*args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtui", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def added(*encoded: str) -> list[tuple[int, int]]:
+    total = hdr.new_histogram()
+    for data in encoded:
+        hdr.add_encoded(total, data)
+    return hdr.recorded(total)
+
+
+def run_session(spec: SegmentSpec, during=None) -> tuple[Session, list[Tagged]]:
+    """A session to its end, and every message its engines sent (watched, not changed)."""
+    session = Session(spec)
+    session.start()
+    assert session.engines is not None
+    seen: list[Tagged] = []
+    receive = session.engines.messages
+
+    def watched(timeout: float) -> list[Tagged]:
+        found = receive(timeout)
+        seen.extend(found)
+        return found
+
+    session.engines.messages = watched  # type: ignore[method-assign]
+    started = time.monotonic()
+    try:
+        while session.pump(0.2):
+            if during is not None:
+                during(session, time.monotonic() - started)
+    finally:
+        session.close()
+    return session, seen
+
+
+def snapshots(seen: list[Tagged], engine: int) -> list[IntervalSnapshot]:
+    return [m for k, m in seen if k == engine and isinstance(m, IntervalSnapshot)]
+
+
+def test_two_engines_count_what_the_server_counts(counter, tmp_path):
+    out = tmp_path / "run.json"
+    users = 8
+    proc = loadtui(
+        "run", "/hit", "--target", counter, "--engines", "2", "--users", str(users),
+        "--spawn-rate", "100", "--think-min", "0.01", "--think-max", "0.02", "--duration", "3",
+        "--json", out,
+    )  # fmt: skip
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    doc = runfile.load(out)
+    hits = received(counter)["hits"]
+    # a request in flight when the run ended reached the server but was never answered
+    assert doc.summary.requests <= hits <= doc.summary.requests + users
+    assert doc.summary.errors == 0 and doc.summary.requests > 200
+    engines = doc.generator.engines
+    assert [(e.engine, e.users) for e in engines] == [(1, 4), (2, 4)]
+    assert sum(e.requests for e in engines) == doc.summary.requests
+    assert all(e.requests > doc.summary.requests * 0.3 for e in engines)
+    assert all(abs(e.started_after_s or 0.0) < 0.05 for e in engines)  # together
+    assert all(entry.engines == 2 and entry.users == users for entry in doc.timeline)
+    every = [entry.hdr for entry in doc.timeline if entry.hdr]
+    assert hdr.recorded(hdr.decode(doc.histogram.data)) == added(*every)
+
+
+def test_the_open_loop_shares_one_schedule(counter):
+    """Engine 1 sends requests 0, 2, 4, ... and engine 2 requests 1, 3, 5, ... of one schedule
+    at 50 per second: every intended time is taken once, 20 ms apart, and the merged histogram
+    is the sum of the engines'."""
+    rate, seconds = 50.0, 4.0
+    plan = LoadPlan(mode="open", users=6, duration_s=seconds, rate=rate, timeout_s=5)
+    spec = SegmentSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
+    session, seen = run_session(spec)
+    model = session.model
+    assert model is not None and model.failure is None and model.t0_mono is not None
+    first, second = snapshots(seen, 0), snapshots(seen, 1)
+    assert [s.index for s in first] == [s.index for s in second]
+    for entry, a, b in zip(model.timeline(), first, second, strict=True):
+        assert entry.engines == 2 and entry.requests == a.requests + b.requests
+        assert hdr.recorded(hdr.decode(entry.hdr)) == added(a.latency_hdr, b.latency_hdr)
+    assert hdr.recorded(model.histogram()) == added(*(s.latency_hdr for s in first + second))
+    due = int(seconds * rate) + 1
+    sent = model.summary().requests
+    assert due - plan.users <= sent <= due
+    assert abs(sum(s.requests for s in first) - sum(s.requests for s in second)) <= 1 + plan.users
+    period = 1.0 / rate
+    arrivals = received(spec.target.url)["arrivals"]
+    assert sent <= len(arrivals) <= sent + plan.users
+    # each request arrives near its intended time, t0 + slot x period: a timer may fire up to a
+    # millisecond early (uvloop counts whole ms), the loop may be late; a period is 20 ms
+    slots = sorted(math.floor((mono - model.t0_mono) / period + 0.25) for mono, _ in arrivals)
+    assert len(set(slots)) == len(slots), "two requests took one intended time"
+    assert slots == list(range(len(slots))), "an intended time was skipped"
+
+
+def test_users_changed_mid_run_are_spread_over_both_engines(counter):
+    plan = LoadPlan(users=4, spawn_rate=100, duration_s=4, think_s=(0.02, 0.05))
+    spec = SegmentSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
+
+    changed = []
+
+    def more(session: Session, elapsed: float) -> None:
+        if elapsed > 1.5 and not changed:
+            session.set_users(9)
+            changed.append(elapsed)
+
+    session, seen = run_session(spec, more)
+    assert snapshots(seen, 0)[0].users == 2 and snapshots(seen, 1)[0].users == 2
+    assert snapshots(seen, 0)[-1].users == 5 and snapshots(seen, 1)[-1].users == 4
+    assert session.model.timeline()[-1].users == 9
+
+
+def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_path):
+    out = tmp_path / "run.json"
+    proc = loadtui(
+        "run", "/hit", "--target", counter, "--engines", "2", "--users", "4",
+        "--think-min", "0.02", "--think-max", "0.05", "--duration", "5", "--json", out,
+    )  # fmt: skip
+
+    def engines() -> list[psutil.Process]:
+        found = psutil.Process(proc.pid).children(recursive=True)
+        return [p for p in found if "loadtui.workers" in " ".join(p.cmdline())]
+
+    both = wait_for(lambda: (found := engines()) and len(found) == 2 and found, timeout=30)
+    assert both, "two engine processes did not start"
+    time.sleep(2.0)
+    victim = both[1]
+    victim.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    doc = runfile.load(out)
+    assert doc.state == "finished" and doc.failure is None and doc.end_reason == "duration"
+    (lost,) = [e for e in doc.generator.engines if e.lost]
+    assert lost.pid == victim.pid and 1.0 < (lost.lost_at_s or 0) < 4.5
+    verdict = next(v for v in doc.verdicts if v.code == "engine_lost")
+    assert verdict.message.startswith(f"Engine {lost.engine} of 2")
+    counts = [entry.engines for entry in doc.timeline]
+    assert counts[0] == 2 and counts[-1] == 1 and counts == sorted(counts, reverse=True)
+    assert doc.timeline[-1].requests > 0  # the other engine went on
+    # the killed engine's last, unreported second reached the server: never more than counted
+    assert received(counter)["hits"] >= doc.summary.requests
