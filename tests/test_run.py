@@ -169,3 +169,36 @@ def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
     blocked = re.search(r"^\s*event_loop_blocked: (.*)$", result.stdout, re.MULTILINE)
     assert blocked and "4@4u" in blocked.group(1).split(", "), result.stdout
     assert Path(tmp_path).joinpath(files[0].parent.name).is_dir()
+
+
+SIDECAR_APP = """
+    import os
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items():
+        return {"pid": os.getpid()}
+
+    instrument(app, metrics_port=int(os.environ["TEST_METRICS_PORT"]))
+"""
+
+
+def test_the_run_file_names_the_sidecar_and_worker_the_probe_found(tmp_path):
+    from tests.apps import serve_app
+
+    sidecar_port = free_port()
+    env = {"TEST_METRICS_PORT": str(sidecar_port)}
+    with serve_app(SIDECAR_APP, tmp_path, env=env, ready_path="/items") as app:
+        worker = app.processes()[0].pid
+        out = tmp_path / "run.json"
+        result = loadtui(
+            "run", "/items", "--target", app.url, "--users", "2", "--duration", "3",
+            "--json", str(out),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    target = runfile.load(out).target
+    assert target.metrics_url == f"http://127.0.0.1:{sidecar_port}"
+    assert target.pid == worker

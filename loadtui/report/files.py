@@ -20,7 +20,9 @@ from loadtui.text import shown
 CSV_COLUMNS = (
     "Route",
     "Load",
+    "Duration (s)",
     "Path",
+    "Handler / Inner / Background",
     "Source",
     "Request Count",
     "Failure Count",
@@ -53,7 +55,9 @@ def _csv_row(run: Run) -> list[str]:
     cells: list[object] = [
         tables.route_label(doc),
         tables.load_label(doc),
+        summary.duration_s,
         shown(doc.target.route),
+        shown(doc.target.pattern or ""),
         shown(run.source),
         summary.requests,
         summary.errors,
