@@ -231,14 +231,14 @@ class LoadtuiApp(App[int]):
         # segment and probe threads share the GIL with the UI: hand it over more often
         sys.setswitchinterval(0.001)
         self.set_interval(REFRESH_S, self._refresh_panes)
-
-    def on_unmount(self) -> None:
-        self._collector.stop()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             # not possible off the main thread (some tests) or on every platform
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self._on_signal)
+
+    def on_unmount(self) -> None:
+        self._collector.stop()
 
     def panes(self) -> list[RoutePane]:
         return self.main.panes()

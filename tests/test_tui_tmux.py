@@ -99,6 +99,8 @@ def _start_tui(
     )
     tmux = Tmux(command, *size)
     assert wait_for(lambda: tmux.screen().count("5 users · running") == 2, 40), tmux.screen()
+    counts = lambda: re.findall(r"(\d+) requests", tmux.screen())  # noqa: E731
+    assert wait_for(lambda: len(counts()) == 2 and "0" not in counts(), 20), tmux.screen()
     shell = psutil.Process(tmux.shell_pid())
     ui = next(p for p in shell.children() if "loadtui" in " ".join(p.cmdline()))
     children = ui.children(recursive=True)
@@ -160,7 +162,9 @@ def test_q_asks_then_q_leaves_without_saving(tmp_path, size):
     tmux, exit_file, _ui, children = _start_tui(tmp_path, size)
     try:
         tmux.press("q")
-        assert wait_for(lambda: "2 segments measured what no run file" in tmux.screen(), 10)
+        assert wait_for(lambda: "2 segments measured what no run file" in tmux.screen(), 10), (
+            tmux.screen()
+        )
         tmux.press("Escape")  # stay
         assert wait_for(lambda: "what no run file" not in tmux.screen(), 10), tmux.screen()
         assert not exit_file.exists()
