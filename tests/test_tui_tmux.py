@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from loadtui import runfile
+from tests.apps import free_port, ready
 from tests.helpers import LOAD, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -197,3 +198,39 @@ def test_a_dropped_terminal_saves_what_was_measured_and_exits(tmp_path):
     assert wait_for(lambda: _gone(children), 5)
     files = sorted(tmp_path.glob("runs/*/*.json"))
     assert len(files) == 2 and all(runfile.load(f).state == "interrupted" for f in files)
+
+
+def test_routes_that_look_like_markup_are_shown_as_text_by_the_real_tui(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "loadtui", "server", "--port", str(port), "--metrics-port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    exit_file = tmp_path / "exit-code"
+    routes = ["/a[/b]", "/[bold red]RED[/]", "/q?a[]=1"]
+    arguments = " ".join(f"--route '{route}'" for route in routes)
+    command = (
+        f"cd {tmp_path} && {sys.executable} -m loadtui --users 2 "
+        f"--target http://127.0.0.1:{port} {arguments}; echo $? > {exit_file}; sleep 60"
+    )
+    try:
+        assert wait_for(lambda: ready(f"http://127.0.0.1:{port}", "/ping"), 30)
+        tmux = Tmux(command, 100, 36)
+        try:
+            assert wait_for(lambda: tmux.screen().count("2 users · running") == 3, 40), (
+                tmux.screen()
+            )
+            screen = tmux.screen()
+            assert all(f"  {route}  " in screen for route in routes), screen
+            tmux.press("q")
+            assert wait_for(lambda: "what no run file holds yet" in tmux.screen(), 10)
+            tmux.press("q")
+            assert wait_for(exit_file.exists, 30), tmux.screen()
+            assert exit_file.read_text().strip() == "0"
+            assert "Traceback" not in tmux.screen() and "MarkupError" not in tmux.screen()
+        finally:
+            tmux.kill()
+    finally:
+        server.terminate()
+        server.wait(10)
