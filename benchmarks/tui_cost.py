@@ -16,8 +16,9 @@ until tmux shows the change. Two ways to watch the screen:
     PYTHONPATH=/tmp/old .venv/bin/python -m benchmarks.tui_cost   # another loadtui, in /tmp/old
 
 `--long-segment` instead measures what a segment's age costs the UI: the app in this process
-(headless), two panes whose run models already hold 10 s or 60 minutes of seconds and samples,
-fed live (one second and four server samples a second, as a real run), for --seconds each.
+(headless), two panes whose run models already hold 10 s, 2 minutes or 60 minutes of seconds
+and samples, fed live (one second and four server samples a second, as a real run), for
+--seconds each.
 
     .venv/bin/python -m benchmarks.tui_cost --long-segment [--seconds 20]
 """
@@ -210,7 +211,7 @@ async def _ui_cpu(age_s: int, seconds: float) -> float:
 def long_segment(seconds: float) -> None:
     import asyncio
 
-    for age in (10, 3600):
+    for age in (10, 120, 3600):  # from 120 s on, the per-second charts are drawn full width
         cpu = asyncio.run(_ui_cpu(age, seconds))
         print(
             f"UI process CPU, two panes on segments {age:>4} s old, fed live: {cpu:.1f}% of a core"
