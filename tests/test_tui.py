@@ -295,7 +295,10 @@ def test_verdicts_that_fit_are_whole_and_wrapped():
     long = Verdict(severity="critical", code="x", message="word " * 40, evidence={})
     lines, cut = render.verdict_lines([long], 40, 10)
     assert not cut and len(lines) == 6 and all(len(line) <= 40 for line in lines)
-    lines, cut = render.verdict_lines([long, long], 40, 10)
+    lines, cut = render.verdict_lines([long, long], 40, 10)  # 12 lines in 10 rows
+    assert cut and len(lines) == 10 and all(len(line) <= 40 for line in lines)
+    assert not lines[5].plain.endswith("…") and lines[9].plain.endswith("…")  # the first whole
+    lines, cut = render.verdict_lines([long, long], 40, 2)
     assert cut and len(lines) == 2 and all(line.plain.endswith("…") for line in lines)
 
 

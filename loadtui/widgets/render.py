@@ -175,8 +175,9 @@ def _wrapped(text: str, width: int, style: str) -> list[Text]:
 
 
 def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list[Text], bool]:
-    """The verdicts in at most ``rows`` lines: whole (wrapped) when they fit, else one cut
-    line each; and whether they were cut (the `d` view shows them whole)."""
+    """The verdicts in at most ``rows`` lines: whole (wrapped) when they fit; else a line each
+    at least, the rows left over showing more of the first ones, and each cut one ending in
+    "…"; and whether any was cut (the `d` view shows them whole)."""
     whole = [
         _wrapped(
             shown(f"{SEVERITY_MARK[v.severity]} {v.code}: {v.message}"),
@@ -187,13 +188,25 @@ def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list
     ]
     if sum(len(lines) for lines in whole) <= rows:
         return [line for lines in whole for line in lines], False
-    cut = []
-    for lines in whole[: max(0, rows)]:
-        first = Text(" ".join(line.plain.strip() for line in lines), style=lines[0].style)
-        first.truncate(width, overflow="ellipsis")
-        first.no_wrap = True
-        cut.append(first)
-    return cut, True
+    shown_rows = [1] * min(len(whole), max(0, rows))
+    spare = rows - len(shown_rows)
+    for i, lines in enumerate(whole[: len(shown_rows)]):
+        more = min(spare, len(lines) - 1)
+        shown_rows[i] += more
+        spare -= more
+    out: list[Text] = []
+    for lines, given in zip(whole, shown_rows, strict=False):
+        out += lines[: given - 1]
+        rest = lines[given - 1 :]
+        last = Text(" ".join(line.plain.strip() for line in rest), style=rest[0].style)
+        if given > 1:
+            last = Text("   ") + last
+        if len(rest) > 1:
+            last.truncate(width - 1)
+            last.append("…")
+        last.no_wrap = True
+        out.append(last)
+    return out, True
 
 
 def column_chart(values: Sequence[float], rows: int, top: float) -> list[str]:
@@ -242,11 +255,8 @@ HISTORY_MIN_ROWS = 3  # a title and two rows of chart
 def lower(model: RunModel, found: Sequence[Verdict], width: int, height: int) -> list[Text]:
     """What goes under the figures, in ``height`` lines: the verdicts first (whole when they
     fit), then the per-second history, then the latency distribution, filling the height."""
-    lines, cut = verdict_lines(found, width, height)
+    lines, _ = verdict_lines(found, width, height)
     rest = height - len(lines)
-    if cut and rest > 0:
-        lines.append(Text("d shows the verdicts in full", style=DIM))
-        rest -= 1
     distribution_fits = rest >= 1 + DISTRIBUTION_ROWS + 1 + HISTORY_MIN_ROWS
     chart_rows = rest - 1 - (1 + DISTRIBUTION_ROWS if distribution_fits else 0)
     if chart_rows >= HISTORY_MIN_ROWS:
