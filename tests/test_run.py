@@ -163,7 +163,7 @@ def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
     assert len({d.target.url for d in docs}) == 2  # a fresh server for every run
     assert all(d.target.spawned for d in docs)
     header = result.stdout.splitlines()[0].split()
-    assert header[:5] == ["route", "load", "req/s", "mean", "p50"]
+    assert header[:6] == ["route", "load", "time", "req/s", "mean", "p50"]
     # route 4 blocks its loop; on a machine busy with other tests route 5's loop may also be
     # held up long enough to count, so 4 must be named, not named alone
     blocked = re.search(r"^\s*event_loop_blocked: (.*)$", result.stdout, re.MULTILINE)
