@@ -26,12 +26,11 @@ from textual.screen import Screen
 
 from loadtui import document, exits, runfile, verdicts
 from loadtui.plan import LoadPlan
-from loadtui.rundoc import RunDocument
 from loadtui.server.variants import VARIANTS
 from loadtui.session import SegmentSpec
 from loadtui.target import Target
 from loadtui.text import shown
-from loadtui.widgets.keybar import KeyBar
+from loadtui.widgets.keybar import PINNED_KEYS, KeyBar
 from loadtui.widgets.pane import RouteChoice, RoutePane
 from loadtui.widgets.screens import (
     HelpScreen,
@@ -64,7 +63,6 @@ MAIN_KEYS = (
     ("a x", "add/close"),
     ("r", "fresh"),
 )
-PINNED_KEYS = (("?", "help"), ("q", "quit"))
 
 
 def demo_routes() -> list[RouteChoice]:
@@ -300,9 +298,6 @@ class LoadtuiApp(App[int]):
                 rows.append(ResultRow(doc, "this session", running=not segment.ended))
         return rows
 
-    def documents(self) -> list[RunDocument]:
-        return [row.doc for row in self.result_rows()]
-
     # ---- actions on the focused pane -----------------------------------------------------
     def action_route(self, step: int) -> None:
         self.pane.change(route_step=step)
@@ -443,13 +438,16 @@ class LoadtuiApp(App[int]):
                 interrupted = cut_short if code == exits.INTERRUPTED else None
                 written = self.call_from_thread(self.export, interrupted)
             self.farewell = farewell = self._farewell(save, written, unsaved)
+            # asked to export and could not: a file could not be written (after Ctrl-C: 130)
+            failed = save and self.export_error is not None and code == exits.OK
+            result = exits.FAILED if failed else code
             if self.config.hard_exit:
                 # If the terminal is gone (SIGHUP: the SSH connection dropped), restoring it
                 # can block forever; everything is saved and stopped by now, so leave anyway.
-                fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(code,))
+                fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(result,))
                 fallback.daemon = True  # a normal exit does not wait for it
                 fallback.start()
-            self.call_from_thread(self.exit, code, code, farewell)
+            self.call_from_thread(self.exit, result, result, farewell)
 
         threading.Thread(target=wait_then_exit, name="loadtui-shutdown", daemon=True).start()
 

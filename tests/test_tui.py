@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.text import Text
 
 from loadtui import exits, runfile
-from loadtui.app import MAIN_KEYS, PINNED_KEYS, AppConfig, LoadtuiApp, MainScreen
+from loadtui.app import MAIN_KEYS, AppConfig, LoadtuiApp, MainScreen
 from loadtui.plan import LoadPlan
 from loadtui.report import tables
 from loadtui.target import Target
 from loadtui.widgets import render
-from loadtui.widgets.keybar import KeyBar, key_line
+from loadtui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
 from loadtui.widgets.pane import APPLY_DELAY_S, RouteChoice, RoutePane
 from loadtui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
 from tests.fake_feed import FakeSegment
@@ -451,3 +451,14 @@ async def test_stall_banner_names_the_culprit(tmp_path):
         assert banner.display
         assert "STALL" in str(banner.render()) and "sync_inner_function" in str(banner.render())
         assert not app.panes()[0].query_one("#banner").display
+
+
+async def test_an_export_that_fails_on_the_way_out_says_so_and_exits_1(tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where runs/ would go")
+    app = make_app(tmp_path, runs_dir=blocked)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q", "e")
+        await pilot.pause(0.5)
+    assert app.return_code == exits.FAILED
+    assert str(app.farewell).startswith("loadtui: export failed: ")

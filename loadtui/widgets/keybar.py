@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 KeyItem = tuple[str, str]  # (the keys as shown, what they do)
+PINNED_KEYS: tuple[KeyItem, ...] = (("?", "help"), ("q", "quit"))  # bound on every screen
 KEY_STYLE = "bold"
 
 

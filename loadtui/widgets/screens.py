@@ -27,10 +27,9 @@ from loadtui.runfile import RunFileError, load
 from loadtui.text import shown
 from loadtui.verdicts import compute
 from loadtui.widgets import render
-from loadtui.widgets.keybar import KeyBar
+from loadtui.widgets.keybar import PINNED_KEYS, KeyBar
 
 LIVE_REFRESH_S = 1.0
-PINNED = (("?", "help"), ("q", "quit"))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -113,7 +112,7 @@ class ResultsScreen(Screen[None]):
         yield Static(id="results-title")
         with VerticalScroll(id="results-box"):
             yield Static(id="results")
-        yield KeyBar((("escape", "back"), ("o", f"load {self.runs_dir}/")), PINNED)
+        yield KeyBar((("escape", "back"), ("o", f"load {self.runs_dir}/")), PINNED_KEYS)
 
     def on_mount(self) -> None:
         self.fill()
@@ -171,7 +170,7 @@ class VerdictScreen(ModalScreen[None]):
             yield Static(id="verdicts-title")
             with VerticalScroll():
                 yield Static(id="verdicts")
-            yield KeyBar((("escape", "back"),), PINNED)
+            yield KeyBar((("escape", "back"),), PINNED_KEYS)
 
     def on_mount(self) -> None:
         self.fill()
