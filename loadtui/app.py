@@ -276,24 +276,22 @@ class LoadtuiApp(App[int]):
     def all_segments(self) -> list[Segment]:
         return self.closed_segments + [s for pane in self.panes() for s in pane.segments()]
 
-    @staticmethod
-    def _measured(segment: Segment) -> bool:
-        model = segment.model
-        return model is not None and model.t0_mono is not None
-
     def unsaved(self) -> list[Segment]:
-        """Segments that measured something not yet in a run file."""
-        return [
-            segment
-            for segment in self.all_segments()
-            if self._measured(segment) and self._exported.get(id(segment)) != segment.model.version  # type: ignore[union-attr]
-        ]
+        """Segments that measured something no run file holds: never written, changed since,
+        or still running (stopping it adds its last moments)."""
+        return [segment for segment in self.all_segments() if self._unsaved(segment)]
+
+    def _unsaved(self, segment: Segment) -> bool:
+        model = segment.model
+        if model is None or model.t0_mono is None:
+            return False
+        return not segment.ended or self._exported.get(id(segment)) != model.version
 
     def result_rows(self) -> list[ResultRow]:
         rows = []
         for segment in self.all_segments():
             model = segment.model
-            if model is not None and self._measured(segment):
+            if model is not None and model.t0_mono is not None:
                 doc = document.build(model, verdicts.compute(model))
                 rows.append(ResultRow(doc, "this session", running=not segment.ended))
         return rows
