@@ -18,20 +18,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
-from textual.widgets import Footer
+from textual.screen import Screen
 
 from loadtui import document, exits, runfile, verdicts
 from loadtui.fleet import Cluster
 from loadtui.plan import LoadPlan
-from loadtui.rundoc import RunDocument
 from loadtui.server.variants import VARIANTS
 from loadtui.session import SegmentSpec
 from loadtui.target import Target
+from loadtui.text import shown
+from loadtui.widgets.keybar import PINNED_KEYS, KeyBar
 from loadtui.widgets.pane import RouteChoice, RoutePane
-from loadtui.widgets.screens import HelpScreen, ResultsScreen
+from loadtui.widgets.screens import (
+    HelpScreen,
+    QuitChoice,
+    QuitScreen,
+    ResultRow,
+    ResultsScreen,
+    VerdictScreen,
+)
 from loadtui.widgets.segments import Listener, LiveSegment, Segment
 
 MAX_PANES = 4
@@ -42,6 +51,19 @@ EXIT_GRACE_S = 5.0
 USER_PRESETS = {"1": 10, "2": 40, "3": 100}
 
 SegmentMaker = Callable[[SegmentSpec, Listener], Segment]
+
+# The key bar of the main screen, most needed first; `? help` and `q quit` are pinned right.
+MAIN_KEYS = (
+    ("←→", "route"),
+    ("1 2 3 + -", "users"),
+    ("space", "stop/start"),
+    ("d", "verdicts"),
+    ("v", "results"),
+    ("e", "export"),
+    ("tab", "pane"),
+    ("a x", "add/close"),
+    ("r", "fresh"),
+)
 
 
 def demo_routes() -> list[RouteChoice]:
@@ -71,69 +93,77 @@ class AppConfig:
         return cls(routes, [(keys.index("5"), users), (keys.index("4"), users)], plan)
 
 
-class LoadtuiApp(App[int]):
-    CSS_PATH = "loadtui.tcss"
-    TITLE = "loadtui"
-    ENABLE_COMMAND_PALETTE = False
+class Collector:
+    """Python's cyclic collector, paced for an interactive screen.
+
+    The UI process allocates ~35,000 objects a second under load (Textual's rendered strips,
+    the probe's samples): at the default thresholds that made a full pass of 10-45 ms every
+    ~2 s, holding the GIL wherever it ran, the largest part of the slowest key presses. Objects
+    alive once the screen is first drawn are frozen (never scanned again), and the young
+    generation is allowed to grow larger before a pass, so full passes come about 15 times
+    less often.
+    """
+
+    THRESHOLDS = (10_000, 10, 10)
+
+    def __init__(self) -> None:
+        self._before = gc.get_threshold()
+
+    def start(self, app: App[int]) -> None:
+        app.call_after_refresh(gc.freeze)
+        gc.set_threshold(*self.THRESHOLDS)
+
+    def stop(self) -> None:
+        gc.set_threshold(*self._before)
+
+
+class MainScreen(Screen[None]):
+    """The panes in a grid (two columns when wide, stacked when narrow) and the key bar."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left,p", "route(-1)", "prev", key_display="←/p", tooltip="previous route"),
-        Binding("right,n", "route(1)", "next", key_display="→/n", tooltip="next route"),
-        Binding("1", "users('1')", "10u", tooltip="10 users"),
-        Binding("2", "users('2')", "40u", tooltip="40 users"),
-        Binding("3", "users('3')", "100u", tooltip="100 users"),
-        Binding("plus,equals_sign", "more(10)", "+10", key_display="+", tooltip="10 more users"),
-        Binding("minus", "more(-10)", "-10", key_display="-", tooltip="10 fewer users"),
-        Binding("space", "toggle", "start/stop", tooltip="start or stop the focused pane"),
-        Binding("tab", "focus_next", "focus", tooltip="focus the next pane"),
-        Binding("a", "add_pane", "add", tooltip="add a pane (up to four)"),
-        Binding("x", "close_pane", "close", tooltip="close the focused pane"),
-        Binding("r", "fresh", "fresh", tooltip="new segment on a fresh server"),
-        Binding("e", "export", "export", tooltip="write every segment to runs/<stamp>/"),
-        Binding("v", "results", "results", tooltip="finished segments side by side"),
-        Binding("question_mark", "help", "help", key_display="?", tooltip="this key map"),
-        Binding("q", "quit", "quit", tooltip="stop everything and leave"),
+        Binding("left,p", "app.route(-1)", "prev", key_display="←/p", tooltip="previous route"),
+        Binding("right,n", "app.route(1)", "next", key_display="→/n", tooltip="next route"),
+        Binding("1", "app.users('1')", "10u", tooltip="10 users"),
+        Binding("2", "app.users('2')", "40u", tooltip="40 users"),
+        Binding("3", "app.users('3')", "100u", tooltip="100 users"),
+        Binding(
+            "plus,equals_sign", "app.more(10)", "+10", key_display="+", tooltip="10 more users"
+        ),
+        Binding("minus", "app.more(-10)", "-10", key_display="-", tooltip="10 fewer users"),
+        Binding(
+            "space",
+            "app.toggle",
+            "stop/start",
+            tooltip="stop the focused pane (its figures stay) or start it again",
+        ),
+        Binding("d", "app.verdicts", "verdicts", tooltip="the focused pane's verdicts in full"),
+        Binding("v", "app.results", "results", tooltip="every segment side by side"),
+        Binding("e", "app.export", "export", tooltip="write every segment to runs/<stamp>/"),
+        Binding("tab", "app.next_pane", "pane", tooltip="focus the next pane"),
+        Binding("a", "app.add_pane", "add", tooltip="add a pane (up to four)"),
+        Binding("x", "app.close_pane", "close", tooltip="close the focused pane"),
+        Binding("r", "app.fresh", "fresh", tooltip="new segment on a fresh server"),
     ]
 
-    def __init__(self, config: AppConfig, make_segment: SegmentMaker = LiveSegment) -> None:
+    def __init__(self, owner: LoadtuiApp) -> None:
         super().__init__()
-        self.config = config
-        self._make_segment = make_segment
-        self.closed_segments: list[Segment] = []
-        self.last_export: Path | None = None
-        self._stopping = False
+        self.owner = owner
 
-    # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Grid(id="panes"):
-            for number, (route_index, users) in enumerate(self.config.panes[:MAX_PANES]):
-                yield self._new_pane(route_index, users, number)
-        yield Footer(compact=True)
-
-    def _new_pane(self, route_index: int, users: int, number: int) -> RoutePane:
-        return RoutePane(
-            self.config.routes, route_index, users, self._segment_for, id=f"pane-{number}"
-        )
+            config = self.owner.config
+            for number, (route_index, users) in enumerate(config.panes[:MAX_PANES]):
+                yield self.owner.new_pane(route_index, users, number)
+        yield KeyBar(MAIN_KEYS, PINNED_KEYS)
 
     def on_mount(self) -> None:
-        # Textual's objects are many and long-lived: left to the cyclic collector they make
-        # gen2 passes of ~100 ms every few seconds, a frozen UI each time. Freeze them once
-        # drawn (the cure loadtui recommends for servers, too).
-        self.call_after_refresh(gc.freeze)
-        # segment and probe threads share the GIL with the UI: hand it over more often
-        sys.setswitchinterval(0.001)
-        self.set_interval(REFRESH_S, self._refresh_panes)
-        self._layout()
-        self.panes()[0].focus()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            # not possible off the main thread (some tests) or on every platform
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self._on_signal)
+        self.place_panes()
+        self.owner.select(self.panes()[0])
 
     def on_resize(self) -> None:
-        self._layout()
+        self.place_panes()
 
-    def _layout(self) -> None:
+    def place_panes(self) -> None:
         grid = self.query_one("#panes", Grid)
         count = len(self.panes())
         wide = self.size.width >= WIDE_COLUMNS
@@ -143,17 +173,98 @@ class LoadtuiApp(App[int]):
     def panes(self) -> list[RoutePane]:
         return list(self.query(RoutePane))
 
+
+class LoadtuiApp(App[int]):
+    CSS_PATH = "loadtui.tcss"
+    TITLE = "loadtui"
+    ENABLE_COMMAND_PALETTE = False
+    # on every screen; the panes' own keys are the main screen's
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "help", key_display="?", tooltip="this key map"),
+        Binding(
+            "q",
+            "quit",
+            "quit",
+            tooltip="stop everything and leave; asks first if segments are not exported",
+        ),
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "save and leave",
+            key_display="ctrl+c",
+            tooltip="stop, write everything measured to runs/<stamp>/, exit code 130",
+            priority=True,
+        ),
+    ]
+
+    def __init__(self, config: AppConfig, make_segment: SegmentMaker = LiveSegment) -> None:
+        super().__init__()
+        self.config = config
+        self._make_segment = make_segment
+        self.closed_segments: list[Segment] = []
+        self.last_export: Path | None = None
+        self._exported: dict[int, int] = {}  # id(segment): the model version last written
+        self.export_error: str | None = None
+        self.farewell: Text | None = None  # printed once the TUI is gone
+        self._stopping = False
+        self._main: MainScreen | None = None
+        self._focused: RoutePane | None = None
+        self._collector = Collector()
+
+    # ---- layout ------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        self._main = MainScreen(self)
+        return self._main
+
+    @property
+    def main(self) -> MainScreen:
+        if self._main is None:
+            raise RuntimeError("the app is not running")
+        return self._main
+
+    def new_pane(self, route_index: int, users: int, number: int) -> RoutePane:
+        return RoutePane(
+            self.config.routes, route_index, users, self._segment_for, id=f"pane-{number}"
+        )
+
+    def on_mount(self) -> None:
+        self._collector.start(self)
+        # segment and probe threads share the GIL with the UI: hand it over more often
+        sys.setswitchinterval(0.001)
+        self.set_interval(REFRESH_S, self._refresh_panes)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            # not possible off the main thread (some tests) or on every platform
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._on_signal)
+
+    def on_unmount(self) -> None:
+        self._collector.stop()
+
+    def panes(self) -> list[RoutePane]:
+        return self.main.panes()
+
     def _refresh_panes(self) -> None:
-        for pane in self.panes():
-            pane.redraw()
+        if self.screen is self.main:  # covered panes wait
+            for pane in self.panes():
+                pane.redraw()
 
     @property
     def pane(self) -> RoutePane:
-        """The focused pane (or the first, when focus is elsewhere)."""
-        focused = self.focused
-        while focused is not None and not isinstance(focused, RoutePane):
-            focused = focused.parent  # type: ignore[assignment]
-        return focused if isinstance(focused, RoutePane) else self.panes()[0]
+        """The focused pane: the one the keys act on."""
+        panes = self.panes()
+        return self._focused if self._focused in panes else panes[0]
+
+    def select(self, pane: RoutePane) -> None:
+        """Focus ``pane``. Not Textual's focus: moving that restyles and redraws every line of
+        both panes, the most a key press cost under load; this redraws two borders."""
+        for other in self.panes():
+            other.show_focus(other is pane)
+        self._focused = pane
+
+    def action_next_pane(self) -> None:
+        panes = self.panes()
+        self.select(panes[(panes.index(self.pane) + 1) % len(panes)])
 
     # ---- segments ----------------------------------------------------------------------
     def _segment_for(self, choice: RouteChoice, users: int, listener: Listener) -> Segment:
@@ -170,15 +281,27 @@ class LoadtuiApp(App[int]):
     def all_segments(self) -> list[Segment]:
         return self.closed_segments + [s for pane in self.panes() for s in pane.segments()]
 
-    def documents(self) -> list[RunDocument]:
-        found = []
+    def unsaved(self) -> list[Segment]:
+        """Segments that measured something no run file holds: never written, changed since,
+        or still running (stopping it adds its last moments)."""
+        return [segment for segment in self.all_segments() if self._unsaved(segment)]
+
+    def _unsaved(self, segment: Segment) -> bool:
+        model = segment.model
+        if model is None or model.t0_mono is None:
+            return False
+        return not segment.ended or self._exported.get(id(segment)) != model.version
+
+    def result_rows(self) -> list[ResultRow]:
+        rows = []
         for segment in self.all_segments():
             model = segment.model
             if model is not None and model.t0_mono is not None:
-                found.append(document.build(model, verdicts.compute(model)))
-        return found
+                doc = document.build(model, verdicts.compute(model))
+                rows.append(ResultRow(doc, "this session", running=not segment.ended))
+        return rows
 
-    # ---- actions -----------------------------------------------------------------------
+    # ---- actions on the focused pane -----------------------------------------------------
     def action_route(self, step: int) -> None:
         self.pane.change(route_step=step)
 
@@ -201,17 +324,17 @@ class LoadtuiApp(App[int]):
             return
         last = panes[-1]
         number = max(int(p.id.rsplit("-", 1)[1]) for p in panes) + 1  # type: ignore[union-attr]
-        pane = self._new_pane(self._unshown_route(last.route_index), last.users, number)
-        self.query_one("#panes", Grid).mount(pane)
-        self._layout()
-        pane.focus()
+        pane = self.new_pane(self._unshown_route(last.route_index), last.users, number)
+        self.main.query_one("#panes", Grid).mount(pane)
+        self.main.place_panes()
+        self.call_after_refresh(self.select, pane)
 
     def _unshown_route(self, after: int) -> int:
         """The next route after ``after`` that no pane shows (or just the next one)."""
-        shown = {pane.route_index for pane in self.panes()}
+        shown_now = {pane.route_index for pane in self.panes()}
         count = len(self.config.routes)
         candidates = [(after + step) % count for step in range(1, count + 1)]
-        return next((i for i in candidates if i not in shown), candidates[0])
+        return next((i for i in candidates if i not in shown_now), candidates[0])
 
     def action_close_pane(self) -> None:
         panes = self.panes()
@@ -220,79 +343,134 @@ class LoadtuiApp(App[int]):
             return
         pane = self.pane
         pane.stop_segment()
-        self.closed_segments += pane.history
+        self.closed_segments += pane.segments()
         index = panes.index(pane)
         pane.remove()
         remaining = [p for p in panes if p is not pane]
-        remaining[min(index, len(remaining) - 1)].focus()
-        self.call_after_refresh(self._layout)
+        self.select(remaining[min(index, len(remaining) - 1)])
+        self.call_after_refresh(self.main.place_panes)
 
+    # ---- files -------------------------------------------------------------------------
     def action_export(self) -> None:
         written = self.export()
         if written:
-            self.notify(f"wrote {len(written)} run files to {written[0].parent}/", timeout=6)
+            where = shown(f"{written[0].parent}/")
+            self.notify(f"wrote {len(written)} run files to {where}", timeout=6, markup=False)
 
     def export(self, interrupted: list[Segment] | None = None) -> list[Path]:
         """Every segment (finished or running) as a run file under runs/<stamp>/.
 
         Segments in ``interrupted`` (cut short by a signal) are marked so in their files.
         """
-        directory = self.config.runs_dir / runfile.stamp()
+        measured = [
+            (number, segment)
+            for number, segment in enumerate(self.all_segments(), start=1)
+            if segment.model is not None and segment.model.t0_mono is not None
+        ]
         written: list[Path] = []
+        directory = self.last_export
         try:
-            for number, segment in enumerate(self.all_segments(), start=1):
+            directory = runfile.new_run_dir(self.config.runs_dir) if measured else directory
+            for number, segment in measured:
                 model = segment.model
-                if model is None or model.t0_mono is None:
-                    continue
+                assert model is not None
                 if interrupted and segment in interrupted:
                     model.finish("interrupted")
                 label = (model.variant_key or model.target.route).strip("/").replace("/", "_")
                 path = directory / f"{number:02d}-route-{label or 'root'}-{model.plan.users}u.json"
+                version = model.version
                 runfile.write(path, document.build(model, verdicts.compute(model)))
+                self._exported[id(segment)] = version
                 written.append(path)
         except OSError as exc:
-            self.notify(f"export failed: {exc.strerror or exc}", severity="error", timeout=10)
+            self.export_error = shown(f"export failed: {exc.strerror or exc}")
+            self.notify(self.export_error, severity="error", timeout=10, markup=False)
         self.last_export = directory if written else self.last_export
         return written
 
+    # ---- screens -----------------------------------------------------------------------
     def action_results(self) -> None:
-        self.push_screen(ResultsScreen(self.documents, self.config.runs_dir))
+        self.push_screen(ResultsScreen(self.result_rows, self.config.runs_dir))
+
+    def action_verdicts(self) -> None:
+        pane = self.pane
+        self.push_screen(VerdictScreen(pane.describe, lambda: pane.model))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.BINDINGS))
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([*MainScreen.BINDINGS, *self.BINDINGS]))
 
+    # ---- leaving -----------------------------------------------------------------------
     async def action_quit(self) -> None:
-        self._stop_everything(interrupted=False)
+        """Leave at once when everything measured is saved; otherwise ask (`q` again: leave)."""
+        if self._stopping or isinstance(self.screen, QuitScreen):
+            return
+        unsaved = self.unsaved()
+        if not unsaved:
+            self._stop_everything(save=False, code=exits.OK)
+            return
+        self.push_screen(QuitScreen(len(unsaved), self.config.runs_dir), self._quit_chosen)
+
+    def _quit_chosen(self, choice: QuitChoice | None) -> None:
+        if choice == "export":
+            self._stop_everything(save=True, code=exits.OK)
+        elif choice == "discard":
+            self._stop_everything(save=False, code=exits.OK)
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C: as the README promises, save what was measured and exit 130."""
+        self._stop_everything(save=True, code=exits.INTERRUPTED)
 
     def _on_signal(self) -> None:
-        self._stop_everything(interrupted=True)
+        self._stop_everything(save=True, code=exits.INTERRUPTED)
 
-    def _stop_everything(self, interrupted: bool) -> None:
-        """Stop every segment (engines, servers) off the UI thread, then leave.
-
-        After a signal, what was measured is written first, marked interrupted.
-        """
+    def _stop_everything(self, save: bool, code: int) -> None:
+        """Stop every segment (engines, servers) off the UI thread, write what was measured
+        when asked (marked interrupted after Ctrl-C or a signal), then leave saying where
+        the files went."""
         if self._stopping:
             return
         self._stopping = True
         self.notify("stopping …", timeout=SHUTDOWN_WAIT_S)
         segments = self.all_segments()
         cut_short = [segment for segment in segments if not segment.ended]
+        unsaved = len(self.unsaved())
         for segment in segments:
             segment.stop()
 
         def wait_then_exit() -> None:
             for segment in segments:
                 segment.join(SHUTDOWN_WAIT_S)
-            if interrupted:
-                self.call_from_thread(self.export, cut_short)
-            code = exits.INTERRUPTED if interrupted else exits.OK
+            written: list[Path] = []
+            if save:
+                interrupted = cut_short if code == exits.INTERRUPTED else None
+                written = self.call_from_thread(self.export, interrupted)
+            self.farewell = farewell = self._farewell(save, written, unsaved)
+            # asked to export and could not: a file could not be written (after Ctrl-C: 130)
+            failed = save and self.export_error is not None and code == exits.OK
+            result = exits.FAILED if failed else code
             if self.config.hard_exit:
                 # If the terminal is gone (SIGHUP: the SSH connection dropped), restoring it
                 # can block forever; everything is saved and stopped by now, so leave anyway.
-                fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(code,))
+                fallback = threading.Timer(EXIT_GRACE_S, os._exit, args=(result,))
                 fallback.daemon = True  # a normal exit does not wait for it
                 fallback.start()
-            self.call_from_thread(self.exit, code)
+            self.call_from_thread(self.exit, result, result, farewell)
 
         threading.Thread(target=wait_then_exit, name="loadtui-shutdown", daemon=True).start()
+
+    def _farewell(self, save: bool, written: list[Path], unsaved: int) -> Text:
+        """One line for the terminal after the TUI is gone: where the files went."""
+        if written:
+            line = f"loadtui: wrote {len(written)} run files to {written[0].parent}/"
+        elif save and self.export_error:
+            line = f"loadtui: {self.export_error}"
+        elif unsaved:
+            line = f"loadtui: quit without saving {unsaved} segment{'s' * (unsaved != 1)}"
+        elif self.last_export is not None:
+            line = f"loadtui: everything measured is in {self.last_export}/"
+        else:
+            line = "loadtui: nothing was measured, nothing written"
+        if not written and self.last_export is not None and unsaved:
+            line += f" (the last export is in {self.last_export}/)"
+        return Text(shown(line))

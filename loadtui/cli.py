@@ -229,8 +229,9 @@ def _add_gate(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_tui_options(p: argparse.ArgumentParser) -> None:
+def _add_tui_options(parser: argparse.ArgumentParser) -> None:
     """Without a command, loadtui opens the TUI; these options shape it."""
+    p = parser.add_argument_group("TUI options (with no command)")
     p.add_argument(
         "--target", metavar="URL", help="point the panes at this running server (loopback)"
     )
@@ -251,12 +252,15 @@ def _add_tui_options(p: argparse.ArgumentParser) -> None:
         "--allow-remote", action="store_true", help="allow a --target that is not loopback"
     )
     _add_metrics(p)
-    _add_request_options(p)
-    _add_engine_options(p)
+    _add_request_options(parser)
+    _add_engine_options(parser)
     p.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where `e` exports (default runs/)"
+        "--runs-dir",
+        type=Path,
+        default=Path("runs"),
+        help="where `e`, q's export and Ctrl-C write run files (default runs/)",
     )
-    p.set_defaults(handler=_cmd_tui)
+    parser.set_defaults(handler=_cmd_tui)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -387,12 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="loadtui",
+        usage="%(prog)s [TUI OPTIONS]            open the TUI (no command)\n"
+        "       %(prog)s COMMAND [OPTIONS] ...   run, matrix, report, server or routes",
         description="Load-test FastAPI route variants and watch the event loop, thread pool "
-        "and background tasks live.",
+        "and background tasks live. With no command, loadtui opens the TUI: two panes on the "
+        "demo's routes 5 and 4, or --route panes on --target (q quits, ? shows the keys).",
+        epilog="`loadtui COMMAND --help` tells more of each command.",
     )
     parser.add_argument("--version", action="version", version=f"loadtui {__version__}")
     _add_tui_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        title="commands (optional: none opens the TUI)",
+        prog="loadtui",  # the usage above is two lines: each command's prog is "loadtui CMD"
+    )
     _add_run(sub)
     _add_matrix(sub)
     _add_report(sub)
@@ -488,7 +501,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
             return exits.FAILED
     count, cluster = prepare.placed(args, config.engines, args.users)
     try:
-        return LoadtuiApp(replace(config, engines=count, cluster=cluster)).run() or exits.OK
+        app = LoadtuiApp(replace(config, engines=count, cluster=cluster))
+        code = app.run()
+        # None: the app ended without choosing a code (a crash): never report success for that
+        return code if code is not None else (app.return_code or exits.FAILED)
     finally:
         if cluster is not None:
             cluster.close()

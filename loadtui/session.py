@@ -162,7 +162,19 @@ class Session:
                 tagged.append((engine, silent))
         for engine, message in tagged:
             self.model.add_engine_message(message, engine)
+        self._record_sidecar()
         return not self.engine_done
+
+    def _record_sidecar(self) -> None:
+        """Once the probe has found the target's one worker and its sidecar, the run file
+        names them (with several workers, each is in the server's per-worker figures)."""
+        target = self.model.target if self.model is not None else None
+        if self.probe is None or target is None or target.pid is not None:
+            return
+        workers = list(self.probe.workers.values())  # the probe's thread may add one meanwhile
+        if len(workers) == 1 and workers[0].sidecar is not None and workers[0].pid is not None:
+            found = replace(target, metrics_url=workers[0].sidecar, pid=workers[0].pid)
+            self.model.target = found  # type: ignore[union-attr]
 
     def set_users(self, users: int) -> None:
         """Change the users (open loop: the connections), shared among the running engines
@@ -201,6 +213,7 @@ class Session:
             self.stop()
         if self.probe is not None:
             self.probe.stop()
+            self._record_sidecar()
         if self.server is not None:
             self.server.stop()
         if self.engines is not None:

@@ -16,8 +16,11 @@ import pytest
 from hdrh.log import HistogramLogReader
 
 from loadtui import hdr, runfile
+from loadtui.report import svg, tables
+from loadtui.report.html import render as render_html
 from loadtui.report.merge import merge_documents
-from loadtui.report.runs import find_run_files
+from loadtui.report.runs import Run, find_run_files
+from loadtui.report.svg import time_axis
 from loadtui.rundoc import RunDocument
 from tests.chromium import visit
 
@@ -84,6 +87,7 @@ def test_terminal_table_compares_real_runs(runs, docs):
     assert lines[0].split() == [
         "route",
         "load",
+        "time",
         "req/s",
         "mean",
         "p50",
@@ -94,14 +98,27 @@ def test_terminal_table_compares_real_runs(runs, docs):
         "verdicts",
     ]
     blocked = table_row(result.stdout, "4")
-    assert blocked[:3] == ["4", "5u", f"{docs['4'].summary.rps:.1f}"]
+    assert blocked[:4] == [
+        "4",
+        "5u",
+        tables.duration(docs["4"].summary.duration_s),
+        f"{docs['4'].summary.rps:.1f}",
+    ]
+    assert 2.5 <= docs["4"].summary.duration_s <= 4.0 and blocked[2].endswith("s")
     longest = max(s.duration_s for s in docs["4"].server.stalls)
     assert f"{len(docs['4'].server.stalls)} ({longest:.1f}s)" in " ".join(blocked)
-    assert "event_loop_blocked" in " ".join(blocked[9:])
+    assert "event_loop_blocked" in " ".join(blocked[10:])
     fast = table_row(result.stdout, "5")
-    assert fast[2] == f"{docs['5a'].summary.rps:.1f}" and fast[7] == "0"
-    assert fast[8] == str(docs["5a"].server.background_tasks_pending_end)
+    assert fast[3] == f"{docs['5a'].summary.rps:.1f}" and fast[8] == "0"
+    assert fast[9] == str(docs["5a"].server.background_tasks_pending_end)
     assert sum(line.startswith("5 ") for line in lines) == 2
+    # what each key stands for, once each
+    legend = " ".join(result.stdout.split())  # (wrapped at 80 columns)
+    assert (
+        "route 4 = /async-route-sync-inner-async-bg-async-task async def / sync inner / "
+        "async_background_task_wrapping_async" in legend
+    )
+    assert sum(line.startswith("route 5 = /async-route-async-inner") for line in lines) == 1
     assert "what the runs showed" in result.stdout
     assert re.search(r"event_loop_blocked: .*4@5u", result.stdout)
 
@@ -111,11 +128,16 @@ def test_markdown_table_pastes(runs):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == (
-        "| route | load | req/s | mean | p50 | p99 | errors | stalls | pending | verdicts |"
+        "| route | load | time | req/s | mean | p50 | p99 | errors | stalls | pending | verdicts |"
     )
-    assert lines[1] == "|" + "---|" * 10
+    assert lines[1] == "|" + "---|" * 11
     assert lines[2].startswith("| 5 | 5u | ") and lines[3].startswith("| 4 | 5u | ")
+    assert re.fullmatch(r"\d+\.\ds", lines[2].split(" | ")[2])
     assert "event_loop_blocked" in lines[3].split("|")[-2]
+    assert (
+        "- **4** `/async-route-sync-inner-async-bg-async-task`: async def / sync inner / "
+        "async_background_task_wrapping_async" in lines
+    )
     assert "- **event_loop_blocked**: 4@5u" in lines
 
 
@@ -171,7 +193,8 @@ def test_merged_row_sums_requests(runs, docs, tmp_path):
         3,
     )
     merged = table_row(result.stdout, "5")
-    assert merged[:3] == ["5", "10u", f"{requests / duration:.1f}"]
+    assert merged[:2] == ["5", "10u"] and merged[2].endswith("s")
+    assert merged[3] == f"{requests / duration:.1f}"
     assert sum(line.startswith("5 ") for line in result.stdout.splitlines()) == 1
     rows = {row["Route"]: row for row in csv.DictReader(out.open())}
     assert int(rows["5"]["Request Count"]) == requests
@@ -204,7 +227,11 @@ def test_csv_has_locust_columns_per_run(runs, docs, tmp_path):
         assert float(row["50%"]) == pytest.approx(summary.latency_ms.p50, abs=0.001)
         assert float(row["100%"]) == pytest.approx(summary.latency_ms.max, abs=0.001)
         assert int(row["Stalls"]) == len(docs[key].server.stalls)
+        assert float(row["Duration (s)"]) == summary.duration_s
+        assert row["Path"] == docs[key].target.route
+        assert row["Handler / Inner / Background"] == docs[key].target.pattern
     assert int(rows[0]["Background Tasks Pending"]) > 0
+    assert rows[1]["Handler / Inner / Background"].startswith("async def / sync inner")
 
 
 def test_hdr_logs_round_trip_through_hdrhistogram(runs, docs, tmp_path):
@@ -236,6 +263,8 @@ PAGE_FACTS = """({
   lines: document.querySelectorAll("svg.chart path.line").length,
   stalls: document.querySelectorAll("svg.chart rect.band").length,
   rows: document.querySelectorAll("table.runs tbody tr").length,
+  columns: [...document.querySelectorAll("table.runs th")].map(th => th.textContent),
+  routes: [...document.querySelectorAll("dl.routes dt")].map(dt => dt.textContent),
   verdicts: document.querySelectorAll("ul.verdicts li").length,
 })"""
 
@@ -257,6 +286,33 @@ def test_html_report_renders_offline_in_chromium(runs, tmp_path):
     assert facts["lines"] >= 2 + 2 * 4
     assert facts["stalls"] > 0  # route 4 blocked its loop
     assert facts["rows"] == 2 and facts["verdicts"] >= 1
+    assert facts["columns"][:3] == ["route", "load", "time"]
+    assert facts["routes"] == ["route 5", "route 4"]
+
+
+def _figure(page: str, title: str) -> str:
+    start = page.index(f"<figcaption>{title} ")
+    return page[start : page.index("</figure>", start)]
+
+
+def test_html_charts_show_busy_over_waiting_and_end_with_the_run(docs):
+    runs = [Run("route-4", ("route-4.json",), docs["4"])]
+    page = render_html(runs, "now")
+    pool = _figure(page, "Thread pool")
+    waiting = pool.index('stroke="#d62728" stroke-dasharray="2 4"')
+    busy = pool.index(f'stroke="{svg.PALETTE[0]}"/>')
+    assert busy > waiting  # drawn later, on top: busy at 0 is not hidden under waiting at 0
+    assert "border-top:3px dotted #d62728" in pool  # the legend says waiting is dotted
+    end = max(entry.t for entry in docs["4"].timeline)
+    ticks = [float(t) for t in re.findall(r'text-anchor="middle">([\d.]+)</text>', pool)]
+    assert ticks and max(ticks) <= end < max(ticks) + 1.0  # not 12.5 for a 10 s run
+
+
+def test_time_axis_ends_with_the_run():
+    axis = time_axis("seconds", [0.5, 5.0, 10.0])
+    assert (axis.low, axis.high) == (0.0, 10.0)
+    assert [label for _, label in axis.ticks] == ["0", "2", "4", "6", "8", "10"]
+    assert time_axis("seconds", [3.2]).high == 3.2
 
 
 # ---- bad input -------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def test_matrix_runs_every_route_and_load_on_fresh_servers(tmp_path):
     assert len({d.target.url for d in docs}) == 2  # a fresh server for every run
     assert all(d.target.spawned for d in docs)
     header = result.stdout.splitlines()[0].split()
-    assert header[:5] == ["route", "load", "req/s", "mean", "p50"]
+    assert header[:6] == ["route", "load", "time", "req/s", "mean", "p50"]
     # route 4 blocks its loop; on a machine busy with other tests route 5's loop may also be
     # held up long enough to count, so 4 must be named, not named alone
     blocked = re.search(r"^\s*event_loop_blocked: (.*)$", result.stdout, re.MULTILINE)
@@ -212,3 +212,36 @@ def test_the_engine_process_imports_no_web_framework_tui_or_http_library():
     assert "loadtui.workers" in modules
     heavy = ("fastapi", "starlette", "textual", "pydantic", "httpx", "jsonschema", "rich")
     assert not {m for m in modules if m.startswith(heavy)}
+
+
+SIDECAR_APP = """
+    import os
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items():
+        return {"pid": os.getpid()}
+
+    instrument(app, metrics_port=int(os.environ["TEST_METRICS_PORT"]))
+"""
+
+
+def test_the_run_file_names_the_sidecar_and_worker_the_probe_found(tmp_path):
+    from tests.apps import serve_app
+
+    sidecar_port = free_port()
+    env = {"TEST_METRICS_PORT": str(sidecar_port)}
+    with serve_app(SIDECAR_APP, tmp_path, env=env, ready_path="/items") as app:
+        worker = app.processes()[0].pid
+        out = tmp_path / "run.json"
+        result = loadtui(
+            "run", "/items", "--target", app.url, "--users", "2", "--duration", "3",
+            "--json", str(out),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    target = runfile.load(out).target
+    assert target.metrics_url == f"http://127.0.0.1:{sidecar_port}"
+    assert target.pid == worker

@@ -1,32 +1,79 @@
-"""The TUI under Textual's Pilot: every key binding, fed by the deterministic fake feed."""
+"""The TUI under Textual's Pilot: every key binding, fed by the deterministic fake feed, at
+80x24 and 160x48."""
 
 from __future__ import annotations
 
+import io
 import threading
 from dataclasses import replace
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 
-from loadtui import runfile
-from loadtui.app import AppConfig, LoadtuiApp
+from loadtui import exits, runfile
+from loadtui.app import MAIN_KEYS, AppConfig, LoadtuiApp, MainScreen
 from loadtui.plan import LoadPlan
-from loadtui.widgets.pane import APPLY_DELAY_S, RoutePane
-from loadtui.widgets.screens import HelpScreen, ResultsScreen
+from loadtui.report import tables
+from loadtui.target import Target
+from loadtui.widgets import render
+from loadtui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
+from loadtui.widgets.pane import APPLY_DELAY_S, RouteChoice, RoutePane
+from loadtui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
 from tests.fake_feed import FakeSegment
 
 SETTLE = APPLY_DELAY_S + 0.3
+SIZES = [(80, 24), (160, 48)]
+HOSTILE_ROUTES = ["/a[/b]", "/[bold red]RED[/]", "/q?a[]=1"]
 
 
 def make_app(tmp_path, **changes) -> LoadtuiApp:
     plan = LoadPlan(users=40, duration_s=None)
-    config = replace(AppConfig.default(plan), runs_dir=tmp_path / "runs", **changes)
+    changes.setdefault("runs_dir", tmp_path / "runs")
+    config = replace(AppConfig.default(plan), **changes)
     return LoadtuiApp(config, make_segment=FakeSegment)
+
+
+def hostile_app(tmp_path, **changes) -> LoadtuiApp:
+    """Panes on routes whose names look like Rich markup, on a given target."""
+    target = Target(url="http://127.0.0.1:8000", host="127.0.0.1", port=8000, route="/")
+    routes = [RouteChoice(route, route, "") for route in HOSTILE_ROUTES]
+    panes = [(i, 40) for i in range(len(routes))]
+    return make_app(tmp_path, routes=routes, panes=panes, target=target, **changes)
 
 
 def keys_of(pane: RoutePane) -> tuple[str, int]:
     return pane.choice.route, pane.users
 
 
+def text_of(widget) -> str:
+    """What a Static shows, as plain text (at the width it has)."""
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=max(20, widget.content_size.width), file=io.StringIO(), record=True)
+    console.print(content)
+    return console.export_text()
+
+
+def screen_text(app: LoadtuiApp) -> str:
+    """Everything on the screen, as a person reads it."""
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
+
+
+def bottom_line(app: LoadtuiApp) -> str:
+    bar = app.screen.query_one(KeyBar)
+    return bar.render().plain
+
+
+# ---- the start ---------------------------------------------------------------------------
 async def test_starts_with_route_5_beside_route_4_at_40_users(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -34,7 +81,9 @@ async def test_starts_with_route_5_beside_route_4_at_40_users(tmp_path):
         panes = app.panes()
         assert [keys_of(p) for p in panes] == [("5", 40), ("4", 40)]
         assert all(p.status == "running" for p in panes)
-        assert app.focused is panes[0]
+        assert app.pane is panes[0] and panes[0].focused and not panes[1].focused
+        assert panes[0].styles.border.top[0] == "heavy"  # focus shows without colour too
+        assert panes[1].styles.border.top[0] == "round"
 
 
 @pytest.mark.parametrize(
@@ -66,26 +115,42 @@ async def test_route_and_user_keys_start_one_new_segment(tmp_path, keys, expecte
         assert pane.history == [first] and first.ended  # one new segment for the burst
 
 
-async def test_space_stops_and_starts_the_focused_pane(tmp_path):
+# ---- stopping keeps the figures ----------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_space_stops_the_focused_pane_and_keeps_its_figures(tmp_path, size):
     app = make_app(tmp_path)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=size) as pilot:
         pane = app.panes()[0]
+        await pilot.pause()
+        measured = text_of(pane._client)
         await pilot.press("space")
+        await pilot.pause()
         assert not pane.running and pane.status == "stopped"
-        await pilot.press("space")
+        assert pane.model is not None and pane.model.state == "finished"
+        figures = text_of(pane._client).splitlines()[1:]  # (the sparkline follows the width)
+        assert figures == measured.splitlines()[1:] and "920 requests" in measured
+        assert "starting" not in text_of(pane._client)
+        assert "40 users · stopped 0:12" in pane.border_subtitle
+        assert "stopped 0:12" in screen_text(app)
+
+        await pilot.press("space")  # starts again: a new segment, the stopped one in history
         await pilot.pause()
         assert pane.running and pane.status == "running" and len(pane.history) == 1
 
 
+# ---- focus, panes --------------------------------------------------------------------------
 async def test_tab_moves_focus_and_keys_act_on_the_focused_pane(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         first, second = app.panes()
         await pilot.press("tab")
-        assert app.focused is second
+        assert app.pane is second and second.focused and not first.focused
+        assert second.styles.border.top[0] == "heavy" and first.styles.border.top[0] == "round"
         await pilot.press("3")
         await pilot.pause(SETTLE)
         assert keys_of(second) == ("4", 100) and keys_of(first) == ("5", 40)
+        await pilot.press("tab")
+        assert app.pane is first
 
 
 async def test_add_and_close_panes(tmp_path):
@@ -94,7 +159,7 @@ async def test_add_and_close_panes(tmp_path):
         await pilot.press("a")
         await pilot.pause()
         panes = app.panes()
-        assert len(panes) == 3 and app.focused is panes[2]
+        assert len(panes) == 3 and app.pane is panes[2] and panes[2].focused
         await pilot.press("a", "a")
         await pilot.pause()
         assert len(app.panes()) == 4  # four at most
@@ -102,10 +167,11 @@ async def test_add_and_close_panes(tmp_path):
         await pilot.press("x")
         await pilot.pause()
         assert len(app.panes()) == 3 and closed.segments()[0] in app.closed_segments
+        assert closed.segments()[0].ended
         for _ in range(3):
             await pilot.press("x")
             await pilot.pause()
-        assert len(app.panes()) == 1  # the last pane stays
+        assert len(app.panes()) == 1 and app.pane.focused  # the last pane stays
 
 
 async def test_r_starts_a_fresh_segment_on_the_same_route(tmp_path):
@@ -118,6 +184,41 @@ async def test_r_starts_a_fresh_segment_on_the_same_route(tmp_path):
         assert pane.segment is not first and keys_of(pane) == ("5", 40)
 
 
+# ---- the key bar ---------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_help_and_quit_always_show_in_the_key_bar(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        for keys in ([], ["v"], ["escape", "d"], ["escape", "question_mark"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+            if app.screen.query(KeyBar):
+                line = bottom_line(app)
+                assert line.rstrip().endswith("? help  q quit"), line
+                assert len(line) <= size[0]
+        last = screen_text(app)
+        assert "q quit" in last or "closes this help" in last
+
+
+def test_every_key_in_the_key_bar_is_bound():
+    bound = {
+        key
+        for binding in [*MainScreen.BINDINGS, *LoadtuiApp.BINDINGS]
+        for key in (binding.key_display or binding.key, *binding.key.split(","))
+    }
+    for keys, _ in [*MAIN_KEYS, *PINNED_KEYS]:
+        for key in ["←/p", "→/n"] if keys == "←→" else keys.split():
+            assert key in bound, key
+
+
+@pytest.mark.parametrize("width", [30, 80, 160])
+def test_the_key_line_keeps_help_and_quit_at_any_width(width):
+    line = key_line(MAIN_KEYS, PINNED_KEYS, width).plain
+    assert line.endswith("? help  q quit") and len(line) == max(width, len("? help  q quit"))
+    assert ("space stop/start" in line) == (width >= 80)
+
+
+# ---- files ---------------------------------------------------------------------------------
 async def test_e_exports_every_segment_as_a_run_file(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -135,51 +236,214 @@ async def test_e_exports_every_segment_as_a_run_file(tmp_path):
         assert doc.target.variant == "4" and doc.summary.requests > 0
         assert any(v.code == "event_loop_blocked" for v in doc.verdicts)
         assert app.last_export == files[0].parent
+        # written, but the running ones will measure more until stopped
+        assert app.unsaved() == [pane.segment for pane in app.panes()]
 
 
-async def test_v_shows_results_and_o_loads_run_files(tmp_path):
+# ---- the results view ------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_v_shows_every_segment_whole_with_its_time_and_source(tmp_path, size):
     app = make_app(tmp_path)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("e")
-        await pilot.pause()
-        await pilot.press("v")
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("space")  # pane 1 stops: one finished, one running
+        await pilot.press("e", "v")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ResultsScreen)
-        table = screen.query_one("#results")
-        assert table.row_count == 2
+        title = text_of(screen.query_one("#results-title"))
+        assert "1 finished segments, 1 running (their figures still change" in title
+        table = text_of(screen.query_one("#results"))
+        lines = table.splitlines()
+        assert all(len(line) <= size[0] for line in lines)
+        assert lines[0].split() == ["state", *tables.COLUMNS]
+        assert lines[1].split()[:4] == ["finished", "5", "40u", "12.0s"]
+        assert any(line.split()[:4] == ["running", "4", "40u", "12.0s"] for line in lines)
+        assert "event_loop_blocked" in table  # the verdicts, never cut
+        assert table.count("from this session") == 2  # the source column's content, kept
+        assert "/async-route-sync-inner-async-bg-async-task" in table
+
         await pilot.press("o")
         await pilot.pause()
-        assert table.row_count == 4 and len(screen.loaded) == 2
+        assert len(screen.loaded) == 2
+        assert table != text_of(screen.query_one("#results"))
+        assert "02-route-4-40u.json" in text_of(screen.query_one("#results"))
         await pilot.press("escape")
         assert not isinstance(app.screen, ResultsScreen)
 
 
-async def test_question_mark_shows_every_key(tmp_path):
+# ---- verdicts in full ----------------------------------------------------------------------
+async def test_cut_verdicts_are_read_whole_with_d(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        pane = app.panes()[1]
+        lower = text_of(pane._lower)
+        assert "event_loop_blocked" in lower and "…" in lower  # no room: cut at 80x24
+        await pilot.press("tab", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, VerdictScreen)
+        whole = text_of(app.screen.query_one("#verdicts")).replace("\n", " ")
+        for verdict in pane._verdicts:
+            assert " ".join(verdict.message.split()) in " ".join(whole.split())
+        assert "async def / sync inner" in text_of(app.screen.query_one("#verdicts-title"))
+        await pilot.press("escape")
+        assert app.screen is app.main
+
+
+def test_verdicts_that_fit_are_whole_and_wrapped():
+    from loadtui.rundoc import Verdict
+
+    long = Verdict(severity="critical", code="x", message="word " * 40, evidence={})
+    lines, cut = render.verdict_lines([long], 40, 10)
+    assert not cut and len(lines) == 6 and all(len(line) <= 40 for line in lines)
+    lines, cut = render.verdict_lines([long, long], 40, 10)  # 12 lines in 10 rows
+    assert cut and len(lines) == 10 and all(len(line) <= 40 for line in lines)
+    assert not lines[5].plain.endswith("…") and lines[9].plain.endswith("…")  # the first whole
+    lines, cut = render.verdict_lines([long, long], 40, 2)
+    assert cut and len(lines) == 2 and all(line.plain.endswith("…") for line in lines)
+
+
+# ---- the lower half at 160x48 --------------------------------------------------------------------
+async def test_tall_panes_fill_their_height_with_history_and_distribution(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.3)
+        for pane in app.panes():
+            height = pane._lower.content_size.height
+            lines = text_of(pane._lower).splitlines()
+            assert height > 30 and len(lines) >= height - 1
+            text = "\n".join(lines)
+            assert "req/s each second" in text and "p99 ms each second" in text
+            assert "latency distribution" in text
+            chart = [
+                line for line in lines if line.strip() and set(line.strip()) <= set(render.SPARK)
+            ]
+            assert len(chart) >= 12  # the charts take the rows they get
+
+
+def test_a_long_segment_draws_only_the_seconds_that_fit():
+    from tests.synthetic import model as synthetic_model
+
+    assert render.history(synthetic_model(30), 50, 10)[0].plain.startswith(
+        "req/s each second, last 30 s"
+    )
+    assert render.history(synthetic_model(600), 50, 10)[0].plain.startswith(
+        "req/s each second, last 50 s"
+    )
+
+
+# ---- help ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_question_mark_shows_every_key_and_how_to_close_it(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = str(app.screen.query_one("#help").render())
-        for binding in app.BINDINGS:
+        help_box = app.screen.query_one("#help")
+        text = text_of(help_box.query_one("Static"))
+        for binding in [*MainScreen.BINDINGS, *LoadtuiApp.BINDINGS]:
             assert binding.tooltip in text
+        assert "escape or ? closes this help" in screen_text(app)
         await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark", "question_mark")
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_q_stops_every_segment_and_exits(tmp_path):
+# ---- leaving -------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_q_with_unsaved_segments_asks_and_escape_stays(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        shown = screen_text(app)
+        assert "2 segments measured what no run file holds yet" in shown
+        assert "export to" in shown and "quit without saving" in shown and "stay" in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main and app.is_running
+        assert all(segment.ended is False for segment in app.all_segments())
+
+
+async def test_q_q_leaves_without_saving_and_says_so(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         segments = app.all_segments()
-        await pilot.press("q")
+        await pilot.press("q", "q")
         await pilot.pause(0.5)
     assert all(segment.ended for segment in segments)
-    assert app.return_value == 0
+    assert app.return_value == exits.OK and app.return_code == exits.OK
+    assert not (tmp_path / "runs").exists()
+    assert str(app.farewell) == "loadtui: quit without saving 2 segments"
     # the hard-exit fallback belongs to the CLI's process only: here it would end pytest's
     assert not any(isinstance(thread, threading.Timer) for thread in threading.enumerate())
 
 
+async def test_q_then_e_exports_then_leaves_saying_where(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q", "e")
+        await pilot.pause(0.5)
+    files = sorted((tmp_path / "runs").glob("*/*.json"))
+    assert len(files) == 2 and all(runfile.load(f).state == "finished" for f in files)
+    assert app.return_code == exits.OK
+    assert str(app.farewell) == f"loadtui: wrote 2 run files to {files[0].parent}/"
+
+
+async def test_q_after_an_export_of_everything_leaves_at_once(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space", "tab", "space", "e", "q")  # both stopped, then written
+        await pilot.pause(0.5)
+    assert app.return_code == exits.OK
+    export = next((tmp_path / "runs").iterdir())
+    assert str(app.farewell) == f"loadtui: everything measured is in {export}/"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_ctrl_c_saves_what_was_measured_and_exits_130(tmp_path, size):
+    app = make_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("space")  # one stopped (finished), one running (cut short)
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.5)
+    assert app.return_value == exits.INTERRUPTED and app.return_code == exits.INTERRUPTED
+    files = sorted((tmp_path / "runs").glob("*/*.json"))
+    assert [runfile.load(f).state for f in files] == ["finished", "interrupted"]
+    assert str(app.farewell) == f"loadtui: wrote 2 run files to {files[0].parent}/"
+
+
+# ---- hostile names -------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_routes_that_look_like_markup_are_shown_as_text(tmp_path, size):
+    app = hostile_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        panes = app.panes()
+        assert [pane.choice.route for pane in panes] == HOSTILE_ROUTES
+        for pane, route in zip(panes, HOSTILE_ROUTES, strict=True):
+            title = Text.from_markup(pane.border_title)  # the title, as markup, round trips
+            assert title.plain == f" {route} "
+            assert all(span.style == "bold" for span in title.spans)  # (bold: focused)
+        shown = screen_text(app)
+        assert all(route in shown for route in HOSTILE_ROUTES)
+        await pilot.press("e")  # the notification names files made from these routes
+        await pilot.pause()
+        await pilot.press("v")
+        await pilot.pause()
+        table = text_of(app.screen.query_one("#results"))
+        for route in HOSTILE_ROUTES:
+            assert route in table
+        await pilot.press("escape", "tab", "d")
+        await pilot.pause()
+        assert "/[bold red]RED[/]" in text_of(app.screen.query_one("#verdicts-title"))
+        assert app.is_running
+
+
+# ---- the stall banner ----------------------------------------------------------------------
 async def test_stall_banner_names_the_culprit(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -188,3 +452,14 @@ async def test_stall_banner_names_the_culprit(tmp_path):
         assert banner.display
         assert "STALL" in str(banner.render()) and "sync_inner_function" in str(banner.render())
         assert not app.panes()[0].query_one("#banner").display
+
+
+async def test_an_export_that_fails_on_the_way_out_says_so_and_exits_1(tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where runs/ would go")
+    app = make_app(tmp_path, runs_dir=blocked)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q", "e")
+        await pilot.pause(0.5)
+    assert app.return_code == exits.FAILED
+    assert str(app.farewell).startswith("loadtui: export failed: ")

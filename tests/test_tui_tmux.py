@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from loadtui import runfile
+from tests.apps import free_port, ready
 from tests.helpers import LOAD, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -78,22 +79,29 @@ def test_real_loadtui_in_tmux(tmp_path):
         assert wait_for(lambda: len(list(tmp_path.glob("runs/*/*.json"))) >= 3, 15)
 
         everything = [*shell.children(recursive=True)]
-        tmux.press("q")
+        tmux.press("q")  # the running segments changed since the export: it asks
+        assert wait_for(lambda: "measured what no run file holds yet" in tmux.screen(), 10)
+        tmux.press("q")  # q q: leave without saving
         assert wait_for(exit_file.exists, 30), tmux.screen()
         assert exit_file.read_text().strip() == "0"
+        assert re.search(r"loadtui: quit without saving \d segments", tmux.screen())
         assert wait_for(lambda: not any(p.is_running() for p in everything), 10)
     finally:
         tmux.kill()
 
 
-def _start_tui(tmp_path) -> tuple[Tmux, Path, psutil.Process, list[psutil.Process]]:
+def _start_tui(
+    tmp_path, size: tuple[int, int] = (100, 30)
+) -> tuple[Tmux, Path, psutil.Process, list[psutil.Process]]:
     exit_file, tty_file = tmp_path / "exit-code", tmp_path / "tty-after"
     command = (
         f"cd {tmp_path} && {sys.executable} -m loadtui --users 5; "
         f"echo $? > {exit_file}; stty -a > {tty_file}; sleep 60"
     )
-    tmux = Tmux(command, 100, 30)
-    assert wait_for(lambda: tmux.screen().count("running") == 2, 40), tmux.screen()
+    tmux = Tmux(command, *size)
+    assert wait_for(lambda: tmux.screen().count("5 users · running") == 2, 40), tmux.screen()
+    counts = lambda: re.findall(r"(\d+) requests", tmux.screen())  # noqa: E731
+    assert wait_for(lambda: len(counts()) == 2 and "0" not in counts(), 20), tmux.screen()
     shell = psutil.Process(tmux.shell_pid())
     ui = next(p for p in shell.children() if "loadtui" in " ".join(p.cmdline()))
     children = ui.children(recursive=True)
@@ -114,6 +122,7 @@ def test_sigterm_writes_what_was_measured_and_restores_the_terminal(tmp_path):
         assert exit_file.read_text().strip() == "130"
         files = sorted(tmp_path.glob("runs/*/*.json"))
         assert len(files) == 2
+        assert f"loadtui: wrote 2 run files to runs/{files[0].parent.name}/" in tmux.screen()
         for path in files:
             doc = runfile.load(path)
             assert doc.state == "interrupted" and doc.summary.requests > 0
@@ -122,6 +131,52 @@ def test_sigterm_writes_what_was_measured_and_restores_the_terminal(tmp_path):
         modes = (tmp_path / "tty-after").read_text().split()
         assert "icanon" in modes and "echo" in modes  # cooked mode again
         assert "┃" not in tmux.screen()  # the alternate screen is gone
+    finally:
+        tmux.kill()
+
+
+def _bottom_line(tmux: Tmux) -> str:
+    return tmux.screen().rstrip("\n").splitlines()[-1]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_ctrl_c_writes_what_was_measured_exits_130_and_says_where(tmp_path, size):
+    tmux, exit_file, _ui, children = _start_tui(tmp_path, size)
+    try:
+        assert _bottom_line(tmux).rstrip().endswith("? help  q quit"), tmux.screen()
+        time.sleep(2)
+        tmux.press("C-c")
+        assert wait_for(exit_file.exists, 30), tmux.screen()
+        assert exit_file.read_text().strip() == "130"
+        files = sorted(tmp_path.glob("runs/*/*.json"))
+        assert len(files) == 2
+        assert all(runfile.load(f).state == "interrupted" for f in files)
+        where = f"loadtui: wrote 2 run files to runs/{files[0].parent.name}/"
+        assert where in tmux.screen()
+        assert wait_for(lambda: _gone(children), 10)
+    finally:
+        tmux.kill()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_q_asks_then_q_leaves_without_saving(tmp_path, size):
+    tmux, exit_file, _ui, children = _start_tui(tmp_path, size)
+    try:
+        tmux.press("q")
+        assert wait_for(lambda: "2 segments measured what no run file" in tmux.screen(), 10), (
+            tmux.screen()
+        )
+        tmux.press("Escape")  # stay
+        assert wait_for(lambda: "what no run file" not in tmux.screen(), 10), tmux.screen()
+        assert not exit_file.exists()
+        tmux.press("q")
+        assert wait_for(lambda: "what no run file" in tmux.screen(), 10)
+        tmux.press("q")
+        assert wait_for(exit_file.exists, 30), tmux.screen()
+        assert exit_file.read_text().strip() == "0"
+        assert "loadtui: quit without saving 2 segments" in tmux.screen()
+        assert not (tmp_path / "runs").exists()
+        assert wait_for(lambda: _gone(children), 10)
     finally:
         tmux.kill()
 
@@ -143,3 +198,39 @@ def test_a_dropped_terminal_saves_what_was_measured_and_exits(tmp_path):
     assert wait_for(lambda: _gone(children), 5)
     files = sorted(tmp_path.glob("runs/*/*.json"))
     assert len(files) == 2 and all(runfile.load(f).state == "interrupted" for f in files)
+
+
+def test_routes_that_look_like_markup_are_shown_as_text_by_the_real_tui(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "loadtui", "server", "--port", str(port), "--metrics-port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    exit_file = tmp_path / "exit-code"
+    routes = ["/a[/b]", "/[bold red]RED[/]", "/q?a[]=1"]
+    arguments = " ".join(f"--route '{route}'" for route in routes)
+    command = (
+        f"cd {tmp_path} && {sys.executable} -m loadtui --users 2 "
+        f"--target http://127.0.0.1:{port} {arguments}; echo $? > {exit_file}; sleep 60"
+    )
+    try:
+        assert wait_for(lambda: ready(f"http://127.0.0.1:{port}", "/ping"), 30)
+        tmux = Tmux(command, 100, 36)
+        try:
+            assert wait_for(lambda: tmux.screen().count("2 users · running") == 3, 40), (
+                tmux.screen()
+            )
+            screen = tmux.screen()
+            assert all(f"  {route}  " in screen for route in routes), screen
+            tmux.press("q")
+            assert wait_for(lambda: "what no run file holds yet" in tmux.screen(), 10)
+            tmux.press("q")
+            assert wait_for(exit_file.exists, 30), tmux.screen()
+            assert exit_file.read_text().strip() == "0"
+            assert "Traceback" not in tmux.screen() and "MarkupError" not in tmux.screen()
+        finally:
+            tmux.kill()
+    finally:
+        server.terminate()
+        server.wait(10)

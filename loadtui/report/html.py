@@ -34,7 +34,7 @@ class Line:
     label: str
     points: Callable[[RunDocument], list[svg.Point]]
     color: str
-    dashed: bool = False
+    dash: str | None = None  # an SVG stroke-dasharray
 
 
 def _each_second(read: Reader) -> Callable[[RunDocument], list[svg.Point]]:
@@ -79,9 +79,11 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
         "Thread pool",
         "threads",
         (
+            # busy is drawn last, over the others: at 0 it would otherwise hide under waiting,
+            # which is dotted so that where the two meet both still show
+            Line("capacity", _each_second(_server("threadpool_capacity")), GREY, dash="5 3"),
+            Line("waiting for a thread", _each_second(_server("threadpool_waiting")), RED, "2 4"),
             Line("busy", _each_second(_server("threadpool_busy")), BLUE),
-            Line("waiting for a thread", _each_second(_server("threadpool_waiting")), RED),
-            Line("capacity", _each_second(_server("threadpool_capacity")), GREY, dashed=True),
         ),
     ),
     (
@@ -91,7 +93,7 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
             Line(
                 "during the load", _each_second(lambda e: e.server.background_pending_total), ORANGE
             ),
-            Line("draining after it", _drain, GREEN, dashed=True),
+            Line("draining after it", _drain, GREEN, dash="5 3"),
         ),
     ),
     (
@@ -102,10 +104,16 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
 )
 
 
+def _swatch(series: svg.Series) -> str:
+    if series.dash is None:
+        return f"background:{series.color}"
+    style = "dotted" if series.dash.startswith("2 ") else "dashed"
+    return f"height:0;border-top:3px {style} {series.color}"
+
+
 def _legend(series: Sequence[svg.Series], shaded: bool) -> str:
     items = [
-        f'<span><i class="swatch" style="background:{s.color}"></i>{escape(s.label)}</span>'
-        for s in series
+        f'<span><i class="swatch" style="{_swatch(s)}"></i>{escape(s.label)}</span>' for s in series
     ]
     if shaded:
         items.append('<span><i class="swatch band"></i>event loop stalled</span>')
@@ -137,7 +145,7 @@ def _stall_bands(doc: RunDocument) -> list[tuple[float, float]]:
 def _with_data(doc: RunDocument, lines: Sequence[Line]) -> list[svg.Series]:
     found = [(line, line.points(doc)) for line in lines]
     return [
-        svg.Series(line.label, points, line.color, line.dashed)
+        svg.Series(line.label, points, line.color, line.dash)
         for line, points in found
         if any(y is not None for _, y in points)
     ]
@@ -150,7 +158,7 @@ def _values(series: Sequence[svg.Series], axis: int) -> list[float | None]:
 def _run_charts(doc: RunDocument) -> list[str]:
     """The run's charts, on one time axis, with the event loop's stalls shaded."""
     drawn = [(title, y_label, _with_data(doc, lines)) for title, y_label, lines in TIME_CHARTS]
-    x_axis = svg.linear_axis("seconds", [x for *_, series in drawn for x in _values(series, 0)])
+    x_axis = svg.time_axis("seconds", [x for *_, series in drawn for x in _values(series, 0)])
     bands = _stall_bands(doc)
     return [
         _figure(
@@ -168,7 +176,7 @@ def _spectrum(runs: Sequence[Run]) -> str:
             run.label,
             spectrum(hdr.decode(run.doc.histogram.data)),
             palette[i % len(palette)],
-            dashed=i >= len(palette),
+            dash="5 3" if i >= len(palette) else None,
         )
         for i, run in enumerate(runs)
     ]
@@ -194,8 +202,7 @@ def _table(docs: Sequence[RunDocument]) -> str:
     return _section(
         "Comparison",
         f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        '<p class="quiet">latency in ms unless marked s; stalls: count (longest); '
-        "pending: background tasks not finished when the load ended</p>",
+        f'<p class="quiet">{escape(tables.NOTE)}</p>{_legend_list(docs)}',
     )
 
 
@@ -215,6 +222,15 @@ def _gate(docs: Sequence[RunDocument]) -> str:
     return _section(
         "Gate", f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
+
+
+def _legend_list(docs: Sequence[RunDocument]) -> str:
+    """What each demo route key stands for: its path and handler / inner / background."""
+    items = "".join(
+        f"<dt>route {escape(key)}</dt><dd><code>{escape(path)}</code> {escape(pattern)}</dd>"
+        for key, path, pattern in tables.legend(docs)
+    )
+    return f'<dl class="routes">{items}</dl>' if items else ""
 
 
 def _verdict_list(doc: RunDocument) -> str:

@@ -34,7 +34,7 @@ class Series:
     label: str
     points: Sequence[Point]  # a None value breaks the line
     color: str
-    dashed: bool = False
+    dash: str | None = None  # an SVG stroke-dasharray: "5 3" dashed, "2 4" dotted
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,16 @@ def linear_axis(label: str, values: Iterable[float | None], count: int = 5) -> A
     step = _nice_step(high, count)
     steps = math.ceil(high / step - 1e-9)
     return Axis(label, 0.0, step * steps, [(i * step, number(i * step)) for i in range(steps + 1)])
+
+
+def time_axis(label: str, values: Iterable[float | None], count: int = 5) -> Axis:
+    """From 0 to the last time given (a 10 s run ends at 10 s, not at a rounder 12.5 s),
+    with ticks at round steps within it."""
+    high = max((v for v in values if v is not None), default=0.0)
+    high = high if high > 0 else 1.0
+    step = _nice_step(high, count)
+    steps = math.floor(high / step + 1e-9)
+    return Axis(label, 0.0, high, [(i * step, number(i * step)) for i in range(steps + 1)])
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,7 @@ def _segments(frame: _Frame, points: Sequence[Point]) -> list[list[tuple[float, 
 
 
 def _series(frame: _Frame, series: Series) -> list[str]:
-    dash = ' stroke-dasharray="5 3"' if series.dashed else ""
+    dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
     out = []
     for segment in _segments(frame, series.points):
         if len(segment) == 1:

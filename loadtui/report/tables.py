@@ -62,6 +62,16 @@ def describe_load(doc: RunDocument) -> str:
     return f"{load.users} users, spawn {load.spawn_rate:g}/s, think {low:g}-{high:g} s, {length}"
 
 
+def duration(seconds: float) -> str:
+    """A segment's length: "4.8s", "30.0s", "2m05s", "1h02m"."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def stall_cell(doc: RunDocument) -> str:
     stalls = doc.server.stalls
     longest = doc.server.longest_stall_s
@@ -173,9 +183,13 @@ def request_table(doc: RunDocument) -> list[str]:
     return [line(REQUEST_COLUMNS), *(line(row) for row in rows)]
 
 
-COLUMNS = ("route", "load", "req/s", "mean", "p50", "p99", "errors", "stalls", "pending")
+COLUMNS = ("route", "load", "time", "req/s", "mean", "p50", "p99", "errors", "stalls", "pending")
 TABLE_COLUMNS = (*COLUMNS, "verdicts")
 TEXT_COLUMNS = {"route", "load", "verdicts"}
+NOTE = (
+    "time: how long the segment ran; latency in ms unless marked s; stalls: count (longest); "
+    "pending: background tasks not finished when the load ended"
+)
 
 
 def comparison_row(doc: RunDocument) -> list[str]:
@@ -184,6 +198,7 @@ def comparison_row(doc: RunDocument) -> list[str]:
     return [
         route_label(doc),
         load_label(doc),
+        duration(summary.duration_s),
         f"{summary.rps:.1f}",
         ms(latency.mean),
         ms(latency.p50),
@@ -204,6 +219,41 @@ def table_rows(docs: Sequence[RunDocument]) -> list[list[str]]:
     return [[*comparison_row(doc), verdict_cell(doc)] for doc in docs]
 
 
+def legend(docs: Sequence[RunDocument]) -> list[tuple[str, str, str]]:
+    """What each demo route key stands for, once each: (key, path, handler / inner / background).
+
+    Routes given as paths name themselves and need no entry."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for doc in docs:
+        target = doc.target
+        if target.variant and target.variant not in found:
+            found[target.variant] = (
+                shown(target.variant),
+                shown(target.route),
+                shown(target.pattern or ""),
+            )
+    return list(found.values())
+
+
+def legend_lines(docs: Sequence[RunDocument], markdown: bool = False) -> list[str]:
+    """A line per demo route key: its path and its handler / inner / background."""
+    if markdown:
+        return [f"- **{key}** `{path}`: {pattern}" for key, path, pattern in legend(docs)]
+    lines = []
+    for key, path, pattern in legend(docs):
+        lines.append(f"route {key} = {path}")
+        lines += [" " * (len(key) + 9) + pattern] if pattern else []
+    return lines
+
+
+def comparison_table(docs: Sequence[RunDocument], markdown: bool = False) -> str:
+    """One row per run (the shape of the seed's "What did we learn" figures), then what each
+    demo route key stands for."""
+    key = legend_lines(docs, markdown)
+    table = _table(TABLE_COLUMNS, table_rows(docs), TEXT_COLUMNS, markdown)
+    return "\n".join([table, *(["", *key] if key else [])])
+
+
 def _table(
     columns: Sequence[str], rows: Sequence[Sequence[str]], text: Collection[str], markdown: bool
 ) -> str:
@@ -221,11 +271,6 @@ def _table(
         ).rstrip()
 
     return "\n".join([line(columns), *(line(row) for row in rows)])
-
-
-def comparison_table(docs: Sequence[RunDocument], markdown: bool = False) -> str:
-    """One row per run: the shape of the seed's "What did we learn" figures."""
-    return _table(TABLE_COLUMNS, table_rows(docs), TEXT_COLUMNS, markdown)
 
 
 # ---- the gate (--threshold, --fail-on) -------------------------------------------------------

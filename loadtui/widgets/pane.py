@@ -17,6 +17,7 @@ from textual.widgets import Static
 from loadtui import verdicts
 from loadtui.model import RunModel
 from loadtui.rundoc import Verdict
+from loadtui.text import shown
 from loadtui.widgets import render
 from loadtui.widgets.messages import SegmentEvent
 from loadtui.widgets.segments import Listener, Segment
@@ -35,7 +36,10 @@ class RouteChoice:
 SegmentFactory = Callable[[RouteChoice, int, Listener], Segment]
 
 
-class RoutePane(Vertical, can_focus=True):
+FOCUS_BORDER = "heavy"
+
+
+class RoutePane(Vertical):
     def __init__(
         self,
         routes: list[RouteChoice],
@@ -55,6 +59,8 @@ class RoutePane(Vertical, can_focus=True):
         self.status = "starting"
         self._apply_timer: Timer | None = None
         self._drawn: tuple[object, ...] = ()
+        self._titles: tuple[str, str] = ("", "")
+        self.focused = False
         self._verdicts: list[Verdict] = []
         self._verdicts_at: tuple[int, float] = (-1, 0.0)
         self._banner = Static(id="banner", classes="stall")
@@ -72,6 +78,17 @@ class RoutePane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.start_segment()
 
+    def show_focus(self, focused: bool) -> None:
+        """A heavy border in the accent colour when focused (the shape says it without colour
+        too); set on this pane alone, so that its lines need no new rendering."""
+        if focused == self.focused:
+            return
+        self.focused = focused
+        # (a border-title-style here would restyle every line inside: the title's Text is bold)
+        accent = self.app.get_css_variables()["accent"]
+        self.styles.border = (FOCUS_BORDER, accent) if focused else None
+        self.border_title = Text(self._titles[0], style="bold" if focused else "")
+
     # ---- what the pane loads ---------------------------------------------------------
     @property
     def choice(self) -> RouteChoice:
@@ -85,21 +102,31 @@ class RoutePane(Vertical, can_focus=True):
     def running(self) -> bool:
         return self.segment is not None and not self.segment.ended
 
+    def describe(self) -> str:
+        """What the pane shows, in one line (for the screens over it)."""
+        model = self.model
+        elapsed = render.clock(model.elapsed_s()) if model else "0:00"
+        choice = self.choice
+        what = f"{choice.label}  {choice.pattern}".strip()
+        return f" {what} · {self.users} users · {self.status} {elapsed} "
+
     def segments(self) -> list[Segment]:
         return self.history + ([self.segment] if self.segment else [])
 
     def start_segment(self) -> None:
-        self.stop_segment()
+        """A new segment on the pane's route and load; the one before goes to the history."""
+        if self.segment is not None:
+            self.segment.stop()
+            self.history.append(self.segment)
         self.segment = self.make_segment(self.choice, self.users, self._from_thread)
         self.status = "starting"
         self.segment.start()
         self.redraw(force=True)
 
     def stop_segment(self) -> None:
-        if self.segment is not None:
+        """Stop the running segment; what it measured stays on screen."""
+        if self.segment is not None and not self.segment.ended:
             self.segment.stop()
-            self.history.append(self.segment)
-            self.segment = None
             self.status = "stopped"
 
     def change(self, *, route_step: int = 0, users: int | None = None) -> None:
@@ -132,7 +159,7 @@ class RoutePane(Vertical, can_focus=True):
             self.status = "running"
         elif message.event == "failed":
             self.status = f"failed: {message.segment.error}"
-        else:
+        elif self.status != "stopped":  # a segment stopped here ends as "stopped"
             self.status = "ended"
         self.redraw(force=True)
 
@@ -140,16 +167,21 @@ class RoutePane(Vertical, can_focus=True):
     def redraw(self, force: bool = False) -> None:
         """Called by the app's timer (at most 4 Hz) and on state changes."""
         model = self.model
-        key = (model.version if model else None, self.status, self.size, self.has_focus)
+        key = (model.version if model else None, self.status, self.size)
         if (key == self._drawn and not force) or not self._lower.is_mounted:
             return
         self._drawn = key
         choice = self.choice
         elapsed = render.clock(model.elapsed_s()) if model else "0:00"
-        title = f" {choice.label}  {choice.pattern} "
-        subtitle = f" {self.users} users · {self.status} {elapsed} "
-        if (self.border_title, self.border_subtitle) != (title, subtitle):
-            self.border_title, self.border_subtitle = title, subtitle
+        titles = (
+            shown(f" {f'{choice.label}  {choice.pattern}'.strip()} "),
+            shown(f" {self.users} users · {self.status} {elapsed} "),
+        )
+        if titles != self._titles:
+            self._titles = titles
+            # as Text: a route such as "/a[/b]" is a name, not markup
+            self.border_title = Text(titles[0], style="bold" if self.focused else "")
+            self.border_subtitle = Text(titles[1])
         stall = render.stall_banner(model.latest_sample(), model.workers) if model else None
         if self._banner.display != (stall is not None):
             self._banner.display = stall is not None  # this one changes the layout
@@ -166,7 +198,7 @@ class RoutePane(Vertical, can_focus=True):
     def _draw_parts(self, model: RunModel | None) -> None:
         width = max(40, self.content_size.width)
         if model is None:
-            text = self.status if self.status.startswith("failed") else "starting …"
+            text = shown(self.status) if self.status.startswith("failed") else "starting …"
             for part in (self._client, self._server):
                 self._show(part, text, Text)
             self._show(self._lower, text, lambda: Text(text, style=render.BAD))
@@ -197,12 +229,10 @@ class RoutePane(Vertical, can_focus=True):
         )
 
     def _lower_part(self, model: RunModel, found: list[Verdict], width: int, height: int) -> Group:
-        lines: list[Text] = []
-        if height >= 12 + len(found):
-            lines += [Text(""), *render.distribution(model, width)]
-        lines += render.verdict_lines(found, width, height - len(lines))
-        if self.status.startswith("failed"):
-            lines.append(Text(self.status, style=render.BAD))
+        failed = self.status.startswith("failed")
+        lines = render.lower(model, found, width, height - failed)
+        if failed:
+            lines.insert(0, Text(shown(self.status), style=render.BAD))
         return Group(*lines)
 
     def _current_verdicts(self, model: RunModel) -> list[Verdict]:

@@ -8,6 +8,7 @@ drops the colours and the words and bar characters still carry everything.
 from __future__ import annotations
 
 import bisect
+import textwrap
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -168,20 +169,103 @@ def stall_banner(sample: ServerSample | None, workers: int = 1) -> Text | None:
     )
 
 
-def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> list[Text]:
-    """The verdicts in ``rows`` lines: whole when they fit, one truncated line each if not."""
-    texts = [
-        Text(
+def _wrapped(text: str, width: int, style: str) -> list[Text]:
+    lines = textwrap.wrap(text, max(10, width), subsequent_indent=" " * 3) or [""]
+    return [Text(line, style=style, no_wrap=True) for line in lines]
+
+
+def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list[Text], bool]:
+    """The verdicts in at most ``rows`` lines: whole (wrapped) when they fit; else a line each
+    at least, the rows left over showing more of the first ones, and each cut one ending in
+    "…"; and whether any was cut (the `d` view shows them whole)."""
+    whole = [
+        _wrapped(
             shown(f"{SEVERITY_MARK[v.severity]} {v.code}: {v.message}"),
-            style=SEVERITY_STYLE[v.severity],
+            width,
+            SEVERITY_STYLE[v.severity],
         )
         for v in found
     ]
-    if sum(-(-len(text) // max(1, width)) for text in texts) <= rows:
-        return texts
-    for text in texts:
-        text.truncate(width, overflow="ellipsis")
-    return texts[: max(0, rows)]
+    if sum(len(lines) for lines in whole) <= rows:
+        return [line for lines in whole for line in lines], False
+    shown_rows = [1] * min(len(whole), max(0, rows))
+    spare = rows - len(shown_rows)
+    for i, lines in enumerate(whole[: len(shown_rows)]):
+        more = min(spare, len(lines) - 1)
+        shown_rows[i] += more
+        spare -= more
+    out: list[Text] = []
+    for lines, given in zip(whole, shown_rows, strict=False):
+        out += lines[: given - 1]
+        rest = lines[given - 1 :]
+        last = Text(" ".join(line.plain.strip() for line in rest), style=rest[0].style)
+        if given > 1:
+            last = Text("   ") + last
+        if len(rest) > 1:
+            last.truncate(width - 1)
+            last.append("…")
+        last.no_wrap = True
+        out.append(last)
+    return out, True
+
+
+def column_chart(values: Sequence[float], rows: int, top: float) -> list[str]:
+    """``values`` as columns of block characters ``rows`` high (eighths of a row), top first."""
+    eighths = [round(v / top * rows * 8) if top > 0 else 0 for v in values]
+    return [
+        "".join(
+            SPARK[min(8, h - base) - 1] if h > base else " "
+            for h in eighths
+            for base in ((rows - 1 - row) * 8,)
+        )
+        for row in range(rows)
+    ]
+
+
+def history(model: RunModel, width: int, rows: int) -> list[Text]:
+    """req/s and p99 each second, as charts of ``rows`` lines in all (two titles included);
+    only the newest seconds that fit are read, so a long segment costs what a short one does."""
+    seconds = model.recent(max(1, width))
+    if not seconds or rows < 2:
+        return []
+    charts: list[tuple[str, list[float], str]] = [
+        ("req/s", [s.rps for s in seconds], GOOD),
+        ("p99 ms", [s.p99_ms or 0.0 for s in seconds], WARN),
+    ]
+    if rows < 6:
+        charts = charts[:1]
+    height = (rows - len(charts)) // len(charts)
+    lines: list[Text] = []
+    for name, values, style in charts:
+        top = max(values) or 1.0
+        title = f"{name} each second, last {len(values)} s, top {_number(top)}"
+        lines.append(Text(title, style=LABEL, no_wrap=True))
+        lines += [Text(row, style=style, no_wrap=True) for row in column_chart(values, height, top)]
+    return lines
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+DISTRIBUTION_ROWS = len(DISTRIBUTION_EDGES_MS) + 2  # a title and a row per bucket
+HISTORY_MIN_ROWS = 3  # a title and two rows of chart
+
+
+def lower(model: RunModel, found: Sequence[Verdict], width: int, height: int) -> list[Text]:
+    """What goes under the figures, in ``height`` lines: the verdicts first (whole when they
+    fit), then the per-second history, then the latency distribution, filling the height."""
+    lines, _ = verdict_lines(found, width, height)
+    rest = height - len(lines)
+    distribution_fits = rest >= 1 + DISTRIBUTION_ROWS + 1 + HISTORY_MIN_ROWS
+    chart_rows = rest - 1 - (1 + DISTRIBUTION_ROWS if distribution_fits else 0)
+    if chart_rows >= HISTORY_MIN_ROWS:
+        drawn = history(model, width, chart_rows)
+        if drawn:
+            lines += [Text(""), *drawn]
+    if distribution_fits:
+        lines += [Text(""), *distribution(model, width)]
+    return lines
 
 
 def _edge(milliseconds: int) -> str:
