@@ -489,7 +489,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
 def _cmd_tui(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from loadtui.app import LoadtuiApp
+    from loadtui.app import LoadtuiApp, with_target_routes
     from loadtui.target import TargetError, check_reachable
 
     config = prepare.tui_config(args)
@@ -499,6 +499,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return exits.FAILED
+        config = with_target_routes(config)
     count, cluster = prepare.placed(args, config.engines, args.users)
     try:
         app = LoadtuiApp(replace(config, engines=count, cluster=cluster))
