@@ -15,6 +15,7 @@ from loadtui import prepare, scenario
 from loadtui.app import LoadtuiApp, with_target_routes
 from loadtui.cli import build_parser
 from loadtui.widgets.pane import APPLY_DELAY_S, RoutePane
+from tests import test_requests
 from tests.apps import serve_app
 from tests.helpers import LOAD
 from tests.test_requests import SHOP, RawServer, accepted, loadtui
@@ -24,6 +25,7 @@ pytestmark = [pytest.mark.e2e, LOAD]
 
 BEARER = "Authorization: Bearer s3cret"
 SETTLE = APPLY_DELAY_S + 0.3
+https_shop = test_requests.tls_shop  # a uvicorn with a certificate of a CA made in the test
 HEADING = ["request", "req/s", "p50", "p99", "errors"]
 
 
@@ -142,6 +144,29 @@ async def test_a_scenario_shows_its_requests_by_name_then_each_alone(shop, tmp_p
     assert rows["order"][-1] == "0" and rows["item"][-1] == "0"  # errors
     assert [spec.name for spec in alone] == ["item"] and pane.choice.label == "item"
     assert alone == (scenario.load(mix)[0],)
+
+
+async def test_https_targets_are_trusted_as_run_trusts_them(https_shop, tmp_path):
+    url, ca = https_shop
+    result = loadtui("--target", url, "--route", "/items/1")
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        f"loadtui: target {url}: its certificate is not trusted (unable to get local issuer "
+        "certificate); give --cacert FILE, or -k to accept any certificate"
+    ]
+    assert accepted(url, ca)["items"] == {}  # nothing was sent
+    insecure = tui("--target", url, "-k", tmp_path=tmp_path)
+    assert [choice.label for choice in insecure.config.routes][1:] == [
+        "GET /items/{item_id}",
+        "GET /count",
+    ]  # its OpenAPI document, fetched with -k
+    app = tui("--target", url, "--cacert", ca, "-H", BEARER, "--users", "2", tmp_path=tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.panes()[0]
+        await until(pilot, lambda: requests_of(pane) >= 5)
+        errors = pane.model.summary().errors
+        stop_all(app)
+    assert pane.choice.label == "POST /orders" and errors == 0
+    assert accepted(url, ca)["orders"] >= 5
 
 
 @pytest.mark.parametrize(
