@@ -114,6 +114,13 @@ def test_a_target_without_openapi_falls_back_to_slash_saying_so(tmp_path):
     assert "\n" not in app.config.notice
 
 
+def test_loadtuis_own_demo_server_keeps_its_variants(demo_server, tmp_path):
+    app = tui("--target", demo_server.url, tmp_path=tmp_path)
+    assert [choice.route for choice in app.config.routes][:3] == ["0", "1", "2"]
+    assert [app.config.routes[i].route for i, _ in app.config.panes] == ["5", "4"]
+    assert app.config.notice == ""
+
+
 async def test_a_scenario_shows_its_requests_by_name_then_each_alone(shop, tmp_path):
     (tmp_path / "ids.csv").write_text("id\n7\n8\n")
     mix = tmp_path / "mix.toml"
