@@ -24,10 +24,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.screen import Screen
 
-from loadtui import document, exits, runfile, verdicts
+from loadtui import document, exits, runfile, tui_routes, verdicts
 from loadtui.fleet import Cluster
 from loadtui.plan import LoadPlan
-from loadtui.server.variants import VARIANTS
+from loadtui.request_spec import RequestSpec
 from loadtui.session import SegmentSpec
 from loadtui.target import Target
 from loadtui.text import shown
@@ -66,10 +66,6 @@ MAIN_KEYS = (
 )
 
 
-def demo_routes() -> list[RouteChoice]:
-    return [RouteChoice(v.key, v.key, v.pattern) for v in VARIANTS]
-
-
 @dataclass(frozen=True)
 class AppConfig:
     routes: list[RouteChoice]
@@ -84,13 +80,30 @@ class AppConfig:
     hard_exit: bool = False
     engines: int = 1  # engine processes per pane (--engines)
     cluster: Cluster | None = None  # --ray: where they run
+    # the routes are the target's OpenAPI operations, asked as ``shape`` says, once it is
+    # reached (tui_routes.from_openapi; until then ``routes`` are the demo's)
+    openapi: bool = False
+    shape: RequestSpec | None = None
+    notice: str = ""  # one line shown when the TUI opens (where its routes came from)
 
     @classmethod
     def default(cls, plan: LoadPlan) -> AppConfig:
-        routes = demo_routes()
+        routes = tui_routes.demo()
         keys = [choice.route for choice in routes]
         users = plan.users
         return cls(routes, [(keys.index("5"), users), (keys.index("4"), users)], plan)
+
+
+def with_target_routes(config: AppConfig) -> AppConfig:
+    """``config`` with the routes of its target's OpenAPI document when it asks for them (this
+    fetches the document: call it once the target is reached), a pane on the first."""
+    if not config.openapi or config.target is None:
+        return config
+    routes, notice = tui_routes.from_openapi(config.target, config.shape)
+    config = replace(config, openapi=False, notice=notice)
+    if routes == config.routes:  # loadtui's demo server: its variants, as without --target
+        return config
+    return replace(config, routes=routes, panes=[(0, config.plan.users)])
 
 
 class Collector:
@@ -229,6 +242,8 @@ class LoadtuiApp(App[int]):
 
     def on_mount(self) -> None:
         self._collector.start(self)
+        if self.config.notice:
+            self.notify(shown(self.config.notice), timeout=8, markup=False)
         # segment and probe threads share the GIL with the UI: hand it over more often
         sys.setswitchinterval(0.001)
         self.set_interval(REFRESH_S, self._refresh_panes)
@@ -273,6 +288,8 @@ class LoadtuiApp(App[int]):
             plan=replace(self.config.plan, users=users),
             target=self.config.target,
             threads=self.config.threads,
+            shape=choice.shape,
+            scenario=choice.scenario,
             engines=self.config.engines,
             cluster=self.config.cluster,
         )

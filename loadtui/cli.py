@@ -233,13 +233,17 @@ def _add_tui_options(parser: argparse.ArgumentParser) -> None:
     """Without a command, loadtui opens the TUI; these options shape it."""
     p = parser.add_argument_group("TUI options (with no command)")
     p.add_argument(
-        "--target", metavar="URL", help="point the panes at this running server (loopback)"
+        "--target",
+        metavar="URL",
+        help="point the panes at this running server (loopback); without --route, the left "
+        "and right arrows step through its OpenAPI operations",
     )
     p.add_argument(
         "--route",
         action="append",
         metavar="ROUTE",
-        help="a pane per --route (variant key or path; up to four)",
+        help="a pane per --route (variant key or path; up to four); the request options below "
+        "say how each is asked",
     )
     p.add_argument("--users", type=users, default=40, help="users per pane (default 40)")
     p.add_argument("--spawn-rate", type=spawn_rate, default=20.0, help="users started per s")
@@ -395,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         "       %(prog)s COMMAND [OPTIONS] ...   run, matrix, report, server or routes",
         description="Load-test FastAPI route variants and watch the event loop, thread pool "
         "and background tasks live. With no command, loadtui opens the TUI: two panes on the "
-        "demo's routes 5 and 4, or --route panes on --target (q quits, ? shows the keys).",
+        "demo's routes 5 and 4, --route panes on --target or its OpenAPI operations, or a "
+        "--scenario (q quits, ? shows the keys).",
         epilog="`loadtui COMMAND --help` tells more of each command.",
     )
     parser.add_argument("--version", action="version", version=f"loadtui {__version__}")
@@ -489,7 +494,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
 def _cmd_tui(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from loadtui.app import LoadtuiApp
+    from loadtui.app import LoadtuiApp, with_target_routes
     from loadtui.target import TargetError, check_reachable
 
     config = prepare.tui_config(args)
@@ -499,6 +504,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return exits.FAILED
+        config = with_target_routes(config)
     count, cluster = prepare.placed(args, config.engines, args.users)
     try:
         app = LoadtuiApp(replace(config, engines=count, cluster=cluster))

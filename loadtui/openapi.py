@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from loadtui.request_spec import RequestSpec
 from loadtui.target import Target
 from loadtui.text import shown
 
@@ -54,9 +55,12 @@ class Operation:
 def fetch(target: Target) -> dict[str, Any]:
     """The target's OpenAPI document, or OpenAPIError."""
     url = f"{target.url}{OPENAPI_PATH}"
+    trust = target.ssl_context() or True  # https: -k and --cacert as the load has them
     try:
         with (
-            httpx.Client(timeout=TIMEOUT_S, trust_env=False, follow_redirects=False) as client,
+            httpx.Client(
+                timeout=TIMEOUT_S, trust_env=False, follow_redirects=False, verify=trust
+            ) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:
@@ -203,6 +207,24 @@ def example_path(operation: Operation) -> str:
     return path + ("?" + "&".join(query) if query else "")
 
 
+def example_request(operation: Operation) -> RequestSpec:
+    """The operation asked with example values: its path filled (:func:`example_path`), a JSON
+    body from its schema's example. Not checked: the values are the target's word."""
+    headers: tuple[tuple[str, str], ...] = ()
+    body = None
+    if operation.body_type is not None:
+        if "json" in operation.body_type:
+            body = json.dumps(operation.body_example).encode()
+        headers = (("Content-Type", operation.body_type),)
+    return RequestSpec(
+        name=operation.name,
+        method=operation.method,
+        path=example_path(operation),
+        headers=headers,
+        body=body,
+    )
+
+
 def _toml_string(text: str) -> str:
     return json.dumps(text)  # a JSON string is a TOML basic string
 
@@ -218,16 +240,18 @@ def scenario_toml(target: Target, found: list[Operation]) -> str:
     for operation in found:
         if operation.summary:
             lines.append(f"# {shown(operation.summary.splitlines()[0])}")
+        request = example_request(operation)
         lines += [
             "[[requests]]",
-            f"name = {_toml_string(operation.name)}",
-            f"method = {_toml_string(operation.method)}",
-            f"path = {_toml_string(example_path(operation))}",
+            f"name = {_toml_string(request.name)}",
+            f"method = {_toml_string(request.method)}",
+            f"path = {_toml_string(request.path)}",
             "weight = 1",
         ]
-        if operation.body_type is not None:
-            if "json" in operation.body_type:
-                lines.append(f"data = {_toml_string(json.dumps(operation.body_example))}")
-            lines.append(f'headers = {{ "Content-Type" = {_toml_string(operation.body_type)} }}')
+        if request.body is not None:
+            lines.append(f"data = {_toml_string(request.body.decode())}")
+        if request.headers:
+            table = ", ".join(f"{_toml_string(n)} = {_toml_string(v)}" for n, v in request.headers)
+            lines.append(f"headers = {{ {table} }}")
         lines.append("")
     return "\n".join(lines)

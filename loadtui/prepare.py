@@ -319,26 +319,48 @@ def gate(args: argparse.Namespace, names: Collection[str] = ()) -> GateSpec:
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:
-    from loadtui.app import MAX_PANES, AppConfig, demo_routes
-    from loadtui.widgets.pane import RouteChoice
+    """The TUI's panes, checked as `run` checks its segment. With --target and no --route the
+    routes come from the target's OpenAPI document once it is reached (``openapi``)."""
+    from loadtui import tui_routes
+    from loadtui.app import MAX_PANES, AppConfig
+    from loadtui.session import SegmentSpec
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
-    config = AppConfig.default(load)
+    shape, mix = request_shape(args), scenario_requests(args)
     routes = args.route or []
+    if mix and routes:
+        raise UsageError("give --route or --scenario FILE, not both")
     if len(routes) > MAX_PANES:
         raise UsageError(f"{MAX_PANES} panes at most: give --route up to {MAX_PANES} times")
-    if args.target is not None:
-        config = replace(config, target=target(args, "/"))
-        if routes:
-            choices = [RouteChoice(r, r, "") for r in routes]
-            config = replace(
-                config, routes=choices, panes=[(i, args.users) for i in range(len(choices))]
-            )
+    where = target(args, "/") if args.target is not None else None
+    if where is not None and args.threads is not None:
+        raise UsageError("--threads applies to a spawned demo server, not to --target")
+    config = replace(AppConfig.default(load), target=where, shape=shape)
+    if mix:
+        config = replace(
+            config, routes=tui_routes.scenario(args.scenario, mix), panes=[(0, args.users)]
+        )
+    elif routes and where is not None:
+        panes = [(i, args.users) for i in range(len(routes))]
+        config = replace(config, routes=tui_routes.given(routes, shape), panes=panes)
     elif routes:
-        keys = [choice.route for choice in demo_routes()]
-        config = replace(config, panes=[(keys.index(demo_route(r)), args.users) for r in routes])
-    count = engines(args, args.users, spawned=config.target is None)
+        keys = [variant.route for variant in config.routes]
+        panes = [(keys.index(demo_route(r)), args.users) for r in routes]
+        config = replace(config, routes=tui_routes.demo(shape), panes=panes)
+    elif where is not None:
+        _whole_requests_need_a_route(args)
+        config = replace(config, routes=tui_routes.demo(shape), openapi=True)
+    else:
+        config = replace(config, routes=tui_routes.demo(shape))
+    count = engines(args, args.users, spawned=where is None)
+    for index in sorted({index for index, _ in config.panes}):
+        choice = config.routes[index]
+        spec = SegmentSpec(
+            route=choice.route, plan=load, target=where, shape=choice.shape,
+            scenario=choice.scenario, engines=count,
+        )  # fmt: skip
+        checked_segment(spec, on_cluster=args.ray is not None)
     return replace(
         config,
         threads=args.threads,
@@ -346,6 +368,17 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
         hard_exit=True,
         engines=count,
     )
+
+
+def _whole_requests_need_a_route(args: argparse.Namespace) -> None:
+    """-X, -d and --data-file make one request of one route: without --route, the panes walk
+    the target's operations, each with its own method and example body."""
+    if args.method or args.data is not None or args.data_file:
+        raise UsageError(
+            "-X, -d and --data-file ask one route: give --route PATH with them (without "
+            "--route the panes step through the target's OpenAPI operations, each with its "
+            "own method and example body)"
+        )
 
 
 def server_options(args: argparse.Namespace) -> ServeOptions:

@@ -303,6 +303,36 @@ def test_verdicts_that_fit_are_whole_and_wrapped():
     assert cut and len(lines) == 2 and all(line.plain.endswith("…") for line in lines)
 
 
+def name_stats(name: str, rps: float, p50: float, errors: int = 0):
+    from loadtui import hdr
+    from loadtui.rundoc import Histogram, LatencyMs, RequestStats
+
+    latency = LatencyMs(p50=p50, p99=p50 * 4)
+    histogram = Histogram(data=hdr.encode(hdr.new_histogram()))
+    return RequestStats(
+        name=name, method="GET", path="/", requests=int(rps * 10), errors=errors, rps=rps,
+        latency_ms=latency, histogram=histogram,
+    )  # fmt: skip
+
+
+def test_a_mix_by_name_fits_the_rows_it_gets_and_names_are_text():
+    found = [name_stats(f"request {n}", 10.0 * n, 2.0 * n) for n in range(1, 6)]
+    found.append(name_stats("[bold]x[/bold]\x1b[2J" + "y" * 80, 1.0, 1500.0, errors=3))
+    whole = render.names(found, 60, 20)
+    assert [line.plain.split()[:3] for line in whole[:2]] == [
+        ["request", "req/s", "p50"],
+        ["request", "1", "10.0"],
+    ]
+    assert len(whole) == 7 and all(len(line.plain) <= 60 for line in whole)
+    last = whole[-1]
+    assert last.plain.startswith("[bold]x[/bold]\\x1b[2J") and "…" in last.plain  # as text, cut
+    assert last.plain.split()[-3:] == ["1500", "6000", "3"]
+    assert render.BAD in {span.style for span in last.spans}  # p50 of 1.5 s, and errors
+    cut = render.names(found, 60, 4)
+    assert len(cut) == 4 and cut[-1].plain == "… 4 more in the run file"
+    assert render.names(found, 60, 1) == [] and render.names([], 60, 10) == []
+
+
 # ---- the lower half at 160x48 --------------------------------------------------------------------
 async def test_tall_panes_fill_their_height_with_history_and_distribution(tmp_path):
     app = make_app(tmp_path)

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from loadtui import verdicts
 from loadtui.model import RunModel
+from loadtui.request_spec import RequestSpec
 from loadtui.rundoc import Verdict
 from loadtui.text import shown
 from loadtui.widgets import render
@@ -28,9 +29,11 @@ VERDICTS_EVERY_S = 1.0
 
 @dataclass(frozen=True)
 class RouteChoice:
-    route: str  # what the session loads: a variant key or a path
+    route: str  # what the session loads: a variant key or a path (a scenario's name)
     label: str  # short, for the pane's title
     pattern: str  # handler / inner / background, or the path
+    shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
+    scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
 
 
 SegmentFactory = Callable[[RouteChoice, int, Listener], Segment]

@@ -16,7 +16,7 @@ from rich.text import Text
 from loadtui import hdr, stats
 from loadtui.model import RunModel
 from loadtui.report.tables import count, megabytes, ms, ms_with_unit
-from loadtui.rundoc import ServerSecond, Verdict
+from loadtui.rundoc import RequestStats, ServerSecond, Verdict
 from loadtui.server_samples import STALL_THRESHOLD_S, ServerSample
 from loadtui.text import shown
 from loadtui.verdicts import duration_words
@@ -248,14 +248,50 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
+NAME_FIGURES = f"{'req/s':>8}{'p50':>7}{'p99':>7}{'errors':>8}"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def names(found: Sequence[RequestStats], width: int, rows: int) -> list[Text]:
+    """A mix's requests by name (req/s over the segment, p50 and p99 in ms, errors), in
+    ``rows`` lines at most: a heading and a line a name; those that do not fit are counted in
+    the last line (the run file has them all)."""
+    if rows < 2 or not found:
+        return []
+    name_width = max(7, min(max(len(shown(s.name)) for s in found), width - len(NAME_FIGURES)))
+    lines = [Text(f"{'request':<{name_width}}{NAME_FIGURES}", style=LABEL, no_wrap=True)]
+    fit = found if len(found) < rows else found[: rows - 2]
+    for stat in fit:
+        latency = stat.latency_ms
+        style = BAD if (latency.p50 or 0) >= 1000 else WARN if (latency.p99 or 0) >= 1000 else ""
+        lines.append(
+            _line(
+                f"{_cut(shown(stat.name), name_width):<{name_width}}",
+                f"{stat.rps:>8.1f}",
+                (f"{ms(latency.p50):>7}{ms(latency.p99):>7}", style),
+                (f"{count(stat.errors):>8}", BAD if stat.errors else DIM),
+            )
+        )
+        lines[-1].no_wrap = True
+    if len(fit) < len(found):
+        lines.append(Text(f"… {len(found) - len(fit)} more in the run file", style=DIM))
+    return lines
+
+
 DISTRIBUTION_ROWS = len(DISTRIBUTION_EDGES_MS) + 2  # a title and a row per bucket
 HISTORY_MIN_ROWS = 3  # a title and two rows of chart
 
 
 def lower(model: RunModel, found: Sequence[Verdict], width: int, height: int) -> list[Text]:
     """What goes under the figures, in ``height`` lines: the verdicts first (whole when they
-    fit), then the per-second history, then the latency distribution, filling the height."""
+    fit), then a mix's requests by name, then the per-second history, then the latency
+    distribution, filling the height."""
     lines, _ = verdict_lines(found, width, height)
+    if len(model.mix) > 1:
+        lines += names(model.request_stats(), width, height - len(lines))
     rest = height - len(lines)
     distribution_fits = rest >= 1 + DISTRIBUTION_ROWS + 1 + HISTORY_MIN_ROWS
     chart_rows = rest - 1 - (1 + DISTRIBUTION_ROWS if distribution_fits else 0)
