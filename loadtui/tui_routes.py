@@ -59,10 +59,16 @@ def _operation(
     can be sent (a path parameter the document does not describe, a control character)."""
     asked = openapi.example_request(operation)
     try:
-        headers = tuple(request_spec.header(f"{n}: {v}") for n, v in asked.headers)
-        given_headers = shape.headers if shape is not None else ()  # these win: sent last
+        given_headers = shape.headers if shape is not None else ()
+        # a header given on the command line replaces the example's of the same name
+        overridden = {name.lower() for name, _ in given_headers}
+        examples = tuple(
+            request_spec.header(f"{n}: {v}")
+            for n, v in asked.headers
+            if n.lower() not in overridden
+        )
         expect = shape.expect if shape is not None else None
-        asked = replace(asked, headers=headers + given_headers, expect=expect)
+        asked = replace(asked, headers=examples + given_headers, expect=expect)
         request_spec.for_path(asked, target.path_for(asked.path))
     except SpecError:
         return None

@@ -393,20 +393,27 @@ class Engine:
         interval = self.config.interval_s
         duration = self.plan.duration_s
         index = 0
-        cpu_before = time.process_time()
+        cpu_before, cpu_at = time.process_time(), time.monotonic()
         while True:
             index += 1
             boundary = t0_mono + index * interval
             if duration is not None:
                 boundary = min(boundary, t0_mono + duration)
             final = await self._wait_until(boundary)
+            # a timer may fire early (uvloop counts whole ms from a cached clock, which a busy
+            # loop leaves ms behind): an interval never ends before its boundary, or the run
+            # would gain a sliver of an extra second at its end
+            while not final and time.monotonic() < boundary:
+                final = await self._wait_until(boundary)
             now = time.monotonic()
-            if duration is not None and now >= t0_mono + duration - 1e-3:
+            if duration is not None and now >= t0_mono + duration:
                 final, self._reason = True, "duration"
             started = t0_mono + (index - 1) * interval
             cpu_now = time.process_time()
-            cpu = (cpu_now - cpu_before) / max(1e-9, now - started) * 100.0
-            cpu_before = cpu_now
+            # over the wall time between the two CPU readings, not the nominal interval: a
+            # stop just after a boundary is a short slice, and so is its CPU
+            cpu = (cpu_now - cpu_before) / max(1e-3, now - cpu_at) * 100.0
+            cpu_before, cpu_at = cpu_now, now
             self.emit(self._snapshot(index, started, now, cpu))
             if final:
                 return

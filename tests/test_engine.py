@@ -138,3 +138,33 @@ def test_an_exception_in_a_callback_fails_the_run():
         reason, crash = runner.run(main())
     assert reason == "crashed"
     assert crash == "ZeroDivisionError: division by zero"
+
+
+def test_a_timer_that_fires_early_adds_no_sliver_of_a_second():
+    """uvloop's timers count whole ms from a clock a busy loop leaves behind, so a wait may
+    end a few ms early: the run still has exactly its seconds, each ending at its boundary, and
+    the engine's CPU is a share of the time it was measured over (once a sliver of an extra
+    second divided the CPU by a nanosecond: 10^8 %)."""
+
+    async def main() -> list[IntervalSnapshot]:
+        with serving(on_route(sending(OK))) as port:
+            plan = LoadPlan(users=4, spawn_rate=1000, duration_s=3, think_s=(0, 0))
+            config = engine_config("127.0.0.1", port, ROUTE.decode(), plan)
+            shots: list[IntervalSnapshot] = []
+            engine = Engine(
+                config, lambda m: shots.append(m) if isinstance(m, IntervalSnapshot) else None
+            )
+            wait = engine._wait_until
+
+            async def early(mono: float) -> bool:
+                return await wait(mono - 0.005)
+
+            engine._wait_until = early  # type: ignore[method-assign]
+            await asyncio.wait_for(engine.run(), 10)
+        return shots
+
+    shots = uvloop.run(main())
+    assert [s.index for s in shots] == [1, 2, 3]
+    for shot in shots:
+        assert shot.ended_mono >= shot.started_mono + 1.0
+        assert 0 <= shot.cpu_percent <= 400  # a few threads of one process at most

@@ -167,3 +167,21 @@ def test_bad_scenarios_are_one_line_naming_the_file(tmp_path, text, words):
 def test_a_missing_scenario_is_one_line(tmp_path: Path):
     with pytest.raises(SpecError, match="cannot read"):
         scenario.load(tmp_path / "nowhere.toml")
+
+
+def test_an_operation_takes_the_command_lines_headers_over_its_examples():
+    from loadtui.openapi import Operation
+    from loadtui.target import parse_target
+    from loadtui.tui_routes import _operation
+
+    operation = Operation("POST", "/orders", "", (), "application/json", {"qty": 1})
+    given = request_spec.shaped(
+        Shape(headers=("content-type: application/json; charset=utf-8", "X-Token: t"))
+    )
+    choice = _operation(parse_target("http://127.0.0.1:8000", "/"), operation, given)
+    assert choice is not None and choice.shape is not None
+    assert choice.shape.headers == (
+        ("content-type", "application/json; charset=utf-8"),
+        ("X-Token", "t"),
+    )
+    assert json.loads(choice.shape.body or b"") == {"qty": 1}
