@@ -31,8 +31,8 @@ from loadtui.thresholds import (
     parse_threshold,
 )
 
-# What a request may carry besides its route, as the engine takes it today: nothing yet (the
-# method, headers and body arrive with request shapes, issue 12; name them here then).
+# What a request may carry besides its route: the command line's request options, by the
+# names a test passes them to loadtui_run.
 REQUEST_OPTIONS = frozenset({"method", "headers", "json", "data", "expect"})
 BLOCKED = "event_loop_blocked"
 
