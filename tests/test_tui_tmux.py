@@ -218,13 +218,15 @@ def test_routes_that_look_like_markup_are_shown_as_text_by_the_real_tui(tmp_path
         assert wait_for(lambda: ready(f"http://127.0.0.1:{port}", "/ping"), 30)
         tmux = Tmux(command, 100, 36)
         try:
-            assert wait_for(lambda: tmux.screen().count("2 users · running") == 3, 40), (
-                tmux.screen()
-            )
+            # each pane has measured a second (before that, q has nothing to ask about)
+            measuring = lambda: len(re.findall(r"2 users · running 0:0[1-9]", tmux.screen()))  # noqa: E731
+            assert wait_for(lambda: measuring() == 3, 40), tmux.screen()
             screen = tmux.screen()
             assert all(f"  {route}  " in screen for route in routes), screen
             tmux.press("q")
-            assert wait_for(lambda: "what no run file holds yet" in tmux.screen(), 10)
+            assert wait_for(lambda: "what no run file holds yet" in tmux.screen(), 10), (
+                tmux.screen()
+            )
             tmux.press("q")
             assert wait_for(exit_file.exists, 30), tmux.screen()
             assert exit_file.read_text().strip() == "0"
