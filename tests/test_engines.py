@@ -1,7 +1,7 @@
 """Two engine processes as one run, against a real server that counts what it receives (the
 referee): every request counted once, the merged histogram the sum of the engines', the open
 loop's one schedule shared out (intended times unique and evenly spaced), users changed across
-both, and an engine killed mid-run while the other goes on."""
+both, an engine killed mid-run while the other goes on, and the TUI's pane on two engines."""
 
 from __future__ import annotations
 
@@ -11,20 +11,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from loadtui import hdr, runfile
+from loadtui import document, hdr, prepare, runfile
+from loadtui.app import LoadtuiApp
+from loadtui.cli import build_parser
 from loadtui.engine_messages import IntervalSnapshot
 from loadtui.fleet import Tagged
 from loadtui.plan import LoadPlan
 from loadtui.session import SegmentSpec, Session
 from loadtui.target import parse_target
+from loadtui.widgets.pane import APPLY_DELAY_S
 from tests.apps import serve_app
 from tests.helpers import LOAD, wait_for
+from tests.test_tui_requests import until
 
 pytestmark = [pytest.mark.e2e, LOAD]
 
@@ -204,3 +209,33 @@ def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_pat
     assert doc.timeline[-1].requests > 0  # the other engine went on
     # the killed engine's last, unreported second reached the server: never more than counted
     assert received(counter)["hits"] >= doc.summary.requests
+
+
+async def test_the_tui_pane_is_one_run_of_two_engines_and_keys_spread_the_users(counter, tmp_path):
+    """`loadtui --engines 2`: the pane's segment runs on two engines as one run, and a user key
+    starts the next segment with the new users shared between them."""
+    argv = ["--target", counter, "--route", "/hit", "--engines", "2", "--users", "4"]
+    config = prepare.tui_config(build_parser().parse_args(argv))
+    app = LoadtuiApp(replace(config, hard_exit=False, runs_dir=tmp_path / "runs"))
+
+    def measured(pane, seconds: int) -> bool:
+        model = pane.model
+        return model is not None and len(model.timeline()) >= seconds
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        (pane,) = app.panes()
+        await until(pilot, lambda: measured(pane, 2))
+        first = pane.segment
+        await pilot.press("1")  # 10 users
+        await pilot.pause(APPLY_DELAY_S + 0.3)
+        await until(pilot, lambda: pane.segment is not first and measured(pane, 2))
+        pane.stop_segment()
+        await until(pilot, lambda: pane.segment.ended)
+        docs = [document.build(s.model, []) for s in (first, pane.segment)]
+        for segment in app.all_segments():
+            segment.stop()
+    shares = [[(e.engine, e.users) for e in doc.generator.engines] for doc in docs]
+    assert shares == [[(1, 2), (2, 2)], [(1, 5), (2, 5)]]
+    for doc in docs:
+        assert all(entry.engines == 2 for entry in doc.timeline)
+        assert sum(e.requests for e in doc.generator.engines) == doc.summary.requests > 0
