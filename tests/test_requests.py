@@ -104,7 +104,8 @@ def test_a_post_with_a_body_behind_a_bearer_token_counts_as_the_app_does(shop, t
     assert result.returncode == 0, result.stderr
     doc = runfile.load(out)
     assert doc.summary.errors == 0 and doc.summary.requests > 0
-    assert accepted(shop)["orders"] == doc.summary.requests
+    # a request in flight when the run ended reached the app but was never answered: a user each
+    assert 0 <= accepted(shop)["orders"] - doc.summary.requests <= 5
 
 
 def test_without_the_token_every_request_is_an_error_by_status(shop, tmp_path):
@@ -158,8 +159,13 @@ def test_a_mix_of_named_requests_with_statistics_per_name(shop, tmp_path):
     assert set(by_name) == {"item", "order"}
     assert by_name["item"].requests + by_name["order"].requests == doc.summary.requests
     assert by_name["item"].requests > by_name["order"].requests  # weight 3 to 1
-    assert by_name["order"].requests == accepted(shop)["orders"]
-    assert sum(accepted(shop)["items"].values()) == by_name["item"].requests
+    # a request in flight when the run ended reached the app but was never answered: a user each
+    counted = accepted(shop)
+    unanswered = [
+        counted["orders"] - by_name["order"].requests,
+        sum(counted["items"].values()) - by_name["item"].requests,
+    ]
+    assert min(unanswered) >= 0 and sum(unanswered) <= 6, unanswered
     assert "request" in result.stdout and "order" in result.stdout
 
 
