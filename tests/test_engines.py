@@ -193,7 +193,10 @@ def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_pat
 
     both = wait_for(lambda: (found := engines()) and len(found) == 2 and found, timeout=30)
     assert both, "two engine processes did not start"
-    time.sleep(2.0)
+    # the engines start together some time after their processes (a busy machine: a second or
+    # more); the load has begun once the server counts a request
+    assert wait_for(lambda: received(counter)["hits"] > 0, timeout=30), "no load arrived"
+    time.sleep(2.5)  # into the run's third second: its first two are reported by both
     victim = both[1]
     victim.send_signal(signal.SIGKILL)
     _, stderr = proc.communicate(timeout=60)

@@ -114,7 +114,10 @@ def test_an_actor_killed_mid_run_is_an_engine_lost(ray_env, counter, tmp_path):
     )  # fmt: skip
     both = wait_for(lambda: len(found := relays(ray_env)) == 2 and found, timeout=60)
     assert both, "two engine actors did not start"
-    time.sleep(3.0)
+    # the engines start together some time after their actors: the load has begun once the
+    # server counts a request
+    assert wait_for(lambda: received(counter)["hits"] > 0, timeout=60), "no load arrived"
+    time.sleep(2.5)  # into the run's third second: its first two are reported by both
     both[0].send_signal(signal.SIGKILL)
     finished(proc)
     doc = runfile.load(out)
