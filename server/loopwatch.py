@@ -42,6 +42,9 @@ DEMO_APP_MODULES = frozenset({"loadtui.server.routes"})
 # A frame of these modules runs the loop: frames beyond it started the loop, not the stall.
 LOOP_RUNNERS = frozenset({"asyncio.runners", "asyncio.base_events", "uvloop"})
 LOOP_INTERNALS = "event loop internals (no application frame)"
+# Thread.start() waits for the new thread to run: long only when the OS has no core for it (a
+# thread pool growing on a busy machine), so the loop was starved, not blocked by the app
+THREAD_STARTING = "event loop internals (waiting for a new thread to start)"
 MAX_STACK_FRAMES = 40
 
 
@@ -78,6 +81,13 @@ def _is_plumbing(frame: FrameType) -> bool:
     )
 
 
+def _is_thread_start(frame: FrameType) -> bool:
+    return (
+        frame.f_globals.get("__name__") == "threading"
+        and frame.f_code.co_qualname == "Thread.start"
+    )
+
+
 def _describe(frame: FrameType) -> str:
     return f"{shown_file(frame)}:{frame.f_lineno} in {frame.f_code.co_qualname}"
 
@@ -87,6 +97,7 @@ def find_culprit(frame: FrameType | None) -> tuple[str, str, list[str]]:
 
     The culprit is the innermost frame of the application's own code that the loop is running
     now. Frames outside the loop's run call (the program that started the loop) never count.
+    Application code waiting inside ``Thread.start()`` is not to blame: see THREAD_STARTING.
     """
     frames: list[FrameType] = []
     while frame is not None and len(frames) < MAX_STACK_FRAMES:
@@ -103,6 +114,8 @@ def find_culprit(frame: FrameType | None) -> tuple[str, str, list[str]]:
     stack = [_describe(f) for f in reversed(frames)]
     if own is None:
         return LOOP_INTERNALS, "", stack
+    if any(_is_thread_start(f) for f in inside[: inside.index(own)]):
+        return THREAD_STARTING, f"{shown_file(own)}:{own.f_lineno}", stack
     return own.f_code.co_qualname, f"{shown_file(own)}:{own.f_lineno}", stack
 
 
