@@ -384,10 +384,12 @@ class LoadtuiApp(App[int]):
             for number, segment in enumerate(self.all_segments(), start=1)
             if segment.model is not None and segment.model.t0_mono is not None
         ]
+        if not measured:
+            return []
         written: list[Path] = []
-        directory = self.last_export
+        directory = None
         try:
-            directory = runfile.new_run_dir(self.config.runs_dir) if measured else directory
+            directory = runfile.new_run_dir(self.config.runs_dir)
             for number, segment in measured:
                 model = segment.model
                 assert model is not None

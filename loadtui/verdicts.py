@@ -121,6 +121,13 @@ def event_loop_blocked(model: RunModel) -> Verdict | None:
     return _stall_verdict(model, windows, "event_loop_blocked", advice)
 
 
+def _at_most_warning(verdict: Verdict) -> Verdict:
+    """Stalls the app's code did not cause are a warning however long: a different cure."""
+    if verdict.severity == "critical":
+        return verdict.model_copy(update={"severity": "warning"})
+    return verdict
+
+
 def gc_pauses(model: RunModel) -> Verdict | None:
     """Collector passes long enough to count as stalls: a different cure from blocking code."""
     windows = [w for w in model.stall_windows() if _is_gc(w)]
@@ -131,10 +138,7 @@ def gc_pauses(model: RunModel) -> Verdict | None:
         "of pending tasks, say). Fewer live objects, gc.freeze() after startup or a higher "
         "gc threshold shorten the pauses."
     )
-    verdict = _stall_verdict(model, windows, "gc_pauses", advice)
-    if verdict.severity == "critical":
-        return verdict.model_copy(update={"severity": "warning"})
-    return verdict
+    return _at_most_warning(_stall_verdict(model, windows, "gc_pauses", advice))
 
 
 def loop_starved(model: RunModel) -> Verdict | None:
@@ -147,10 +151,7 @@ def loop_starved(model: RunModel) -> Verdict | None:
         "No application code was running: the loop was kept waiting for the CPU or the GIL "
         "(many busy threads in the process, or a machine busier than its cores)."
     )
-    verdict = _stall_verdict(model, windows, "loop_starved", advice)
-    if verdict.severity == "critical":
-        return verdict.model_copy(update={"severity": "warning"})
-    return verdict
+    return _at_most_warning(_stall_verdict(model, windows, "loop_starved", advice))
 
 
 def _blocked_by_heartbeat(model: RunModel) -> Verdict | None:
