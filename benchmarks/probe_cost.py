@@ -15,8 +15,8 @@ import time
 import psutil
 
 from loadtui.probe import Probe
-from loadtui.spawn import SpawnedServer
-from loadtui.target import parse_target
+from loadtui.targets.spawn import SpawnedServer
+from loadtui.targets.target import parse_target
 
 
 def cpu_percent(process: psutil.Process, seconds: float) -> float:

@@ -15,7 +15,7 @@ import time
 import httpx
 import psutil
 
-from loadtui.spawn import SpawnedServer
+from loadtui.targets.spawn import SpawnedServer
 
 
 def cpu_seconds(process: psutil.Process) -> float:

@@ -194,7 +194,7 @@ def _samples(start: float, end: float) -> list:
 
 async def _ui_cpu(age_s: int, seconds: float) -> float:
     from loadtui.app import AppConfig, LoadtuiApp
-    from loadtui.plan import LoadPlan
+    from loadtui.engine.plan import LoadPlan
 
     AgedSegment.age_s = age_s
     config = AppConfig.default(LoadPlan(users=40, duration_s=None))

@@ -24,16 +24,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.screen import Screen
 
-from loadtui import document, exits, runfile, tui_routes, verdicts
-from loadtui.fleet import Cluster
-from loadtui.plan import LoadPlan
-from loadtui.request_spec import RequestSpec
-from loadtui.session import SegmentSpec
-from loadtui.target import Target
-from loadtui.text import shown
-from loadtui.widgets.keybar import PINNED_KEYS, KeyBar
-from loadtui.widgets.pane import RouteChoice, RoutePane
-from loadtui.widgets.screens import (
+from loadtui import exits
+from loadtui.engine.plan import LoadPlan
+from loadtui.engine.request_spec import RequestSpec
+from loadtui.fleet.local import Cluster
+from loadtui.run import document, runfile, verdicts
+from loadtui.run.session import SegmentSpec
+from loadtui.safe_text import shown
+from loadtui.targets.target import Target
+from loadtui.tui import route_choices
+from loadtui.tui.widgets.keybar import PINNED_KEYS, KeyBar
+from loadtui.tui.widgets.pane import RouteChoice, RoutePane
+from loadtui.tui.widgets.screens import (
     HelpScreen,
     QuitChoice,
     QuitScreen,
@@ -41,7 +43,7 @@ from loadtui.widgets.screens import (
     ResultsScreen,
     VerdictScreen,
 )
-from loadtui.widgets.segments import Listener, LiveSegment, Segment
+from loadtui.tui.widgets.segments import Listener, LiveSegment, Segment
 
 MAX_PANES = 4
 REFRESH_S = 0.25  # 4 Hz at most: calm over SSH
@@ -81,14 +83,14 @@ class AppConfig:
     engines: int = 1  # engine processes per pane (--engines)
     cluster: Cluster | None = None  # --ray: where they run
     # the routes are the target's OpenAPI operations, asked as ``shape`` says, once it is
-    # reached (tui_routes.from_openapi; until then ``routes`` are the demo's)
+    # reached (route_choices.from_openapi; until then ``routes`` are the demo's)
     openapi: bool = False
     shape: RequestSpec | None = None
     notice: str = ""  # one line shown when the TUI opens (where its routes came from)
 
     @classmethod
     def default(cls, plan: LoadPlan) -> AppConfig:
-        routes = tui_routes.demo()
+        routes = route_choices.demo()
         keys = [choice.route for choice in routes]
         users = plan.users
         return cls(routes, [(keys.index("5"), users), (keys.index("4"), users)], plan)
@@ -99,7 +101,7 @@ def with_target_routes(config: AppConfig) -> AppConfig:
     fetches the document: call it once the target is reached), a pane on the first."""
     if not config.openapi or config.target is None:
         return config
-    routes, notice = tui_routes.from_openapi(config.target, config.shape)
+    routes, notice = route_choices.from_openapi(config.target, config.shape)
     config = replace(config, openapi=False, notice=notice)
     if routes == config.routes:  # loadtui's demo server: its variants, as without --target
         return config

@@ -2,7 +2,7 @@
 process of it.
 
 - Discovery, which needs no event loop to answer: the processes serving the target's port and
-  the other sockets each listens on (:mod:`loadtui.discovery`); a socket whose ``/identity``
+  the other sockets each listens on (:mod:`loadtui.probing.discovery`); a socket whose ``/identity``
   names that process is its metrics sidecar. A spawned server's sidecar is known, ``--metrics
   URL`` names one, a heartbeat's answer hints at one. Discovery is retried during the run.
 - Each worker's sidecar (``/metrics``, parsed with prometheus_client's parser, and ``/stalls``):
@@ -37,8 +37,8 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtui.discovery import other_listeners, serving_workers
-from loadtui.server_samples import (
+from loadtui.probing.discovery import other_listeners, serving_workers
+from loadtui.probing.samples import (
     ALL_SIGNALS,
     SIGNAL_APP_METRICS,
     SIGNAL_HEARTBEAT,
@@ -48,7 +48,7 @@ from loadtui.server_samples import (
     ServerSample,
     Stall,
 )
-from loadtui.target import Target, base_url
+from loadtui.targets.target import Target, base_url
 
 PROBE_INTERVAL_S = 0.25
 HEARTBEAT_TIMEOUT_S = 0.5

@@ -44,8 +44,8 @@ from typing import Any
 
 import psutil
 
-from loadtui import hdr
-from loadtui.engine_messages import (
+from loadtui.engine import hdr
+from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
     EngineFinished,
@@ -56,8 +56,8 @@ from loadtui.engine_messages import (
     IntervalSnapshot,
     NameInterval,
 )
-from loadtui.target import is_loopback
-from loadtui.transport import HttpConnection, RequestFailed, connect
+from loadtui.engine.transport import HttpConnection, RequestFailed, connect
+from loadtui.targets.target import is_loopback
 
 LAG_PROBE_S = 0.05
 FAILURE_BACKOFF_S = 0.05  # a user whose connection failed waits at least this long

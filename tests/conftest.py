@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtui.spawn import SpawnedServer
+from loadtui.targets.spawn import SpawnedServer
 
 
 @pytest.fixture

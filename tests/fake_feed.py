@@ -7,14 +7,14 @@ every measurement test runs the real engine against a real server.
 
 from __future__ import annotations
 
-from loadtui import hdr
-from loadtui.engine_messages import EngineStarted, IntervalSnapshot
-from loadtui.model import RunModel
+from loadtui.engine import hdr
+from loadtui.engine.messages import EngineStarted, IntervalSnapshot
+from loadtui.probing.samples import ServerSample, Stall
+from loadtui.run.model import RunModel
+from loadtui.run.session import SegmentSpec
 from loadtui.server.variants import find_variant
-from loadtui.server_samples import ServerSample, Stall
-from loadtui.session import SegmentSpec
-from loadtui.target import Target
-from loadtui.widgets.segments import Listener
+from loadtui.targets.target import Target
+from loadtui.tui.widgets.segments import Listener
 
 SECONDS = 12
 T0 = 1000.0

@@ -126,8 +126,8 @@ def fill(directory: Path, leave: int = 0) -> None:
 
 def engine_config(host: str, port: int, path: str, plan: Any, interval_s: float = 1.0) -> Any:
     """An engine's configuration for a plain GET of ``path``, built as a session builds it."""
-    from loadtui.engine_messages import EngineConfig, EngineRequest
-    from loadtui.request_spec import Shape, from_command_line, payloads
+    from loadtui.engine.messages import EngineConfig, EngineRequest
+    from loadtui.engine.request_spec import Shape, from_command_line, payloads
 
     request = EngineRequest("GET", payloads(from_command_line(path, Shape()), f"{host}:{port}"))
     return EngineConfig(host, port, (request,), plan, interval_s=interval_s)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loadtui import hdr
-from loadtui.engine_messages import EngineFinished, EngineStarted, IntervalSnapshot
-from loadtui.model import RunModel
-from loadtui.plan import LoadPlan
-from loadtui.server_samples import ServerSample, Stall
-from loadtui.target import Target
+from loadtui.engine import hdr
+from loadtui.engine.messages import EngineFinished, EngineStarted, IntervalSnapshot
+from loadtui.engine.plan import LoadPlan
+from loadtui.probing.samples import ServerSample, Stall
+from loadtui.run.model import RunModel
+from loadtui.targets.target import Target
 
 T0 = 5000.0  # the engine's monotonic clock at the start
 EPOCH = 1_795_000_000.0  # the wall clock at the start

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from loadtui.server.variants import VARIANTS
-from loadtui.spawn import SpawnedServer
+from loadtui.targets.spawn import SpawnedServer
 from tests.helpers import get, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +90,7 @@ def test_spawned_server_dies_with_its_parent_even_on_sigkill():
     script = textwrap.dedent(
         """
         import time
-        from loadtui.spawn import SpawnedServer
+        from loadtui.targets.spawn import SpawnedServer
         server = SpawnedServer.start()
         print(server.pid, server.url, flush=True)
         time.sleep(60)

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadtui import prepare
-from loadtui.cli import build_parser, main
-from loadtui.prepare import UsageError
-from loadtui.request_spec import Shape, from_command_line, payloads
+from loadtui.cli import options
+from loadtui.cli.main import build_parser, main
+from loadtui.cli.options import UsageError
+from loadtui.engine.request_spec import Shape, from_command_line, payloads
 from tests.test_requests import RawServer
 
 
@@ -29,11 +29,11 @@ def parse(argv: list[str]) -> tuple[int | None, str]:
         try:
             args = build_parser().parse_args(argv)
             if args.command == "run":
-                prepare.run_spec(args)
+                options.run_spec(args)
             elif args.command == "matrix":
-                prepare.matrix_plan(args)
+                options.matrix_plan(args)
             else:
-                prepare.tui_config(args)
+                options.tui_config(args)
         except SystemExit as exit:
             return int(exit.code or 0), err.getvalue()
         except UsageError as exc:
@@ -67,7 +67,7 @@ def test_a_bad_target_is_one_line_naming_it(url, words, command):
 
 def test_a_path_in_the_target_is_a_base_for_routes():
     args = build_parser().parse_args(["run", "/orders", "--target", "http://127.0.0.1:8000/api/"])
-    spec = prepare.run_spec(args)
+    spec = options.run_spec(args)
     assert spec.target is not None and spec.path() == "/api/orders"
 
 
@@ -105,7 +105,7 @@ def test_any_target_is_refused_in_one_line_or_loaded_exactly(url):
     if code is not None:
         assert code == 2 and message.startswith("--target") and "\n" not in message
         return
-    spec = prepare.run_spec(build_parser().parse_args(["run", "/x", "--target", url]))
+    spec = options.run_spec(build_parser().parse_args(["run", "/x", "--target", url]))
     target = spec.target
     assert target is not None and 1 <= target.port <= 65535
     (sent,) = payloads(from_command_line(spec.path(), Shape()), target.host_header)
@@ -200,7 +200,7 @@ def test_an_existing_run_file_is_kept_unless_force(tmp_path):
     )
     assert existing.read_text() == "{}"
     args = build_parser().parse_args(["run", "5", "--json", str(existing), "--force"])
-    prepare.claimed(args.json, args.force).release()
+    options.claimed(args.json, args.force).release()
 
 
 @pytest.mark.e2e
@@ -219,7 +219,7 @@ def test_two_runs_never_both_claim_one_file(tmp_path):
 
 
 def test_matrix_runs_in_the_same_second_get_directories_of_their_own(tmp_path):
-    from loadtui.runfile import new_run_dir
+    from loadtui.run.runfile import new_run_dir
 
     first, second = new_run_dir(tmp_path), new_run_dir(tmp_path)
     assert first != second and first.is_dir() and second.is_dir()

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from loadtui import runfile
-from loadtui.rundoc import RunDocument, Verdict
+from loadtui.run import runfile
+from loadtui.run.rundoc import RunDocument, Verdict
 from tests.helpers import LOAD
 from tests.test_run import loadtui
 

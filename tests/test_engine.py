@@ -12,14 +12,14 @@ from functools import partial
 
 import uvloop
 
-from loadtui import hdr
-from loadtui.engine_messages import (
+from loadtui.engine import hdr
+from loadtui.engine.messages import (
     EngineFailed,
     EngineFinished,
     EngineMessage,
     IntervalSnapshot,
 )
-from loadtui.plan import LoadPlan
+from loadtui.engine.plan import LoadPlan
 from loadtui.workers import Engine, EngineProcess
 from tests.helpers import engine_config
 from tests.test_faults import ROUTE, on_route, read_requests, response, sending, serving

@@ -18,15 +18,17 @@ import httpx
 import psutil
 import pytest
 
-from loadtui import document, hdr, prepare, runfile
 from loadtui.app import LoadtuiApp
-from loadtui.cli import build_parser
-from loadtui.engine_messages import IntervalSnapshot
-from loadtui.fleet import Tagged
-from loadtui.plan import LoadPlan
-from loadtui.session import SegmentSpec, Session
-from loadtui.target import parse_target
-from loadtui.widgets.pane import APPLY_DELAY_S
+from loadtui.cli import options
+from loadtui.cli.main import build_parser
+from loadtui.engine import hdr
+from loadtui.engine.messages import IntervalSnapshot
+from loadtui.engine.plan import LoadPlan
+from loadtui.fleet.local import Tagged
+from loadtui.run import document, runfile
+from loadtui.run.session import SegmentSpec, Session
+from loadtui.targets.target import parse_target
+from loadtui.tui.widgets.pane import APPLY_DELAY_S
 from tests.apps import serve_app
 from tests.helpers import LOAD, wait_for
 from tests.test_tui_requests import until
@@ -218,7 +220,7 @@ async def test_the_tui_pane_is_one_run_of_two_engines_and_keys_spread_the_users(
     """`loadtui --engines 2`: the pane's segment runs on two engines as one run, and a user key
     starts the next segment with the new users shared between them."""
     argv = ["--target", counter, "--route", "/hit", "--engines", "2", "--users", "4"]
-    config = prepare.tui_config(build_parser().parse_args(argv))
+    config = options.tui_config(build_parser().parse_args(argv))
     app = LoadtuiApp(replace(config, hard_exit=False, runs_dir=tmp_path / "runs"))
 
     def measured(pane, seconds: int) -> bool:

@@ -23,10 +23,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtui import runfile
 from loadtui.exits import FAILED as EXIT_FAILED
 from loadtui.exits import OK as EXIT_OK
-from loadtui.rundoc import RunDocument, Summary
+from loadtui.run import runfile
+from loadtui.run.rundoc import RunDocument, Summary
 from loadtui.workers import FAILURE_BACKOFF_S
 from tests.helpers import LOAD
 

@@ -10,9 +10,11 @@ import sys
 import psutil
 import pytest
 
-from loadtui import document, hdr, prepare, verdicts
-from loadtui.cli import build_parser, main
-from loadtui.engine_messages import (
+from loadtui.cli import options
+from loadtui.cli.main import build_parser, main
+from loadtui.cli.options import cores
+from loadtui.engine import hdr
+from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
     EngineFinished,
@@ -21,12 +23,12 @@ from loadtui.engine_messages import (
     IntervalSnapshot,
     Share,
 )
-from loadtui.fleet import shares, spread
-from loadtui.model import RunModel
-from loadtui.plan import LoadPlan, split
-from loadtui.prepare import cores
+from loadtui.engine.plan import LoadPlan, split
+from loadtui.fleet.local import shares, spread
 from loadtui.report.merge import merge_documents, together
-from loadtui.rundoc import RunDocument
+from loadtui.run import document, verdicts
+from loadtui.run.model import RunModel
+from loadtui.run.rundoc import RunDocument
 from tests.synthetic import EPOCH, T0, TARGET, snapshot
 from tests.test_command_lines import parse
 
@@ -243,11 +245,11 @@ def test_engines_beyond_the_cores_or_the_users_are_refused(argv, words):
 
 def test_auto_is_a_core_each_counting_a_spawned_server():
     args = build_parser().parse_args(["run", "5", "--engines", "auto", "--users", "1000"])
-    assert prepare.run_spec(args).engines == max(1, cores() - 1)
+    assert options.run_spec(args).engines == max(1, cores() - 1)
     args = build_parser().parse_args(
         ["run", "/x", "--target", "http://127.0.0.1:9", "--engines", "auto"]
     )
-    assert prepare.run_spec(args).engines == cores()
+    assert options.run_spec(args).engines == cores()
 
 
 def test_ray_without_the_extra_names_the_install_command(monkeypatch, capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtui import runfile
+from loadtui.run import runfile
 
 pytestmark = pytest.mark.e2e
 

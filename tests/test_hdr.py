@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from loadtui import hdr
+from loadtui.engine import hdr
 
 LATENCIES = st.lists(st.integers(min_value=0, max_value=4_000_000_000), min_size=1, max_size=300)
 

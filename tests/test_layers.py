@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from loadtui.engine_messages import EngineFailed, EngineFinished, IntervalSnapshot
-from loadtui.plan import LoadPlan
-from loadtui.spawn import SpawnedServer
+from loadtui.engine.messages import EngineFailed, EngineFinished, IntervalSnapshot
+from loadtui.engine.plan import LoadPlan
+from loadtui.targets.spawn import SpawnedServer
 from tests.helpers import engine_config
 
 pytestmark = pytest.mark.e2e
@@ -37,20 +37,20 @@ REPORT_FORBIDDEN = (
     "starlette",
     "uvicorn",
     "loadtui.workers",
-    "loadtui.transport",
+    "loadtui.engine.transport",
     "loadtui.probe",
     "loadtui.app",
-    "loadtui.widgets",
+    "loadtui.tui.widgets",
 )
 ENGINE_FORBIDDEN = (
     "textual",
-    "loadtui.model",
-    "loadtui.verdicts",
-    "loadtui.runfile",
-    "loadtui.session",
+    "loadtui.run.model",
+    "loadtui.run.verdicts",
+    "loadtui.run.runfile",
+    "loadtui.run.session",
     "loadtui.probe",
     "loadtui.app",
-    "loadtui.widgets",
+    "loadtui.tui.widgets",
     "loadtui.report",
 )
 TEXT_FORBIDDEN = ("textual", "fastapi", "starlette", "uvicorn", "httpx", "prometheus_client")
@@ -58,7 +58,7 @@ TEXT_FORBIDDEN = ("textual", "fastapi", "starlette", "uvicorn", "httpx", "promet
 # Runs loadtui's main() once per argv given, then writes the names in sys.modules to a file.
 CLI = """
 import json, sys
-from loadtui.cli import main
+from loadtui.cli.main import main
 *argvs, out = sys.argv[1:]
 codes = []
 for argv in argvs:
@@ -150,5 +150,5 @@ def test_the_engine_loads_no_model_ui_or_probe(demo_server: SpawnedServer):
     assert sum(m.requests for m in messages if isinstance(m, IntervalSnapshot)) > 0
     assert engine.returncode == 0, stderr
     modules = json.loads(stdout)
-    assert {"loadtui.workers", "loadtui.transport", "loadtui.hdr"} <= set(modules)
+    assert {"loadtui.workers", "loadtui.engine.transport", "loadtui.engine.hdr"} <= set(modules)
     assert among(modules, ENGINE_FORBIDDEN) == []

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 import textwrap
 
+from loadtui.run.verdicts import NO_APP_FRAME
 from loadtui.server.loopwatch import LOOP_INTERNALS, THREAD_STARTING, find_culprit
-from loadtui.verdicts import NO_APP_FRAME
 
 # Stand-ins for the standard library's frames, compiled as if in its modules (the watchdog
 # tells plumbing from application code by module name and qualified name): each samples the

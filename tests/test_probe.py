@@ -19,10 +19,10 @@ import httpx
 import psutil
 import pytest
 
-from loadtui import runfile
 from loadtui.probe import FetchError, Probe
-from loadtui.rundoc import RunDocument
-from loadtui.target import parse_target
+from loadtui.run import runfile
+from loadtui.run.rundoc import RunDocument
+from loadtui.targets.target import parse_target
 from tests.apps import free_port, serve_app
 from tests.helpers import LOAD, wait_for
 

@@ -2,7 +2,7 @@
 
 Arguments: any mix of commands, options and values either parses and passes the checks, or
 ends in argparse's exit 2 / UsageError (one line, exit 2), never another exception. Nothing
-runs: only parsing and loadtui.prepare, which send, start and write nothing.
+runs: only parsing and loadtui.cli.options, which send, start and write nothing.
 
 Run files: any JSON, and any mutation of a real run document (keys dropped, values replaced,
 text truncated or corrupted), either loads and renders, or raises RunFileError.
@@ -20,13 +20,14 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadtui import document, prepare, runfile, verdicts
-from loadtui.cli import build_parser
-from loadtui.plan import LoadPlan
-from loadtui.prepare import UsageError
+from loadtui.cli import options
+from loadtui.cli.main import build_parser
+from loadtui.cli.options import UsageError
+from loadtui.engine.plan import LoadPlan
 from loadtui.report import tables
-from loadtui.runfile import RunFileError
-from loadtui.session import SegmentSpec
+from loadtui.run import document, runfile, verdicts
+from loadtui.run.runfile import RunFileError
+from loadtui.run.session import SegmentSpec
 from tests.fake_feed import FakeSegment
 
 COMMANDS = ["run", "matrix", "report", "server", "routes"]
@@ -50,10 +51,10 @@ TOKENS = st.one_of(
     st.integers().map(str),
 )
 PREPARE = {
-    "run": prepare.run_spec,
-    "matrix": prepare.matrix_plan,
-    "server": prepare.server_options,
-    None: prepare.tui_config,
+    "run": options.run_spec,
+    "matrix": options.matrix_plan,
+    "server": options.server_options,
+    None: options.tui_config,
 }
 
 

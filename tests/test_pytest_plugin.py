@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtui import appserver, runfile
-from loadtui.loadcheck import LoadResult
+from loadtui.run import runfile
 from loadtui.server.instrumentation import Instrumentation
 from loadtui.server.variants import find_variant
+from loadtui.targets import serve_app
+from loadtui.testing.app_runner import LoadResult
 from tests.helpers import LOAD
 
 pytestmark = pytest.mark.e2e
@@ -138,9 +139,9 @@ def test_an_app_is_instrumented_once_whether_or_not_it_does_it_itself(modules):
         "from fastapi import FastAPI\nfrom loadtui import instrument\n"
         "app = FastAPI()\nins = instrument(app, metrics_port=0)\n",
     )
-    plain = appserver.load("plain_app:app")
+    plain = serve_app.load("plain_app:app")
     assert isinstance(plain.state.loadtui, Instrumentation) and middleware_count(plain) == 1
-    own = appserver.load("self_instrumented:app")
+    own = serve_app.load("self_instrumented:app")
     assert middleware_count(own) == 1
     assert own.state.loadtui is sys.modules["self_instrumented"].ins
 
@@ -159,8 +160,8 @@ def test_an_app_is_instrumented_once_whether_or_not_it_does_it_itself(modules):
 )
 def test_an_app_that_cannot_be_loaded_says_why_in_one_line(modules, source, import_string, words):
     modules("broken_app", source)
-    with pytest.raises(appserver.AppError) as caught:
-        appserver.load(import_string.format(name="broken_app"))
+    with pytest.raises(serve_app.AppError) as caught:
+        serve_app.load(import_string.format(name="broken_app"))
     assert words in str(caught.value) and "\n" not in str(caught.value)
 
 

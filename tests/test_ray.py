@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtui import hdr, runfile
+from loadtui.engine import hdr
+from loadtui.run import runfile
 from tests.apps import free_port, serve_app
 from tests.helpers import LOAD, wait_for
 from tests.test_engines import COUNTER, added, received

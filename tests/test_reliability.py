@@ -15,9 +15,9 @@ import time
 import psutil
 import pytest
 
-from loadtui import runfile
-from loadtui.atomic import write_text_atomic
-from loadtui.spawn import SpawnedServer, SpawnError
+from loadtui.run import runfile
+from loadtui.run.atomic import write_text_atomic
+from loadtui.targets.spawn import SpawnedServer, SpawnError
 from tests.helpers import fill, wait_children, wait_for
 from tests.test_run import loadtui
 

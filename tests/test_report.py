@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from hdrh.log import HistogramLogReader
 
-from loadtui import hdr, runfile
+from loadtui.engine import hdr
 from loadtui.report import svg, tables
 from loadtui.report.html import render as render_html
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import Run, find_run_files
 from loadtui.report.svg import time_axis
-from loadtui.rundoc import RunDocument
+from loadtui.run import runfile
+from loadtui.run.rundoc import RunDocument
 from tests.chromium import visit
 
 pytestmark = pytest.mark.e2e

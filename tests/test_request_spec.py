@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtui import request_spec, scenario
-from loadtui.request_spec import RequestSpec, Shape, SpecError, from_command_line, payloads
+from loadtui.engine import request_spec
+from loadtui.engine.request_spec import RequestSpec, Shape, SpecError, from_command_line, payloads
+from loadtui.targets import scenario
 
 
 def wire(spec: RequestSpec, host: str = "127.0.0.1:8000") -> list[str]:
@@ -170,9 +171,9 @@ def test_a_missing_scenario_is_one_line(tmp_path: Path):
 
 
 def test_an_operation_takes_the_command_lines_headers_over_its_examples():
-    from loadtui.openapi import Operation
-    from loadtui.target import parse_target
-    from loadtui.tui_routes import _operation
+    from loadtui.targets.openapi import Operation
+    from loadtui.targets.target import parse_target
+    from loadtui.tui.route_choices import _operation
 
     operation = Operation("POST", "/orders", "", (), "application/json", {"qty": 1})
     given = request_spec.shaped(

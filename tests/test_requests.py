@@ -23,15 +23,15 @@ import httpx
 import pytest
 import trustme
 
-from loadtui import runfile
-from loadtui.engine_messages import (
+from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
     EngineFinished,
     EngineRequest,
     IntervalSnapshot,
 )
-from loadtui.plan import LoadPlan
+from loadtui.engine.plan import LoadPlan
+from loadtui.run import runfile
 from tests.apps import free_port, serve_app
 from tests.helpers import LOAD
 

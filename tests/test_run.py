@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtui import hdr, runfile
-from loadtui.rundoc import RunDocument
+from loadtui.engine import hdr
+from loadtui.run import runfile
+from loadtui.run.rundoc import RunDocument
 from tests.helpers import LOAD, wait_children, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -197,7 +198,7 @@ def test_runs_on_a_target_and_reports_leave_the_demo_app_and_the_tui_unimported(
         )
         assert result.returncode == 0, result.stderr[-2000:]
         modules = imported(result.stderr)
-        assert "loadtui.cli" in modules
+        assert "loadtui.cli.main" in modules
         assert not {m for m in modules if m.startswith(DEMO_ONLY)}, args
 
 

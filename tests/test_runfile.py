@@ -22,11 +22,12 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from loadtui import document, hdr, runfile, verdicts
-from loadtui.atomic import write_text_atomic
-from loadtui.cli import main
+from loadtui.cli.main import main
+from loadtui.engine import hdr
 from loadtui.report import tables
-from loadtui.rundoc import SCHEMA_PATH, RunDocument, schema_text
+from loadtui.run import document, runfile, verdicts
+from loadtui.run.atomic import write_text_atomic
+from loadtui.run.rundoc import SCHEMA_PATH, RunDocument, schema_text
 from tests.helpers import fill
 from tests.synthetic import model, stall
 
@@ -53,7 +54,7 @@ def write(path: Path, value: dict | str) -> Path:
 
 # ---- one definition ---------------------------------------------------------------------------
 def test_the_shipped_schema_is_generated_from_the_models():
-    assert SCHEMA_PATH.read_text() == schema_text(), "run `python -m loadtui.rundoc`"
+    assert SCHEMA_PATH.read_text() == schema_text(), "run `python -m loadtui.run.rundoc`"
 
 
 @pytest.mark.parametrize("path", [CLOSED, OPEN])

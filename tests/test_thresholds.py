@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from loadtui import document, exits, headless, runfile, stepsummary, thresholds, verdicts
-from loadtui.cli import main
-from loadtui.model import RunModel
-from loadtui.report import html, tables
+from loadtui import exits
+from loadtui.cli import headless
+from loadtui.cli.main import main
+from loadtui.report import html, step_summary, tables
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import Run
-from loadtui.rundoc import Gate, RunDocument
-from loadtui.thresholds import GateSpec, ThresholdError, parse_fail_on, parse_threshold
+from loadtui.run import document, gate, runfile, verdicts
+from loadtui.run.gate import GateSpec, ThresholdError, parse_fail_on, parse_threshold
+from loadtui.run.model import RunModel
+from loadtui.run.rundoc import Gate, RunDocument
 from tests.synthetic import model, snapshot, stall
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-0.1.0-closed.json"
@@ -44,7 +46,7 @@ def steady(latency_ms: float = 100.0, per_second: int = 10, errors_in_first: int
 
 
 def passes(doc: RunDocument, text: str, names: tuple[str, ...] = ()) -> bool:
-    return thresholds.outcome(doc, parse_threshold(text, names)).passed
+    return gate.outcome(doc, parse_threshold(text, names)).passed
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -176,22 +178,22 @@ def test_stalls_count_every_stall_of_the_loop():
     one = steady(stalls=[stall(2, 0.3)])
     assert not passes(one, "stalls==0") and passes(one, "stalls<=1") and not passes(one, "stalls<1")
     two = steady(stalls=[stall(2, 0.3), stall(5, 0.2, "gc.collect")])
-    assert thresholds.observed(two, parse_threshold("stalls==0")) == 2
+    assert gate.observed(two, parse_threshold("stalls==0")) == 2
 
 
 def test_a_run_without_requests_breaches_what_it_cannot_show():
     empty = doc_of(model(10, per_second=[snapshot(s, []) for s in range(1, 11)]))
     for text in ("p99<1s", "mean<1s", "errors<1%"):
-        result = thresholds.outcome(empty, parse_threshold(text))
+        result = gate.outcome(empty, parse_threshold(text))
         assert result.observed is None and not result.passed
-        assert thresholds.describe(result).endswith(" none (no requests)")
+        assert gate.describe(result).endswith(" none (no requests)")
     assert passes(empty, "errors==0") and passes(empty, "rps<1")
 
 
 def test_a_named_request_without_figures_in_the_document_breaches():
-    result = thresholds.outcome(steady(), parse_threshold("orders.p99<1s", names=("orders",)))
+    result = gate.outcome(steady(), parse_threshold("orders.p99<1s", names=("orders",)))
     assert not result.passed
-    assert thresholds.describe(result) == (
+    assert gate.describe(result) == (
         "orders.p99<1s breached: orders.p99 none (no figures for orders)"
     )
 
@@ -209,18 +211,18 @@ def test_a_named_request_without_figures_in_the_document_breaches():
 )
 def test_fail_on_matches_codes_and_severities_or_worse(longest_s, fail_on, matched):
     doc = steady(stalls=[stall(2, longest_s)])
-    assert thresholds.matched(doc, parse_fail_on(fail_on)) == matched
+    assert gate.matched(doc, parse_fail_on(fail_on)) == matched
 
 
 def test_an_info_verdict_is_never_a_severity_match():
     doc = steady(signals=(["process stats"], ["metrics sidecar", "heartbeat"]))
     assert [v.severity for v in doc.verdicts] == ["info"]
-    assert thresholds.matched(doc, ("warning",)) == []
-    assert thresholds.matched(doc, ("signals_missing",)) == ["signals_missing"]
+    assert gate.matched(doc, ("warning",)) == []
+    assert gate.matched(doc, ("signals_missing",)) == ["signals_missing"]
     short = doc_of(model(100, stalls=[stall(2, 0.12)]))  # 0.12 % of the run: info
     assert [v.severity for v in short.verdicts] == ["info"]
-    assert thresholds.matched(short, ("warning",)) == []
-    assert thresholds.matched(short, ("event_loop_blocked",)) == ["event_loop_blocked"]
+    assert gate.matched(short, ("warning",)) == []
+    assert gate.matched(short, ("event_loop_blocked",)) == ["event_loop_blocked"]
 
 
 def test_breaches_are_one_line_each():
@@ -233,10 +235,10 @@ def test_breaches_are_one_line_each():
         ),
         fail_on=("critical",),
     )
-    judged = thresholds.apply(doc, spec)
+    judged = gate.apply(doc, spec)
     assert judged.gate is not None and not judged.gate.passed
     assert [o.passed for o in judged.gate.thresholds] == [False, False, True]
-    lines = thresholds.breaches(judged)
+    lines = gate.breaches(judged)
     assert lines[:2] == ["p99<50ms breached: p99 100.031 ms", "errors==0 breached: errors 3"]
     assert lines[2].startswith(
         "verdict event_loop_blocked [critical] matched --fail-on critical: The event loop"
@@ -247,16 +249,16 @@ def test_breaches_are_one_line_each():
 
 def test_a_gate_that_judges_by_nothing_is_not_recorded():
     doc = steady()
-    assert thresholds.apply(doc, GateSpec()) is doc and thresholds.breaches(doc) == []
-    passed = thresholds.apply(doc, GateSpec(thresholds=(parse_threshold("p99<1s"),)))
-    assert passed.gate is not None and passed.gate.passed and thresholds.breaches(passed) == []
+    assert gate.apply(doc, GateSpec()) is doc and gate.breaches(doc) == []
+    passed = gate.apply(doc, GateSpec(thresholds=(parse_threshold("p99<1s"),)))
+    assert passed.gate is not None and passed.gate.passed and gate.breaches(passed) == []
 
 
 # ---- recorded in the run file -----------------------------------------------------------------
 def gated() -> RunDocument:
     doc = steady(stalls=[stall(2, 1.5, "sync_inner_function")])
     spec = GateSpec((parse_threshold("p99<50ms"), parse_threshold("errors==0")), ("critical",))
-    return thresholds.apply(doc, spec)
+    return gate.apply(doc, spec)
 
 
 def test_the_gate_round_trips_through_the_run_file(tmp_path):
@@ -350,9 +352,9 @@ def test_bad_gates_are_one_line_and_exit_2_before_anything_starts(argv, words, t
 def test_the_step_summary_gets_the_table_the_gate_and_the_breaches(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    monkeypatch.setenv(stepsummary.ENV, str(summary))
+    monkeypatch.setenv(step_summary.ENV, str(summary))
     doc = gated()
-    headless.step_summary("run", [doc], thresholds.breaches(doc))
+    headless.step_summary("run", [doc], gate.breaches(doc))
     text = summary.read_text()
     assert text.startswith("earlier step\n### loadtui run\n")
     assert "| route | load |" in text and "**Gate**" in text
@@ -363,22 +365,22 @@ def test_the_step_summary_gets_the_table_the_gate_and_the_breaches(tmp_path, mon
 
 
 def test_without_the_variable_nothing_is_written(monkeypatch):
-    monkeypatch.delenv(stepsummary.ENV, raising=False)
-    assert stepsummary.append("# x") is None
+    monkeypatch.delenv(step_summary.ENV, raising=False)
+    assert step_summary.append("# x") is None
 
 
 @pytest.mark.parametrize("where", ["missing/dir/summary.md", "a-directory", "a-fifo"])
 def test_a_bad_step_summary_path_is_one_line(where, tmp_path, monkeypatch):
     (tmp_path / "a-directory").mkdir()
     os.mkfifo(tmp_path / "a-fifo")  # no reader: opening it must not wait for one
-    monkeypatch.setenv(stepsummary.ENV, str(tmp_path / where))
-    error = stepsummary.append("# x")
+    monkeypatch.setenv(step_summary.ENV, str(tmp_path / where))
+    error = step_summary.append("# x")
     assert error is not None and error.startswith("cannot append to GITHUB_STEP_SUMMARY")
     assert "\n" not in error
 
 
 def test_a_step_summary_that_cannot_be_written_is_one_line_on_stderr(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv(stepsummary.ENV, str(tmp_path / "missing" / "summary.md"))
+    monkeypatch.setenv(step_summary.ENV, str(tmp_path / "missing" / "summary.md"))
     headless.step_summary("matrix", [steady()], [])
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("loadtui matrix: cannot append to")

@@ -11,15 +11,16 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from loadtui import exits, runfile
+from loadtui import exits
 from loadtui.app import MAIN_KEYS, AppConfig, LoadtuiApp, MainScreen
-from loadtui.plan import LoadPlan
+from loadtui.engine.plan import LoadPlan
 from loadtui.report import tables
-from loadtui.target import Target
-from loadtui.widgets import render
-from loadtui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
-from loadtui.widgets.pane import APPLY_DELAY_S, RouteChoice, RoutePane
-from loadtui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
+from loadtui.run import runfile
+from loadtui.targets.target import Target
+from loadtui.tui.widgets import render
+from loadtui.tui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
+from loadtui.tui.widgets.pane import APPLY_DELAY_S, RouteChoice, RoutePane
+from loadtui.tui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
 from tests.fake_feed import FakeSegment
 
 SETTLE = APPLY_DELAY_S + 0.3
@@ -291,7 +292,7 @@ async def test_cut_verdicts_are_read_whole_with_d(tmp_path):
 
 
 def test_verdicts_that_fit_are_whole_and_wrapped():
-    from loadtui.rundoc import Verdict
+    from loadtui.run.rundoc import Verdict
 
     long = Verdict(severity="critical", code="x", message="word " * 40, evidence={})
     lines, cut = render.verdict_lines([long], 40, 10)
@@ -304,8 +305,8 @@ def test_verdicts_that_fit_are_whole_and_wrapped():
 
 
 def name_stats(name: str, rps: float, p50: float, errors: int = 0):
-    from loadtui import hdr
-    from loadtui.rundoc import Histogram, LatencyMs, RequestStats
+    from loadtui.engine import hdr
+    from loadtui.run.rundoc import Histogram, LatencyMs, RequestStats
 
     latency = LatencyMs(p50=p50, p99=p50 * 4)
     histogram = Histogram(data=hdr.encode(hdr.new_histogram()))

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtui import prepare, scenario
 from loadtui.app import LoadtuiApp, with_target_routes
-from loadtui.cli import build_parser
-from loadtui.widgets.pane import APPLY_DELAY_S, RoutePane
+from loadtui.cli import options
+from loadtui.cli.main import build_parser
+from loadtui.targets import scenario
+from loadtui.tui.widgets.pane import APPLY_DELAY_S, RoutePane
 from tests import test_requests
 from tests.apps import serve_app
 from tests.helpers import LOAD
@@ -37,7 +38,7 @@ def shop(tmp_path: Path) -> Iterator[str]:
 
 def tui(*argv: str | Path, tmp_path: Path) -> LoadtuiApp:
     """The TUI as `loadtui ARGV` opens it (the target's routes fetched), in this process."""
-    config = prepare.tui_config(build_parser().parse_args([*map(str, argv)]))
+    config = options.tui_config(build_parser().parse_args([*map(str, argv)]))
     config = with_target_routes(config)
     return LoadtuiApp(replace(config, hard_exit=False, runs_dir=tmp_path / "runs"))
 

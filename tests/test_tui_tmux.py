@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtui import runfile
+from loadtui.run import runfile
 from tests.apps import free_port, ready
 from tests.helpers import LOAD, wait_for
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from loadtui import verdicts
-from loadtui.model import RunModel
-from loadtui.rundoc import Verdict
+from loadtui.run import verdicts
+from loadtui.run.model import RunModel
+from loadtui.run.rundoc import Verdict
 from tests.synthetic import model, sample, snapshot, stall
 
 

@@ -161,4 +161,4 @@ def test_the_wheel_declares_the_pytest_plugin(wheel: Path):
     with zipfile.ZipFile(wheel) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
         entry_points = archive.read(name).decode()
-    assert "[pytest11]\nloadtui = loadtui.pytest_plugin\n" in entry_points
+    assert "[pytest11]\nloadtui = loadtui.testing.pytest_plugin\n" in entry_points

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtui import exits
-from loadtui.prepare import UsageError
+from loadtui.cli.options import UsageError
 from loadtui.report import tables
 from loadtui.report.files import write_csv, write_hdr_logs
 from loadtui.report.html import write_html
 from loadtui.report.runs import Run, find_run_files, load_runs, merge_runs
-from loadtui.runfile import check_writable
+from loadtui.run.runfile import check_writable
 
 Writer = Callable[[Path, Sequence[Run]], object]
 

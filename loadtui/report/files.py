@@ -10,13 +10,13 @@ from pathlib import Path
 
 from hdrh.log import HistogramLogWriter
 
-from loadtui import hdr
-from loadtui.atomic import write_text_atomic
-from loadtui.hdr import LOCUST_PERCENTILES, values_ms
+from loadtui.engine import hdr
+from loadtui.engine.hdr import LOCUST_PERCENTILES, values_ms
 from loadtui.report import tables
 from loadtui.report.runs import Run
-from loadtui.rundoc import RequestStats
-from loadtui.text import shown
+from loadtui.run.atomic import write_text_atomic
+from loadtui.run.rundoc import RequestStats
+from loadtui.safe_text import shown
 
 AGGREGATED = "Aggregated"  # as Locust names a run's total row
 CSV_COLUMNS = (

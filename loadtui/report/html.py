@@ -13,13 +13,14 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
-from loadtui import __version__, hdr
-from loadtui.atomic import write_text_atomic
-from loadtui.hdr import NINES, percentile_of_nines, spectrum
+from loadtui import __version__
+from loadtui.engine import hdr
+from loadtui.engine.hdr import NINES, percentile_of_nines, spectrum
 from loadtui.report import svg, tables
 from loadtui.report.runs import Run
-from loadtui.rundoc import RunDocument, TimelineEntry
-from loadtui.text import shown
+from loadtui.run.atomic import write_text_atomic
+from loadtui.run.rundoc import RunDocument, TimelineEntry
+from loadtui.safe_text import shown
 
 Reader = Callable[[TimelineEntry], float | None]
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel
 
-from loadtui import hdr, stats
-from loadtui.rundoc import (
+from loadtui.engine import hdr
+from loadtui.run import stats
+from loadtui.run.rundoc import (
     SEVERITY_ORDER,
     GeneratorTotals,
     Histogram,

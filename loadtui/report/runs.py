@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtui import runfile
 from loadtui.report import tables
 from loadtui.report.merge import merge_documents, merge_key, together
-from loadtui.rundoc import RunDocument
-from loadtui.runfile import RunFileError
+from loadtui.run import runfile
+from loadtui.run.rundoc import RunDocument
+from loadtui.run.runfile import RunFileError
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """Text renderings of run documents: the summary `loadtui run` prints, and the comparison
 table `loadtui matrix` and `loadtui report` print (plain or Markdown). Every string that came
-from a run file is shown as text (:func:`loadtui.text.shown`)."""
+from a run file is shown as text (:func:`loadtui.safe_text.shown`)."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Collection, Sequence
 
-from loadtui.rundoc import LatencyMs, RunDocument
-from loadtui.text import shown
-from loadtui.thresholds import figure
+from loadtui.run.gate import figure
+from loadtui.run.rundoc import LatencyMs, RunDocument
+from loadtui.safe_text import shown
 
 WIDTH = 80
 

@@ -1,0 +1,138 @@
+"""What crosses between the parent and an engine process: the engine's configuration on the
+way in; its start, its interval snapshots and its end on the way out.
+
+The snapshots are the only measurements that leave the engine; everything the UI, the headless
+printer and the run file show of the client side is derived from them.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+from loadtui.engine.plan import LoadPlan
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """One named request, as bytes: one payload per data row (or the one request)."""
+
+    name: str
+    payloads: tuple[bytes, ...]
+    weight: float = 1.0
+    expect: frozenset[int] | None = None  # None: any status below 400 is a success
+    random_order: bool = False  # rows in random order (else round-robin)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """How to speak TLS to the target (the context itself cannot cross processes)."""
+
+    server_hostname: str
+    insecure: bool = False
+    cafile: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)
+        context.set_alpn_protocols(["http/1.1"])
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True)
+class Share:
+    """Engine ``index`` of ``count``: in open loop it sends requests index, index + count, ...
+    of the one schedule."""
+
+    index: int = 0
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    host: str
+    port: int
+    requests: tuple[EngineRequest, ...]  # a mix is picked by weight; one is just sent
+    plan: LoadPlan  # this engine's share of the load: its users, its spawn rate
+    tls: Tls | None = None
+    interval_s: float = 1.0
+    share: Share = Share()
+    # One of several engines: say EngineReady, then start at the wall-clock instant the
+    # parent sends (``("start", epoch)``), together with the others. Else start at once.
+    agreed_start: bool = False
+    allow_remote: bool = False  # --allow-remote: ``host`` may be other than loopback
+
+
+@dataclass(frozen=True)
+class EngineReady:
+    """Set up and waiting for its start instant (``agreed_start``)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Where one engine runs (the parent's record of it, for the run file)."""
+
+    index: int  # 0-based; shown 1-based ("engine 2 of 4")
+    host: str  # the machine's name
+    users: int = 0  # its share of the users at the start
+    pid: int | None = None  # the engine process
+    node: str | None = None  # the Ray node, when on a cluster
+    clock_offset_s: float = 0.0  # its wall clock minus this machine's (0 on this machine)
+
+
+@dataclass(frozen=True)
+class EngineStarted:
+    started_mono: float
+    started_epoch: float
+
+
+@dataclass(frozen=True)
+class NameInterval:
+    """One named request of a mix over one interval."""
+
+    requests: int
+    errors: dict[str, int]
+    latency_hdr: str
+
+
+@dataclass(frozen=True)
+class IntervalSnapshot:
+    """What the engine measured over one interval (normally one second)."""
+
+    index: int  # 1-based
+    started_mono: float
+    ended_mono: float
+    requests: int  # completed, failed ones included (each has a latency)
+    errors: dict[str, int]  # kind -> count: refused, timeout, disconnect, http_500, ...
+    latency_hdr: str  # microseconds; open loop: from the intended send time
+    users: int  # closed: users running; open: connections busy at the end
+    in_flight: int
+    loop_lag_ms: float  # the engine's own event-loop lag, worst in the interval
+    cpu_percent: float  # the engine process, % of one core
+    uncorrected_hdr: str | None = None  # open loop: from the actual send time
+    send_lag_hdr: str | None = None  # open loop: actual minus intended send time
+    unsent: int = 0  # open loop: requests due but not sent yet (all connections busy)
+    last_response_mono: float | None = None  # when this interval's last request completed
+    rss_bytes: int = 0  # the engine process's resident memory
+    open_fds: int = 0  # ... its open file descriptors (sockets included)
+    tasks: int = 0  # ... and its asyncio tasks
+    by_name: dict[str, NameInterval] | None = None  # a mix of named requests: each one's share
+
+    @property
+    def seconds(self) -> float:
+        return max(1e-9, self.ended_mono - self.started_mono)
+
+
+@dataclass(frozen=True)
+class EngineFinished:
+    reason: str  # "duration", "stopped" or "parent_gone"
+
+
+@dataclass(frozen=True)
+class EngineFailed:
+    message: str
+
+
+EngineMessage = EngineReady | EngineStarted | IntervalSnapshot | EngineFinished | EngineFailed

@@ -1,0 +1,450 @@
+"""The run document (``loadtui.run/1``), defined once: one segment (one route at one load).
+
+These models are the run file's shape. The run file is built from them
+(:mod:`loadtui.run.document`), loaded and validated through them (:mod:`loadtui.run.runfile`),
+and the JSON Schema shipped in ``loadtui/run/schema/run.schema.json`` is generated from them
+(``python -m loadtui.run.rundoc``). The run model keeps its timeline in these types too, so a
+figure has one name from the engine to the file.
+
+Every number a file may hold is finite and within range, so that no reader has to guard
+against ``NaN``, ``1e309`` or a 400-digit integer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from loadtui.engine.hdr import LatencySummary
+
+SCHEMA_ID = "loadtui.run/1"
+SCHEMA_PATH = Path(__file__).with_name("schema") / "run.schema.json"
+MIN_INTERVAL_S = 1e-3  # shorter intervals count as this long in rates
+MAX_COUNT = 2**53  # counts stay exact as floats (JSON readers in other languages)
+MAX_HDR_CHARS = 8_000_000  # a full one-hour histogram at 3 figures encodes to well under 1 MB
+
+State = Literal["starting", "running", "finished", "interrupted", "failed"]
+Severity = Literal["critical", "warning", "info"]
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
+
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
+NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e300)]
+Positive = Annotated[float, Field(allow_inf_nan=False, gt=0, le=1e300)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Counts = dict[str, Count]
+Time = Annotated[
+    AwareDatetime,
+    PlainSerializer(lambda t: t.isoformat(), return_type=str),
+]
+Encoded = Annotated[str, Field(max_length=MAX_HDR_CHARS)]
+
+
+class Part(BaseModel):
+    """A part of the document: unknown keys (from a newer 1.x writer) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ---- what was loaded, and how ----------------------------------------------------------------
+class Tool(Part):
+    name: str = "loadtui"
+    version: str
+
+
+class Environment(Part):
+    python: str
+    implementation: str | None = None
+    platform: str
+    machine: str | None = None
+    cpus: Count | None = None
+    hostname: str | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)
+
+
+class TargetInfo(Part):
+    url: str
+    route: str
+    spawned: bool
+    metrics_url: str | None = None
+    pid: Count | None = None
+    variant: str | None = None  # the demo's variant key ("5", "4r"), when a demo route
+    pattern: str | None = None  # handler / inner / background of that variant
+
+
+class Load(Part):
+    mode: Literal["closed", "open"]
+    users: Annotated[int, Field(ge=1, le=MAX_COUNT)]
+    spawn_rate: Positive
+    duration_s: Positive | None
+    think_s: tuple[NonNegative, NonNegative]
+    rate: Positive | None
+    timeout_s: Positive = 60.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Load:
+        if self.mode == "open" and self.rate is None:
+            raise ValueError("an open-loop run needs its rate")
+        if self.think_s[0] > self.think_s[1]:
+            raise ValueError("think_s: the least think time is above the most")
+        return self
+
+
+# ---- what was measured, client side ----------------------------------------------------------
+class LatencyMs(Part):
+    """Latency figures in milliseconds; all None when nothing was recorded."""
+
+    min: NonNegative | None = None
+    mean: NonNegative | None = None
+    p50: NonNegative | None = None
+    p90: NonNegative | None = None
+    p99: NonNegative | None = None
+    p999: NonNegative | None = None
+    max: NonNegative | None = None
+
+    @classmethod
+    def of(cls, summary: LatencySummary) -> LatencyMs:
+        """From an :class:`loadtui.engine.hdr.LatencySummary`."""
+        return cls(
+            min=summary.min,
+            mean=summary.mean,
+            p50=summary.p50,
+            p90=summary.p90,
+            p99=summary.p99,
+            p999=summary.p999,
+            max=summary.max,
+        )
+
+
+class Summary(Part):
+    requests: Count
+    errors: Count
+    errors_by_kind: Counts = Field(default_factory=dict)
+    duration_s: NonNegative
+    rps: NonNegative
+    rps_to_last_response: NonNegative | None = None  # Locust's convention, for comparison
+    latency_ms: LatencyMs
+    latency_uncorrected_ms: LatencyMs | None = None  # open loop: from the actual send
+    send_lag_ms: LatencyMs | None = None  # open loop: actual minus intended send time
+    unsent: Count | None = None  # open loop: due at the end, never sent
+
+
+class Histogram(Part):
+    """An HDR histogram of latencies in microseconds, lossless and mergeable."""
+
+    encoding: Literal["hdrhistogram-base64"] = "hdrhistogram-base64"
+    unit: Literal["us"] = "us"
+    lowest: Count = 1
+    highest: Count = 3_600_000_000
+    significant_figures: Count = 3
+    data: Encoded
+
+
+class RequestStats(Part):
+    """One named request of a mix (``--scenario``), over the whole run."""
+
+    name: str
+    method: str
+    path: str
+    weight: Positive = 1.0
+    requests: Count
+    errors: Count
+    errors_by_kind: Counts = Field(default_factory=dict)
+    rps: NonNegative
+    latency_ms: LatencyMs
+    histogram: Histogram
+
+
+class GeneratorSecond(Part):
+    """The engine watching itself over one second; with several engines, the highest reading of
+    each (the busiest engine's CPU, the worst lag)."""
+
+    cpu_percent: NonNegative  # of one core
+    loop_lag_ms: NonNegative  # its event loop's worst lag
+    rss_bytes: Count = 0
+    open_fds: Count = 0
+    tasks: Count = 0
+
+
+class ServerSecond(Part):
+    """The probe's samples over one second, folded (peaks, except where named)."""
+
+    samples: Count = 0
+    cpu_percent: NonNegative | None = None  # mean over the samples
+    rss_bytes: Count | None = None
+    threadpool_capacity: Count | None = None  # the last reading
+    threadpool_busy: Count | None = None
+    threadpool_waiting: Count | None = None
+    background_pending: Counts | None = None  # by kind, the last reading
+    background_running: Counts | None = None  # by kind, the last reading
+    requests_in_flight: Count | None = None
+    tick_age_max_s: NonNegative | None = None
+    loop_lag_max_s: NonNegative | None = None
+    heartbeat_ms_max: NonNegative | None = None
+    heartbeat_failures: Count = 0
+    stalled: bool = False
+    pool_saturated: bool = False  # some worker's pool was full with tasks waiting
+
+    @property
+    def background_pending_total(self) -> int | None:
+        pending = self.background_pending
+        return None if pending is None else sum(pending.values())
+
+
+class TimelineEntry(Part):
+    """One second of the run: the client's figures, the engine's own, the server's."""
+
+    t: NonNegative  # seconds from the start of the run to the end of this second
+    seconds: NonNegative | None = None  # how long this interval was (the last may be short)
+    requests: Count
+    errors: Count
+    errors_by_kind: Counts = Field(default_factory=dict)
+    rps: NonNegative
+    p50_ms: NonNegative | None = None
+    p90_ms: NonNegative | None = None
+    p99_ms: NonNegative | None = None
+    max_ms: NonNegative | None = None
+    users: Count
+    in_flight: Count = 0
+    unsent: Count = 0
+    generator: GeneratorSecond | None = None
+    server: ServerSecond = Field(default_factory=ServerSecond)
+    hdr: Encoded | None = None  # this second's latency histogram
+    engines: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1  # how many engines' figures it holds
+
+    @property
+    def length_s(self) -> float:
+        return max(self.seconds or 1.0, MIN_INTERVAL_S)
+
+
+# ---- what was seen, server side --------------------------------------------------------------
+class StallWindow(Part):
+    """A stall of the server's event loop, the part of it that fell within the run."""
+
+    started_at: Time
+    duration_s: NonNegative
+    culprit: str
+    location: str = ""
+    ongoing: bool = False  # still blocked at the last look
+    pid: Count | None = None  # the worker process whose loop it was
+
+
+class DrainPoint(Part):
+    t: Number  # seconds from the start of the run
+    pending: Count
+
+
+class Signals(Part):
+    available: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+
+
+class WorkerTotals(Part):
+    """One worker process of the server (``uvicorn --workers N``, gunicorn) over the run."""
+
+    pid: Count
+    sidecar: bool = False  # its metrics sidecar was found and answered
+    stalls: Count = 0
+    stalled_s: NonNegative = 0.0
+    longest_stall_s: NonNegative | None = None
+    loop_lag_s_max: NonNegative | None = None
+    threadpool_capacity: Count | None = None
+    threadpool_busy_max: Count | None = None
+    threadpool_waiting_max: Count | None = None
+    threadpool_saturated_looks: Count = 0
+    background_tasks_pending_end: Count | None = None
+    cpu_percent_mean: NonNegative | None = None
+    rss_bytes_max: Count | None = None
+
+
+class ServerTotals(Part):
+    stalls: list[StallWindow] = Field(default_factory=list)
+    background_tasks_pending_end: Count | None = None
+    background_tasks_pending_end_by_kind: Counts | None = None
+    background_tasks_pending_after_drain: Count | None = None
+    drain_s: NonNegative | None = None
+    drain: list[DrainPoint] = Field(default_factory=list)
+    threadpool_capacity: Count | None = None
+    threadpool_busy_max: Count | None = None
+    threadpool_waiting_max: Count | None = None
+    requests_in_flight_max: Count | None = None
+    cpu_percent_mean: NonNegative | None = None
+    rss_bytes_max: Count | None = None
+    loop_lag_s_max: NonNegative | None = None
+    heartbeat_unanswered_s: NonNegative | None = None  # the app's /heartbeat went unanswered
+    unresponsive_s: NonNegative | None = None  # ... and every sidecar too: a stopped process
+    signals: Signals = Field(default_factory=Signals)
+    workers: list[WorkerTotals] = Field(default_factory=list)  # one per process, when known
+    probe_failure: str | None = None  # the probe broke: server figures end where it did
+
+    @property
+    def longest_stall_s(self) -> float | None:
+        return max((s.duration_s for s in self.stalls), default=None)
+
+
+class EngineTotals(Part):
+    """One engine of the run (``--engines``): where it ran and how it fared."""
+
+    engine: Annotated[int, Field(ge=1, le=MAX_COUNT)]  # 1-based: "engine 2 of 4"
+    host: str = ""  # the machine it ran on
+    node: str | None = None  # its Ray node, on a cluster
+    pid: Count | None = None  # its engine process
+    clock_offset_s: Number = 0.0  # its wall clock minus the driver's, measured at the start
+    started_after_s: Number | None = None  # its start instant after the run's (~0: together)
+    users: Count = 0  # at the start: its share
+    requests: Count = 0
+    cpu_percent_mean: NonNegative | None = None  # of one core
+    cpu_percent_max: NonNegative | None = None
+    loop_lag_ms_max: NonNegative | None = None
+    rss_bytes_max: Count | None = None
+    saturated: bool = False
+    saturated_seconds: Count = 0
+    lost: bool = False  # it died (or went silent) before the run's end
+    lost_at_s: NonNegative | None = None  # seconds into the run
+    lost_reason: str | None = None
+
+
+class GeneratorTotals(Part):
+    """The engines over the run: one engine's figures, or the busiest engine's."""
+
+    cpu_percent_mean: NonNegative | None = None
+    loop_lag_ms_max: NonNegative | None = None
+    saturated: bool = False  # some engine was saturated
+    rss_bytes_max: Count | None = None
+    saturated_seconds: Count = 0
+    engines: list[EngineTotals] = Field(default_factory=list)  # one per engine
+
+
+class Verdict(Part):
+    """A plain-English diagnosis with its evidence."""
+
+    code: str
+    severity: Severity
+    message: str
+    evidence: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class MergedFrom(Part):
+    run_id: str | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+
+
+# ---- the gate: --threshold and --fail-on (loadtui.run.gate) ---------------------------------
+Comparison = Literal["<", "<=", ">", ">=", "=="]
+ThresholdMetric = Literal["p50", "p90", "p99", "p999", "mean", "max", "rps", "errors", "stalls"]
+ThresholdUnit = Literal["ms", "req/s", "%", "requests", "stalls"]
+
+
+class Threshold(Part):
+    """A threshold as parsed: a figure of the run, a comparison and a limit."""
+
+    text: str  # as given, e.g. "p99<300ms"
+    request: str | None = None  # a named request's figures; None: the whole run's
+    metric: ThresholdMetric
+    comparison: Comparison
+    limit: NonNegative  # in ``unit``: latencies in ms, whatever unit the text used
+    unit: ThresholdUnit
+
+
+class ThresholdOutcome(Part):
+    threshold: Threshold
+    observed: NonNegative | None = None  # None: the run has no such figure (no requests)
+    passed: bool
+
+
+class Gate(Part):
+    """What the run was judged by and how it fared: exit code 3 when it did not pass."""
+
+    thresholds: list[ThresholdOutcome] = Field(default_factory=list)
+    fail_on: list[str] = Field(default_factory=list)  # verdict codes and severities, as given
+    matched: list[str] = Field(default_factory=list)  # the codes of the verdicts it matched
+    passed: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Gate:
+        if self.passed != (not self.matched and all(o.passed for o in self.thresholds)):
+            raise ValueError("passed disagrees with the outcomes")
+        return self
+
+
+# ---- the document ----------------------------------------------------------------------------
+class RunDocument(Part):
+    schema_id: Literal["loadtui.run/1"] = Field(SCHEMA_ID, alias="schema")
+    run_id: str | None = None
+    tool: Tool
+    started_at: Time | None
+    finished_at: Time | None
+    state: State = "finished"
+    interrupted: bool = False
+    end_reason: str | None = None
+    failure: str | None = None
+    environment: Environment
+    target: TargetInfo
+    load: Load
+    summary: Summary
+    histogram: Histogram
+    histograms: dict[Literal["uncorrected", "send_lag"], Histogram] = Field(default_factory=dict)
+    requests: list[RequestStats] = Field(default_factory=list)  # per name, in a mix
+    timeline: list[TimelineEntry]
+    server: ServerTotals
+    generator: GeneratorTotals
+    verdicts: list[Verdict]
+    merged_from: list[MergedFrom] | None = None  # set by `loadtui report --merge`
+    gate: Gate | None = None  # None: judged by nothing (no --threshold or --fail-on)
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @property
+    def started_epoch(self) -> float | None:
+        return self.started_at.timestamp() if self.started_at else None
+
+    def encoded_histograms(self) -> list[tuple[str, str]]:
+        """Every HDR histogram in the document, with where it is (a JSON path)."""
+        found = [("histogram/data", self.histogram.data)]
+        found += [(f"histograms/{name}/data", h.data) for name, h in self.histograms.items()]
+        found += [
+            (f"requests/{i}/histogram/data", r.histogram.data) for i, r in enumerate(self.requests)
+        ]
+        found += [
+            (f"timeline/{index}/hdr", entry.hdr)
+            for index, entry in enumerate(self.timeline)
+            if entry.hdr is not None
+        ]
+        return found
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=1) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a run file, as shipped in loadtui/run/schema/run.schema.json."""
+    schema = RunDocument.model_json_schema(by_alias=True, mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://loadtui.invalid/schema/run-1.json",
+        "title": f"loadtui run file ({SCHEMA_ID})",
+        "description": "One run segment: one route at one load. Generated from loadtui.run.rundoc.",
+        **schema,
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # regenerate the shipped schema: python -m loadtui.run.rundoc
+    SCHEMA_PATH.write_text(schema_text())
+    sys.stdout.write(f"wrote {SCHEMA_PATH}\n")

@@ -1,0 +1,225 @@
+"""A session runs one segment: a target (a freshly spawned demo server, or one given), its
+engines (one engine process, several sharing the load, or Ray actors on a cluster's nodes) and a
+probe thread, all feeding one run model. The headless commands and each TUI pane drive
+sessions; none of them measures anything itself."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from loadtui.engine import fd_limits, request_spec
+from loadtui.engine.messages import EngineConfig, EngineFailed, EngineRequest
+from loadtui.engine.plan import LoadPlan
+from loadtui.engine.request_spec import RequestSpec
+from loadtui.fleet import local as fleet
+from loadtui.fleet.local import Cluster, Engines, LocalEngines
+from loadtui.probe import Probe
+from loadtui.run.model import RunModel, State
+from loadtui.server.variants import Variant, find_variant
+from loadtui.targets.spawn import SpawnedServer
+from loadtui.targets.target import Target, check_reachable, parse_target
+
+STOP_WAIT_S = 5.0
+ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    route: str  # a variant key ("5") or a path; a scenario's name with ``scenario``
+    plan: LoadPlan
+    target: Target | None = None  # None: spawn a fresh demo server
+    threads: int | None = None  # for a spawned server
+    shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
+    scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
+    engines: int = 1  # engine processes sharing the load
+    cluster: Cluster | None = None  # where they run: None here, else a Ray cluster's nodes
+
+    def requests(self) -> tuple[RequestSpec, ...]:
+        """What the engine sends: the scenario's mix, or the route asked as ``shape`` says.
+
+        Raises SpecError when the route's path names a field the data rows lack.
+        """
+        if self.scenario:
+            return self.scenario
+        return (request_spec.for_path(self.shape or RequestSpec(name=""), self.path()),)
+
+    def path(self) -> str:
+        """The path loaded: a variant key names the demo's route (on any target), anything
+        else is a path; on a given target, under its base path."""
+        variant = self.variant()
+        route = variant.path if variant is not None else self.route
+        if self.target is not None:
+            return self.target.path_for(route)
+        return route if route.startswith("/") else "/" + route
+
+    def variant(self) -> Variant | None:
+        """The demo route this segment loads: by key, or by path on a spawned demo server. A
+        path on a given target is the target's own."""
+        if self.target is not None and self.route.startswith("/"):
+            return None
+        return find_variant(self.route)
+
+
+class Session:
+    def __init__(self, spec: SegmentSpec) -> None:
+        self.spec = spec
+        self.server: SpawnedServer | None = None
+        self.engines: Engines | None = None
+        self.probe: Probe | None = None
+        self.model: RunModel | None = None
+        self._closed = False
+        # an engine has a user (open loop: a connection) at least
+        self.engine_count = max(1, min(spec.engines, spec.plan.users))
+        self._last_message = [time.monotonic()] * self.engine_count  # by engine
+
+    # ---- start ---------------------------------------------------------------------------
+    def start(self) -> RunModel:
+        """Spawn or check the target, then start the probe and the engines.
+
+        Raises SpawnError or TargetError when there is nothing to load, FleetError when the
+        engines cannot start.
+        """
+        specs = self.spec.requests()
+        fd_limits.ensure(self.spec.plan.users, self.engine_count)
+        target = self._prepare_target()
+        variant = None if self.spec.scenario else self.spec.variant()
+        self.model = RunModel(
+            target=target,
+            plan=self.spec.plan,
+            variant_key=variant.key if variant else None,
+            variant_pattern=variant.pattern if variant else None,
+            mix=specs if self.spec.scenario else (),
+            engines=self.engine_count,
+        )
+        model = self.model
+        self.probe = Probe(
+            target,
+            on_look=model.add_server_look,
+            on_stalls=model.add_stalls,
+            on_signals=model.set_signals,
+            on_failure=model.set_probe_failure,
+        )
+        self.probe.start()
+        requests = tuple(
+            EngineRequest(
+                name=spec.name,
+                payloads=request_spec.payloads(spec, target.host_header),
+                weight=spec.weight,
+                expect=spec.expect,
+                random_order=spec.order == "random",
+            )
+            for spec in specs
+        )
+        config = EngineConfig(
+            target.host,
+            target.port,
+            requests,
+            self.spec.plan,
+            tls=target.tls_options(),
+            allow_remote=target.allow_remote,
+        )
+        configs = fleet.shares(config, self.engine_count)
+        cluster = self.spec.cluster
+        self.engines = cluster.engines(configs) if cluster is not None else LocalEngines(configs)
+        self.engines.start()
+        model.set_engines(self.engines.infos)
+        self._last_message = [time.monotonic()] * self.engine_count
+        return model
+
+    def _prepare_target(self) -> Target:
+        path = self.spec.route if self.spec.scenario else self.spec.path()
+        if self.spec.target is not None:
+            check_reachable(self.spec.target)
+            return replace(self.spec.target, route=path)
+        self.server = SpawnedServer.start(threads=self.spec.threads)
+        found = parse_target(self.server.url, path)
+        return replace(
+            found, spawned=True, metrics_url=self.server.metrics_url, pid=self.server.pid
+        )
+
+    # ---- running -------------------------------------------------------------------------
+    @property
+    def engine_done(self) -> bool:
+        return self.model is not None and self.model.engine_done
+
+    def pump(self, timeout: float = 0.25) -> bool:
+        """Feed the engines' messages to the model; False once every engine is done."""
+        if self.engines is None or self.model is None:
+            return False
+        if self.engine_done:
+            time.sleep(timeout)
+            return False
+        tagged = self.engines.messages(timeout)
+        now = time.monotonic()
+        for engine, _ in tagged:
+            self._last_message[engine] = now
+        for engine in self.model.live_engines():
+            if now - self._last_message[engine] > ENGINE_SILENCE_S:
+                self.engines.kill(engine)
+                silent = EngineFailed(f"the engine sent nothing for {ENGINE_SILENCE_S:g} s")
+                tagged.append((engine, silent))
+        for engine, message in tagged:
+            self.model.add_engine_message(message, engine)
+        self._record_sidecar()
+        return not self.engine_done
+
+    def _record_sidecar(self) -> None:
+        """Once the probe has found the target's one worker and its sidecar, the run file
+        names them (with several workers, each is in the server's per-worker figures)."""
+        target = self.model.target if self.model is not None else None
+        if self.probe is None or target is None or target.pid is not None:
+            return
+        workers = list(self.probe.workers.values())  # the probe's thread may add one meanwhile
+        if len(workers) == 1 and workers[0].sidecar is not None and workers[0].pid is not None:
+            found = replace(target, metrics_url=workers[0].sidecar, pid=workers[0].pid)
+            self.model.target = found  # type: ignore[union-attr]
+
+    def set_users(self, users: int) -> None:
+        """Change the users (open loop: the connections), shared among the running engines
+        (each keeps one at least)."""
+        if self.engines is not None and self.model is not None:
+            live = self.model.live_engines()
+            for engine, share in fleet.spread(max(users, len(live)), live).items():
+                self.engines.set_users(engine, share)
+
+    def stop(self) -> None:
+        """Ask the engines to stop; each sends a final partial snapshot first."""
+        if self.engines is not None and not self.engine_done:
+            self.engines.stop()
+            deadline = time.monotonic() + STOP_WAIT_S
+            while not self.engine_done and time.monotonic() < deadline:
+                self.pump(0.1)
+
+    def drain(self, seconds: float, progress: Callable[[float], None] | None = None) -> None:
+        """Keep probing the server's background backlog for ``seconds`` after the load."""
+        if self.model is None:
+            return
+        self.model.drain_s = seconds
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if progress is not None:
+                progress(seconds - remaining)
+            time.sleep(min(0.25, remaining))
+
+    # ---- the end -------------------------------------------------------------------------
+    def close(self, state: State | None = None) -> None:
+        """Stop everything (idempotent); the model ends in ``state``."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.stop()
+        if self.probe is not None:
+            self.probe.stop()
+            self._record_sidecar()
+        if self.server is not None:
+            self.server.stop()
+        if self.engines is not None:
+            self.engines.close()
+        if self.model is not None and not self.model.finished:
+            if state is None:
+                state = "failed" if self.model.failure else "finished"
+            self.model.finish(state)

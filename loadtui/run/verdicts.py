@@ -1,0 +1,457 @@
+"""Plain-English diagnoses of a run, each with its evidence.
+
+Rules only judge: every figure they weigh comes from the run model's statistics
+(:mod:`loadtui.run.stats`), and every threshold they judge by is named here once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from pydantic import JsonValue
+
+from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
+from loadtui.run import stats
+from loadtui.run.model import RunModel
+from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
+
+POOL_SATURATED_MIN_SECONDS = 2
+POOL_SLOW_P50_MS = 1000.0  # requests queueing this long for a thread make saturation critical
+BACKLOG_MIN_TASKS = 50
+ERRORS_CRITICAL_FRACTION = 0.05
+UNREACHABLE_FRACTION = 0.05
+HEARTBEAT_UNANSWERED_MIN_S = 1.0  # without a sidecar, this long unanswered counts as blocked
+UNRESPONSIVE_MIN_S = 1.0  # the whole server silent this long
+UNRESPONSIVE_CRITICAL_S = 5.0
+STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
+STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
+GC_CULPRIT = "gc.collect"
+NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
+
+
+def duration_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+# ---- event loop ----------------------------------------------------------------------------
+def _stall_severity(share: float, longest: float) -> Severity:
+    if share >= STALL_CRITICAL_SHARE or longest >= STALL_CRITICAL_LONGEST_S:
+        return "critical"
+    if share >= STALL_WARNING_SHARE or longest >= STALL_WARNING_LONGEST_S:
+        return "warning"
+    return "info"
+
+
+def _stall_verdict(
+    model: RunModel, windows: Sequence[StallWindow], code: str, advice: str
+) -> Verdict:
+    by_culprit: dict[str, list[StallWindow]] = defaultdict(list)
+    for window in windows:
+        by_culprit[window.culprit].append(window)
+    total = sum(w.duration_s for w in windows)
+    longest = max(w.duration_s for w in windows)
+    share = min(1.0, total / max(model.elapsed_s(), 1e-9))
+    ranked = sorted(by_culprit.values(), key=lambda group: -sum(w.duration_s for w in group))
+    culprits = [
+        {
+            "culprit": group[0].culprit,
+            "location": group[0].location,
+            "stalls": len(group),
+            "total_s": round(sum(w.duration_s for w in group), 3),
+            "longest_s": round(max(w.duration_s for w in group), 3),
+            "pids": sorted({w.pid for w in group if w.pid is not None}),
+        }
+        for group in ranked
+    ]
+    several = model.workers > 1
+    named = "; ".join(
+        f"{c['culprit']} ({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s"
+        + (f", in {_pids(c['pids'])}" if several and c["pids"] else "")
+        + ")"
+        for c in culprits[:3]
+    )
+    times = "once" if len(windows) == 1 else f"{len(windows)} times"
+    message = (
+        f"The event loop was blocked {times}, {total:.1f} s in total "
+        f"({share:.0%} of the run), longest {longest:.1f} s. Culprit: {named}. " + advice
+    )
+    evidence = {
+        "stalls": len(windows),
+        "total_s": round(total, 3),
+        "longest_s": round(longest, 3),
+        "culprits": culprits,
+    }
+    return Verdict(
+        code=code,
+        severity=_stall_severity(share, longest),
+        message=message,
+        evidence=evidence,
+    )
+
+
+def _pids(pids: list[int]) -> str:
+    return ("worker " if len(pids) == 1 else "workers ") + ", ".join(map(str, pids))
+
+
+def _is_gc(window: StallWindow) -> bool:
+    return window.culprit.startswith(GC_CULPRIT)
+
+
+def _is_app(window: StallWindow) -> bool:
+    return not (_is_gc(window) or window.culprit.startswith(NO_APP_FRAME))
+
+
+def event_loop_blocked(model: RunModel) -> Verdict | None:
+    windows = [w for w in model.stall_windows() if _is_app(w)]
+    if not windows:
+        return _blocked_by_heartbeat(model)
+    advice = (
+        "While it is blocked no request makes progress; run blocking code in a thread "
+        "(run_in_threadpool) or make it truly async."
+    )
+    return _stall_verdict(model, windows, "event_loop_blocked", advice)
+
+
+def _at_most_warning(verdict: Verdict) -> Verdict:
+    """Stalls the app's code did not cause are a warning however long: a different cure."""
+    if verdict.severity == "critical":
+        return verdict.model_copy(update={"severity": "warning"})
+    return verdict
+
+
+def gc_pauses(model: RunModel) -> Verdict | None:
+    """Collector passes long enough to count as stalls: a different cure from blocking code."""
+    windows = [w for w in model.stall_windows() if _is_gc(w)]
+    if not windows:
+        return None
+    advice = (
+        "The garbage collector held the loop: the server keeps many live objects (thousands "
+        "of pending tasks, say). Fewer live objects, gc.freeze() after startup or a higher "
+        "gc threshold shorten the pauses."
+    )
+    return _at_most_warning(_stall_verdict(model, windows, "gc_pauses", advice))
+
+
+def loop_starved(model: RunModel) -> Verdict | None:
+    """Stalls with no application code on the loop's stack: the process was short of CPU or
+    of the GIL (busy threads, a busy machine). A different cure from blocking code."""
+    windows = [w for w in model.stall_windows() if w.culprit.startswith(NO_APP_FRAME)]
+    if not windows:
+        return None
+    advice = (
+        "No application code was running: the loop was kept waiting for the CPU or the GIL "
+        "(many busy threads in the process, or a machine busier than its cores)."
+    )
+    return _at_most_warning(_stall_verdict(model, windows, "loop_starved", advice))
+
+
+def _blocked_by_heartbeat(model: RunModel) -> Verdict | None:
+    """Without a sidecar: heartbeats that stop answering are the only sign."""
+    available = model.signals.available
+    if SIGNAL_HEARTBEAT not in available or SIGNAL_SIDECAR in available:
+        return None
+    unanswered, _ = model.unanswered_s()
+    if unanswered < HEARTBEAT_UNANSWERED_MIN_S:
+        return None
+    message = (
+        f"The app's /heartbeat went unanswered about {unanswered:.1f} s in total: its event "
+        "loop was blocked (or the whole process stalled). Without the metrics sidecar the "
+        "culprit cannot be named; instrument(app) adds it."
+    )
+    return Verdict(
+        code="event_loop_blocked",
+        severity="warning",
+        message=message,
+        evidence={"heartbeat_unanswered_s": round(unanswered, 3)},
+    )
+
+
+def server_unresponsive(model: RunModel) -> Verdict | None:
+    """Neither the app nor its sidecar answered: not a blocked loop, a stopped process."""
+    _, silent = model.unanswered_s()
+    if silent < UNRESPONSIVE_MIN_S:
+        return None
+    message = (
+        f"The server answered nothing for {silent:.1f} s in total: neither its /heartbeat "
+        "nor its metrics sidecar, which answers even while the event loop is blocked. The "
+        "whole process was stopped or starved (SIGSTOP, a debugger, swapping, a CPU limit)."
+    )
+    return Verdict(
+        code="server_unresponsive",
+        severity="critical" if silent >= UNRESPONSIVE_CRITICAL_S else "warning",
+        message=message,
+        evidence={"unresponsive_s": round(silent, 3)},
+    )
+
+
+def probe_failed(model: RunModel) -> Verdict | None:
+    if model.probe_failure is None:
+        return None
+    message = (
+        f"The probe that watches the server failed ({model.probe_failure}): server-side "
+        "figures may be missing from then on. Client-side figures are complete."
+    )
+    return Verdict(
+        code="probe_failed",
+        severity="warning",
+        message=message,
+        evidence={"failure": model.probe_failure},
+    )
+
+
+# ---- thread pool -----------------------------------------------------------------------------
+def threadpool_saturated(model: RunModel) -> Verdict | None:
+    seconds = model.seconds
+    if seconds.pool_saturated_seconds < POOL_SATURATED_MIN_SECONDS:
+        return None
+    capacity = seconds.pool_capacity_saturated or 0
+    waiting_max = seconds.pool_waiting_max_saturated
+    summary = model.summary()
+    p50 = summary.latency_ms.p50
+    mean_s = (summary.latency_ms.mean or 0.0) / 1000.0
+    in_system = stats.littles_law(summary.rps, summary.latency_ms.mean)
+    slow = p50 is not None and p50 >= POOL_SLOW_P50_MS
+    effect = (
+        f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
+        if slow and p50 is not None
+        else "Answers stay fast (the handlers do not need the pool), but work queues behind it."
+    )
+    message = (
+        f"The thread pool was full for {seconds.pool_saturated_seconds} of {seconds.seconds} s: "
+        f"{capacity}/{capacity} threads busy, up to {waiting_max} tasks waiting. "
+        f"By Little's law {summary.rps:.1f} req/s x {mean_s:.2f} s mean latency means "
+        f"~{in_system:.0f} requests inside the server at once, while all {capacity} threads "
+        f"are taken. {effect}"
+    )
+    pids = model.pool_saturated_pids()
+    if model.workers > 1 and pids:
+        message += f" Saturated: {_pids(pids)}."
+    evidence = {
+        "pids": pids,
+        "seconds_saturated": seconds.pool_saturated_seconds,
+        "capacity": capacity,
+        "waiting_max": waiting_max,
+        "littles_law_in_flight": round(in_system, 1),
+        "server_in_flight_max": seconds.in_flight_max or 0,
+    }
+    return Verdict(
+        code="threadpool_saturated",
+        severity="critical" if slow else "warning",
+        message=message,
+        evidence=evidence,
+    )
+
+
+# ---- background backlog ---------------------------------------------------------------------
+def _backlog_severity(backlog: stats.Backlog) -> Severity:
+    worst = backlog.worst
+    if worst is not None and worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S:
+        return "critical"
+    if "sync" in backlog.pending or "async_blocking" in backlog.pending:
+        return "warning"
+    return "info"
+
+
+def background_backlog(model: RunModel) -> Verdict | None:
+    backlog = model.backlog()
+    if backlog is None or backlog.total < BACKLOG_MIN_TASKS:
+        return None
+    parts = ", ".join(f"{n:,} {kind}" for kind, n in backlog.pending.items())
+    message = f"{backlog.total:,} background tasks were pending at the last look ({parts})."
+    worst = backlog.worst
+    if worst is not None:
+        kind, seconds = worst
+        rate = backlog.rates.get(kind, 0.0)
+        how = (
+            f"at the observed {rate:.1f} completions/s"
+            if rate > 0
+            else f"at least: at most {backlog.capacity} at a time, none finished yet"
+        )
+        message += f" Draining the {kind} ones takes ~{duration_words(seconds)} ({how})."
+        if kind == "sync":
+            message += " They hold the thread pool the whole time."
+    else:
+        message += " None has finished yet, so how long they take is not known."
+    evidence = {
+        "pending": backlog.pending,
+        "completion_rate_per_s": {k: round(v, 3) for k, v in backlog.rates.items()},
+        "drain_estimate_s": {
+            k: (round(v, 1) if v is not None else None) for k, v in backlog.estimates.items()
+        },
+    }
+    return Verdict(
+        code="background_backlog",
+        severity=_backlog_severity(backlog),
+        message=message,
+        evidence=evidence,
+    )
+
+
+# ---- generator, reachability, errors --------------------------------------------------------
+def _engine_numbers(numbers: list[int], count: int) -> str:
+    """ "Engine 2 of 4", "Engines 1 and 3 of 4"."""
+    if len(numbers) == 1:
+        return f"Engine {numbers[0]} of {count}"
+    listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+    return f"Engines {listed} of {count}"
+
+
+def generator_saturated(model: RunModel) -> Verdict | None:
+    """Judged per engine: one saturated engine is enough (its requests carry its delays)."""
+    engines = model.generator_totals().engines
+    saturated = [e for e in engines if e.saturated]
+    if not saturated:
+        return None
+    seconds = max(e.saturated_seconds for e in saturated)
+    cpu = max(e.cpu_percent_max or 0.0 for e in saturated)
+    lag = max(e.loop_lag_ms_max or 0.0 for e in saturated)
+    evidence: dict[str, JsonValue] = {
+        "seconds": seconds,
+        "cpu_percent_max": cpu,
+        "loop_lag_ms_max": lag,
+    }
+    if len(engines) == 1:
+        message = (
+            f"The load generator itself was saturated for {seconds} s "
+            f"(CPU up to {cpu:.0f}% of a core, its loop late by up to {lag:.0f} ms): latencies "
+            "include its own delays. Use fewer users, a lower --rate, or give loadtui a core "
+            "of its own."
+        )
+    else:
+        numbers = [e.engine for e in saturated]
+        one = len(numbers) == 1
+        message = (
+            f"{_engine_numbers(numbers, len(engines))} {'was' if one else 'were'} saturated "
+            f"for up to {seconds} s (CPU up to {cpu:.0f}% of a core, loop late by up to "
+            f"{lag:.0f} ms): the requests {'it' if one else 'they'} sent include "
+            f"{'its' if one else 'their'} own delays. Use fewer users, a lower --rate, or more "
+            "engines on more cores."
+        )
+        evidence["engines"] = numbers
+    return Verdict(
+        code="generator_saturated",
+        severity="warning",
+        message=message,
+        evidence=evidence,
+    )
+
+
+def engine_lost(model: RunModel) -> Verdict | None:
+    """An engine of several died or went silent: the run went on with the others."""
+    engines = model.generator_totals().engines
+    lost = [e for e in engines if e.lost]
+    if len(engines) < 2 or not lost:
+        return None  # a run of one engine fails instead, saying why
+    every = len(lost) == len(engines)
+    parts = [
+        f"{_engine_numbers([e.engine], len(engines))}"
+        + (f" (on {e.host})" if e.host else "")
+        + f" was lost {e.lost_at_s or 0.0:.1f} s into the run: {e.lost_reason}"
+        for e in lost
+    ]
+    after = (
+        "No engine was left: the run ended there."
+        if every
+        else f"The figures each sent up to its last snapshot are kept; the run went on with "
+        f"the other {plural(len(engines) - len(lost), 'engine')} (each second of the timeline "
+        "says how many engines it holds)."
+    )
+    return Verdict(
+        code="engine_lost",
+        severity="critical" if every else "warning",
+        message="; ".join(parts) + ". " + after,
+        evidence={
+            "of": len(engines),
+            "lost": [
+                {"engine": e.engine, "host": e.host, "at_s": e.lost_at_s, "reason": e.lost_reason}
+                for e in lost
+            ],
+        },
+    )
+
+
+def server_unreachable(model: RunModel) -> Verdict | None:
+    summary = model.summary()
+    refused = model.unreachable_requests()
+    fraction = refused / summary.requests if summary.requests else 0.0
+    if fraction < UNREACHABLE_FRACTION and not (model.failure and summary.requests == 0):
+        return None
+    message = (
+        f"The server could not be reached for {refused:,} of {summary.requests:,} requests "
+        f"({fraction:.0%}): connections were refused. Did it crash or stop?"
+    )
+    return Verdict(
+        code="server_unreachable",
+        severity="critical",
+        message=message,
+        evidence={"unreachable_requests": refused, "fraction": round(fraction, 4)},
+    )
+
+
+def errors(model: RunModel) -> Verdict | None:
+    summary = model.summary()
+    if summary.errors == 0:
+        return None
+    fraction = summary.errors / max(1, summary.requests)
+    by_kind = sorted(summary.errors_by_kind.items(), key=lambda kv: -kv[1])
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in by_kind)
+    message = (
+        f"{summary.errors:,} of {summary.requests:,} requests failed ({fraction:.1%}): {kinds}."
+    )
+    if set(summary.errors_by_kind) == {"http_404"}:
+        message += f" Does {model.target.route} exist on the target?"
+    if "timeout" in summary.errors_by_kind:
+        message += f" Timeouts are counted after {model.plan.timeout_s:g} s."
+    return Verdict(
+        code="errors",
+        severity="critical" if fraction >= ERRORS_CRITICAL_FRACTION else "warning",
+        message=message,
+        evidence={"errors": summary.errors, "by_kind": dict(summary.errors_by_kind)},
+    )
+
+
+def signals_missing(model: RunModel) -> Verdict | None:
+    missing = model.signals.missing
+    if not missing:
+        return None
+    message = (
+        "Not available from this target: "
+        + ", ".join(missing)
+        + ". Client-side numbers are complete; server-side ones are partial. "
+        "instrument(app) (from loadtui import instrument) adds the sidecar and heartbeat."
+    )
+    return Verdict(
+        code="signals_missing", severity="info", message=message, evidence={"missing": missing}
+    )
+
+
+RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
+    event_loop_blocked,
+    server_unresponsive,
+    gc_pauses,
+    loop_starved,
+    threadpool_saturated,
+    background_backlog,
+    generator_saturated,
+    engine_lost,
+    server_unreachable,
+    errors,
+    signals_missing,
+    probe_failed,
+)
+# Each rule is named after the code it gives (tests/test_thresholds.py checks): --fail-on's codes.
+CODES = frozenset(rule.__name__ for rule in RULES)
+
+
+def compute(model: RunModel) -> list[Verdict]:
+    found = [verdict for rule in RULES if (verdict := rule(model)) is not None]
+    return sorted(found, key=lambda v: SEVERITY_ORDER[v.severity])

@@ -1,0 +1,140 @@
+"""A request mix from a TOML file (``loadtui run --scenario FILE.toml``): named requests, each
+user picking one by weight for every request it sends.
+
+    headers = { Authorization = "Bearer secret" }     # optional: sent with every request
+
+    [[requests]]
+    name = "list orders"
+    path = "/orders?limit=10"
+    weight = 3                                        # default 1
+
+    [[requests]]
+    name = "create order"
+    method = "POST"                                   # default GET, POST with a body
+    path = "/orders"
+    json = { item = "{{item}}", qty = 1 }             # or: data = "text", data = "@body.json"
+    data_file = "items.jsonl"                         # rows for the {{...}} and {...} fields
+    data_order = "random"                             # default round-robin
+    expect = [201]                                    # default: any status below 400
+    headers = { "X-Trace" = "loadtui" }
+
+Paths of files are relative to the scenario file. Every mistake is one line naming the file and
+the request (or, for TOML itself, the line).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from loadtui.engine import request_spec
+from loadtui.engine.request_spec import RequestSpec, SpecError
+
+KEYS = {
+    "name",
+    "method",
+    "path",
+    "weight",
+    "headers",
+    "data",
+    "json",
+    "data_file",
+    "data_order",
+    "expect",
+}
+MAX_REQUESTS = 100
+
+
+def load(path: Path) -> list[RequestSpec]:
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not TOML: {exc}") from None
+    unknown = set(document) - {"headers", "requests"}
+    if unknown:
+        raise SpecError(f"{path}: unknown key {sorted(unknown)[0]!r} (headers, requests)")
+    common = _headers(path, "headers", document.get("headers", {}))
+    raw = document.get("requests")
+    if not isinstance(raw, list) or not raw or not all(isinstance(r, dict) for r in raw):
+        raise SpecError(f"{path}: no [[requests]] tables")
+    if len(raw) > MAX_REQUESTS:
+        raise SpecError(f"{path}: {len(raw)} requests, more than {MAX_REQUESTS}")
+    specs = [_request(path, number, table, common) for number, table in enumerate(raw, start=1)]
+    try:
+        request_spec.unique_names(specs)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    return specs
+
+
+def _headers(path: Path, where: str, table: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: {where} must be a table of name = value")
+    try:
+        return tuple(request_spec.header(f"{name}: {value}") for name, value in table.items())
+    except SpecError as exc:
+        raise SpecError(f"{path}: {where}: {exc}") from None
+
+
+def _request(
+    path: Path, number: int, table: dict[str, Any], common: tuple[tuple[str, str], ...]
+) -> RequestSpec:
+    name = table.get("name")
+    where = f"request {number}" + (f" ({name!r})" if isinstance(name, str) else "")
+    try:
+        return _checked(path, table, common)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {where}: {exc}") from None
+
+
+def _text(table: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{key} must be text")
+    return value
+
+
+def _checked(path: Path, table: dict[str, Any], common: tuple[tuple[str, str], ...]) -> RequestSpec:
+    unknown = set(table) - KEYS
+    if unknown:
+        raise SpecError(f"unknown key {sorted(unknown)[0]!r}")
+    name = request_spec.check_text("name", _text(table, "name"))
+    route = request_spec.check_text("path", _text(table, "path"))
+    if "data" in table and "json" in table:
+        raise SpecError("give data or json, not both")
+    body = None
+    if "json" in table:
+        body = json.dumps(table["json"]).encode()
+    elif "data" in table:
+        body = request_spec.data(_text(table, "data"), base=path.parent)
+    default_method = "POST" if body is not None else "GET"
+    order = table.get("data_order", "round-robin")
+    if order not in ("round-robin", "random"):
+        raise SpecError(f"data_order {order!r} is not round-robin or random")
+    data_file = path.parent / _text(table, "data_file") if "data_file" in table else None
+    expected = table.get("expect")
+    if expected is not None and not (
+        isinstance(expected, list) and all(isinstance(s, int) for s in expected)
+    ):
+        raise SpecError("expect must be a list of status codes")
+    spec = RequestSpec(
+        name=name,
+        method=request_spec.method(_text(table, "method", default_method)),
+        path=route,
+        headers=common + _headers(path, "headers", table.get("headers", {})),
+        body=body,
+        weight=request_spec.weight(table.get("weight", 1), name),
+        expect=request_spec.expect(",".join(map(str, expected))) if expected else None,
+        rows=request_spec.rows(data_file) if data_file else (),
+        order=order,
+        data_file=str(data_file) if data_file else None,
+    )
+    spec = request_spec.with_defaults(spec)
+    request_spec.check_fields(spec)
+    return spec

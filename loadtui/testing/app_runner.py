@@ -1,0 +1,289 @@
+"""Load one route of an app named by an import string, and judge the run: what the pytest
+plugin (:mod:`loadtui.testing.pytest_plugin`) does, without pytest.
+
+The app is served by :mod:`loadtui.targets.serve_app` in a process of its own, on a free
+loopback port, and loaded with loadtui's own session and engine; the run file is written, then
+the server is stopped. Every wait is bounded: the server's start (``START_TIMEOUT_S``), the load
+(its duration, then the session's bounded stop), the server's stop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from loadtui.engine.request_spec import RequestSpec
+from loadtui.probing.samples import SIGNAL_SIDECAR
+from loadtui.run.gate import (
+    GateSpec,
+    describe,
+    judge,
+    parse_fail_on,
+    parse_threshold,
+)
+from loadtui.run.rundoc import LatencyMs, RunDocument, Summary, Verdict
+from loadtui.safe_text import shown
+from loadtui.targets.serve_app import AppImport
+from loadtui.targets.spawn import START_TIMEOUT_S, SpawnedServer, SpawnError
+
+# What a request may carry besides its route: the command line's request options, by the
+# names a test passes them to loadtui_run.
+REQUEST_OPTIONS = frozenset({"method", "headers", "json", "data", "expect"})
+BLOCKED = "event_loop_blocked"
+
+
+class LoadCheckError(Exception):
+    """The load could not be run: the app did not import or start, or the route is missing."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One run of one route: its summary, its verdicts and the run file it was written to."""
+
+    app: str
+    route: str
+    document: RunDocument
+    path: Path
+
+    def __repr__(self) -> str:  # what pytest shows beside a failed assertion
+        summary = self.summary
+        return shown(
+            f"<LoadResult GET {self.route} on {self.app}: {summary.requests} requests, "
+            f"{summary.errors} errors, run file {self.path}>"
+        )
+
+    @property
+    def summary(self) -> Summary:
+        return self.document.summary
+
+    @property
+    def requests(self) -> int:
+        return self.summary.requests
+
+    @property
+    def errors(self) -> int:
+        return self.summary.errors
+
+    @property
+    def rps(self) -> float:
+        return self.summary.rps
+
+    @property
+    def latency_ms(self) -> LatencyMs:
+        """mean, p50, p90, p99, p999, max (and min), in milliseconds."""
+        return self.summary.latency_ms
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return self.document.verdicts
+
+    def _where(self) -> str:
+        return shown(f"GET {self.route} on {self.app} (run file {self.path})")
+
+    def assert_no_blocking(self) -> None:
+        """AssertionError naming the functions that blocked the event loop, with their file and
+        line, how many stalls and the longest; also when the run could not tell (no sidecar)."""
+        __tracebackhide__ = True
+        blocked = [v for v in self.verdicts if v.code == BLOCKED]
+        if blocked:
+            raise AssertionError(
+                f"the event loop was blocked while loading {self._where()}: "
+                + "; ".join(blocking(v) for v in blocked)
+            )
+        if SIGNAL_SIDECAR not in self.document.server.signals.available:
+            raise AssertionError(
+                f"cannot tell whether {self._where()} blocks the event loop: the app's metrics "
+                "sidecar did not answer (does it call instrument(app, metrics_port=None)?)"
+            )
+
+    def assert_thresholds(self, *thresholds: str) -> None:
+        """AssertionError listing every breached threshold (``'p99<300ms'``, ``'errors==0'``:
+        the CLI's --threshold)."""
+        __tracebackhide__ = True
+        spec = GateSpec(thresholds=tuple(parse_threshold(text) for text in thresholds))
+        gate = judge(self.document, spec)
+        if not gate.passed:
+            lines = [describe(result) for result in gate.thresholds if not result.passed]
+            raise AssertionError(f"thresholds breached by {self._where()}: " + "; ".join(lines))
+
+    def assert_no_verdicts(self, *fail_on: str) -> None:
+        """AssertionError when a verdict has one of these codes or severities (--fail-on's)."""
+        __tracebackhide__ = True
+        gate = judge(self.document, GateSpec(fail_on=parse_fail_on(fail_on)))
+        found = [v for v in self.verdicts if v.code in gate.matched]
+        if found:
+            raise AssertionError(
+                f"forbidden verdicts while loading {self._where()}: "
+                + "; ".join(
+                    blocking(v) if v.code == BLOCKED else shown(f"{v.code}: {v.message}")
+                    for v in found
+                )
+            )
+
+
+def blocking(verdict: Verdict) -> str:
+    """An event_loop_blocked verdict in one line: each culprit at its file:line, the stalls and
+    the longest."""
+    evidence = verdict.evidence
+    culprits = [c for c in _list(evidence.get("culprits")) if isinstance(c, Mapping)]
+    if not culprits:  # no sidecar: the culprit cannot be named
+        return shown(verdict.message)
+    named = [
+        f"{c.get('culprit')} at {c.get('location') or 'an unknown location'}: "
+        f"{_stalls(c.get('stalls'), c.get('longest_s'))}"
+        for c in culprits
+    ]
+    if len(named) > 1:
+        named.append(f"in all {_stalls(evidence.get('stalls'), evidence.get('longest_s'))}")
+    return shown("; ".join(named))
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _stalls(count: object, longest: object) -> str:
+    times = "1 stall" if count == 1 else f"{count} stalls"
+    seconds = f"{longest:.2f}" if isinstance(longest, int | float) else "?"
+    return f"{times}, the longest {seconds} s"
+
+
+def _check_arguments(
+    route: object,
+    users: object,
+    seconds: Mapping[str, object],
+    think: object,
+    options: Mapping[str, object],
+) -> None:
+    """TypeError or ValueError, naming the argument, before anything starts."""
+    unknown = sorted(set(options) - REQUEST_OPTIONS)
+    if unknown:
+        takes = ", ".join(sorted(REQUEST_OPTIONS)) or "none yet"
+        raise TypeError(f"loadtui_run: unknown request option {unknown[0]!r} (it takes: {takes})")
+    if not isinstance(route, str) or not route.startswith("/"):
+        raise ValueError(f"loadtui_run: route must be a path starting with /, not {route!r}")
+    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
+        raise ValueError(f"loadtui_run: users must be a whole number from 1, not {users!r}")
+    for name, value in seconds.items():
+        if not _number(value) or not 0 < value < math.inf:  # type: ignore[operator]
+            raise ValueError(
+                f"loadtui_run: {name} must be a number of seconds above 0, not {value!r}"
+            )
+    if not (
+        isinstance(think, tuple)
+        and len(think) == 2
+        and all(_number(t) and 0 <= t < math.inf for t in think)
+        and think[0] <= think[1]
+    ):
+        raise ValueError(
+            f"loadtui_run: think must be (least, most) seconds, 0 or more, not {think!r}"
+        )
+
+
+def request_shape(options: Mapping[str, object]) -> RequestSpec | None:
+    """The request options as the command line's (-X, -H, -d, --expect); ValueError naming
+    what is wrong. None for a plain GET."""
+    from loadtui.engine.request_spec import Shape, SpecError, shaped
+
+    if not options:
+        return None
+    if "json" in options and "data" in options:
+        raise ValueError("loadtui_run: give json or data, not both")
+    headers = options.get("headers", {})
+    if not isinstance(headers, Mapping):
+        raise ValueError("loadtui_run: headers must be a mapping of name to value")
+    data = options.get("data")
+    if "json" in options:
+        data = json.dumps(options["json"])
+    expect = options.get("expect")
+    try:
+        return shaped(
+            Shape(
+                method=str(options["method"]) if "method" in options else None,
+                headers=tuple(f"{name}: {value}" for name, value in headers.items()),
+                data=data.decode() if isinstance(data, bytes) else data,
+                expect=",".join(map(str, expect)) if expect else None,
+            )
+        )
+    except SpecError as exc:
+        raise ValueError(f"loadtui_run: {exc}") from None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def run_app(
+    app: str,
+    route: str,
+    *,
+    run_file: Path,
+    users: int = 10,
+    duration: float = 5.0,
+    think: tuple[float, float] = (0.1, 0.5),
+    timeout: float = 10.0,
+    start_timeout: float = START_TIMEOUT_S,
+    **request_options: object,
+) -> LoadResult:
+    """Serve ``app`` (an import string), load ``route`` with ``users`` for ``duration`` seconds
+    (``think``: each user's pause, s; ``timeout``: a request's, s; ``start_timeout``: the app's
+    to start listening, s), write the run file; LoadCheckError when the app or the route cannot
+    be loaded."""
+    from loadtui.cli.headless import StopRequested, run_segment
+    from loadtui.engine.plan import LoadPlan
+    from loadtui.run.session import SegmentSpec
+    from loadtui.targets.target import TargetError, parse_target
+
+    seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
+    _check_arguments(route, users, seconds, think, request_options)
+    shape = request_shape(request_options)
+    plan = LoadPlan(
+        users=users, spawn_rate=float(users), duration_s=duration, think_s=think, timeout_s=timeout
+    )
+    where = AppImport(app, os.getcwd(), tuple(sys.path))
+    try:
+        server = SpawnedServer.start(app=where, timeout=start_timeout)
+    except SpawnError as exc:
+        raise LoadCheckError(str(exc)) from None
+    try:
+        target = replace(
+            parse_target(server.url, route),
+            spawned=True,
+            metrics_url=server.metrics_url,
+            pid=server.pid,
+        )
+        spec = SegmentSpec(route=target.route, plan=plan, target=target, shape=shape)
+        result = run_segment(spec, json_path=run_file, drain_s=None, stop=StopRequested())
+    except (SpawnError, TargetError) as exc:
+        raise LoadCheckError(str(exc)) from None
+    finally:
+        server.stop()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return _checked(LoadResult(app, route, result.document, run_file), result.write_error)
+
+
+def _checked(result: LoadResult, write_error: str | None) -> LoadResult:
+    """The result, or LoadCheckError when the run says the load did not reach the route."""
+    doc = result.document
+    if doc.failure:
+        raise LoadCheckError(shown(f"the run failed: {doc.failure}"))
+    if write_error:
+        raise LoadCheckError(write_error)
+    summary = doc.summary
+    if summary.requests and summary.errors_by_kind.get("http_404") == summary.requests:
+        raise LoadCheckError(
+            shown(
+                f"GET {result.route} answered 404 Not Found to all {summary.requests} requests: "
+                f"{result.app} has no such route"
+            )
+        )
+    unreachable = [v for v in doc.verdicts if v.code == "server_unreachable"]
+    if unreachable:
+        raise LoadCheckError(shown(f"{result.app} stopped answering: {unreachable[0].message}"))
+    return result

@@ -1,0 +1,77 @@
+"""What the TUI's ←/→ steps through: the demo's variants, the given routes, a scenario's whole mix
+and then each of its requests, or a target's own operations from its OpenAPI document. Each
+choice carries how it is asked (the request options of the command line)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from loadtui.engine import request_spec
+from loadtui.engine.request_spec import RequestSpec, SpecError
+from loadtui.server.variants import VARIANTS
+from loadtui.targets import openapi
+from loadtui.targets.openapi import OpenAPIError, Operation
+from loadtui.targets.target import Target
+from loadtui.tui.widgets.pane import RouteChoice
+
+
+def demo(shape: RequestSpec | None = None) -> list[RouteChoice]:
+    return [RouteChoice(v.key, v.key, v.pattern, shape=shape) for v in VARIANTS]
+
+
+def given(routes: list[str], shape: RequestSpec | None) -> list[RouteChoice]:
+    return [RouteChoice(route, route, "", shape=shape) for route in routes]
+
+
+def scenario(path: Path, mix: tuple[RequestSpec, ...]) -> list[RouteChoice]:
+    """The whole mix first, then each of its requests on its own (as the file asks it)."""
+    whole = RouteChoice(path.name, path.name, f"mix of {len(mix)} requests", scenario=mix)
+    alone = [
+        RouteChoice(spec.path, spec.name, f"{spec.method} {spec.path}", scenario=(spec,))
+        for spec in mix
+    ]
+    return [whole, *alone]
+
+
+def from_openapi(target: Target, shape: RequestSpec | None) -> tuple[list[RouteChoice], str]:
+    """The target's operations, each asked with example values and the command line's headers
+    and --expect; the demo's variants when the target is loadtui's demo server. Without a
+    usable document: ``/`` and the one line saying so (the target's reason, as text)."""
+    try:
+        found = openapi.operations(openapi.fetch(target))
+    except OpenAPIError as exc:
+        return given(["/"], shape), f"no OpenAPI operations ({exc}): loading / (give --route)"
+    paths = {operation.path for operation in found}
+    if all(variant.path in paths for variant in VARIANTS):
+        return demo(shape), ""
+    choices = [c for c in (_operation(target, o, shape) for o in found) if c is not None]
+    if not choices:
+        return given(["/"], shape), f"{target.url} lists no operations loadtui can ask: loading /"
+    skipped = len(found) - len(choices)
+    note = f" ({skipped} left out: values the examples cannot fill)" if skipped else ""
+    return choices, f"←/→: the {len(choices)} operations of {target.url}/openapi.json{note}"
+
+
+def _operation(
+    target: Target, operation: Operation, shape: RequestSpec | None
+) -> RouteChoice | None:
+    """One operation as a choice, or None when its example values do not make a request that
+    can be sent (a path parameter the document does not describe, a control character)."""
+    asked = openapi.example_request(operation)
+    try:
+        given_headers = shape.headers if shape is not None else ()
+        # a header given on the command line replaces the example's of the same name
+        overridden = {name.lower() for name, _ in given_headers}
+        examples = tuple(
+            request_spec.header(f"{n}: {v}")
+            for n, v in asked.headers
+            if n.lower() not in overridden
+        )
+        expect = shape.expect if shape is not None else None
+        asked = replace(asked, headers=examples + given_headers, expect=expect)
+        request_spec.for_path(asked, target.path_for(asked.path))
+    except SpecError:
+        return None
+    filled = asked.path if asked.path != operation.path else ""
+    return RouteChoice(asked.path, operation.name, filled, shape=asked)

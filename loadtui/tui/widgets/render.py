@@ -1,0 +1,336 @@
+"""Pure functions from the run model to Rich text: what a pane shows, line by line.
+
+No widget state lives here, so the same model always renders the same lines (which is what
+the snapshot tests rely on). Styles are names of meaning, not colours: under NO_COLOR Textual
+drops the colours and the words and bar characters still carry everything.
+"""
+
+from __future__ import annotations
+
+import bisect
+import textwrap
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from loadtui.engine import hdr
+from loadtui.probing.samples import STALL_THRESHOLD_S, ServerSample
+from loadtui.report.tables import count, megabytes, ms, ms_with_unit
+from loadtui.run import stats
+from loadtui.run.model import RunModel
+from loadtui.run.rundoc import RequestStats, ServerSecond, Verdict
+from loadtui.run.verdicts import duration_words
+from loadtui.safe_text import shown
+
+SPARK = "▁▂▃▄▅▆▇█"
+BAR_FULL, BAR_EMPTY = "█", "░"
+LABEL = "bold"
+DIM = "dim"
+GOOD = "green"
+WARN = "yellow"
+BAD = "bold red"
+SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
+SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
+DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    values = list(values)[-width:]
+    if not values:
+        return ""
+    top = max(values) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1)))] for v in values)
+
+
+def bar(used: int, capacity: int, width: int) -> str:
+    filled = round(width * min(1.0, used / capacity)) if capacity else 0
+    return BAR_FULL * filled + BAR_EMPTY * (width - filled)
+
+
+def _line(*parts: tuple[str, str] | str) -> Text:
+    return Text.assemble(*parts)
+
+
+def throughput(model: RunModel, width: int) -> Text:
+    spark_width = max(0, width - 34)
+    seconds = model.recent(max(1, spark_width))
+    now = f"{seconds[-1].rps:7.1f}" if seconds else "     --"
+    segment = model.summary()
+    return _line(
+        ("req/s ", LABEL),
+        (now, GOOD if seconds and seconds[-1].errors == 0 else WARN),
+        "  ",
+        (sparkline([s.rps for s in seconds], spark_width), GOOD),
+        f"  avg {segment.rps:.1f}",
+    )
+
+
+def _latency(
+    label: str, p50: float | None, p90: float | None, p99: float | None, top: float | None
+) -> Text:
+    style = BAD if (p50 or 0) >= 1000 else WARN if (p99 or 0) >= 1000 else ""
+    values = [ms(v) for v in (p50, p90, p99, top)]
+    parts: list[tuple[str, str] | str] = [(f"{label:<8}", LABEL)]
+    for name, value in zip(("p50 ", "  p90 ", "  p99 ", "  max "), values, strict=True):
+        parts += [(name, DIM), (f"{value:>6}", style)]
+    # ms() writes 10 s and more as "12.3s": only an all-ms line gets the unit at its end
+    parts.append(("" if any(v.endswith("s") for v in values) else " ms", DIM))
+    return _line(*parts)
+
+
+def latency(model: RunModel) -> list[Text]:
+    latest = model.latest()
+    segment = model.summary()
+    errors = segment.errors
+    totals = _line(
+        (f"{'':<8}", LABEL),
+        f"{count(segment.requests)} requests  ",
+        (f"{count(errors)} errors", BAD if errors else DIM),
+        (f"  {', '.join(sorted(segment.errors_by_kind))}" if errors else "", DIM),
+    )
+    now = (
+        _latency("now", latest.p50_ms, latest.p90_ms, latest.p99_ms, latest.max_ms)
+        if latest
+        else _latency("now", None, None, None, None)
+    )
+    whole = segment.latency_ms
+    return [now, _latency("segment", whole.p50, whole.p90, whole.p99, whole.max), totals]
+
+
+def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
+    capacity, busy = window.threadpool_capacity, window.threadpool_busy
+    if capacity is None or busy is None:
+        return _line(("pool    ", LABEL), ("no thread-pool figures from this target", DIM))
+    label = f"  {workers} workers" if workers > 1 else ""
+    waiting = window.threadpool_waiting or 0
+    full = busy >= capacity and waiting > 0
+    bar_width = max(6, min(30, width - 38))
+    return _line(
+        ("pool    ", LABEL),
+        (bar(busy, capacity, bar_width), BAD if full or window.pool_saturated else GOOD),
+        f" {busy}/{capacity} busy  ",
+        (f"{count(waiting)} waiting", BAD if waiting else DIM),
+        (label, DIM),
+    )
+
+
+def backlog(found: stats.Backlog | None) -> Text:
+    if found is None:
+        return _line(("backlog ", LABEL), ("no background-task figures", DIM))
+    pending = found.pending
+    if not pending:
+        return _line(("backlog ", LABEL), ("no background tasks pending", DIM))
+    worst = found.worst
+    parts = "  ".join(f"{count(n)} {kind}" for kind, n in pending.items())
+    return _line(
+        ("backlog ", LABEL),
+        (parts, WARN if "sync" in pending or "async_blocking" in pending else ""),
+        ("  drain ", DIM),
+        (f"~{duration_words(worst[1])}", BAD if worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S else "")
+        if worst is not None
+        else ("unknown: none finished yet", DIM),
+    )
+
+
+def loop_and_process(window: ServerSecond, sample: ServerSample | None) -> Text:
+    lag = window.loop_lag_max_s
+    timed_out = sample is not None and sample.heartbeat_ok is False
+    beat = "timeout" if timed_out else ms_with_unit(window.heartbeat_ms_max)
+    cpu = "-" if window.cpu_percent is None else f"{window.cpu_percent:.0f}%"
+    return _line(
+        ("loop    ", LABEL),
+        ("lag ", DIM),
+        (
+            ms_with_unit(lag * 1000 if lag is not None else None),
+            BAD if (lag or 0) >= STALL_THRESHOLD_S else "",
+        ),
+        ("  heartbeat ", DIM),
+        (beat, BAD if timed_out else ""),
+        ("  cpu ", DIM),
+        cpu,
+        ("  rss ", DIM),
+        megabytes(window.rss_bytes),
+    )
+
+
+def stall_banner(sample: ServerSample | None, workers: int = 1) -> Text | None:
+    if sample is None or not sample.stalled_now:
+        return None
+    age = sample.tick_age_s
+    culprit = shown(sample.stall_culprit or "unknown code")
+    seconds = f" {age:.1f} s" if age is not None else ""
+    where = f" in worker {sample.stall_pid}" if workers > 1 and sample.stall_pid else ""
+    return Text(
+        f" STALL{seconds}{where}: {culprit} is blocking the event loop ", style="bold reverse red"
+    )
+
+
+def _wrapped(text: str, width: int, style: str) -> list[Text]:
+    lines = textwrap.wrap(text, max(10, width), subsequent_indent=" " * 3) or [""]
+    return [Text(line, style=style, no_wrap=True) for line in lines]
+
+
+def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list[Text], bool]:
+    """The verdicts in at most ``rows`` lines: whole (wrapped) when they fit; else a line each
+    at least, the rows left over showing more of the first ones, and each cut one ending in
+    "…"; and whether any was cut (the `d` view shows them whole)."""
+    whole = [
+        _wrapped(
+            shown(f"{SEVERITY_MARK[v.severity]} {v.code}: {v.message}"),
+            width,
+            SEVERITY_STYLE[v.severity],
+        )
+        for v in found
+    ]
+    if sum(len(lines) for lines in whole) <= rows:
+        return [line for lines in whole for line in lines], False
+    shown_rows = [1] * min(len(whole), max(0, rows))
+    spare = rows - len(shown_rows)
+    for i, lines in enumerate(whole[: len(shown_rows)]):
+        more = min(spare, len(lines) - 1)
+        shown_rows[i] += more
+        spare -= more
+    out: list[Text] = []
+    for lines, given in zip(whole, shown_rows, strict=False):
+        out += lines[: given - 1]
+        rest = lines[given - 1 :]
+        last = Text(" ".join(line.plain.strip() for line in rest), style=rest[0].style)
+        if given > 1:
+            last = Text("   ") + last
+        if len(rest) > 1:
+            last.truncate(width - 1)
+            last.append("…")
+        last.no_wrap = True
+        out.append(last)
+    return out, True
+
+
+def column_chart(values: Sequence[float], rows: int, top: float) -> list[str]:
+    """``values`` as columns of block characters ``rows`` high (eighths of a row), top first."""
+    eighths = [round(v / top * rows * 8) if top > 0 else 0 for v in values]
+    return [
+        "".join(
+            SPARK[min(8, h - base) - 1] if h > base else " "
+            for h in eighths
+            for base in ((rows - 1 - row) * 8,)
+        )
+        for row in range(rows)
+    ]
+
+
+def history(model: RunModel, width: int, rows: int) -> list[Text]:
+    """req/s and p99 each second, as charts of ``rows`` lines in all (two titles included);
+    only the newest seconds that fit are read, so a long segment costs what a short one does."""
+    seconds = model.recent(max(1, width))
+    if not seconds or rows < 2:
+        return []
+    charts: list[tuple[str, list[float], str]] = [
+        ("req/s", [s.rps for s in seconds], GOOD),
+        ("p99 ms", [s.p99_ms or 0.0 for s in seconds], WARN),
+    ]
+    if rows < 6:
+        charts = charts[:1]
+    height = (rows - len(charts)) // len(charts)
+    lines: list[Text] = []
+    for name, values, style in charts:
+        top = max(values) or 1.0
+        title = f"{name} each second, last {len(values)} s, top {_number(top)}"
+        lines.append(Text(title, style=LABEL, no_wrap=True))
+        lines += [Text(row, style=style, no_wrap=True) for row in column_chart(values, height, top)]
+    return lines
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+NAME_FIGURES = f"{'req/s':>8}{'p50':>7}{'p99':>7}{'errors':>8}"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def names(found: Sequence[RequestStats], width: int, rows: int) -> list[Text]:
+    """A mix's requests by name (req/s over the segment, p50 and p99 in ms, errors), in
+    ``rows`` lines at most: a heading and a line a name; those that do not fit are counted in
+    the last line (the run file has them all)."""
+    if rows < 2 or not found:
+        return []
+    name_width = max(7, min(max(len(shown(s.name)) for s in found), width - len(NAME_FIGURES)))
+    lines = [Text(f"{'request':<{name_width}}{NAME_FIGURES}", style=LABEL, no_wrap=True)]
+    fit = found if len(found) < rows else found[: rows - 2]
+    for stat in fit:
+        latency = stat.latency_ms
+        style = BAD if (latency.p50 or 0) >= 1000 else WARN if (latency.p99 or 0) >= 1000 else ""
+        lines.append(
+            _line(
+                f"{_cut(shown(stat.name), name_width):<{name_width}}",
+                f"{stat.rps:>8.1f}",
+                (f"{ms(latency.p50):>7}{ms(latency.p99):>7}", style),
+                (f"{count(stat.errors):>8}", BAD if stat.errors else DIM),
+            )
+        )
+        lines[-1].no_wrap = True
+    if len(fit) < len(found):
+        lines.append(Text(f"… {len(found) - len(fit)} more in the run file", style=DIM))
+    return lines
+
+
+DISTRIBUTION_ROWS = len(DISTRIBUTION_EDGES_MS) + 2  # a title and a row per bucket
+HISTORY_MIN_ROWS = 3  # a title and two rows of chart
+
+
+def lower(model: RunModel, found: Sequence[Verdict], width: int, height: int) -> list[Text]:
+    """What goes under the figures, in ``height`` lines: the verdicts first (whole when they
+    fit), then a mix's requests by name, then the per-second history, then the latency
+    distribution, filling the height."""
+    lines, _ = verdict_lines(found, width, height)
+    if len(model.mix) > 1:
+        lines += names(model.request_stats(), width, height - len(lines))
+    rest = height - len(lines)
+    distribution_fits = rest >= 1 + DISTRIBUTION_ROWS + 1 + HISTORY_MIN_ROWS
+    chart_rows = rest - 1 - (1 + DISTRIBUTION_ROWS if distribution_fits else 0)
+    if chart_rows >= HISTORY_MIN_ROWS:
+        drawn = history(model, width, chart_rows)
+        if drawn:
+            lines += [Text(""), *drawn]
+    if distribution_fits:
+        lines += [Text(""), *distribution(model, width)]
+    return lines
+
+
+def _edge(milliseconds: int) -> str:
+    return f"{milliseconds}" if milliseconds < 1000 else f"{milliseconds // 1000}s"
+
+
+def distribution(model: RunModel, width: int) -> list[Text]:
+    """How the segment's latencies spread over log-spaced buckets, as bars."""
+    histogram = model.histogram()
+    recorded = hdr.recorded(histogram)
+    hdr.release(histogram)
+    total = sum(n for _, n in recorded)
+    if total == 0:
+        return []
+    counts = [0] * (len(DISTRIBUTION_EDGES_MS) + 1)
+    for value_us, n in recorded:
+        counts[bisect.bisect_right(DISTRIBUTION_EDGES_MS, value_us / 1000.0)] += n
+    labels = [f"<{_edge(edge)}" for edge in DISTRIBUTION_EDGES_MS]
+    labels.append(f">={_edge(DISTRIBUTION_EDGES_MS[-1])}")
+    bar_width = max(10, width - 20)
+    lines = [Text("latency distribution (segment, ms)", style=LABEL)]
+    for label, n in zip(labels, counts, strict=True):
+        share = n / total
+        lines.append(
+            _line(
+                (f"{label:>7} ", DIM),
+                (BAR_FULL * round(share * bar_width), GOOD),
+                (f" {share:.0%}" if n else "", DIM),
+            )
+        )
+    return lines
