@@ -15,12 +15,12 @@ until tmux shows the change. Two ways to watch the screen:
     .venv/bin/python -m benchmarks.tui_cost [--seconds 30] [--presses 50] [--watch poll]
     PYTHONPATH=/tmp/old .venv/bin/python -m benchmarks.tui_cost   # another loadtui, in /tmp/old
 
-`--long-segment` instead measures what a segment's age costs the UI: the app in this process
+`--long-run` instead measures what a run's age costs the UI: the app in this process
 (headless), two panes whose run models already hold 10 s, 2 minutes or 60 minutes of seconds
 and samples, fed live (one second and four server samples a second, as a real run), for
 --seconds each.
 
-    .venv/bin/python -m benchmarks.tui_cost --long-segment [--seconds 20]
+    .venv/bin/python -m benchmarks.tui_cost --long-run [--seconds 20]
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def report(what: str, delays: list[float]) -> None:
     )
 
 
-class AgedSegment:
-    """A segment whose run model already holds ``age_s`` seconds, then grows live."""
+class AgedRun:
+    """A run whose run model already holds ``age_s`` seconds, then grows live."""
 
     age_s = 10
 
@@ -196,9 +196,9 @@ async def _ui_cpu(age_s: int, seconds: float) -> float:
     from loadtui.app import AppConfig, LoadtuiApp
     from loadtui.engine.plan import LoadPlan
 
-    AgedSegment.age_s = age_s
+    AgedRun.age_s = age_s
     config = AppConfig.default(LoadPlan(users=40, duration_s=None))
-    app = LoadtuiApp(config, make_segment=AgedSegment)
+    app = LoadtuiApp(config, make_run=AgedRun)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(2.0)
         before = time.process_time()
@@ -208,25 +208,23 @@ async def _ui_cpu(age_s: int, seconds: float) -> float:
     return used / seconds * 100
 
 
-def long_segment(seconds: float) -> None:
+def long_run(seconds: float) -> None:
     import asyncio
 
     for age in (10, 120, 3600):  # from 120 s on, the per-second charts are drawn full width
         cpu = asyncio.run(_ui_cpu(age, seconds))
-        print(
-            f"UI process CPU, two panes on segments {age:>4} s old, fed live: {cpu:.1f}% of a core"
-        )
+        print(f"UI process CPU, two panes on runs {age:>4} s old, fed live: {cpu:.1f}% of a core")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--presses", type=int, default=50)
-    parser.add_argument("--long-segment", action="store_true")
+    parser.add_argument("--long-run", action="store_true")
     parser.add_argument("--watch", choices=("output", "poll"), default="output")
     args = parser.parse_args()
-    if args.long_segment:
-        long_segment(args.seconds)
+    if args.long_run:
+        long_run(args.seconds)
         return
     session = f"bench-{uuid.uuid4().hex[:6]}"
     workdir = tempfile.mkdtemp()
@@ -261,7 +259,7 @@ def main() -> None:
         report("tab (focus moves)", focus)
         report("? (help screen on/off)", help_screen)
     finally:
-        tmux("send-keys", "-t", session, "q")  # asks: segments are not exported
+        tmux("send-keys", "-t", session, "q")  # asks: runs are not exported
         time.sleep(1)
         tmux("send-keys", "-t", session, "q")  # quit without saving
         time.sleep(5)

@@ -1,6 +1,6 @@
 """The Textual app: up to four panes, each loading one route variant, side by side.
 
-No load runs in this process's event loop: every pane's segment lives on its own thread,
+No load runs in this process's event loop: every pane's run lives on its own thread,
 with its engine in a process of its own; the UI reads run models on a 4 Hz timer.
 """
 
@@ -29,12 +29,13 @@ from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.local import Cluster
 from loadtui.run import document, runfile, verdicts
-from loadtui.run.session import SegmentSpec
+from loadtui.run.runner import RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
 from loadtui.tui import route_choices
 from loadtui.tui.widgets.keybar import PINNED_KEYS, KeyBar
 from loadtui.tui.widgets.pane import RouteChoice, RoutePane
+from loadtui.tui.widgets.runs import LiveRun, PaneRun, RunEvents
 from loadtui.tui.widgets.screens import (
     HelpScreen,
     QuitChoice,
@@ -43,7 +44,6 @@ from loadtui.tui.widgets.screens import (
     ResultsScreen,
     VerdictScreen,
 )
-from loadtui.tui.widgets.segments import Listener, LiveSegment, Segment
 
 MAX_PANES = 4
 REFRESH_S = 0.25  # 4 Hz at most: calm over SSH
@@ -52,7 +52,7 @@ SHUTDOWN_WAIT_S = 10.0
 EXIT_GRACE_S = 5.0
 USER_PRESETS = {"1": 10, "2": 40, "3": 100}
 
-SegmentMaker = Callable[[SegmentSpec, Listener], Segment]
+RunMaker = Callable[[RunSpec, RunEvents], PaneRun]
 
 # The key bar of the main screen, most needed first; `? help` and `q quit` are pinned right.
 MAIN_KEYS = (
@@ -152,12 +152,12 @@ class MainScreen(Screen[None]):
             tooltip="stop the focused pane (its figures stay) or start it again",
         ),
         Binding("d", "app.verdicts", "verdicts", tooltip="the focused pane's verdicts in full"),
-        Binding("v", "app.results", "results", tooltip="every segment side by side"),
-        Binding("e", "app.export", "export", tooltip="write every segment to runs/<stamp>/"),
+        Binding("v", "app.results", "results", tooltip="every run side by side"),
+        Binding("e", "app.export", "export", tooltip="write every run to runs/<stamp>/"),
         Binding("tab", "app.next_pane", "pane", tooltip="focus the next pane"),
         Binding("a", "app.add_pane", "add", tooltip="add a pane (up to four)"),
         Binding("x", "app.close_pane", "close", tooltip="close the focused pane"),
-        Binding("r", "app.fresh", "fresh", tooltip="new segment on a fresh server"),
+        Binding("r", "app.fresh", "fresh", tooltip="new run on a fresh server"),
     ]
 
     def __init__(self, owner: LoadtuiApp) -> None:
@@ -200,7 +200,7 @@ class LoadtuiApp(App[int]):
             "q",
             "quit",
             "quit",
-            tooltip="stop everything and leave; asks first if segments are not exported",
+            tooltip="stop everything and leave; asks first if runs are not exported",
         ),
         Binding(
             "ctrl+c",
@@ -212,13 +212,13 @@ class LoadtuiApp(App[int]):
         ),
     ]
 
-    def __init__(self, config: AppConfig, make_segment: SegmentMaker = LiveSegment) -> None:
+    def __init__(self, config: AppConfig, make_run: RunMaker = LiveRun) -> None:
         super().__init__()
         self.config = config
-        self._make_segment = make_segment
-        self.closed_segments: list[Segment] = []
+        self._make_run = make_run
+        self.closed_runs: list[PaneRun] = []
         self.last_export: Path | None = None
-        self._exported: dict[int, int] = {}  # id(segment): the model version last written
+        self._exported: dict[int, int] = {}  # id(run): the model version last written
         self.export_error: str | None = None
         self.farewell: Text | None = None  # printed once the TUI is gone
         self._stopping = False
@@ -238,15 +238,13 @@ class LoadtuiApp(App[int]):
         return self._main
 
     def new_pane(self, route_index: int, users: int, number: int) -> RoutePane:
-        return RoutePane(
-            self.config.routes, route_index, users, self._segment_for, id=f"pane-{number}"
-        )
+        return RoutePane(self.config.routes, route_index, users, self._run_for, id=f"pane-{number}")
 
     def on_mount(self) -> None:
         self._collector.start(self)
         if self.config.notice:
             self.notify(shown(self.config.notice), timeout=8, markup=False)
-        # segment and probe threads share the GIL with the UI: hand it over more often
+        # run and probe threads share the GIL with the UI: hand it over more often
         sys.setswitchinterval(0.001)
         self.set_interval(REFRESH_S, self._refresh_panes)
         loop = asyncio.get_running_loop()
@@ -283,9 +281,9 @@ class LoadtuiApp(App[int]):
         panes = self.panes()
         self.select(panes[(panes.index(self.pane) + 1) % len(panes)])
 
-    # ---- segments ----------------------------------------------------------------------
-    def _segment_for(self, choice: RouteChoice, users: int, listener: Listener) -> Segment:
-        spec = SegmentSpec(
+    # ---- runs ----------------------------------------------------------------------
+    def _run_for(self, choice: RouteChoice, users: int, listener: RunEvents) -> PaneRun:
+        spec = RunSpec(
             route=choice.route,
             plan=replace(self.config.plan, users=users),
             target=self.config.target,
@@ -295,29 +293,29 @@ class LoadtuiApp(App[int]):
             engines=self.config.engines,
             cluster=self.config.cluster,
         )
-        return self._make_segment(spec, listener)
+        return self._make_run(spec, listener)
 
-    def all_segments(self) -> list[Segment]:
-        return self.closed_segments + [s for pane in self.panes() for s in pane.segments()]
+    def all_runs(self) -> list[PaneRun]:
+        return self.closed_runs + [s for pane in self.panes() for s in pane.runs()]
 
-    def unsaved(self) -> list[Segment]:
-        """Segments that measured something no run file holds: never written, changed since,
+    def unsaved(self) -> list[PaneRun]:
+        """Runs that measured something no run file holds: never written, changed since,
         or still running (stopping it adds its last moments)."""
-        return [segment for segment in self.all_segments() if self._unsaved(segment)]
+        return [run for run in self.all_runs() if self._unsaved(run)]
 
-    def _unsaved(self, segment: Segment) -> bool:
-        model = segment.model
+    def _unsaved(self, run: PaneRun) -> bool:
+        model = run.model
         if model is None or model.t0_mono is None:
             return False
-        return not segment.ended or self._exported.get(id(segment)) != model.version
+        return not run.ended or self._exported.get(id(run)) != model.version
 
     def result_rows(self) -> list[ResultRow]:
         rows = []
-        for segment in self.all_segments():
-            model = segment.model
+        for run in self.all_runs():
+            model = run.model
             if model is not None and model.t0_mono is not None:
                 doc = document.build(model, verdicts.compute(model))
-                rows.append(ResultRow(doc, "this session", running=not segment.ended))
+                rows.append(ResultRow(doc, "this session", running=not run.ended))
         return rows
 
     # ---- actions on the focused pane -----------------------------------------------------
@@ -334,7 +332,7 @@ class LoadtuiApp(App[int]):
         self.pane.toggle()
 
     def action_fresh(self) -> None:
-        self.pane.start_segment()
+        self.pane.start_run()
 
     def action_add_pane(self) -> None:
         panes = self.panes()
@@ -361,8 +359,8 @@ class LoadtuiApp(App[int]):
             self.notify("the last pane stays; q quits", severity="warning")
             return
         pane = self.pane
-        pane.stop_segment()
-        self.closed_segments += pane.segments()
+        pane.stop_run()
+        self.closed_runs += pane.runs()
         index = panes.index(pane)
         pane.remove()
         remaining = [p for p in panes if p is not pane]
@@ -376,15 +374,15 @@ class LoadtuiApp(App[int]):
             where = shown(f"{written[0].parent}/")
             self.notify(f"wrote {len(written)} run files to {where}", timeout=6, markup=False)
 
-    def export(self, interrupted: list[Segment] | None = None) -> list[Path]:
-        """Every segment (finished or running) as a run file under runs/<stamp>/.
+    def export(self, interrupted: list[PaneRun] | None = None) -> list[Path]:
+        """Every run (finished or running) as a run file under runs/<stamp>/.
 
-        Segments in ``interrupted`` (cut short by a signal) are marked so in their files.
+        Runs in ``interrupted`` (cut short by a signal) are marked so in their files.
         """
         measured = [
-            (number, segment)
-            for number, segment in enumerate(self.all_segments(), start=1)
-            if segment.model is not None and segment.model.t0_mono is not None
+            (number, run)
+            for number, run in enumerate(self.all_runs(), start=1)
+            if run.model is not None and run.model.t0_mono is not None
         ]
         if not measured:
             return []
@@ -392,16 +390,16 @@ class LoadtuiApp(App[int]):
         directory = None
         try:
             directory = runfile.new_run_dir(self.config.runs_dir)
-            for number, segment in measured:
-                model = segment.model
+            for number, run in measured:
+                model = run.model
                 assert model is not None
-                if interrupted and segment in interrupted:
+                if interrupted and run in interrupted:
                     model.finish("interrupted")
                 label = (model.variant_key or model.target.route).strip("/").replace("/", "_")
                 path = directory / f"{number:02d}-route-{label or 'root'}-{model.plan.users}u.json"
                 version = model.version
                 runfile.write(path, document.build(model, verdicts.compute(model)))
-                self._exported[id(segment)] = version
+                self._exported[id(run)] = version
                 written.append(path)
         except OSError as exc:
             self.export_error = shown(f"export failed: {exc.strerror or exc}")
@@ -446,22 +444,22 @@ class LoadtuiApp(App[int]):
         self._stop_everything(save=True, code=exits.INTERRUPTED)
 
     def _stop_everything(self, save: bool, code: int) -> None:
-        """Stop every segment (engines, servers) off the UI thread, write what was measured
+        """Stop every run (engines, servers) off the UI thread, write what was measured
         when asked (marked interrupted after Ctrl-C or a signal), then leave saying where
         the files went."""
         if self._stopping:
             return
         self._stopping = True
         self.notify("stopping …", timeout=SHUTDOWN_WAIT_S)
-        segments = self.all_segments()
-        cut_short = [segment for segment in segments if not segment.ended]
+        runs = self.all_runs()
+        cut_short = [run for run in runs if not run.ended]
         unsaved = len(self.unsaved())
-        for segment in segments:
-            segment.stop()
+        for run in runs:
+            run.stop()
 
         def wait_then_exit() -> None:
-            for segment in segments:
-                segment.join(SHUTDOWN_WAIT_S)
+            for run in runs:
+                run.join(SHUTDOWN_WAIT_S)
             written: list[Path] = []
             if save:
                 interrupted = cut_short if code == exits.INTERRUPTED else None
@@ -487,7 +485,7 @@ class LoadtuiApp(App[int]):
         elif save and self.export_error:
             line = f"loadtui: {self.export_error}"
         elif unsaved:
-            line = f"loadtui: quit without saving {unsaved} segment{'s' * (unsaved != 1)}"
+            line = f"loadtui: quit without saving {unsaved} run{'s' * (unsaved != 1)}"
         elif self.last_export is not None:
             line = f"loadtui: everything measured is in {self.last_export}/"
         else:

@@ -224,7 +224,7 @@ class _Channel:
             self.conn.close()
             self.conn = None
 
-    # ---- transport.Listener --------------------------------------------------------------
+    # ---- transport.RequestOwner ------------------------------------------------------------
     def on_response(self, status: int) -> None:
         self._end(self.engine.mix.kind(self.which, status))
 

@@ -1,7 +1,7 @@
-"""A deterministic feed for TUI tests: segments whose run models are filled with canned
+"""A deterministic feed for TUI tests: runs whose run models are filled with canned
 engine snapshots and server samples, the same every time, with no process or socket.
 
-It stands in for LiveSegment only where a test is about the screen (snapshots, key bindings);
+It stands in for LiveRun only where a test is about the screen (snapshots, key bindings);
 every measurement test runs the real engine against a real server.
 """
 
@@ -11,10 +11,10 @@ from loadtui.engine import hdr
 from loadtui.engine.messages import EngineStarted, IntervalSnapshot
 from loadtui.probing.samples import ServerSample, Stall
 from loadtui.run.model import RunModel
-from loadtui.run.session import SegmentSpec
+from loadtui.run.runner import RunSpec
 from loadtui.server.variants import find_variant
 from loadtui.targets.target import Target
-from loadtui.tui.widgets.segments import Listener
+from loadtui.tui.widgets.runs import RunEvents
 
 SECONDS = 12
 T0 = 1000.0
@@ -39,8 +39,8 @@ def _profile(key: str) -> dict:
     return {"rps": 80, "latency": [200, 201, 202, 205, 240], "stalled": False, "pool": 0}
 
 
-class FakeSegment:
-    def __init__(self, spec: SegmentSpec, listener: Listener) -> None:
+class FakeRun:
+    def __init__(self, spec: RunSpec, listener: RunEvents) -> None:
         self.spec = spec
         self.error: str | None = None
         self._listener = listener

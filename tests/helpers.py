@@ -125,7 +125,7 @@ def fill(directory: Path, leave: int = 0) -> None:
 
 
 def engine_config(host: str, port: int, path: str, plan: Any, interval_s: float = 1.0) -> Any:
-    """An engine's configuration for a plain GET of ``path``, built as a session builds it."""
+    """An engine's configuration for a plain GET of ``path``, built as a runner builds it."""
     from loadtui.engine.messages import EngineConfig, EngineRequest
     from loadtui.engine.request_spec import Shape, from_command_line, payloads
 

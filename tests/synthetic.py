@@ -1,5 +1,5 @@
 """Run models filled by hand: the engine's snapshots and the probe's samples, second by second,
-exactly as a session feeds them, with no process or socket. For unit tests of the statistics
+exactly as a runner feeds them, with no process or socket. For unit tests of the statistics
 and the verdict rules at their boundaries (milliseconds each)."""
 
 from __future__ import annotations

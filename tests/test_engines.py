@@ -26,7 +26,7 @@ from loadtui.engine.messages import IntervalSnapshot
 from loadtui.engine.plan import LoadPlan
 from loadtui.fleet.local import Tagged
 from loadtui.run import document, runfile
-from loadtui.run.session import SegmentSpec, Session
+from loadtui.run.runner import Runner, RunSpec
 from loadtui.targets.target import parse_target
 from loadtui.tui.widgets.pane import APPLY_DELAY_S
 from tests.apps import serve_app
@@ -82,28 +82,28 @@ def added(*encoded: str) -> list[tuple[int, int]]:
     return hdr.recorded(total)
 
 
-def run_session(spec: SegmentSpec, during=None) -> tuple[Session, list[Tagged]]:
-    """A session to its end, and every message its engines sent (watched, not changed)."""
-    session = Session(spec)
-    session.start()
-    assert session.engines is not None
+def run_through(spec: RunSpec, during=None) -> tuple[Runner, list[Tagged]]:
+    """A run to its end, and every message its engines sent (watched, not changed)."""
+    runner = Runner(spec)
+    runner.start()
+    assert runner.engines is not None
     seen: list[Tagged] = []
-    receive = session.engines.messages
+    receive = runner.engines.messages
 
     def watched(timeout: float) -> list[Tagged]:
         found = receive(timeout)
         seen.extend(found)
         return found
 
-    session.engines.messages = watched  # type: ignore[method-assign]
+    runner.engines.messages = watched  # type: ignore[method-assign]
     started = time.monotonic()
     try:
-        while session.pump(0.2):
+        while runner.pump(0.2):
             if during is not None:
-                during(session, time.monotonic() - started)
+                during(runner, time.monotonic() - started)
     finally:
-        session.close()
-    return session, seen
+        runner.close()
+    return runner, seen
 
 
 def snapshots(seen: list[Tagged], engine: int) -> list[IntervalSnapshot]:
@@ -141,9 +141,9 @@ def test_the_open_loop_shares_one_schedule(counter):
     is the sum of the engines'."""
     rate, seconds = 50.0, 4.0
     plan = LoadPlan(mode="open", users=6, duration_s=seconds, rate=rate, timeout_s=5)
-    spec = SegmentSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
-    session, seen = run_session(spec)
-    model = session.model
+    spec = RunSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
+    runner, seen = run_through(spec)
+    model = runner.model
     assert model is not None and model.failure is None and model.t0_mono is not None
     first, second = snapshots(seen, 0), snapshots(seen, 1)
     assert [s.index for s in first] == [s.index for s in second]
@@ -167,19 +167,19 @@ def test_the_open_loop_shares_one_schedule(counter):
 
 def test_users_changed_mid_run_are_spread_over_both_engines(counter):
     plan = LoadPlan(users=4, spawn_rate=100, duration_s=4, think_s=(0.02, 0.05))
-    spec = SegmentSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
+    spec = RunSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
 
     changed = []
 
-    def more(session: Session, elapsed: float) -> None:
+    def more(runner: Runner, elapsed: float) -> None:
         if elapsed > 1.5 and not changed:
-            session.set_users(9)
+            runner.set_users(9)
             changed.append(elapsed)
 
-    session, seen = run_session(spec, more)
+    runner, seen = run_through(spec, more)
     assert snapshots(seen, 0)[0].users == 2 and snapshots(seen, 1)[0].users == 2
     assert snapshots(seen, 0)[-1].users == 5 and snapshots(seen, 1)[-1].users == 4
-    assert session.model.timeline()[-1].users == 9
+    assert runner.model.timeline()[-1].users == 9
 
 
 def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_path):
@@ -217,8 +217,8 @@ def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_pat
 
 
 async def test_the_tui_pane_is_one_run_of_two_engines_and_keys_spread_the_users(counter, tmp_path):
-    """`loadtui --engines 2`: the pane's segment runs on two engines as one run, and a user key
-    starts the next segment with the new users shared between them."""
+    """`loadtui --engines 2`: the pane's run is one run of two engines, and a user key
+    starts the next run with the new users shared between them."""
     argv = ["--target", counter, "--route", "/hit", "--engines", "2", "--users", "4"]
     config = options.tui_config(build_parser().parse_args(argv))
     app = LoadtuiApp(replace(config, hard_exit=False, runs_dir=tmp_path / "runs"))
@@ -230,15 +230,15 @@ async def test_the_tui_pane_is_one_run_of_two_engines_and_keys_spread_the_users(
     async with app.run_test(size=(120, 40)) as pilot:
         (pane,) = app.panes()
         await until(pilot, lambda: measured(pane, 2))
-        first = pane.segment
+        first = pane.run
         await pilot.press("1")  # 10 users
         await pilot.pause(APPLY_DELAY_S + 0.3)
-        await until(pilot, lambda: pane.segment is not first and measured(pane, 2))
-        pane.stop_segment()
-        await until(pilot, lambda: pane.segment.ended)
-        docs = [document.build(s.model, []) for s in (first, pane.segment)]
-        for segment in app.all_segments():
-            segment.stop()
+        await until(pilot, lambda: pane.run is not first and measured(pane, 2))
+        pane.stop_run()
+        await until(pilot, lambda: pane.run.ended)
+        docs = [document.build(s.model, []) for s in (first, pane.run)]
+        for run in app.all_runs():
+            run.stop()
     shares = [[(e.engine, e.users) for e in doc.generator.engines] for doc in docs]
     assert shares == [[(1, 2), (2, 2)], [(1, 5), (2, 5)]]
     for doc in docs:

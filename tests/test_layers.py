@@ -47,7 +47,7 @@ ENGINE_FORBIDDEN = (
     "loadtui.run.model",
     "loadtui.run.verdicts",
     "loadtui.run.runfile",
-    "loadtui.run.session",
+    "loadtui.run.runner",
     "loadtui.probe",
     "loadtui.app",
     "loadtui.tui.widgets",

@@ -69,7 +69,7 @@ def loadtui_run(
     return result, runfile.load(out) if out.exists() else None, peak
 
 
-class Listener:
+class ConnectionCounter:
     """Counts the connections a loopback address receives."""
 
     def __init__(self, host: str) -> None:
@@ -88,7 +88,7 @@ class Listener:
 
 # ---- a probe that cannot be turned against anyone --------------------------------------------
 def test_a_port_that_is_not_a_number_sends_nothing_elsewhere(tmp_path):
-    elsewhere = Listener("127.0.0.2")
+    elsewhere = ConnectionCounter("127.0.0.2")
     with hostile("port-trick", str(elsewhere.port)) as url:
         result, doc, _ = loadtui_run(tmp_path, url)
     assert result.returncode == 0, result.stderr

@@ -27,8 +27,8 @@ from loadtui.engine.plan import LoadPlan
 from loadtui.report import tables
 from loadtui.run import document, runfile, verdicts
 from loadtui.run.runfile import RunFileError
-from loadtui.run.session import SegmentSpec
-from tests.fake_feed import FakeSegment
+from loadtui.run.runner import RunSpec
+from tests.fake_feed import FakeRun
 
 COMMANDS = ["run", "matrix", "report", "server", "routes"]
 OPTIONS = [
@@ -75,10 +75,10 @@ def test_no_command_line_crashes(argv):
 
 
 def real_document() -> dict:
-    segment = FakeSegment(SegmentSpec("4", LoadPlan(users=10, duration_s=None)), lambda *_: None)
-    segment.start()
-    segment.stop()
-    built = document.build(segment.model, verdicts.compute(segment.model))
+    run = FakeRun(RunSpec("4", LoadPlan(users=10, duration_s=None)), lambda *_: None)
+    run.start()
+    run.stop()
+    built = document.build(run.model, verdicts.compute(run.model))
     return json.loads(built.to_json())
 
 

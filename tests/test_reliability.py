@@ -76,7 +76,7 @@ def test_signals_during_run_keep_what_was_measured(tmp_path, signum):
     assert wait_for(lambda: gone(children), timeout=5)
 
 
-def test_sigterm_during_matrix_writes_the_segment_and_stops(tmp_path):
+def test_sigterm_during_matrix_writes_the_run_and_stops(tmp_path):
     proc = start(
         "matrix", "--routes", "5,4", "--users", "5", "--duration", "20", "--out", str(tmp_path)
     )

@@ -21,7 +21,7 @@ from loadtui.tui.widgets import render
 from loadtui.tui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
 from loadtui.tui.widgets.pane import APPLY_DELAY_S, RouteChoice, RoutePane
 from loadtui.tui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
-from tests.fake_feed import FakeSegment
+from tests.fake_feed import FakeRun
 
 SETTLE = APPLY_DELAY_S + 0.3
 SIZES = [(80, 24), (160, 48)]
@@ -32,7 +32,7 @@ def make_app(tmp_path, **changes) -> LoadtuiApp:
     plan = LoadPlan(users=40, duration_s=None)
     changes.setdefault("runs_dir", tmp_path / "runs")
     config = replace(AppConfig.default(plan), **changes)
-    return LoadtuiApp(config, make_segment=FakeSegment)
+    return LoadtuiApp(config, make_run=FakeRun)
 
 
 def hostile_app(tmp_path, **changes) -> LoadtuiApp:
@@ -103,17 +103,17 @@ async def test_starts_with_route_5_beside_route_4_at_40_users(tmp_path):
         (["right", "right", "3"], ("7", 100)),
     ],
 )
-async def test_route_and_user_keys_start_one_new_segment(tmp_path, keys, expected):
+async def test_route_and_user_keys_start_one_new_run(tmp_path, keys, expected):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.panes()[0]
-        first = pane.segment
+        first = pane.run
         await pilot.press(*keys)
         assert pane.status == "changing"
         await pilot.pause(SETTLE)
         assert keys_of(pane) == expected
-        assert pane.segment is not first and pane.segment.spec.plan.users == expected[1]
-        assert pane.history == [first] and first.ended  # one new segment for the burst
+        assert pane.run is not first and pane.run.spec.plan.users == expected[1]
+        assert pane.history == [first] and first.ended  # one new run for the burst
 
 
 # ---- stopping keeps the figures ----------------------------------------------------------------
@@ -134,7 +134,7 @@ async def test_space_stops_the_focused_pane_and_keeps_its_figures(tmp_path, size
         assert "40 users · stopped 0:12" in pane.border_subtitle
         assert "stopped 0:12" in screen_text(app)
 
-        await pilot.press("space")  # starts again: a new segment, the stopped one in history
+        await pilot.press("space")  # starts again: a new run, the stopped one in history
         await pilot.pause()
         assert pane.running and pane.status == "running" and len(pane.history) == 1
 
@@ -167,22 +167,22 @@ async def test_add_and_close_panes(tmp_path):
         closed = app.panes()[3]
         await pilot.press("x")
         await pilot.pause()
-        assert len(app.panes()) == 3 and closed.segments()[0] in app.closed_segments
-        assert closed.segments()[0].ended
+        assert len(app.panes()) == 3 and closed.runs()[0] in app.closed_runs
+        assert closed.runs()[0].ended
         for _ in range(3):
             await pilot.press("x")
             await pilot.pause()
         assert len(app.panes()) == 1 and app.pane.focused  # the last pane stays
 
 
-async def test_r_starts_a_fresh_segment_on_the_same_route(tmp_path):
+async def test_r_starts_a_fresh_run_on_the_same_route(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.panes()[0]
-        first = pane.segment
+        first = pane.run
         await pilot.press("r")
         await pilot.pause()
-        assert pane.segment is not first and keys_of(pane) == ("5", 40)
+        assert pane.run is not first and keys_of(pane) == ("5", 40)
 
 
 # ---- the key bar ---------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_the_key_line_keeps_help_and_quit_at_any_width(width):
 
 
 # ---- files ---------------------------------------------------------------------------------
-async def test_e_exports_every_segment_as_a_run_file(tmp_path):
+async def test_e_exports_every_run_as_a_run_file(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("3")
@@ -238,12 +238,12 @@ async def test_e_exports_every_segment_as_a_run_file(tmp_path):
         assert any(v.code == "event_loop_blocked" for v in doc.verdicts)
         assert app.last_export == files[0].parent
         # written, but the running ones will measure more until stopped
-        assert app.unsaved() == [pane.segment for pane in app.panes()]
+        assert app.unsaved() == [pane.run for pane in app.panes()]
 
 
 # ---- the results view ------------------------------------------------------------------------
 @pytest.mark.parametrize("size", SIZES)
-async def test_v_shows_every_segment_whole_with_its_time_and_source(tmp_path, size):
+async def test_v_shows_every_run_whole_with_its_time_and_source(tmp_path, size):
     app = make_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         await pilot.press("space")  # pane 1 stops: one finished, one running
@@ -252,7 +252,7 @@ async def test_v_shows_every_segment_whole_with_its_time_and_source(tmp_path, si
         screen = app.screen
         assert isinstance(screen, ResultsScreen)
         title = text_of(screen.query_one("#results-title"))
-        assert "1 finished segments, 1 running (their figures still change" in title
+        assert "1 finished runs, 1 running (their figures still change" in title
         table = text_of(screen.query_one("#results"))
         lines = table.splitlines()
         assert all(len(line) <= size[0] for line in lines)
@@ -352,7 +352,7 @@ async def test_tall_panes_fill_their_height_with_history_and_distribution(tmp_pa
             assert len(chart) >= 12  # the charts take the rows they get
 
 
-def test_a_long_segment_draws_only_the_seconds_that_fit():
+def test_a_long_run_draws_only_the_seconds_that_fit():
     from tests.synthetic import model as synthetic_model
 
     assert render.history(synthetic_model(30), 50, 10)[0].plain.startswith(
@@ -384,31 +384,31 @@ async def test_question_mark_shows_every_key_and_how_to_close_it(tmp_path, size)
 
 # ---- leaving -------------------------------------------------------------------------------
 @pytest.mark.parametrize("size", SIZES)
-async def test_q_with_unsaved_segments_asks_and_escape_stays(tmp_path, size):
+async def test_q_with_unsaved_runs_asks_and_escape_stays(tmp_path, size):
     app = make_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, QuitScreen)
         shown = screen_text(app)
-        assert "2 segments measured what no run file holds yet" in shown
+        assert "2 runs measured what no run file holds yet" in shown
         assert "export to" in shown and "quit without saving" in shown and "stay" in shown
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.main and app.is_running
-        assert all(segment.ended is False for segment in app.all_segments())
+        assert all(run.ended is False for run in app.all_runs())
 
 
 async def test_q_q_leaves_without_saving_and_says_so(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        segments = app.all_segments()
+        runs = app.all_runs()
         await pilot.press("q", "q")
         await pilot.pause(0.5)
-    assert all(segment.ended for segment in segments)
+    assert all(run.ended for run in runs)
     assert app.return_value == exits.OK and app.return_code == exits.OK
     assert not (tmp_path / "runs").exists()
-    assert str(app.farewell) == "loadtui: quit without saving 2 segments"
+    assert str(app.farewell) == "loadtui: quit without saving 2 runs"
     # the hard-exit fallback belongs to the CLI's process only: here it would end pytest's
     assert not any(isinstance(thread, threading.Timer) for thread in threading.enumerate())
 

@@ -56,10 +56,10 @@ def requests_of(pane: RoutePane) -> int:
 
 
 def stop_all(app: LoadtuiApp) -> None:
-    for segment in app.all_segments():
-        segment.stop()
-    for segment in app.all_segments():
-        segment.join(15)
+    for run in app.all_runs():
+        run.stop()
+    for run in app.all_runs():
+        run.join(15)
 
 
 async def test_headers_and_a_body_from_the_command_line_count_as_the_app_counts(shop, tmp_path):
@@ -71,8 +71,8 @@ async def test_headers_and_a_body_from_the_command_line_count_as_the_app_counts(
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.panes()[0]
         await until(pilot, lambda: requests_of(pane) >= 30)
-        pane.stop_segment()
-        await until(pilot, lambda: pane.segment.ended)
+        pane.stop_run()
+        await until(pilot, lambda: pane.run.ended)
         summary = pane.model.summary()
         stop_all(app)
     successes = summary.requests - summary.errors
@@ -90,7 +90,7 @@ async def test_arrows_walk_the_targets_openapi_operations_with_examples_filled(s
         asked = []
         for _ in range(3):
             await until(pilot, lambda: requests_of(pane) >= 5)
-            (request,) = pane.segment.spec.requests()
+            (request,) = pane.run.spec.requests()
             asked.append((pane.choice.label, request.name, pane.model.summary().errors))
             await pilot.press("right")
             await pilot.pause(SETTLE)
@@ -144,7 +144,7 @@ async def test_a_scenario_shows_its_requests_by_name_then_each_alone(shop, tmp_p
         text = screen_text(app)
         await pilot.press("right")
         await pilot.pause(SETTLE)
-        alone = pane.segment.spec.scenario
+        alone = pane.run.spec.scenario
         stop_all(app)
     rows = {row[0]: row for row in (line.strip("┃│ ").split() for line in text.splitlines()) if row}
     assert rows["request"] == HEADING

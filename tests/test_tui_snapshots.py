@@ -54,7 +54,7 @@ def test_help_screen(snap_compare, tmp_path, size):
 
 
 @SIZES
-def test_results_of_finished_and_running_segments(snap_compare, tmp_path, size):
+def test_results_of_runs_finished_and_running(snap_compare, tmp_path, size):
     app = make_app(tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=_keys("space", "v"))
 
@@ -65,7 +65,7 @@ def test_verdicts_in_full(snap_compare, tmp_path, size):
 
 
 @SIZES
-def test_quit_asks_about_unsaved_segments(snap_compare, tmp_path, size):
+def test_quit_asks_about_unsaved_runs(snap_compare, tmp_path, size):
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=_keys("q"))
 
 

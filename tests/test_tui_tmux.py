@@ -69,7 +69,7 @@ def test_real_loadtui_in_tmux(tmp_path):
         assert len([p for p in children if "loadtui.workers" in " ".join(p.cmdline())]) == 2
         assert len([p for p in children if "server" in p.cmdline()]) == 2
 
-        tmux.press("3")  # 100 users on the focused pane, a new segment on a fresh server
+        tmux.press("3")  # 100 users on the focused pane, a new run on a fresh server
         assert wait_for(lambda: "100 users · running" in tmux.screen(), 30)
         tmux.press("n")  # the next route: 5 -> 6
         assert wait_for(lambda: re.search(r"6  async def / async inner", tmux.screen()), 30)
@@ -79,12 +79,12 @@ def test_real_loadtui_in_tmux(tmp_path):
         assert wait_for(lambda: len(list(tmp_path.glob("runs/*/*.json"))) >= 3, 15)
 
         everything = [*shell.children(recursive=True)]
-        tmux.press("q")  # the running segments changed since the export: it asks
+        tmux.press("q")  # the runs still running changed since the export: it asks
         assert wait_for(lambda: "measured what no run file holds yet" in tmux.screen(), 10)
         tmux.press("q")  # q q: leave without saving
         assert wait_for(exit_file.exists, 30), tmux.screen()
         assert exit_file.read_text().strip() == "0"
-        assert re.search(r"loadtui: quit without saving \d segments", tmux.screen())
+        assert re.search(r"loadtui: quit without saving \d runs", tmux.screen())
         assert wait_for(lambda: not any(p.is_running() for p in everything), 10)
     finally:
         tmux.kill()
@@ -163,7 +163,7 @@ def test_q_asks_then_q_leaves_without_saving(tmp_path, size):
     tmux, exit_file, _ui, children = _start_tui(tmp_path, size)
     try:
         tmux.press("q")
-        assert wait_for(lambda: "2 segments measured what no run file" in tmux.screen(), 10), (
+        assert wait_for(lambda: "2 runs measured what no run file" in tmux.screen(), 10), (
             tmux.screen()
         )
         tmux.press("Escape")  # stay
@@ -174,7 +174,7 @@ def test_q_asks_then_q_leaves_without_saving(tmp_path, size):
         tmux.press("q")
         assert wait_for(exit_file.exists, 30), tmux.screen()
         assert exit_file.read_text().strip() == "0"
-        assert "loadtui: quit without saving 2 segments" in tmux.screen()
+        assert "loadtui: quit without saving 2 runs" in tmux.screen()
         assert not (tmp_path / "runs").exists()
         assert wait_for(lambda: _gone(children), 10)
     finally:

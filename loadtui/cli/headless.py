@@ -1,4 +1,4 @@
-"""Headless runs: `loadtui run` (one segment) and `loadtui matrix` (the seed's runner).
+"""Headless runs: `loadtui run` (one run) and `loadtui matrix` (the seed's runner).
 
 Progress goes to stderr, results to stdout, run files are written atomically. Ctrl-C (or
 SIGTERM) stops the load, keeps what was measured, marks it interrupted and still writes it.
@@ -28,7 +28,7 @@ from loadtui.run import gate as gates
 from loadtui.run.gate import NO_GATE, GateSpec
 from loadtui.run.model import State
 from loadtui.run.rundoc import RunDocument
-from loadtui.run.session import SegmentSpec, Session
+from loadtui.run.runner import Runner, RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
 
@@ -68,18 +68,18 @@ class Progress:
         self.tty = stream.isatty()
         self._last = 0.0
 
-    def show(self, session: Session, phase: str = "") -> None:
+    def show(self, runner: Runner, phase: str = "") -> None:
         now = time.monotonic()
         if now - self._last < (0.5 if self.tty else 5.0):
             return
         self._last = now
-        self.stream.write(("\r" if self.tty else "") + self._line(session, phase))
+        self.stream.write(("\r" if self.tty else "") + self._line(runner, phase))
         if not self.tty:
             self.stream.write("\n")
         self.stream.flush()
 
-    def _line(self, session: Session, phase: str) -> str:
-        model = session.model
+    def _line(self, runner: Runner, phase: str) -> str:
+        model = runner.model
         assert model is not None
         elapsed = model.elapsed_s()
         duration = model.plan.duration_s
@@ -103,7 +103,7 @@ class Progress:
 
 
 @dataclass
-class SegmentResult:
+class RunResult:
     document: RunDocument
     path: Path | None  # None when no file was asked for, or it could not be written
     interrupted: bool
@@ -111,43 +111,43 @@ class SegmentResult:
     write_error: str | None = None
 
 
-def run_segment(
-    spec: SegmentSpec,
+def run_to_end(
+    spec: RunSpec,
     *,
     json_path: Path | None,
     drain_s: float | None,
     stop: StopRequested,
     label: str = "",
     gate: GateSpec = NO_GATE,
-) -> SegmentResult:
-    """Run one segment to its end (or until stopped) and write its file.
+) -> RunResult:
+    """Carry out one run to its end (or until it is stopped) and write its file.
 
     SpawnError / TargetError propagate: nothing was measured, nothing is written.
     """
-    session = Session(spec)
+    runner = Runner(spec)
     progress = Progress(sys.stderr, label)
-    state: State | None = None  # None: the session decides (finished, or failed)
+    state: State | None = None  # None: the runner decides (finished, or failed)
     try:
-        session.start()
-        while session.pump(0.25):
-            progress.show(session)
+        runner.start()
+        while runner.pump(0.25):
+            progress.show(runner)
             if stop:
-                session.stop()
+                runner.stop()
         if drain_s and not stop:
-            session.drain(drain_s, lambda _t: progress.show(session, "draining"))
+            runner.drain(drain_s, lambda _t: progress.show(runner, "draining"))
         if stop:
             state = "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
     finally:
         progress.done()
-        session.close(state)
-    model = session.model
+        runner.close(state)
+    model = runner.model
     assert model is not None
     found = verdicts.compute(model)
     doc = gates.apply(document.build(model, found), gate)
     unreachable = any(v.code == "server_unreachable" for v in found) or model.failure is not None
-    result = SegmentResult(doc, json_path, state == "interrupted", unreachable)
+    result = RunResult(doc, json_path, state == "interrupted", unreachable)
     if json_path is not None:
         try:
             runfile.write(json_path, doc)
@@ -158,10 +158,10 @@ def run_segment(
 
 
 def run_command(
-    spec: SegmentSpec, json_path: Path | None, drain_s: float | None, gate: GateSpec = NO_GATE
+    spec: RunSpec, json_path: Path | None, drain_s: float | None, gate: GateSpec = NO_GATE
 ) -> int:
     with StopRequested().installed() as stop:
-        result = run_segment(spec, json_path=json_path, drain_s=drain_s, stop=stop, gate=gate)
+        result = run_to_end(spec, json_path=json_path, drain_s=drain_s, stop=stop, gate=gate)
     print(tables.run_summary(result.document, str(result.path) if result.path else None))
     if result.document.failure:
         print(f"loadtui run: {shown(result.document.failure)}", file=sys.stderr)
@@ -218,7 +218,7 @@ def matrix_command(
             plan = replace(
                 base_plan, users=count, spawn_rate=SEED_SPAWN_RATES.get(count, base_plan.spawn_rate)
             )
-            spec = SegmentSpec(
+            spec = RunSpec(
                 route,
                 plan,
                 target=target,
@@ -229,7 +229,7 @@ def matrix_command(
             )
             label = f"[{number}/{total}] {route} x {count}u"
             name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
-            result = run_segment(
+            result = run_to_end(
                 spec,
                 json_path=out_dir / f"route-{name}-{count}u.json",
                 drain_s=None,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from loadtui.fleet.ray_engines import RayCluster
     from loadtui.run.gate import GateSpec
     from loadtui.run.runfile import Claim
-    from loadtui.run.session import SegmentSpec
+    from loadtui.run.runner import RunSpec
     from loadtui.server.serve import ServeOptions
     from loadtui.targets.target import Target
 
@@ -154,7 +154,7 @@ def scenario_requests(args: argparse.Namespace) -> tuple[RequestSpec, ...]:
         raise UsageError(str(exc)) from None
 
 
-def checked_segment(spec: SegmentSpec, on_cluster: bool = False) -> SegmentSpec:
+def checked_run(spec: RunSpec, on_cluster: bool = False) -> RunSpec:
     """``spec`` once its requests can be built and its users have descriptors enough (here,
     unless its engines run on a cluster's nodes, which check their own)."""
     from loadtui.engine import fd_limits
@@ -239,8 +239,8 @@ def placed(args: argparse.Namespace, count: int, least_users: int) -> tuple[int,
         raise
 
 
-def run_spec(args: argparse.Namespace) -> SegmentSpec:
-    from loadtui.run.session import SegmentSpec
+def run_spec(args: argparse.Namespace) -> RunSpec:
+    from loadtui.run.runner import RunSpec
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
@@ -257,7 +257,7 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
         where = target(args, route if not mix else "/")
     elif not mix:
         demo_route(route)
-    spec = SegmentSpec(
+    spec = RunSpec(
         route=route,
         plan=load,
         target=where,
@@ -266,7 +266,7 @@ def run_spec(args: argparse.Namespace) -> SegmentSpec:
         scenario=mix,
         engines=engines(args, load.users, spawned=where is None),
     )
-    return checked_segment(spec, on_cluster=args.ray is not None)
+    return checked_run(spec, on_cluster=args.ray is not None)
 
 
 def matrix_plan(
@@ -274,7 +274,7 @@ def matrix_plan(
 ) -> tuple[list[str], LoadPlan, Target | None, RequestSpec | None, int]:
     """The routes, the base plan, the target (None: a fresh demo server for every run), how
     each route is asked and by how many engines."""
-    from loadtui.run.session import SegmentSpec
+    from loadtui.run.runner import RunSpec
     from loadtui.server.variants import SEED_KEYS
 
     no_metrics_without_target(args)
@@ -295,8 +295,8 @@ def matrix_plan(
     count = engines(args, min(args.users), spawned=where is None)
     for route in routes:
         most = replace(base, users=max(args.users))
-        checked_segment(
-            SegmentSpec(route=route, plan=most, target=where, shape=shape, engines=count),
+        checked_run(
+            RunSpec(route=route, plan=most, target=where, shape=shape, engines=count),
             on_cluster=args.ray is not None,
         )
     return routes, base, where, shape, count
@@ -319,10 +319,10 @@ def gate(args: argparse.Namespace, names: Collection[str] = ()) -> GateSpec:
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:
-    """The TUI's panes, checked as `run` checks its segment. With --target and no --route the
+    """The TUI's panes, checked as `run` checks its run. With --target and no --route the
     routes come from the target's OpenAPI document once it is reached (``openapi``)."""
     from loadtui.app import MAX_PANES, AppConfig
-    from loadtui.run.session import SegmentSpec
+    from loadtui.run.runner import RunSpec
     from loadtui.tui import route_choices
 
     load = plan(args, args.users, args.spawn_rate)
@@ -356,11 +356,11 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     count = engines(args, args.users, spawned=where is None)
     for index in sorted({index for index, _ in config.panes}):
         choice = config.routes[index]
-        spec = SegmentSpec(
+        spec = RunSpec(
             route=choice.route, plan=load, target=where, shape=choice.shape,
             scenario=choice.scenario, engines=count,
         )  # fmt: skip
-        checked_segment(spec, on_cluster=args.ray is not None)
+        checked_run(spec, on_cluster=args.ray is not None)
     return replace(
         config,
         threads=args.threads,

@@ -2,7 +2,7 @@
 
 One ``asyncio.Protocol`` per connection, responses parsed by ``httptools`` (the parser uvicorn
 uses), request bytes built once per distinct request. Bodies are parsed and dropped. No future
-or task per request: the outcome of each request goes straight to the connection's listener
+or task per request: the outcome of each request goes straight to the connection's owner
 (``on_response`` or ``on_failure``), which may send the next request from inside that call.
 See ``benchmarks/client_cost.py`` for what it costs beside wrk and Locust.
 """
@@ -34,7 +34,7 @@ class RequestFailed(Exception):
         self.kind = kind
 
 
-class Listener(Protocol):
+class RequestOwner(Protocol):
     """Whoever sent the request in flight on a connection: told once how it ended."""
 
     def on_response(self, status: int) -> None:
@@ -48,11 +48,11 @@ class Listener(Protocol):
 async def connect(
     host: str,
     port: int,
-    listener: Listener,
+    owner: RequestOwner,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
 ) -> HttpConnection:
-    """A new connection reporting to ``listener``, TLS when given a context; RequestFailed if
+    """A new connection reporting to ``owner``, TLS when given a context; RequestFailed if
     none could be opened (a failed handshake is the kind ``tls``).
 
     No timeout of its own: the caller's deadline cancels it.
@@ -60,10 +60,10 @@ async def connect(
     loop = asyncio.get_running_loop()
     try:
         if tls is None:
-            _, conn = await loop.create_connection(lambda: HttpConnection(listener), host, port)
+            _, conn = await loop.create_connection(lambda: HttpConnection(owner), host, port)
         else:
             _, conn = await loop.create_connection(
-                lambda: HttpConnection(listener),
+                lambda: HttpConnection(owner),
                 host,
                 port,
                 ssl=tls,
@@ -79,8 +79,8 @@ async def connect(
 class HttpConnection(asyncio.Protocol):
     """One TCP connection; one request at a time, kept alive between requests."""
 
-    def __init__(self, listener: Listener) -> None:
-        self.listener = listener
+    def __init__(self, owner: RequestOwner) -> None:
+        self.owner = owner
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiting = False  # a request is out and its response not complete yet
@@ -114,7 +114,7 @@ class HttpConnection(asyncio.Protocol):
         waiting = self._waiting
         self.close()
         if waiting:
-            self.listener.on_failure(kind)
+            self.owner.on_failure(kind)
 
     # ---- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -133,7 +133,7 @@ class HttpConnection(asyncio.Protocol):
         if self._waiting and self._headers_done and not self._framed and exc is None:
             # no length given: the body ended with the connection (RFC 9112 6.3)
             self._waiting = False
-            self.listener.on_response(self._parser.get_status_code())
+            self.owner.on_response(self._parser.get_status_code())
             return
         self._fail("disconnect")
 
@@ -150,7 +150,7 @@ class HttpConnection(asyncio.Protocol):
             if status >= 200:
                 self._waiting = False
                 self.close()
-                self.listener.on_response(status)
+                self.owner.on_response(status)
 
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -160,4 +160,4 @@ class HttpConnection(asyncio.Protocol):
         if not self._parser.should_keep_alive():
             with contextlib.suppress(Exception):
                 self.close()
-        self.listener.on_response(status)
+        self.owner.on_response(status)

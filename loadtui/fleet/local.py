@@ -62,7 +62,7 @@ def spread(users: int, live: Sequence[int]) -> dict[int, int]:
 
 
 class Engines(Protocol):
-    """What a session drives: engines started together, their messages, their users."""
+    """What a runner drives: engines started together, their messages, their users."""
 
     infos: list[EngineInfo]
 

@@ -19,18 +19,18 @@ WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 @dataclass(frozen=True)
-class Listener:
+class ListeningSocket:
     host: str  # where to connect: a wildcard address becomes the loopback one
     port: int
 
 
-def _listening(process: psutil.Process) -> list[Listener]:
+def _listening(process: psutil.Process) -> list[ListeningSocket]:
     try:
         found = process.net_connections(kind="tcp")
     except (psutil.Error, OSError):
         return []
     return [
-        Listener(WILDCARDS.get(c.laddr.ip, c.laddr.ip), c.laddr.port)
+        ListeningSocket(WILDCARDS.get(c.laddr.ip, c.laddr.ip), c.laddr.port)
         for c in found
         if c.status == psutil.CONN_LISTEN and c.laddr
     ]
@@ -74,7 +74,7 @@ def serving_workers(port: int, known: int | None = None) -> list[int]:
     return sorted(pid for pid in holders if pid not in parents)
 
 
-def other_listeners(pid: int, port: int) -> list[Listener]:
+def other_listeners(pid: int, port: int) -> list[ListeningSocket]:
     """The other sockets ``pid`` listens on: where its metrics sidecar may be."""
     try:
         process = psutil.Process(pid)

@@ -63,7 +63,7 @@ def describe_load(doc: RunDocument) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A segment's length: "4.8s", "30.0s", "2m05s", "1h02m"."""
+    """A run's length: "4.8s", "30.0s", "2m05s", "1h02m"."""
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(round(seconds), 60)
@@ -187,7 +187,7 @@ COLUMNS = ("route", "load", "time", "req/s", "mean", "p50", "p99", "errors", "st
 TABLE_COLUMNS = (*COLUMNS, "verdicts")
 TEXT_COLUMNS = {"route", "load", "verdicts"}
 NOTE = (
-    "time: how long the segment ran; latency in ms unless marked s; stalls: count (longest); "
+    "time: how long the run ran; latency in ms unless marked s; stalls: count (longest); "
     "pending: background tasks not finished when the load ended"
 )
 

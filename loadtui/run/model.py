@@ -1,9 +1,9 @@
-"""The run model: one segment (one route at one load), built from the engine's interval
+"""The run model: one run (one route at one load), built from the engine's interval
 snapshots and the probe's server samples.
 
 The TUI, the headless printer, the verdicts and the run file all read it; the statistics it
 keeps are computed by :mod:`loadtui.run.stats`, as the data arrives: a reader never refolds a long
-run. Writers (the session's engine pump, the probe thread) and readers (the UI timer) may be
+run. Writers (the runner's engine pump, the probe thread) and readers (the UI timer) may be
 different threads, hence the lock.
 """
 
@@ -177,7 +177,7 @@ class RunModel:
 
     # ---- writers ---------------------------------------------------------------------
     def set_engines(self, infos: list[EngineInfo]) -> None:
-        """Where the engines run (the session knows once they started)."""
+        """Where the engines run (the runner knows once they started)."""
         with self._lock:
             self.roster.describe(infos)
 

@@ -1,4 +1,4 @@
-"""The run document (``loadtui.run/1``), defined once: one segment (one route at one load).
+"""The run document (``loadtui.run/1``), defined once: one run (one route at one load).
 
 These models are the run file's shape. The run file is built from them
 (:mod:`loadtui.run.document`), loaded and validated through them (:mod:`loadtui.run.runfile`),
@@ -436,7 +436,7 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://loadtui.invalid/schema/run-1.json",
         "title": f"loadtui run file ({SCHEMA_ID})",
-        "description": "One run segment: one route at one load. Generated from loadtui.run.rundoc.",
+        "description": "One run: one route at one load. Generated from loadtui.run.rundoc.",
         **schema,
     }
 

@@ -2,9 +2,9 @@
 plugin (:mod:`loadtui.testing.pytest_plugin`) does, without pytest.
 
 The app is served by :mod:`loadtui.targets.serve_app` in a process of its own, on a free
-loopback port, and loaded with loadtui's own session and engine; the run file is written, then
+loopback port, and loaded with loadtui's own runner and engine; the run file is written, then
 the server is stopped. Every wait is bounded: the server's start (``START_TIMEOUT_S``), the load
-(its duration, then the session's bounded stop), the server's stop.
+(its duration, then the runner's bounded stop), the server's stop.
 """
 
 from __future__ import annotations
@@ -234,9 +234,9 @@ def run_app(
     (``think``: each user's pause, s; ``timeout``: a request's, s; ``start_timeout``: the app's
     to start listening, s), write the run file; LoadCheckError when the app or the route cannot
     be loaded."""
-    from loadtui.cli.headless import StopRequested, run_segment
+    from loadtui.cli.headless import StopRequested, run_to_end
     from loadtui.engine.plan import LoadPlan
-    from loadtui.run.session import SegmentSpec
+    from loadtui.run.runner import RunSpec
     from loadtui.targets.target import TargetError, parse_target
 
     seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
@@ -257,8 +257,8 @@ def run_app(
             metrics_url=server.metrics_url,
             pid=server.pid,
         )
-        spec = SegmentSpec(route=target.route, plan=plan, target=target, shape=shape)
-        result = run_segment(spec, json_path=run_file, drain_s=None, stop=StopRequested())
+        spec = RunSpec(route=target.route, plan=plan, target=target, shape=shape)
+        result = run_to_end(spec, json_path=run_file, drain_s=None, stop=StopRequested())
     except (SpawnError, TargetError) as exc:
         raise LoadCheckError(str(exc)) from None
     finally:

@@ -1,4 +1,4 @@
-"""Typed messages from segments (running on their own threads) to the UI."""
+"""Typed messages from runs (running on their own threads) to the UI."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from typing import Literal
 
 from textual.message import Message
 
-from loadtui.tui.widgets.segments import Segment
+from loadtui.tui.widgets.runs import PaneRun
 
-SegmentEventName = Literal["started", "ended", "failed"]
+RunEventName = Literal["started", "ended", "failed"]
 
 
-class SegmentEvent(Message):
-    """A segment started, ended or failed; posted from the segment's thread."""
+class RunEvent(Message):
+    """A run started, ended or failed; posted from the run's thread."""
 
-    def __init__(self, segment: Segment, event: SegmentEventName) -> None:
+    def __init__(self, run: PaneRun, event: RunEventName) -> None:
         super().__init__()
-        self.segment = segment
+        self.run = run
         self.event = event

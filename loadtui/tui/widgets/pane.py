@@ -1,5 +1,5 @@
-"""One pane: one route at one load, live. Changing its route or users starts a new segment
-(on a fresh server when loadtui spawns them); finished segments stay in its history."""
+"""One pane: one route at one load, live. Changing its route or users starts a new run
+(on a fresh server when loadtui spawns them); finished runs stay in its history."""
 
 from __future__ import annotations
 
@@ -20,23 +20,23 @@ from loadtui.run.model import RunModel
 from loadtui.run.rundoc import Verdict
 from loadtui.safe_text import shown
 from loadtui.tui.widgets import render
-from loadtui.tui.widgets.messages import SegmentEvent
-from loadtui.tui.widgets.segments import Listener, Segment
+from loadtui.tui.widgets.messages import RunEvent
+from loadtui.tui.widgets.runs import PaneRun, RunEvents
 
-APPLY_DELAY_S = 0.6  # a burst of key presses becomes one new segment
+APPLY_DELAY_S = 0.6  # a burst of key presses becomes one new run
 VERDICTS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
 class RouteChoice:
-    route: str  # what the session loads: a variant key or a path (a scenario's name)
+    route: str  # what the run loads: a variant key or a path (a scenario's name)
     label: str  # short, for the pane's title
     pattern: str  # handler / inner / background, or the path
     shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
     scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
 
 
-SegmentFactory = Callable[[RouteChoice, int, Listener], Segment]
+RunFactory = Callable[[RouteChoice, int, RunEvents], PaneRun]
 
 
 FOCUS_BORDER = "heavy"
@@ -48,7 +48,7 @@ class RoutePane(Vertical):
         routes: list[RouteChoice],
         route_index: int,
         users: int,
-        make_segment: SegmentFactory,
+        make_run: RunFactory,
         *,
         id: str | None = None,
     ) -> None:
@@ -56,9 +56,9 @@ class RoutePane(Vertical):
         self.routes = routes
         self.route_index = route_index
         self.users = users
-        self.make_segment = make_segment
-        self.segment: Segment | None = None
-        self.history: list[Segment] = []
+        self.make_run = make_run
+        self.run: PaneRun | None = None
+        self.history: list[PaneRun] = []
         self.status = "starting"
         self._apply_timer: Timer | None = None
         self._drawn: tuple[object, ...] = ()
@@ -79,7 +79,7 @@ class RoutePane(Vertical):
         yield self._lower
 
     def on_mount(self) -> None:
-        self.start_segment()
+        self.start_run()
 
     def show_focus(self, focused: bool) -> None:
         """A heavy border in the accent colour when focused (the shape says it without colour
@@ -99,11 +99,11 @@ class RoutePane(Vertical):
 
     @property
     def model(self) -> RunModel | None:
-        return self.segment.model if self.segment else None
+        return self.run.model if self.run else None
 
     @property
     def running(self) -> bool:
-        return self.segment is not None and not self.segment.ended
+        return self.run is not None and not self.run.ended
 
     def describe(self) -> str:
         """What the pane shows, in one line (for the screens over it)."""
@@ -113,56 +113,56 @@ class RoutePane(Vertical):
         what = f"{choice.label}  {choice.pattern}".strip()
         return f" {what} · {self.users} users · {self.status} {elapsed} "
 
-    def segments(self) -> list[Segment]:
-        return self.history + ([self.segment] if self.segment else [])
+    def runs(self) -> list[PaneRun]:
+        return self.history + ([self.run] if self.run else [])
 
-    def start_segment(self) -> None:
-        """A new segment on the pane's route and load; the one before goes to the history."""
-        if self.segment is not None:
-            self.segment.stop()
-            self.history.append(self.segment)
-        self.segment = self.make_segment(self.choice, self.users, self._from_thread)
+    def start_run(self) -> None:
+        """A new run on the pane's route and load; the one before goes to the history."""
+        if self.run is not None:
+            self.run.stop()
+            self.history.append(self.run)
+        self.run = self.make_run(self.choice, self.users, self._from_thread)
         self.status = "starting"
-        self.segment.start()
+        self.run.start()
         self.redraw(force=True)
 
-    def stop_segment(self) -> None:
-        """Stop the running segment; what it measured stays on screen."""
-        if self.segment is not None and not self.segment.ended:
-            self.segment.stop()
+    def stop_run(self) -> None:
+        """Stop the pane's run; what it measured stays on screen."""
+        if self.run is not None and not self.run.ended:
+            self.run.stop()
             self.status = "stopped"
 
     def change(self, *, route_step: int = 0, users: int | None = None) -> None:
-        """Pick a new route or load; the new segment starts once the keys settle."""
+        """Pick a new route or load; the new run starts once the keys settle."""
         self.route_index = (self.route_index + route_step) % len(self.routes)
         if users is not None:
             self.users = max(1, users)
         self.status = "changing"
         if self._apply_timer is not None:
             self._apply_timer.stop()
-        self._apply_timer = self.set_timer(APPLY_DELAY_S, self.start_segment)
+        self._apply_timer = self.set_timer(APPLY_DELAY_S, self.start_run)
         self.redraw(force=True)
 
     def toggle(self) -> None:
         if self.running:
-            self.stop_segment()
+            self.stop_run()
             self.redraw(force=True)
         else:
-            self.start_segment()
+            self.start_run()
 
-    # ---- events from the segment's thread --------------------------------------------
-    def _from_thread(self, event: str, segment: Segment) -> None:
-        self.post_message(SegmentEvent(segment, event))  # type: ignore[arg-type]
+    # ---- events from the run's thread --------------------------------------------
+    def _from_thread(self, event: str, run: PaneRun) -> None:
+        self.post_message(RunEvent(run, event))  # type: ignore[arg-type]
 
-    def on_segment_event(self, message: SegmentEvent) -> None:
+    def on_run_event(self, message: RunEvent) -> None:
         message.stop()
-        if message.segment is not self.segment:
-            return  # a segment this pane already left behind
+        if message.run is not self.run:
+            return  # a run this pane already left behind
         if message.event == "started":
             self.status = "running"
         elif message.event == "failed":
-            self.status = f"failed: {message.segment.error}"
-        elif self.status != "stopped":  # a segment stopped here ends as "stopped"
+            self.status = f"failed: {message.run.error}"
+        elif self.status != "stopped":  # a run stopped here ends as "stopped"
             self.status = "ended"
         self.redraw(force=True)
 

@@ -60,13 +60,13 @@ def throughput(model: RunModel, width: int) -> Text:
     spark_width = max(0, width - 34)
     seconds = model.recent(max(1, spark_width))
     now = f"{seconds[-1].rps:7.1f}" if seconds else "     --"
-    segment = model.summary()
+    run = model.summary()
     return _line(
         ("req/s ", LABEL),
         (now, GOOD if seconds and seconds[-1].errors == 0 else WARN),
         "  ",
         (sparkline([s.rps for s in seconds], spark_width), GOOD),
-        f"  avg {segment.rps:.1f}",
+        f"  avg {run.rps:.1f}",
     )
 
 
@@ -85,21 +85,21 @@ def _latency(
 
 def latency(model: RunModel) -> list[Text]:
     latest = model.latest()
-    segment = model.summary()
-    errors = segment.errors
+    run = model.summary()
+    errors = run.errors
     totals = _line(
         (f"{'':<8}", LABEL),
-        f"{count(segment.requests)} requests  ",
+        f"{count(run.requests)} requests  ",
         (f"{count(errors)} errors", BAD if errors else DIM),
-        (f"  {', '.join(sorted(segment.errors_by_kind))}" if errors else "", DIM),
+        (f"  {', '.join(sorted(run.errors_by_kind))}" if errors else "", DIM),
     )
     now = (
         _latency("now", latest.p50_ms, latest.p90_ms, latest.p99_ms, latest.max_ms)
         if latest
         else _latency("now", None, None, None, None)
     )
-    whole = segment.latency_ms
-    return [now, _latency("segment", whole.p50, whole.p90, whole.p99, whole.max), totals]
+    whole = run.latency_ms
+    return [now, _latency("run", whole.p50, whole.p90, whole.p99, whole.max), totals]
 
 
 def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
@@ -225,7 +225,7 @@ def column_chart(values: Sequence[float], rows: int, top: float) -> list[str]:
 
 def history(model: RunModel, width: int, rows: int) -> list[Text]:
     """req/s and p99 each second, as charts of ``rows`` lines in all (two titles included);
-    only the newest seconds that fit are read, so a long segment costs what a short one does."""
+    only the newest seconds that fit are read, so a long run costs what a short one does."""
     seconds = model.recent(max(1, width))
     if not seconds or rows < 2:
         return []
@@ -257,7 +257,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def names(found: Sequence[RequestStats], width: int, rows: int) -> list[Text]:
-    """A mix's requests by name (req/s over the segment, p50 and p99 in ms, errors), in
+    """A mix's requests by name (req/s over the run, p50 and p99 in ms, errors), in
     ``rows`` lines at most: a heading and a line a name; those that do not fit are counted in
     the last line (the run file has them all)."""
     if rows < 2 or not found:
@@ -310,7 +310,7 @@ def _edge(milliseconds: int) -> str:
 
 
 def distribution(model: RunModel, width: int) -> list[Text]:
-    """How the segment's latencies spread over log-spaced buckets, as bars."""
+    """How the run's latencies spread over log-spaced buckets, as bars."""
     histogram = model.histogram()
     recorded = hdr.recorded(histogram)
     hdr.release(histogram)
@@ -323,7 +323,7 @@ def distribution(model: RunModel, width: int) -> list[Text]:
     labels = [f"<{_edge(edge)}" for edge in DISTRIBUTION_EDGES_MS]
     labels.append(f">={_edge(DISTRIBUTION_EDGES_MS[-1])}")
     bar_width = max(10, width - 20)
-    lines = [Text("latency distribution (segment, ms)", style=LABEL)]
+    lines = [Text("latency distribution (run, ms)", style=LABEL)]
     for label, n in zip(labels, counts, strict=True):
         share = n / total
         lines.append(

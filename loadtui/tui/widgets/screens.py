@@ -1,4 +1,4 @@
-"""Screens over the panes: the key map (`?`), every segment's results (`v`), a pane's verdicts
+"""Screens over the panes: the key map (`?`), every run's results (`v`), a pane's verdicts
 in full (`d`), and the question before leaving with work not yet saved (`q`).
 
 Every string that came from a user, a target or a file is shown as text (never as markup).
@@ -61,7 +61,7 @@ def _state(row: ResultRow) -> str:
 
 
 def results_lines(rows: Sequence[ResultRow], width: int) -> list[Text]:
-    """A line of figures per segment, then what it loaded, its verdicts and where it came
+    """A line of figures per run, then what it loaded, its verdicts and where it came
     from, wrapped: nothing is cut at any width."""
     columns = ("state", *tables.COLUMNS)
     cells = [[_state(row), *tables.comparison_row(row.doc)] for row in rows]
@@ -93,7 +93,7 @@ def results_lines(rows: Sequence[ResultRow], width: int) -> list[Text]:
 
 
 class ResultsScreen(Screen[None]):
-    """Every segment of the session side by side (running ones marked, updated each second);
+    """Every run since loadtui opened side by side (running ones marked, updated each second);
     `o` adds the run files found under runs/."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -131,7 +131,7 @@ class ResultsScreen(Screen[None]):
         rows = self.shown_rows
         running = sum(row.running for row in rows)
         live = [row for row in rows if row.source == "this session"]
-        title = f"results: {len(live) - running} finished segments"
+        title = f"results: {len(live) - running} finished runs"
         if running:
             title += f", {running} running (their figures still change, updated each second)"
         if self.loaded:
@@ -197,7 +197,7 @@ QuitChoice = Literal["export", "discard"]
 
 
 class QuitScreen(ModalScreen[QuitChoice | None]):
-    """Asked when `q` would lose segments not yet exported; `q` again leaves without saving."""
+    """Asked when `q` would lose runs not yet exported; `q` again leaves without saving."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "choose('export')", "export and quit"),
@@ -211,13 +211,13 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
         self.runs_dir = runs_dir
 
     def compose(self) -> ComposeResult:
-        segments = f"{self.unsaved} segment{'s' * (self.unsaved != 1)}"
+        runs = f"{self.unsaved} run{'s' * (self.unsaved != 1)}"
         choices = [
             ("e", shown(f"export to {self.runs_dir}/<stamp>/ and quit")),
             ("q", "quit without saving"),
             ("escape", "stay"),
         ]
-        lines = [Text(f"{segments} measured what no run file holds yet."), Text("")]
+        lines = [Text(f"{runs} measured what no run file holds yet."), Text("")]
         lines += [Text.assemble((f"{key:>6}", render.LABEL), f"  {does}") for key, does in choices]
         with Vertical(id="quit"):
             yield Static(Text("\n").join(lines))

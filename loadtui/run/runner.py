@@ -1,7 +1,7 @@
-"""A session runs one segment: a target (a freshly spawned demo server, or one given), its
+"""A runner carries out one run: a target (a freshly spawned demo server, or one given), its
 engines (one engine process, several sharing the load, or Ray actors on a cluster's nodes) and a
 probe thread, all feeding one run model. The headless commands and each TUI pane drive
-sessions; none of them measures anything itself."""
+runners; none of them measures anything itself."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, t
 
 
 @dataclass(frozen=True)
-class SegmentSpec:
+class RunSpec:
     route: str  # a variant key ("5") or a path; a scenario's name with ``scenario``
     plan: LoadPlan
     target: Target | None = None  # None: spawn a fresh demo server
@@ -56,15 +56,15 @@ class SegmentSpec:
         return route if route.startswith("/") else "/" + route
 
     def variant(self) -> Variant | None:
-        """The demo route this segment loads: by key, or by path on a spawned demo server. A
+        """The demo route this run loads: by key, or by path on a spawned demo server. A
         path on a given target is the target's own."""
         if self.target is not None and self.route.startswith("/"):
             return None
         return find_variant(self.route)
 
 
-class Session:
-    def __init__(self, spec: SegmentSpec) -> None:
+class Runner:
+    def __init__(self, spec: RunSpec) -> None:
         self.spec = spec
         self.server: SpawnedServer | None = None
         self.engines: Engines | None = None
