@@ -18,8 +18,8 @@ import pytest
 from loadtui.run import runfile
 from loadtui.run.atomic import write_text_atomic
 from loadtui.targets.spawn import SpawnedServer, SpawnError
+from tests.cli.test_run import loadtui
 from tests.helpers import fill, wait_children, wait_for
-from tests.test_run import loadtui
 
 pytestmark = pytest.mark.e2e
 

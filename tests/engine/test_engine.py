@@ -21,8 +21,8 @@ from loadtui.engine.messages import (
 )
 from loadtui.engine.plan import LoadPlan
 from loadtui.workers import Engine, EngineProcess
+from tests.engine.test_faults import ROUTE, on_route, read_requests, response, sending, serving
 from tests.helpers import engine_config
-from tests.test_faults import ROUTE, on_route, read_requests, response, sending, serving
 
 OK = response("200 OK", b"ok")
 

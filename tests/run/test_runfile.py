@@ -31,7 +31,7 @@ from loadtui.run.rundoc import SCHEMA_PATH, RunDocument, schema_text
 from tests.helpers import fill
 from tests.synthetic import model, stall
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 CLOSED, OPEN = FIXTURES / "run-0.1.0-closed.json", FIXTURES / "run-0.1.0-open.json"
 
 

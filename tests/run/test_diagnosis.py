@@ -9,8 +9,8 @@ import pytest
 
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument, Verdict
+from tests.cli.test_run import loadtui
 from tests.helpers import LOAD
-from tests.test_run import loadtui
 
 pytestmark = [pytest.mark.e2e, LOAD]
 

@@ -25,7 +25,7 @@ from loadtui.run.model import RunModel
 from loadtui.run.rundoc import Gate, RunDocument
 from tests.synthetic import model, snapshot, stall
 
-FIXTURE = Path(__file__).parent / "fixtures" / "run-0.1.0-closed.json"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "run-0.1.0-closed.json"
 
 
 def doc_of(run: RunModel) -> RunDocument:

@@ -284,7 +284,7 @@ def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_s
 
 
 # ---- the README's test file, run by a real pytest --------------------------------------------
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 SHOP_PACKAGE = """
 import asyncio
 import time

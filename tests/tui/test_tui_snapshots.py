@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_tui import SETTLE, hostile_app
-from tests.test_tui import make_app as make_any_app
+from tests.tui.test_tui import SETTLE, hostile_app
+from tests.tui.test_tui import make_app as make_any_app
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 

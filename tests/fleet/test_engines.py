@@ -31,7 +31,7 @@ from loadtui.targets.target import parse_target
 from loadtui.tui.widgets.pane import APPLY_DELAY_S
 from tests.apps import serve_app
 from tests.helpers import LOAD, wait_for
-from tests.test_tui_requests import until
+from tests.tui.test_tui_requests import until
 
 pytestmark = [pytest.mark.e2e, LOAD]
 

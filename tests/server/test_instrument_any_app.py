@@ -56,7 +56,7 @@ def test_stalls_name_the_apps_own_function():
         found = wait_for(lambda: [s for s in stalls(sidecar) if not s["ongoing"]], timeout=3)
         assert found[-1]["culprit"] == "tiny_blocking_helper"
         sleep_line = tiny_blocking_helper.__code__.co_firstlineno + 1
-        assert found[-1]["location"] == f"tests/test_instrument_any_app.py:{sleep_line}"
+        assert found[-1]["location"] == f"tests/server/test_instrument_any_app.py:{sleep_line}"
         assert not [line for line in found[-1]["stack"] if line.startswith("/")]
         assert 0.25 <= found[-1]["duration_s"] <= 1.0  # 0.3 s asleep, on a busy machine
 

@@ -16,11 +16,11 @@ from loadtui.cli import options
 from loadtui.cli.main import build_parser
 from loadtui.targets import scenario
 from loadtui.tui.widgets.pane import APPLY_DELAY_S, RoutePane
-from tests import test_requests
 from tests.apps import serve_app
+from tests.engine import test_requests
+from tests.engine.test_requests import SHOP, RawServer, accepted, loadtui
 from tests.helpers import LOAD
-from tests.test_requests import SHOP, RawServer, accepted, loadtui
-from tests.test_tui import screen_text
+from tests.tui.test_tui import screen_text
 
 pytestmark = [pytest.mark.e2e, LOAD]
 

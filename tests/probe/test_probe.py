@@ -40,7 +40,7 @@ def hostile(mode: str, arg: str = "") -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.hostile", str(port), mode, arg],
         stdout=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"

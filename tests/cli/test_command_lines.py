@@ -19,7 +19,7 @@ from loadtui.cli import options
 from loadtui.cli.main import build_parser, main
 from loadtui.cli.options import UsageError
 from loadtui.engine.request_spec import Shape, from_command_line, payloads
-from tests.test_requests import RawServer
+from tests.engine.test_requests import RawServer
 
 
 def parse(argv: list[str]) -> tuple[int | None, str]:

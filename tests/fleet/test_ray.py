@@ -26,8 +26,8 @@ import pytest
 from loadtui.engine import hdr
 from loadtui.run import runfile
 from tests.apps import free_port, serve_app
+from tests.fleet.test_engines import COUNTER, added, received
 from tests.helpers import LOAD, wait_for
-from tests.test_engines import COUNTER, added, received
 
 pytest.importorskip("ray")
 
