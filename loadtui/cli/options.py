@@ -1,7 +1,9 @@
 """From parsed arguments to what a command needs, checking everything a user can get wrong.
 
 Nothing here sends a packet, starts a process or writes a file (except ``writable``, which
-proves an output location before a run): bad input is found before any work starts.
+proves an output location before a run by writing and removing a file there): bad input is found
+before any work starts. What a command then takes for itself (its run file, a Ray cluster) is
+``loadtui.cli.resources``'s.
 """
 
 from __future__ import annotations
@@ -12,20 +14,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtui.exits import UsageError
+
 if TYPE_CHECKING:
     from loadtui.app import AppConfig
     from loadtui.engine.plan import LoadPlan
     from loadtui.engine.request_spec import RequestSpec
-    from loadtui.fleet.ray_engines import RayCluster
     from loadtui.run.gate import GateSpec
-    from loadtui.run.runfile import Claim
     from loadtui.run.runner import RunSpec
     from loadtui.server.serve import ServeOptions
     from loadtui.targets.target import Target
-
-
-class UsageError(Exception):
-    """Bad usage or bad input found after parsing; reported as one line, exit 2."""
 
 
 def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
@@ -45,18 +43,6 @@ def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
         rate=rate,
         timeout_s=args.timeout,
     )
-
-
-def claimed(path: Path, force: bool) -> Claim:
-    """The run file, checked writable and claimed for this run (UsageError if it exists and
-    ``force`` is not given, or another run is writing it)."""
-    from loadtui.run.runfile import Claim
-
-    writable(path, "the run file")
-    try:
-        return Claim(path, force)
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
 def writable(path: Path, what: str) -> None:
@@ -210,33 +196,6 @@ def shared_by(count: int, least_users: int) -> int:
             "loop: a connection) at least"
         )
     return count
-
-
-def placed(args: argparse.Namespace, count: int, least_users: int) -> tuple[int, RayCluster | None]:
-    """Join or start the Ray cluster --ray names (None without --ray), and the engine count
-    checked against its CPUs. UsageError when there is no cluster to join, or it is too small
-    (nothing else has started)."""
-    mode = getattr(args, "ray", None)
-    if mode is None:
-        return count, None
-    from loadtui.fleet.ray_engines import RayUnavailable, connect
-
-    try:
-        cluster = connect(mode, cores())
-    except RayUnavailable as exc:
-        raise UsageError(str(exc)) from None
-    if args.engines == "auto":
-        count = max(1, cluster.cpus)
-    try:
-        if count > cluster.cpus:
-            raise UsageError(
-                f"--engines {count}: the Ray cluster has {cluster.cpus} CPUs, and an engine "
-                "needs one"
-            )
-        return shared_by(count, least_users), cluster
-    except UsageError:
-        cluster.close()
-        raise
 
 
 def run_spec(args: argparse.Namespace) -> RunSpec:

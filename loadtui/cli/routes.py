@@ -1,9 +1,11 @@
-"""`loadtui routes --target URL` and `loadtui scenario --target URL`: the app's own operations,
-from its OpenAPI document, listed or written as a starting scenario."""
+"""`loadtui routes`: the demo's route variants; with `--target URL` (and `loadtui scenario
+--target URL`) the app's own operations, from its OpenAPI document, listed or written as a
+starting scenario."""
 
 from __future__ import annotations
 
 import sys
+import textwrap
 
 from loadtui import exits
 from loadtui.safe_text import shown
@@ -55,4 +57,15 @@ def print_scenario(target: Target) -> int:
     if found is None:
         return exits.FAILED
     sys.stdout.write(scenario_toml(target, found))
+    return exits.OK
+
+
+def print_variants() -> int:
+    """The demo's route variants: key, path, pattern and lesson."""
+    from loadtui.server.variants import VARIANTS
+
+    for v in VARIANTS:
+        print(f"{v.key:>3}  {v.path}")
+        print(f"     {v.pattern}")
+        print(textwrap.fill(v.lesson, 80, initial_indent=" " * 7, subsequent_indent=" " * 7))
     return exits.OK

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtui import exits
-from loadtui.cli.options import UsageError
+from loadtui.exits import UsageError
 from loadtui.report import tables
 from loadtui.report.files import write_csv, write_hdr_logs
 from loadtui.report.html import write_html

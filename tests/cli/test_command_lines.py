@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadtui.cli import options
-from loadtui.cli.main import build_parser, main
-from loadtui.cli.options import UsageError
+from loadtui.cli import options, resources
+from loadtui.cli.main import main
+from loadtui.cli.parser import build_parser
 from loadtui.engine.request_spec import Shape, from_command_line, payloads
+from loadtui.exits import UsageError
 from tests.engine.test_requests import RawServer
 
 
@@ -200,7 +201,7 @@ def test_an_existing_run_file_is_kept_unless_force(tmp_path):
     )
     assert existing.read_text() == "{}"
     args = build_parser().parse_args(["run", "5", "--json", str(existing), "--force"])
-    options.claimed(args.json, args.force).release()
+    resources.claimed(args.json, args.force).release()
 
 
 @pytest.mark.e2e

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadtui.cli import options
-from loadtui.cli.main import build_parser
-from loadtui.cli.options import UsageError
+from loadtui.cli.parser import build_parser
 from loadtui.engine.plan import LoadPlan
+from loadtui.exits import UsageError
 from loadtui.report import tables
 from loadtui.run import document, runfile, verdicts
 from loadtui.run.runfile import RunFileError

@@ -20,7 +20,7 @@ import pytest
 
 from loadtui.app import LoadtuiApp
 from loadtui.cli import options
-from loadtui.cli.main import build_parser
+from loadtui.cli.parser import build_parser
 from loadtui.engine import hdr
 from loadtui.engine.messages import IntervalSnapshot
 from loadtui.engine.plan import LoadPlan

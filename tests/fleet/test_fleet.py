@@ -11,8 +11,9 @@ import psutil
 import pytest
 
 from loadtui.cli import options
-from loadtui.cli.main import build_parser, main
+from loadtui.cli.main import main
 from loadtui.cli.options import cores
+from loadtui.cli.parser import build_parser
 from loadtui.engine import hdr
 from loadtui.engine.messages import (
     EngineConfig,

@@ -13,7 +13,7 @@ import pytest
 
 from loadtui.app import LoadtuiApp, with_target_routes
 from loadtui.cli import options
-from loadtui.cli.main import build_parser
+from loadtui.cli.parser import build_parser
 from loadtui.targets import scenario
 from loadtui.tui.widgets.pane import APPLY_DELAY_S, RoutePane
 from tests.apps import serve_app
