@@ -28,7 +28,7 @@ from loadtui import exits
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.local import Cluster
-from loadtui.run import document, runfile, verdicts
+from loadtui.run import document, runfile
 from loadtui.run.runner import RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
@@ -314,7 +314,7 @@ class LoadtuiApp(App[int]):
         for run in self.all_runs():
             model = run.model
             if model is not None and model.t0_mono is not None:
-                doc = document.build(model, verdicts.compute(model))
+                doc = document.build(model)
                 rows.append(ResultRow(doc, "this session", running=not run.ended))
         return rows
 
@@ -395,10 +395,10 @@ class LoadtuiApp(App[int]):
                 assert model is not None
                 if interrupted and run in interrupted:
                     model.finish("interrupted")
-                label = (model.variant_key or model.target.route).strip("/").replace("/", "_")
-                path = directory / f"{number:02d}-route-{label or 'root'}-{model.plan.users}u.json"
+                name = runfile.file_name(model.variant_key or model.target.route, model.plan.users)
+                path = directory / f"{number:02d}-{name}"
                 version = model.version
-                runfile.write(path, document.build(model, verdicts.compute(model)))
+                runfile.write(path, document.build(model))
                 self._exported[id(run)] = version
                 written.append(path)
         except OSError as exc:

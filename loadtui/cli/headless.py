@@ -7,12 +7,11 @@ SIGTERM) stops the load, keeps what was measured, marks it interrupted and still
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -21,14 +20,12 @@ from loadtui import exits
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.local import Cluster
-from loadtui.report import step_summary as github_summary
-from loadtui.report import tables
-from loadtui.run import document, runfile, verdicts
-from loadtui.run import gate as gates
-from loadtui.run.gate import NO_GATE, GateSpec
-from loadtui.run.model import State
+from loadtui.report import step_summary, tables
+from loadtui.run import runfile
+from loadtui.run.gate import NO_GATE, GateSpec, breaches
+from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
-from loadtui.run.runner import Runner, RunSpec
+from loadtui.run.runner import RunResult, RunSpec, run_to_end
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
 
@@ -41,7 +38,7 @@ class StopRequested:
     def __init__(self) -> None:
         self.signal: int | None = None
 
-    def __bool__(self) -> bool:
+    def __call__(self) -> bool:
         return self.signal is not None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
@@ -59,7 +56,7 @@ class StopRequested:
                 signal.signal(signum, handler)
 
 
-class Progress:
+class ProgressLine:
     """A one-line progress bar on a terminal; a line every few seconds otherwise."""
 
     def __init__(self, stream: TextIO, label: str) -> None:
@@ -68,19 +65,17 @@ class Progress:
         self.tty = stream.isatty()
         self._last = 0.0
 
-    def show(self, runner: Runner, phase: str = "") -> None:
+    def show(self, model: RunModel, phase: str = "") -> None:
         now = time.monotonic()
         if now - self._last < (0.5 if self.tty else 5.0):
             return
         self._last = now
-        self.stream.write(("\r" if self.tty else "") + self._line(runner, phase))
+        self.stream.write(("\r" if self.tty else "") + self._line(model, phase))
         if not self.tty:
             self.stream.write("\n")
         self.stream.flush()
 
-    def _line(self, runner: Runner, phase: str) -> str:
-        model = runner.model
-        assert model is not None
+    def _line(self, model: RunModel, phase: str) -> str:
         elapsed = model.elapsed_s()
         duration = model.plan.duration_s
         latest = model.latest()
@@ -102,75 +97,40 @@ class Progress:
             self.stream.flush()
 
 
-@dataclass
-class RunResult:
-    document: RunDocument
-    path: Path | None  # None when no file was asked for, or it could not be written
-    interrupted: bool
-    unreachable: bool
-    write_error: str | None = None
-
-
-def run_to_end(
+def run_shown(
     spec: RunSpec,
-    *,
     json_path: Path | None,
-    drain_s: float | None,
     stop: StopRequested,
+    *,
+    drain_s: float | None = None,
     label: str = "",
     gate: GateSpec = NO_GATE,
 ) -> RunResult:
-    """Carry out one run to its end (or until it is stopped) and write its file.
-
-    SpawnError / TargetError propagate: nothing was measured, nothing is written.
-    """
-    runner = Runner(spec)
-    progress = Progress(sys.stderr, label)
-    state: State | None = None  # None: the runner decides (finished, or failed)
+    """One run with its progress on stderr."""
+    progress = ProgressLine(sys.stderr, label)
     try:
-        runner.start()
-        while runner.pump(0.25):
-            progress.show(runner)
-            if stop:
-                runner.stop()
-        if drain_s and not stop:
-            runner.drain(drain_s, lambda _t: progress.show(runner, "draining"))
-        if stop:
-            state = "interrupted"
-    except KeyboardInterrupt:
-        state = "interrupted"
+        return run_to_end(
+            spec, json_path=json_path, drain_s=drain_s, stop=stop, progress=progress.show,
+            gate_spec=gate,
+        )  # fmt: skip
     finally:
         progress.done()
-        runner.close(state)
-    model = runner.model
-    assert model is not None
-    found = verdicts.compute(model)
-    doc = gates.apply(document.build(model, found), gate)
-    unreachable = any(v.code == "server_unreachable" for v in found) or model.failure is not None
-    result = RunResult(doc, json_path, state == "interrupted", unreachable)
-    if json_path is not None:
-        try:
-            runfile.write(json_path, doc)
-        except OSError as exc:  # disk filled up during the run: the summary still prints
-            result.path = None
-            result.write_error = f"could not write {json_path}: {exc.strerror or exc}"
-    return result
 
 
 def run_command(
     spec: RunSpec, json_path: Path | None, drain_s: float | None, gate: GateSpec = NO_GATE
 ) -> int:
     with StopRequested().installed() as stop:
-        result = run_to_end(spec, json_path=json_path, drain_s=drain_s, stop=stop, gate=gate)
+        result = run_shown(spec, json_path, stop, drain_s=drain_s, gate=gate)
     print(tables.run_summary(result.document, str(result.path) if result.path else None))
     if result.document.failure:
         print(f"loadtui run: {shown(result.document.failure)}", file=sys.stderr)
     if result.write_error:
         print(f"loadtui run: {result.write_error}", file=sys.stderr)
-    breached = gates.breaches(result.document)
+    breached = breaches(result.document)
     for line in breached:
         print(f"loadtui run: {line}", file=sys.stderr)
-    step_summary("run", [result.document], breached)
+    github_summary("run", [result.document], breached)
     if result.interrupted:
         return exits.INTERRUPTED
     if result.unreachable or result.write_error:
@@ -178,19 +138,8 @@ def run_command(
     return exits.BREACHED if breached else exits.OK
 
 
-def step_summary(command: str, docs: list[RunDocument], breached: list[str]) -> None:
-    """The Markdown summary and the breaches, for GitHub Actions (when it asks for them)."""
-    parts = [f"### loadtui {command}", "", tables.comparison_table(docs, markdown=True)]
-    lessons = tables.lessons(docs, markdown=True)
-    if lessons:
-        parts += ["", "**What the runs showed**", "", *lessons]
-    gate = tables.gate_table(docs, markdown=True)
-    if gate:
-        parts += ["", "**Gate**", "", gate]
-    if breached:
-        parts += ["", "**Breached** (exit code 3)", ""]
-        parts += [f"- {line}".replace("<", "&lt;") for line in breached]
-    error = github_summary.append("\n".join(parts))
+def github_summary(command: str, docs: Sequence[RunDocument], breached: Sequence[str]) -> None:
+    error = step_summary.write(command, docs, breached)
     if error:
         print(f"loadtui {command}: {error}", file=sys.stderr)
 
@@ -219,24 +168,12 @@ def matrix_command(
                 base_plan, users=count, spawn_rate=SEED_SPAWN_RATES.get(count, base_plan.spawn_rate)
             )
             spec = RunSpec(
-                route,
-                plan,
-                target=target,
-                threads=threads,
-                shape=shape,
-                engines=engines,
+                route, plan, target=target, threads=threads, shape=shape, engines=engines,
                 cluster=cluster,
-            )
+            )  # fmt: skip
+            path = out_dir / runfile.file_name(route, count)
             label = f"[{number}/{total}] {route} x {count}u"
-            name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
-            result = run_to_end(
-                spec,
-                json_path=out_dir / f"route-{name}-{count}u.json",
-                drain_s=None,
-                stop=stop,
-                label=label,
-                gate=gate,
-            )
+            result = run_shown(spec, path, stop, label=label, gate=gate)
             docs.append(result.document)
             if result.write_error:
                 print(f"loadtui matrix: {result.write_error}; stopping", file=sys.stderr)
@@ -244,23 +181,16 @@ def matrix_command(
             if result.interrupted or result.write_error:
                 interrupted = result.interrupted
                 break
-    print(tables.comparison_table(docs))
-    lesson_lines = tables.lessons(docs)
-    if lesson_lines:
-        print("\nwhat the runs showed")
-        print("\n".join(lesson_lines))
-    gate_table = tables.gate_table(docs)
-    if gate_table:
-        print(f"\ngate\n{gate_table}")
+    print(tables.runs_block(docs))
     print(f"\nrun files in {out_dir}/")
     breached = [
         f"{tables.route_label(doc)}@{tables.load_label(doc)}: {line}"
         for doc in docs
-        for line in gates.breaches(doc)
+        for line in breaches(doc)
     ]
     for line in breached:
         print(f"loadtui matrix: {line}", file=sys.stderr)
-    step_summary("matrix", docs, breached)
+    github_summary("matrix", docs, breached)
     if interrupted:
         return exits.INTERRUPTED
     if write_error:

@@ -27,22 +27,21 @@ if TYPE_CHECKING:
 
 
 def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
-    from loadtui.engine.plan import LoadPlan
+    from loadtui.engine.plan import LoadPlan, PlanError
 
-    if args.think_max < args.think_min:
-        raise UsageError(
-            f"--think-max ({args.think_max:g}) is below --think-min ({args.think_min:g})"
-        )
     rate = getattr(args, "rate", None)
-    return LoadPlan(
-        mode="open" if rate else "closed",
-        users=users,
-        spawn_rate=spawn_rate,
-        duration_s=getattr(args, "duration", None),
-        think_s=(args.think_min, args.think_max),
-        rate=rate,
-        timeout_s=args.timeout,
-    )
+    try:
+        return LoadPlan(
+            mode="open" if rate else "closed",
+            users=users,
+            spawn_rate=spawn_rate,
+            duration_s=getattr(args, "duration", None),
+            think_s=(args.think_min, args.think_max),
+            rate=rate,
+            timeout_s=args.timeout,
+        )
+    except PlanError as exc:
+        raise UsageError(f"--think-min/--think-max: {exc}") from None
 
 
 def writable(path: Path, what: str) -> None:

@@ -8,9 +8,9 @@ printer and the run file show of the client side is derived from them.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from loadtui.engine.plan import LoadPlan
+from loadtui.engine.plan import LoadPlan, split
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,22 @@ class EngineConfig:
     # parent sends (``("start", epoch)``), together with the others. Else start at once.
     agreed_start: bool = False
     allow_remote: bool = False  # --allow-remote: ``host`` may be other than loopback
+
+    def split(self, engines: int) -> list[EngineConfig]:
+        """Each of ``engines`` engines' configuration: its users and spawn rate (``split``), its
+        share of the schedule. One engine gets this configuration unchanged."""
+        if engines == 1:
+            return [self]
+        plan = self.plan
+        return [
+            replace(
+                self,
+                plan=replace(plan, users=users, spawn_rate=plan.spawn_rate * users / plan.users),
+                share=Share(k, engines),
+                agreed_start=True,
+            )
+            for k, users in enumerate(split(plan.users, engines))
+        ]
 
 
 @dataclass(frozen=True)

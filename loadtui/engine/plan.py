@@ -8,6 +8,17 @@ from typing import Literal
 Mode = Literal["closed", "open"]
 
 
+class PlanError(ValueError):
+    """A plan that cannot be run as asked; the message is one line."""
+
+
+def check_think(think_s: tuple[float, float]) -> None:
+    """PlanError unless the least think time is at most the most."""
+    low, high = think_s
+    if low > high:
+        raise PlanError(f"the least think time ({low:g} s) is above the most ({high:g} s)")
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     mode: Mode = "closed"
@@ -17,6 +28,9 @@ class LoadPlan:
     think_s: tuple[float, float] = (0.1, 0.5)
     rate: float | None = None  # open loop: requests per second
     timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        check_think(self.think_s)
 
 
 def split(total: int, parts: int) -> list[int]:

@@ -30,7 +30,6 @@ CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab may stand in a header
 PATH_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BODY_FIELD = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 PATH_SAFE = "/?&=:@!$'()*+,;-._~%[]"  # kept as written; anything else is percent-encoded
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class SpecError(ValueError):

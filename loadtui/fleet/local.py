@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from typing import Protocol
 
@@ -24,9 +23,7 @@ from loadtui.engine.messages import (
     EngineInfo,
     EngineMessage,
     EngineReady,
-    Share,
 )
-from loadtui.engine.plan import split
 from loadtui.workers import EngineProcess
 
 READY_TIMEOUT_S = 30.0  # engines still not ready by then: the run fails to start
@@ -37,28 +34,6 @@ Tagged = tuple[int, EngineMessage]  # (the engine's index, what it said)
 
 class FleetError(Exception):
     """The engines could not be started; the message is one line."""
-
-
-def shares(config: EngineConfig, engines: int) -> list[EngineConfig]:
-    """Each engine's configuration: its users and spawn rate, its share of the schedule. One
-    engine gets ``config`` unchanged."""
-    if engines == 1:
-        return [config]
-    plan = config.plan
-    return [
-        replace(
-            config,
-            plan=replace(plan, users=users, spawn_rate=plan.spawn_rate * users / plan.users),
-            share=Share(k, engines),
-            agreed_start=True,
-        )
-        for k, users in enumerate(split(plan.users, engines))
-    ]
-
-
-def spread(users: int, live: Sequence[int]) -> dict[int, int]:
-    """``users`` over the engines still running (by index), as evenly as possible."""
-    return dict(zip(live, split(users, len(live)), strict=True)) if live else {}
 
 
 class Engines(Protocol):

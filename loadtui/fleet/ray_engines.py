@@ -36,7 +36,6 @@ from loadtui.fleet.ray_relay import EngineRelay, NodeInfo, Started, boot_id
 from loadtui.targets.target import is_loopback
 
 INSTALL = "pip install 'loadtui[ray]'"
-MODES = ("auto", "local")
 POLL_S = 0.5  # how long an actor's poll waits for its engine's next message
 CLOCK_READS = 5  # the fastest of these round trips gives a node's clock offset
 ADDRESS_TIMEOUT_S = 3.0

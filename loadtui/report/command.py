@@ -25,19 +25,6 @@ from loadtui.run.runfile import check_writable
 Writer = Callable[[Path, Sequence[Run]], object]
 
 
-def print_tables(runs: Sequence[Run], markdown: bool) -> None:
-    docs = [run.doc for run in runs]
-    print(tables.comparison_table(docs, markdown=markdown))
-    lines = tables.lessons(docs, markdown=markdown)
-    if lines:
-        print("\n**What the runs showed**\n" if markdown else "\nwhat the runs showed")
-        print("\n".join(lines))
-    gate = tables.gate_table(docs, markdown=markdown)
-    if gate:
-        print("\n**Gate**\n" if markdown else "\ngate")
-        print(gate)
-
-
 @dataclass(frozen=True)
 class Output:
     path: Path
@@ -88,7 +75,7 @@ def report_command(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     _check_outputs(outputs, paths)
     runs = _runs(paths, args.merge)
-    print_tables(runs, args.markdown)
+    print(tables.runs_block([run.doc for run in runs], args.markdown))
     for output in outputs:
         try:
             output.write(output.path, runs)

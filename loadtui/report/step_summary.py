@@ -6,8 +6,22 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Sequence
+
+from loadtui.report import tables
+from loadtui.run.rundoc import RunDocument
 
 ENV = "GITHUB_STEP_SUMMARY"
+
+
+def write(command: str, docs: Sequence[RunDocument], breached: Sequence[str]) -> str | None:
+    """The runs' Markdown block and the breaches, appended when GitHub asks for them; None when
+    done (or not asked for), else one line saying why not."""
+    parts = [f"### loadtui {command}", "", tables.runs_block(docs, markdown=True)]
+    if breached:
+        parts += ["", "**Breached** (exit code 3)", ""]
+        parts += [f"- {line}".replace("<", "&lt;") for line in breached]
+    return append("\n".join(parts))
 
 
 def append(markdown: str) -> str | None:

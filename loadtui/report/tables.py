@@ -320,3 +320,18 @@ def lessons(docs: Sequence[RunDocument], markdown: bool = False) -> list[str]:
     if markdown:
         return [f"- **{code}**: {', '.join(runs)}" for code, runs in by_code.items()]
     return [wrap(f"{code}: {', '.join(runs)}") for code, runs in by_code.items()]
+
+
+def runs_block(docs: Sequence[RunDocument], markdown: bool = False) -> str:
+    """What `report`, `matrix` and the GitHub step summary show of several runs: the comparison
+    table, then the verdicts that stood out, then the gate when a run was judged."""
+    parts = [comparison_table(docs, markdown=markdown)]
+    found = lessons(docs, markdown=markdown)
+    if found:
+        parts += ["", "**What the runs showed**" if markdown else "what the runs showed"]
+        parts += ["", *found] if markdown else found
+    gate = gate_table(docs, markdown=markdown)
+    if gate:
+        parts += ["", "**Gate**" if markdown else "gate"]
+        parts += ["", gate] if markdown else [gate]
+    return "\n".join(parts)

@@ -1,4 +1,4 @@
-"""The run model, with its verdicts, as a run document."""
+"""The run model, with its verdicts, as a run document: the one way from one to the other."""
 
 from __future__ import annotations
 
@@ -18,13 +18,18 @@ from loadtui.run.rundoc import (
     Tool,
     Verdict,
 )
+from loadtui.run.verdicts import compute as judge
 
 
 def _moment(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
 
 
-def build(model: RunModel, verdicts: Sequence[Verdict]) -> RunDocument:
+def build(model: RunModel, verdicts: Sequence[Verdict] | None = None) -> RunDocument:
+    """The document of ``model`` as it stands, with ``verdicts`` (by default, the model's own:
+    ``loadtui.run.verdicts.compute``)."""
+    if verdicts is None:
+        verdicts = judge(model)
     plan, target = model.plan, model.target
     histograms = model.encoded_histograms()
     return RunDocument(

@@ -29,6 +29,7 @@ from pydantic import (
 
 if TYPE_CHECKING:
     from loadtui.engine.hdr import LatencySummary
+from loadtui.engine.plan import check_think
 
 SCHEMA_ID = "loadtui.run/1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "run.schema.json"
@@ -97,8 +98,7 @@ class Load(Part):
     def _consistent(self) -> Load:
         if self.mode == "open" and self.rate is None:
             raise ValueError("an open-loop run needs its rate")
-        if self.think_s[0] > self.think_s[1]:
-            raise ValueError("think_s: the least think time is above the most")
+        check_think(self.think_s)
         return self
 
 

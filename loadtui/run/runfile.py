@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import stat
 import tempfile
 from datetime import datetime
@@ -36,6 +37,13 @@ class RunFileError(ValueError):
 def stamp() -> str:
     """The name of a ``runs/<stamp>/`` directory: local time, sortable."""
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def file_name(route: str, users: int) -> str:
+    """A run's file name: ``route-<route>-<users>u.json``, the route's path made safe for any
+    file system (``/api/orders`` -> ``api_orders``; ``/`` -> ``root``)."""
+    name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
+    return f"route-{name}-{users}u.json"
 
 
 def new_run_dir(parent: Path) -> Path:

@@ -9,18 +9,21 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from loadtui.engine import fd_limits, request_spec
 from loadtui.engine.messages import EngineConfig, EngineFailed, EngineRequest
-from loadtui.engine.plan import LoadPlan
+from loadtui.engine.plan import LoadPlan, split
 from loadtui.engine.request_spec import RequestSpec
-from loadtui.fleet import local as fleet
 from loadtui.fleet.local import Cluster, Engines, LocalEngines
 from loadtui.probe import Probe
+from loadtui.run import document, gate, runfile
+from loadtui.run.gate import NO_GATE, GateSpec
 from loadtui.run.model import RunModel, State
+from loadtui.run.rundoc import RunDocument
 from loadtui.server.variants import Variant, find_variant
 from loadtui.targets.spawn import SpawnedServer
-from loadtui.targets.target import Target, check_reachable, parse_target
+from loadtui.targets.target import Target, check_reachable
 
 STOP_WAIT_S = 5.0
 ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
@@ -121,7 +124,7 @@ class Runner:
             tls=target.tls_options(),
             allow_remote=target.allow_remote,
         )
-        configs = fleet.shares(config, self.engine_count)
+        configs = config.split(self.engine_count)
         cluster = self.spec.cluster
         self.engines = cluster.engines(configs) if cluster is not None else LocalEngines(configs)
         self.engines.start()
@@ -135,10 +138,7 @@ class Runner:
             check_reachable(self.spec.target)
             return replace(self.spec.target, route=path)
         self.server = SpawnedServer.start(threads=self.spec.threads)
-        found = parse_target(self.server.url, path)
-        return replace(
-            found, spawned=True, metrics_url=self.server.metrics_url, pid=self.server.pid
-        )
+        return self.server.target(path)
 
     # ---- running -------------------------------------------------------------------------
     @property
@@ -182,7 +182,8 @@ class Runner:
         (each keeps one at least)."""
         if self.engines is not None and self.model is not None:
             live = self.model.live_engines()
-            for engine, share in fleet.spread(max(users, len(live)), live).items():
+            shares = split(max(users, len(live)), len(live)) if live else []
+            for engine, share in zip(live, shares, strict=True):
                 self.engines.set_users(engine, share)
 
     def stop(self) -> None:
@@ -223,3 +224,72 @@ class Runner:
             if state is None:
                 state = "failed" if self.model.failure else "finished"
             self.model.finish(state)
+
+
+# ---- one run, start to end ---------------------------------------------------------------------
+Progress = Callable[
+    [RunModel, str], None
+]  # (the model so far, what is happening: "" or "draining")
+
+
+@dataclass
+class RunResult:
+    document: RunDocument
+    path: Path | None  # None when no file was asked for, or it could not be written
+    interrupted: bool
+    unreachable: bool
+    write_error: str | None = None
+
+
+def run_to_end(
+    spec: RunSpec,
+    *,
+    json_path: Path | None,
+    drain_s: float | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    progress: Progress = lambda _model, _phase: None,
+    gate_spec: GateSpec = NO_GATE,
+) -> RunResult:
+    """Carry out one run to its end, or until ``stop()`` is true (it is then interrupted), then
+    judge it and write its file. ``progress`` is called about four times a second.
+
+    SpawnError / TargetError propagate: nothing was measured, nothing is written.
+    """
+    runner = Runner(spec)
+    state: State | None = None  # None: the runner decides (finished, or failed)
+    try:
+        runner.start()
+        model = runner.model
+        assert model is not None
+        while runner.pump(0.25):
+            progress(model, "")
+            if stop():
+                runner.stop()
+        if drain_s and not stop():
+            runner.drain(drain_s, lambda _t: progress(model, "draining"))
+        if stop():
+            state = "interrupted"
+    except KeyboardInterrupt:
+        state = "interrupted"
+    finally:
+        runner.close(state)
+    return _written(runner, state == "interrupted", json_path, gate_spec)
+
+
+def _written(
+    runner: Runner, interrupted: bool, json_path: Path | None, gate_spec: GateSpec
+) -> RunResult:
+    model = runner.model
+    assert model is not None
+    doc = gate.apply(document.build(model), gate_spec)
+    unreachable = model.failure is not None or any(
+        v.code == "server_unreachable" for v in doc.verdicts
+    )
+    result = RunResult(doc, json_path, interrupted, unreachable)
+    if json_path is not None:
+        try:
+            runfile.write(json_path, doc)
+        except OSError as exc:  # the disk filled up during the run: the summary still prints
+            result.path = None
+            result.write_error = f"could not write {json_path}: {exc.strerror or exc}"
+    return result

@@ -19,8 +19,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING
+
+from loadtui.targets.target import Target, parse_target
 
 if TYPE_CHECKING:
     from loadtui.targets.serve_app import AppImport
@@ -48,6 +50,11 @@ class SpawnedServer:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def target(self, route: str) -> Target:
+        """This server as the target of a run loading ``route``: its sidecar and process known."""
+        found = parse_target(self.url, route)
+        return replace(found, spawned=True, metrics_url=self.metrics_url, pid=self.pid)
 
     @classmethod
     def start(

@@ -14,7 +14,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from loadtui.engine.request_spec import RequestSpec
@@ -178,7 +178,6 @@ def _check_arguments(
         isinstance(think, tuple)
         and len(think) == 2
         and all(_number(t) and 0 <= t < math.inf for t in think)
-        and think[0] <= think[1]
     ):
         raise ValueError(
             f"loadtui_run: think must be (least, most) seconds, 0 or more, not {think!r}"
@@ -234,31 +233,32 @@ def run_app(
     (``think``: each user's pause, s; ``timeout``: a request's, s; ``start_timeout``: the app's
     to start listening, s), write the run file; LoadCheckError when the app or the route cannot
     be loaded."""
-    from loadtui.cli.headless import StopRequested, run_to_end
-    from loadtui.engine.plan import LoadPlan
-    from loadtui.run.runner import RunSpec
-    from loadtui.targets.target import TargetError, parse_target
+    from loadtui.engine.plan import LoadPlan, PlanError
+    from loadtui.run.runner import RunSpec, run_to_end
+    from loadtui.targets.target import TargetError
 
     seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
     _check_arguments(route, users, seconds, think, request_options)
     shape = request_shape(request_options)
-    plan = LoadPlan(
-        users=users, spawn_rate=float(users), duration_s=duration, think_s=think, timeout_s=timeout
-    )
+    try:
+        plan = LoadPlan(
+            users=users,
+            spawn_rate=float(users),
+            duration_s=duration,
+            think_s=think,
+            timeout_s=timeout,
+        )
+    except PlanError as exc:
+        raise ValueError(f"loadtui_run: think must be (least, most) seconds: {exc}") from None
     where = AppImport(app, os.getcwd(), tuple(sys.path))
     try:
         server = SpawnedServer.start(app=where, timeout=start_timeout)
     except SpawnError as exc:
         raise LoadCheckError(str(exc)) from None
     try:
-        target = replace(
-            parse_target(server.url, route),
-            spawned=True,
-            metrics_url=server.metrics_url,
-            pid=server.pid,
-        )
+        target = server.target(route)
         spec = RunSpec(route=target.route, plan=plan, target=target, shape=shape)
-        result = run_to_end(spec, json_path=run_file, drain_s=None, stop=StopRequested())
+        result = run_to_end(spec, json_path=run_file)
     except (SpawnError, TargetError) as exc:
         raise LoadCheckError(str(exc)) from None
     finally:

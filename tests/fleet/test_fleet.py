@@ -25,11 +25,11 @@ from loadtui.engine.messages import (
     Share,
 )
 from loadtui.engine.plan import LoadPlan, split
-from loadtui.fleet.local import shares, spread
 from loadtui.report.merge import merge_documents, together
 from loadtui.run import document, verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
+from loadtui.run.runner import Runner, RunSpec
 from tests.cli.test_command_lines import parse
 from tests.synthetic import EPOCH, T0, TARGET, snapshot
 
@@ -48,18 +48,35 @@ def test_each_engine_gets_its_share_and_its_place_in_the_schedule():
     config = EngineConfig(
         "127.0.0.1", 80, (EngineRequest("GET", (b"GET / HTTP/1.1\r\n\r\n",)),), plan
     )
-    assert shares(config, 1) == [config]
-    three = shares(config, 3)
+    assert config.split(1) == [config]
+    three = config.split(3)
     assert [c.plan.users for c in three] == [4, 3, 3]
     assert [c.share for c in three] == [Share(0, 3), Share(1, 3), Share(2, 3)]
     assert sum(c.plan.spawn_rate for c in three) == pytest.approx(20.0)
     assert all(c.agreed_start and c.plan.rate == 300.0 for c in three)
 
 
-def test_a_change_of_users_is_spread_over_the_engines_still_running():
-    assert spread(9, [0, 1]) == {0: 5, 1: 4}
-    assert spread(9, [0, 2]) == {0: 5, 2: 4}  # engine 1 was lost
-    assert spread(5, []) == {}
+class UsersAsked:
+    """Engines that only remember the users each was asked to run (no process needed)."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, int] = {}
+
+    def set_users(self, index: int, users: int) -> None:
+        self.users[index] = users
+
+
+def test_a_change_of_users_is_split_over_the_engines_still_running():
+    runner = Runner(RunSpec("/", LoadPlan(users=6), target=TARGET, engines=3))
+    runner.model = RunModel(target=TARGET, plan=LoadPlan(users=6), engines=3)
+    runner.engines = asked = UsersAsked()  # type: ignore[assignment]
+    runner.set_users(9)
+    assert asked.users == {0: 3, 1: 3, 2: 3}
+    runner.model.add_engine_message(EngineFailed("killed"), 1)
+    runner.set_users(9)
+    assert asked.users == {0: 5, 1: 3, 2: 4}  # engine 1 was lost: not asked again
+    runner.set_users(1)
+    assert asked.users[0] == 1 and asked.users[2] == 1  # each keeps one user at least
 
 
 # ---- the model ---------------------------------------------------------------------------------

@@ -354,13 +354,13 @@ def test_the_step_summary_gets_the_table_the_gate_and_the_breaches(tmp_path, mon
     summary.write_text("earlier step\n")
     monkeypatch.setenv(step_summary.ENV, str(summary))
     doc = gated()
-    headless.step_summary("run", [doc], gate.breaches(doc))
+    headless.github_summary("run", [doc], gate.breaches(doc))
     text = summary.read_text()
     assert text.startswith("earlier step\n### loadtui run\n")
     assert "| route | load |" in text and "**Gate**" in text
     assert "- p99&lt;50ms breached: p99 100.031 ms\n" in text
     assert "- verdict event_loop_blocked [critical] matched --fail-on critical" in text
-    headless.step_summary("run", [steady()], [])
+    headless.github_summary("run", [steady()], [])
     assert summary.read_text().startswith(text) and summary.read_text().count("### loadtui") == 2
 
 
@@ -381,6 +381,6 @@ def test_a_bad_step_summary_path_is_one_line(where, tmp_path, monkeypatch):
 
 def test_a_step_summary_that_cannot_be_written_is_one_line_on_stderr(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(step_summary.ENV, str(tmp_path / "missing" / "summary.md"))
-    headless.step_summary("matrix", [steady()], [])
+    headless.github_summary("matrix", [steady()], [])
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("loadtui matrix: cannot append to")
