@@ -112,8 +112,8 @@ def _histogram(blocks: Sequence[Histogram]) -> Histogram:
     return blocks[0].model_copy(update={"data": hdr.encode(_added(b.data for b in blocks))})
 
 
-def _latency(block: Histogram | None) -> LatencyMs | None:
-    return None if block is None else LatencyMs.of(hdr.summarize(hdr.decode(block.data)))
+def _decoded(block: Histogram | None) -> HdrHistogram | None:
+    return None if block is None else hdr.decode(block.data)
 
 
 def _histograms(docs: Sequence[RunDocument]) -> dict[str, Histogram]:
@@ -139,18 +139,14 @@ def _wall_duration(docs: Sequence[RunDocument]) -> float:
 def _summary(
     docs: Sequence[RunDocument], latency: Histogram, extra: dict[str, Histogram]
 ) -> Summary:
-    requests = sum(d.summary.requests for d in docs)
-    duration = round(_wall_duration(docs), 3)
     unsent = [d.summary.unsent for d in docs if d.summary.unsent is not None]
-    return Summary(
-        requests=requests,
-        errors=sum(d.summary.errors for d in docs),
-        errors_by_kind=_counts(d.summary.errors_by_kind for d in docs),
-        duration_s=duration,
-        rps=round(requests / duration, 3) if duration else sum(d.summary.rps for d in docs),
-        latency_ms=_latency(latency),
-        latency_uncorrected_ms=_latency(extra.get("uncorrected")),
-        send_lag_ms=_latency(extra.get("send_lag")),
+    return stats.summary(
+        sum(d.summary.requests for d in docs),
+        _counts(d.summary.errors_by_kind for d in docs),
+        _wall_duration(docs),
+        _decoded(latency),
+        _decoded(extra.get("uncorrected")),
+        _decoded(extra.get("send_lag")),
         unsent=sum(unsent) if unsent else None,
     )
 
@@ -189,8 +185,8 @@ def _requests(docs: Sequence[RunDocument], duration: float) -> list[RequestStats
                     "requests": requests,
                     "errors": sum(s.errors for s in group),
                     "errors_by_kind": _counts(s.errors_by_kind for s in group),
-                    "rps": round(requests / duration, 3) if duration else 0.0,
-                    "latency_ms": _latency(histogram),
+                    "rps": stats.per_second(requests, duration),
+                    "latency_ms": LatencyMs.of(hdr.summarize(hdr.decode(histogram.data))),
                     "histogram": histogram,
                 }
             )

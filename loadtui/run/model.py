@@ -61,7 +61,7 @@ def _second(snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary) -> Ti
         requests=snap.requests,
         errors=sum(snap.errors.values()),
         errors_by_kind=dict(snap.errors),
-        rps=round(snap.requests / max(snap.seconds, MIN_INTERVAL_S), 3),
+        rps=stats.per_second(snap.requests, max(snap.seconds, MIN_INTERVAL_S)),
         p50_ms=latency.p50,
         p90_ms=latency.p90,
         p99_ms=latency.p99,
@@ -356,29 +356,20 @@ class RunModel:
             return self._summary
 
     def _compute_summary(self) -> Summary:
-        duration = self.elapsed_s()
         to_last = None
         if self._last_response_mono is not None and self.t0_mono is not None:
             span = self._last_response_mono - self.t0_mono
-            to_last = round(self._requests / span, 3) if span > 0 else None
+            to_last = stats.per_second(self._requests, span) if span > 0 else None
         histograms = self._histograms
-        return Summary(
-            requests=self._requests,
-            errors=sum(self._errors.values()),
-            errors_by_kind=dict(self._errors),
-            duration_s=round(duration, 3),
-            rps=round(self._requests / duration, 3) if duration > 0 else 0.0,
-            rps_to_last_response=to_last,
-            latency_ms=LatencyMs.of(hdr.summarize(histograms.latency)),
-            latency_uncorrected_ms=(
-                LatencyMs.of(hdr.summarize(histograms.uncorrected))
-                if histograms.uncorrected
-                else None
-            ),
-            send_lag_ms=(
-                LatencyMs.of(hdr.summarize(histograms.send_lag)) if histograms.send_lag else None
-            ),
+        return stats.summary(
+            self._requests,
+            self._errors,
+            self.elapsed_s(),
+            histograms.latency,
+            histograms.uncorrected,
+            histograms.send_lag,
             unsent=self._unsent if self.plan.mode == "open" else None,
+            rps_to_last_response=to_last,
         )
 
     def request_stats(self) -> list[RequestStats]:
@@ -397,7 +388,7 @@ class RunModel:
             requests=totals.requests,
             errors=sum(totals.errors.values()),
             errors_by_kind=dict(totals.errors),
-            rps=round(totals.requests / duration, 3) if duration > 0 else 0.0,
+            rps=stats.per_second(totals.requests, duration),
             latency_ms=LatencyMs.of(hdr.summarize(totals.latency)),
             histogram=Histogram(data=hdr.encode(totals.latency)),
         )

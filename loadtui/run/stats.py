@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from statistics import fmean
 from typing import Any, TypeVar
 
+from hdrh.histogram import HdrHistogram
+
 from loadtui.engine import hdr
 from loadtui.engine.messages import IntervalSnapshot
 from loadtui.probing.samples import ServerSample, Stall
@@ -21,9 +23,11 @@ from loadtui.run.rundoc import (
     EngineTotals,
     GeneratorSecond,
     GeneratorTotals,
+    LatencyMs,
     ServerSecond,
     ServerTotals,
     StallWindow,
+    Summary,
     TimelineEntry,
     WorkerTotals,
 )
@@ -267,6 +271,41 @@ def backlog(samples: Sequence[ServerSample], elapsed: float) -> Backlog | None:
 
 
 # ---- queues and stalls -----------------------------------------------------------------------
+def per_second(count: int, seconds: float) -> float:
+    """``count`` over ``seconds`` (req/s), to 3 places; 0 over no time."""
+    return round(count / seconds, 3) if seconds > 0 else 0.0
+
+
+def summary(
+    requests: int,
+    errors_by_kind: dict[str, int],
+    duration_s: float,
+    latency: HdrHistogram,
+    uncorrected: HdrHistogram | None = None,
+    send_lag: HdrHistogram | None = None,
+    unsent: int | None = None,
+    rps_to_last_response: float | None = None,
+) -> Summary:
+    """A run's summary from its counts, its length and its histograms (the corrected latency;
+    in open loop the uncorrected one and the send lag too)."""
+
+    def latency_ms(histogram: HdrHistogram | None) -> LatencyMs | None:
+        return None if histogram is None else LatencyMs.of(hdr.summarize(histogram))
+
+    return Summary(
+        requests=requests,
+        errors=sum(errors_by_kind.values()),
+        errors_by_kind=dict(errors_by_kind),
+        duration_s=round(duration_s, 3),
+        rps=per_second(requests, duration_s),
+        rps_to_last_response=rps_to_last_response,
+        latency_ms=LatencyMs.of(hdr.summarize(latency)),
+        latency_uncorrected_ms=latency_ms(uncorrected),
+        send_lag_ms=latency_ms(send_lag),
+        unsent=unsent,
+    )
+
+
 def littles_law(rps: float, mean_ms: float | None) -> float:
     """Requests inside the server at once, on average: L = lambda x W."""
     return rps * (mean_ms or 0.0) / 1000.0
