@@ -28,6 +28,7 @@ from loadtui import exits
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.local import Cluster
+from loadtui.formats import plural
 from loadtui.run import document, runfile
 from loadtui.run.runner import RunSpec
 from loadtui.safe_text import shown
@@ -485,7 +486,7 @@ class LoadtuiApp(App[int]):
         elif save and self.export_error:
             line = f"loadtui: {self.export_error}"
         elif unsaved:
-            line = f"loadtui: quit without saving {unsaved} run{'s' * (unsaved != 1)}"
+            line = f"loadtui: quit without saving {plural(unsaved, 'run')}"
         elif self.last_export is not None:
             line = f"loadtui: everything measured is in {self.last_export}/"
         else:

@@ -20,6 +20,7 @@ from loadtui import exits
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.local import Cluster
+from loadtui.formats import ms
 from loadtui.report import step_summary, tables
 from loadtui.run import runfile
 from loadtui.run.gate import NO_GATE, GateSpec, breaches
@@ -80,7 +81,7 @@ class ProgressLine:
         duration = model.plan.duration_s
         latest = model.latest()
         rps = f"{latest.rps:6.1f} req/s" if latest else "   -- req/s"
-        p99 = f"p99 {tables.ms(latest.p99_ms) if latest else '-':>6} ms"
+        p99 = f"p99 {ms(latest.p99_ms) if latest else '-':>6} ms"
         errors = f"errors {model.summary().errors:,}"
         if duration:
             filled = int(20 * min(1.0, elapsed / duration))

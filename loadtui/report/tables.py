@@ -7,39 +7,12 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Collection, Sequence
 
+from loadtui.formats import count, duration, megabytes, ms, percent
 from loadtui.run.gate import figure
 from loadtui.run.rundoc import LatencyMs, RunDocument
 from loadtui.safe_text import shown
 
 WIDTH = 80
-
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 10_000:
-        return f"{value / 1000:.1f}s"
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def ms_with_unit(value: float | None) -> str:
-    """A duration in ms with its unit: "3.8 ms", "250 ms", "10.4 s"; "-" when unknown."""
-    text = ms(value)
-    if text == "-" or text.endswith("s"):
-        return text.replace("s", " s")
-    return f"{text} ms"
-
-
-def count(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def megabytes(value: int | None) -> str:
-    return "-" if value is None else f"{value / 1e6:.1f} MB"
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
 
 
 def route_label(doc: RunDocument) -> str:
@@ -60,16 +33,6 @@ def describe_load(doc: RunDocument) -> str:
     if load.mode == "open" and load.rate is not None:
         return f"open loop {load.rate:g} req/s, up to {load.users} connections, {length}"
     return f"{load.users} users, spawn {load.spawn_rate:g}/s, think {low:g}-{high:g} s, {length}"
-
-
-def duration(seconds: float) -> str:
-    """A run's length: "4.8s", "30.0s", "2m05s", "1h02m"."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def stall_cell(doc: RunDocument) -> str:

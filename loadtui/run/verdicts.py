@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import JsonValue
 
+from loadtui.formats import duration, plural
 from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
 from loadtui.run import stats
 from loadtui.run.model import RunModel
@@ -28,18 +29,6 @@ STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
-
-
-def duration_words(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} minutes"
-    return f"{seconds / 3600:.1f} hours"
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 # ---- event loop ----------------------------------------------------------------------------
@@ -276,7 +265,7 @@ def background_backlog(model: RunModel) -> Verdict | None:
             if rate > 0
             else f"at least: at most {backlog.capacity} at a time, none finished yet"
         )
-        message += f" Draining the {kind} ones takes ~{duration_words(seconds)} ({how})."
+        message += f" Draining the {kind} ones takes ~{duration(seconds)} ({how})."
         if kind == "sync":
             message += " They hold the thread pool the whole time."
     else:

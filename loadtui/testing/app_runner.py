@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtui.engine.request_spec import RequestSpec
+from loadtui.formats import plural
 from loadtui.probing.samples import SIGNAL_SIDECAR
 from loadtui.run.gate import (
     GateSpec,
@@ -148,7 +149,7 @@ def _list(value: object) -> list[object]:
 
 
 def _stalls(count: object, longest: object) -> str:
-    times = "1 stall" if count == 1 else f"{count} stalls"
+    times = plural(count, "stall") if isinstance(count, int) else f"{count} stalls"
     seconds = f"{longest:.2f}" if isinstance(longest, int | float) else "?"
     return f"{times}, the longest {seconds} s"
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from hdrh.log import HistogramLogReader
 
+from loadtui import formats
 from loadtui.engine import hdr
-from loadtui.report import svg, tables
+from loadtui.report import svg
 from loadtui.report.html import render as render_html
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import Run, find_run_files
@@ -102,7 +103,7 @@ def test_terminal_table_compares_real_runs(runs, docs):
     assert blocked[:4] == [
         "4",
         "5u",
-        tables.duration(docs["4"].summary.duration_s),
+        formats.duration(docs["4"].summary.duration_s),
         f"{docs['4'].summary.rps:.1f}",
     ]
     assert 2.5 <= docs["4"].summary.duration_s <= 4.0 and blocked[2].endswith("s")

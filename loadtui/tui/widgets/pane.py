@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from loadtui.engine.request_spec import RequestSpec
+from loadtui.formats import clock
 from loadtui.run import verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import Verdict
@@ -108,7 +109,7 @@ class RoutePane(Vertical):
     def describe(self) -> str:
         """What the pane shows, in one line (for the screens over it)."""
         model = self.model
-        elapsed = render.clock(model.elapsed_s()) if model else "0:00"
+        elapsed = clock(model.elapsed_s()) if model else "0:00"
         choice = self.choice
         what = f"{choice.label}  {choice.pattern}".strip()
         return f" {what} · {self.users} users · {self.status} {elapsed} "
@@ -175,7 +176,7 @@ class RoutePane(Vertical):
             return
         self._drawn = key
         choice = self.choice
-        elapsed = render.clock(model.elapsed_s()) if model else "0:00"
+        elapsed = clock(model.elapsed_s()) if model else "0:00"
         titles = (
             shown(f" {f'{choice.label}  {choice.pattern}'.strip()} "),
             shown(f" {self.users} users · {self.status} {elapsed} "),

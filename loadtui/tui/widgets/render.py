@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from loadtui.engine import hdr
+from loadtui.formats import count, duration, megabytes, ms, ms_with_unit
 from loadtui.probing.samples import STALL_THRESHOLD_S, ServerSample
-from loadtui.report.tables import count, megabytes, ms, ms_with_unit
 from loadtui.run import stats
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RequestStats, ServerSecond, Verdict
-from loadtui.run.verdicts import duration_words
 from loadtui.safe_text import shown
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -32,11 +31,6 @@ BAD = "bold red"
 SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
-
-
-def clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
@@ -131,7 +125,7 @@ def backlog(found: stats.Backlog | None) -> Text:
         ("backlog ", LABEL),
         (parts, WARN if "sync" in pending or "async_blocking" in pending else ""),
         ("  drain ", DIM),
-        (f"~{duration_words(worst[1])}", BAD if worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S else "")
+        (f"~{duration(worst[1])}", BAD if worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S else "")
         if worst is not None
         else ("unknown: none finished yet", DIM),
     )

@@ -20,6 +20,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from loadtui.formats import plural
 from loadtui.report import tables
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument, Verdict
@@ -211,7 +212,7 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
         self.runs_dir = runs_dir
 
     def compose(self) -> ComposeResult:
-        runs = f"{self.unsaved} run{'s' * (self.unsaved != 1)}"
+        runs = plural(self.unsaved, "run")
         choices = [
             ("e", shown(f"export to {self.runs_dir}/<stamp>/ and quit")),
             ("q", "quit without saving"),
