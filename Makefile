@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/loadtui
 
+# ruff, then the layers' import contracts ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Installs the missing tools as root with apt-get (Debian's package names); otherwise stops at
 # once and prints the one command to run.

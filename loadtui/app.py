@@ -27,7 +27,7 @@ from textual.screen import Screen
 from loadtui import exits
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
-from loadtui.fleet.local import Cluster
+from loadtui.fleet.engines import Cluster
 from loadtui.formats import plural
 from loadtui.run import document, runfile
 from loadtui.run.runner import RunSpec

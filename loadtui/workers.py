@@ -45,6 +45,7 @@ from typing import Any
 import psutil
 
 from loadtui.engine import hdr
+from loadtui.engine.loopback import is_loopback
 from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
@@ -57,7 +58,6 @@ from loadtui.engine.messages import (
     NameInterval,
 )
 from loadtui.engine.transport import HttpConnection, RequestFailed, connect
-from loadtui.targets.target import is_loopback
 
 LAG_PROBE_S = 0.05
 FAILURE_BACKOFF_S = 0.05  # a user whose connection failed waits at least this long

@@ -1,4 +1,10 @@
-"""The layers, as imports: each command and the engine run for real in a process of their own,
+"""The layers, as imports (pyproject.toml's [tool.importlinter] contracts; README, Development).
+
+Static, in the unit tier: import-linter reads every module and checks the contracts (the layers
+from the CLI down to the engine; the engine, report/ and run/, and the TUI each kept from what
+they must not import).
+
+At run time, in the e2e tier: each command and the engine run for real in a process of their own,
 which then says which modules it loaded.
 
 - `loadtui report` reads files: no TUI, no HTTP client, no probe, no server framework, no engine.
@@ -26,7 +32,15 @@ from loadtui.engine.plan import LoadPlan
 from loadtui.targets.spawn import SpawnedServer
 from tests.helpers import engine_config
 
-pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_import_contracts_hold(monkeypatch: pytest.MonkeyPatch):
+    from importlinter.cli import lint_imports
+
+    monkeypatch.chdir(ROOT)  # where pyproject.toml names the contracts
+    assert lint_imports(no_cache=True, no_logo=True) == 0, "an import contract is broken (above)"
+
 
 REPORT_FORBIDDEN = (
     "textual",
@@ -39,19 +53,22 @@ REPORT_FORBIDDEN = (
     "loadtui.workers",
     "loadtui.engine.transport",
     "loadtui.probe",
+    "loadtui.fleet",
+    "loadtui.run.runner",
     "loadtui.app",
-    "loadtui.tui.widgets",
+    "loadtui.tui",
 )
 ENGINE_FORBIDDEN = (
     "textual",
-    "loadtui.run.model",
-    "loadtui.run.verdicts",
-    "loadtui.run.runfile",
-    "loadtui.run.runner",
+    "httpx",
+    "pydantic",
+    "loadtui.run",
     "loadtui.probe",
+    "loadtui.probing",
     "loadtui.app",
-    "loadtui.tui.widgets",
+    "loadtui.tui",
     "loadtui.report",
+    "loadtui.cli",
 )
 TEXT_FORBIDDEN = ("textual", "fastapi", "starlette", "uvicorn", "httpx", "prometheus_client")
 
@@ -109,6 +126,7 @@ def run_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_report_loads_no_tui_probe_http_client_server_or_engine(run_file: Path, tmp_path: Path):
     modules = cli_modules(
         tmp_path,
@@ -120,11 +138,13 @@ def test_report_loads_no_tui_probe_http_client_server_or_engine(run_file: Path, 
     assert among(modules, REPORT_FORBIDDEN) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["routes"]])
 def test_text_commands_load_no_tui_or_server_framework(argv: list[str], tmp_path: Path):
     assert among(cli_modules(tmp_path, argv), TEXT_FORBIDDEN) == []
 
 
+@pytest.mark.e2e
 def test_the_engine_loads_no_model_ui_or_probe(demo_server: SpawnedServer):
     target = urlsplit(demo_server.url)
     plan = LoadPlan(users=2, spawn_rate=100, duration_s=1.5, think_s=(0.05, 0.1))

@@ -19,7 +19,7 @@ from typing import TextIO
 from loadtui import exits
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
-from loadtui.fleet.local import Cluster
+from loadtui.fleet.engines import Cluster
 from loadtui.formats import ms
 from loadtui.report import step_summary, tables
 from loadtui.run import runfile

@@ -32,7 +32,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from loadtui.cli.headless import run_command
-    from loadtui.fleet.local import FleetError
+    from loadtui.fleet.engines import FleetError
     from loadtui.targets.spawn import SpawnError
     from loadtui.targets.target import TargetError
 
@@ -56,7 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
     from loadtui.cli.headless import matrix_command
-    from loadtui.fleet.local import FleetError
+    from loadtui.fleet.engines import FleetError
     from loadtui.run import runfile
     from loadtui.targets.spawn import SpawnError
 

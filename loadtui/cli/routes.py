@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 from loadtui import exits
 from loadtui.safe_text import shown
-from loadtui.targets.openapi import OpenAPIError, Operation, fetch, operations
 from loadtui.targets.target import Target, TargetError, check_reachable
+
+if TYPE_CHECKING:  # the OpenAPI walk needs httpx: not loaded to list the demo's routes
+    from loadtui.targets.openapi import Operation
 
 
 def _operations(target: Target, command: str) -> list[Operation] | None:
+    from loadtui.targets.openapi import OpenAPIError, fetch, operations
+
     try:
         check_reachable(target)
         found = operations(fetch(target))

@@ -1,12 +1,4 @@
-"""Several engines as one load: the load split between them, started together, and their
-messages gathered, each tagged with the engine that sent it.
-
-One engine is the engine process as it always was: started at once, nothing to agree. With
-several, each is told its share (its users; in open loop every N-th request of the one schedule)
-and they start at one wall-clock instant agreed once all are ready, so that their seconds line up
-and the open loop keeps one schedule. ``LocalEngines`` runs them as processes on this machine;
-``loadtui.fleet.ray_engines`` places them on a Ray cluster's nodes, behind the same interface.
-"""
+"""Engines as processes on this machine, behind the one interface (``loadtui.fleet.engines``)."""
 
 from __future__ import annotations
 
@@ -14,56 +6,16 @@ import os
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Protocol
 
 from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
     EngineFinished,
     EngineInfo,
-    EngineMessage,
     EngineReady,
 )
+from loadtui.fleet.engines import READY_TIMEOUT_S, START_MARGIN_S, FleetError, Tagged
 from loadtui.workers import EngineProcess
-
-READY_TIMEOUT_S = 30.0  # engines still not ready by then: the run fails to start
-START_MARGIN_S = 0.2  # from the agreement to the start instant: time for it to reach them all
-
-Tagged = tuple[int, EngineMessage]  # (the engine's index, what it said)
-
-
-class FleetError(Exception):
-    """The engines could not be started; the message is one line."""
-
-
-class Engines(Protocol):
-    """What a runner drives: engines started together, their messages, their users."""
-
-    infos: list[EngineInfo]
-
-    def start(self) -> None:
-        """Start every engine (together, when there are several); FleetError if they cannot."""
-
-    def messages(self, timeout: float) -> list[Tagged]:
-        """Whatever the engines have sent, waiting up to ``timeout`` for the first."""
-
-    def set_users(self, index: int, users: int) -> None: ...
-
-    def stop(self) -> None:
-        """Ask every engine to stop; each sends a final partial snapshot first."""
-
-    def kill(self, index: int) -> None:
-        """End one engine at once (it went silent)."""
-
-    def close(self) -> None:
-        """Wait for every engine to end (after stop), ending those that do not."""
-
-
-class Cluster(Protocol):
-    """Machines to run engines on (``loadtui.fleet.ray_engines``: a Ray cluster's nodes)."""
-
-    def engines(self, configs: Sequence[EngineConfig]) -> Engines:
-        """Engines with these configurations, not started yet."""
 
 
 def host_name() -> str:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from loadtui.engine.loopback import is_loopback
 from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
@@ -31,9 +32,8 @@ from loadtui.engine.messages import (
     EngineStarted,
     IntervalSnapshot,
 )
-from loadtui.fleet.local import READY_TIMEOUT_S, START_MARGIN_S, FleetError, Tagged
+from loadtui.fleet.engines import READY_TIMEOUT_S, START_MARGIN_S, FleetError, Tagged
 from loadtui.fleet.ray_relay import EngineRelay, NodeInfo, Started, boot_id
-from loadtui.targets.target import is_loopback
 
 INSTALL = "pip install 'loadtui[ray]'"
 POLL_S = 0.5  # how long an actor's poll waits for its engine's next message

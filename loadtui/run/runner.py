@@ -15,7 +15,8 @@ from loadtui.engine import fd_limits, request_spec
 from loadtui.engine.messages import EngineConfig, EngineFailed, EngineRequest
 from loadtui.engine.plan import LoadPlan, split
 from loadtui.engine.request_spec import RequestSpec
-from loadtui.fleet.local import Cluster, Engines, LocalEngines
+from loadtui.fleet.engines import Cluster, Engines
+from loadtui.fleet.local import LocalEngines
 from loadtui.probe import Probe
 from loadtui.run import document, gate, runfile
 from loadtui.run.gate import NO_GATE, GateSpec

@@ -6,13 +6,13 @@ any other host name is refused unless ``--allow-remote`` is given (only then is 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 import ssl
 from dataclasses import dataclass, replace
 from urllib.parse import SplitResult, urlsplit
 
+from loadtui.engine.loopback import is_loopback
 from loadtui.engine.messages import Tls
 
 
@@ -73,15 +73,6 @@ CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no URL holds these; a space is a typ
 
 class TargetError(ValueError):
     """A target that may not or cannot be used; the message is one line for the user."""
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _parts(url: str) -> tuple[SplitResult, str, int]:

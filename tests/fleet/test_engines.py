@@ -24,7 +24,7 @@ from loadtui.cli.parser import build_parser
 from loadtui.engine import hdr
 from loadtui.engine.messages import IntervalSnapshot
 from loadtui.engine.plan import LoadPlan
-from loadtui.fleet.local import Tagged
+from loadtui.fleet.engines import Tagged
 from loadtui.run import document, runfile
 from loadtui.run.runner import Runner, RunSpec
 from loadtui.targets.target import parse_target
