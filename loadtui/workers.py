@@ -20,6 +20,9 @@ at once (no future, no task step, no extra loop iteration). Thinking is one time
 timeout is a deadline on its user, checked by one timer per user that is re-armed only when it
 fires early (at most once per timeout, not once per request). Tasks exist only while a
 connection is being opened. ``benchmarks/client_cost.py`` and docs/BENCHMARKS.md have the cost.
+
+This module keeps the name ``workers.py`` (the project's card) as the engine's entry; its parts
+are in ``loadtui/engine/``. Elsewhere in loadtui a *worker* is always a server's worker process.
 """
 
 from __future__ import annotations
