@@ -81,6 +81,9 @@ class RoutePane(Vertical):
     def on_mount(self) -> None:
         self.start_run()
 
+    def on_resize(self) -> None:
+        self.redraw()  # the figures' form follows the width
+
     def show_focus(self, focused: bool) -> None:
         """A heavy border in the accent colour when focused (the shape says it without colour
         too); set on this pane alone, so that its lines need no new rendering."""
@@ -211,17 +214,12 @@ class RoutePane(Vertical):
         self._show(
             self._client,
             (model.run_id, interval, width),
-            lambda: Group(render.throughput(model, width), *render.latency(model)),
+            lambda: Group(*render.client(model, width)),
         )
-        window = model.server_window()
         self._show(
             self._server,
-            (model.run_id, window, width, model.workers),
-            lambda: Group(
-                render.pool(window, width, model.workers),
-                render.backlog(model.backlog()),
-                render.loop_and_process(window, model.latest_sample()),
-            ),
+            (model.run_id, model.server_window(), width, model.workers),
+            lambda: Group(*render.server(model, width)),
         )
         found = self._current_verdicts(model)
         height = self._lower.content_size.height
