@@ -31,7 +31,8 @@ def fed(route: str) -> RunModel:
 
 def extreme() -> RunModel:
     """Every figure as long as it gets: hour-long latencies, millions of requests, errors of
-    three kinds, four workers with full pools and backlogs of every kind, a stalled loop."""
+    three kinds, four workers with full pools and backlogs of every kind, a loop stalled for an
+    hour by a handler with a long name."""
     errors = {"connect": 1_234_567, "read_timeout": 99, "status_500": 12}
     seconds = [
         replace(synthetic.snapshot(s, [9999.0, 3_600_000.0], errors=errors), requests=12_345_678)
@@ -48,6 +49,10 @@ def extreme() -> RunModel:
                 background_pending=dict.fromkeys(("sync", "async", "async_blocking"), 1_234_567),
                 background_completed={"sync": quarter, "async": 0, "async_blocking": 0},
                 loop_lag_s=3600.0,
+                tick_age_s=3600.0,
+                stalled_now=True,
+                stall_culprit="a_handler_with_a_name_longer_than_any_pane_is_wide_" * 2,
+                stall_pid=4_194_304,
                 heartbeat_ok=False,
                 cpu_percent=100.0,
                 rss_bytes=123_456_789_000,
@@ -60,7 +65,10 @@ def extreme() -> RunModel:
 
 
 def figure_lines(model: RunModel, width: int) -> list[str]:
-    lines = render.client(model, width) + render.server(model, width)
+    """The pane's lines of fixed height: the stall banner (when stalled now) and the figures."""
+    banner = render.stall_banner(model.latest_sample(), width, model.workers)
+    lines = [banner] if banner else []
+    lines += render.client(model, width) + render.server(model, width)
     assert all(line.cell_len == len(line.plain) for line in lines)  # one cell a character
     return [line.plain for line in lines]
 
@@ -80,15 +88,17 @@ def test_every_figure_line_fits_the_pane_at_every_width(make):
     # a compact form drops padding or a column (the backlog: its kinds for their total), never
     # part of a number
     found = model.backlog()
-    whole = {number for line in figure_lines(model, 200) for number in NUMBER.findall(line)}
+    whole_lines = figure_lines(model, max(WIDTHS))
+    whole = {number for line in whole_lines for number in NUMBER.findall(line)}
     whole.add(count(found.total) if found else "")
     for width in WIDTHS:
         lines = figure_lines(model, width)
-        assert len(lines) == 7
+        assert len(lines) == len(whole_lines)
         for line in lines:
             assert len(line) <= width, (width, line)
             assert set(NUMBER.findall(line)) <= whole, (width, line)
-        assert all(name in lines[1] and name in lines[2] for name in ("p50", "p99")), lines
+        now, run = lines[-6:-4]
+        assert all(name in now and name in run for name in ("p50", "p99")), lines
 
 
 def test_two_panes_at_120_columns_keep_every_latency_column():

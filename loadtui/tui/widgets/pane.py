@@ -188,12 +188,14 @@ class RoutePane(Vertical):
             # as Text: a route such as "/a[/b]" is a name, not markup
             self.border_title = Text(titles[0], style="bold" if self.focused else "")
             self.border_subtitle = Text(titles[1])
-        stall = render.stall_banner(model.latest_sample(), model.workers) if model else None
+        width = max(40, self.content_size.width)
+        stall = render.stall_banner(model.latest_sample(), width, model.workers) if model else None
         if self._banner.display != (stall is not None):
-            self._banner.display = stall is not None  # this one changes the layout
+            self._banner.display = stall is not None  # this one changes the layout:
+            self.call_after_refresh(self.redraw, True)  # the lower part's height with it
         if stall is not None:
             self._banner.update(stall, layout=False)
-        self._draw_parts(model)
+        self._draw_parts(model, width)
 
     def _show(self, part: Static, key: object, content: Callable[[], Group | Text]) -> None:
         """Re-render a part only when what it shows changed (rendering is the UI's cost)."""
@@ -201,8 +203,7 @@ class RoutePane(Vertical):
             self._shown[part] = key
             part.update(content(), layout=False)  # every part has a fixed size
 
-    def _draw_parts(self, model: RunModel | None) -> None:
-        width = max(40, self.content_size.width)
+    def _draw_parts(self, model: RunModel | None, width: int) -> None:
         if model is None:
             text = shown(self.status) if self.status.startswith("failed") else "starting …"
             for part in (self._client, self._server):

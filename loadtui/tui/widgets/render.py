@@ -29,6 +29,7 @@ DIM = "dim"
 GOOD = "green"
 WARN = "yellow"
 BAD = "bold red"
+STALL = "bold reverse red"
 SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
@@ -258,16 +259,20 @@ def server(model: RunModel, width: int) -> list[Text]:
     ]
 
 
-def stall_banner(sample: ServerSample | None, workers: int = 1) -> Text | None:
+def stall_banner(sample: ServerSample | None, width: int, workers: int = 1) -> Text | None:
+    """One line, whatever the width (its height is the layout's): shorter words when narrow,
+    then the culprit's name cut."""
     if sample is None or not sample.stalled_now:
         return None
     age = sample.tick_age_s
     culprit = shown(sample.stall_culprit or "unknown code")
     seconds = f" {age:.1f} s" if age is not None else ""
     where = f" in worker {sample.stall_pid}" if workers > 1 and sample.stall_pid else ""
-    return Text(
-        f" STALL{seconds}{where}: {culprit} is blocking the event loop ", style="bold reverse red"
-    )
+    words = ("is blocking the event loop", "blocks the loop")
+    forms = ([Text(f" STALL{seconds}{where}: {culprit} {w} ", style=STALL)] for w in words)
+    line = _fitting(width, forms)[0]
+    line.truncate(width, overflow="ellipsis")
+    return line
 
 
 def _wrapped(text: str, width: int, style: str) -> list[Text]:
