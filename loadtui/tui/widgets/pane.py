@@ -79,7 +79,14 @@ class RoutePane(Vertical):
         yield self._lower
 
     def on_mount(self) -> None:
-        self.start_run()
+        self.redraw(force=True)  # "starting …"
+        # Its server and engines start once the first frame is on screen: spawning them competes
+        # for the cores with the UI's own start-up.
+        self.call_after_refresh(self._start_first_run)
+
+    def _start_first_run(self) -> None:
+        if self.run is None:  # a key may have started one meanwhile
+            self.start_run()
 
     def on_resize(self) -> None:
         self.redraw()  # the figures' form follows the width
