@@ -21,11 +21,22 @@ and samples, fed live (one second and four server samples a second, as a real ru
 --seconds each.
 
     .venv/bin/python -m benchmarks.tui_cost --long-run [--seconds 20]
+
+`--first-frame` instead measures how long the real `loadtui` (no options: two panes at 40 users,
+each on a fresh demo server) takes to show its first frame in tmux at 80x24: from the key that
+starts it (the shell waits for it, so that the control-mode client watching the writes is
+attached first) to the write after which the key bar's `q quit` is on screen, and on to both
+panes running. --repeat times idle, then as many with two busy-loop processes keeping both cores
+busy; then SIGTERM (the runs are written to a temporary directory) and a pause for its children
+to end.
+
+    .venv/bin/python -m benchmarks.tui_cost --first-frame [--repeat 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import queue
@@ -216,23 +227,91 @@ def long_run(seconds: float) -> None:
         print(f"UI process CPU, two panes on runs {age:>4} s old, fed live: {cpu:.1f}% of a core")
 
 
+def loadtui(arguments: str) -> str:
+    """The shell command that runs loadtui in a temporary directory (the one PYTHONPATH names,
+    if any: tmux does not pass this process's environment on)."""
+    path = os.environ.get("PYTHONPATH")
+    where = f"PYTHONPATH={path} " if path else ""
+    return f"cd {tempfile.mkdtemp()} && {where}exec {sys.executable} -m loadtui {arguments}"
+
+
+def _gone(processes: list[psutil.Process], timeout: float) -> None:
+    psutil.wait_procs(processes, timeout=timeout)
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
+def _first_frame_once() -> tuple[float, float]:
+    """Seconds from the key that starts loadtui to its first frame, and to both panes running."""
+    session = f"bench-{uuid.uuid4().hex[:6]}"
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", f"read _; {loadtui('')}")
+    writes = Writes(session)
+    try:
+        time.sleep(0.5)  # the control-mode client is attached
+        writes.forget()
+        started = time.perf_counter()
+        tmux("send-keys", "-t", session, "Enter")
+        frame = writes.wait(lambda s: "q quit" in s, started, timeout=60)
+        running = writes.wait(lambda s: s.count("· running") == 2, started, timeout=60)
+        ui = psutil.Process(int(tmux("display-message", "-p", "-t", session, "#{pane_pid}")))
+        children = ui.children(recursive=True)
+        ui.terminate()  # writes the runs, stops them, exits
+        _gone([ui], 30)
+        _gone(children, 10)
+        return frame, running
+    finally:
+        writes.close()
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def first_frame(repeat: int) -> None:
+    for hogs in (0, 2):
+        # each in a session of its own, as other people's work is (Linux schedules sessions as
+        # groups: two loops in this one would share the one group's CPU)
+        spinning = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(hogs)
+        ]
+        try:
+            found = []
+            for _ in range(repeat):
+                found.append(_first_frame_once())
+                time.sleep(1)
+        finally:
+            for process in spinning:
+                process.kill()
+                process.wait()
+        for what, times in (
+            ("first frame", [f for f, _ in found]),
+            ("both panes running", [r for _, r in found]),
+        ):
+            ms = [t * 1000 for t in times]
+            print(
+                f"{what}, 80x24, {'idle' if not hogs else f'{hogs} busy loops'}: median "
+                f"{statistics.median(ms):.0f} ms, max {max(ms):.0f} ms ({repeat} starts: "
+                f"{' '.join(f'{t:.0f}' for t in ms)})"
+            )
+    print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--presses", type=int, default=50)
     parser.add_argument("--long-run", action="store_true")
+    parser.add_argument("--first-frame", action="store_true")
+    parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--watch", choices=("output", "poll"), default="output")
     args = parser.parse_args()
     if args.long_run:
         long_run(args.seconds)
         return
+    if args.first_frame:
+        first_frame(args.repeat)
+        return
     session = f"bench-{uuid.uuid4().hex[:6]}"
-    workdir = tempfile.mkdtemp()
-    # tmux does not pass this process's environment on: say which loadtui to run
-    path = os.environ.get("PYTHONPATH")
-    where = f"PYTHONPATH={path} " if path else ""
-    command = f"cd {workdir} && {where}{sys.executable} -m loadtui --users 100"
-    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", command)
+    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", loadtui("--users 100"))
     try:
         wait_screen(session, lambda s: s.count("100 users · running") == 2, timeout=60)
         time.sleep(10)  # users ramp up at 20/s

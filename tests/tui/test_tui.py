@@ -106,6 +106,7 @@ async def test_starts_with_route_5_beside_route_4_at_40_users(tmp_path):
 async def test_route_and_user_keys_start_one_new_run(tmp_path, keys, expected):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         pane = app.panes()[0]
         first = pane.run
         await pilot.press(*keys)
@@ -178,6 +179,7 @@ async def test_add_and_close_panes(tmp_path):
 async def test_r_starts_a_fresh_run_on_the_same_route(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         pane = app.panes()[0]
         first = pane.run
         await pilot.press("r")
@@ -223,6 +225,7 @@ def test_the_key_line_keeps_help_and_quit_at_any_width(width):
 async def test_e_exports_every_run_as_a_run_file(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("3")
         await pilot.pause(SETTLE)
         await pilot.press("e")
@@ -246,6 +249,7 @@ async def test_e_exports_every_run_as_a_run_file(tmp_path):
 async def test_v_shows_every_run_whole_with_its_time_and_source(tmp_path, size):
     app = make_app(tmp_path)
     async with app.run_test(size=size) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("space")  # pane 1 stops: one finished, one running
         await pilot.press("e", "v")
         await pilot.pause()
@@ -387,6 +391,7 @@ async def test_question_mark_shows_every_key_and_how_to_close_it(tmp_path, size)
 async def test_q_with_unsaved_runs_asks_and_escape_stays(tmp_path, size):
     app = make_app(tmp_path)
     async with app.run_test(size=size) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, QuitScreen)
@@ -402,6 +407,7 @@ async def test_q_with_unsaved_runs_asks_and_escape_stays(tmp_path, size):
 async def test_q_q_leaves_without_saving_and_says_so(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         runs = app.all_runs()
         await pilot.press("q", "q")
         await pilot.pause(0.5)
@@ -416,6 +422,7 @@ async def test_q_q_leaves_without_saving_and_says_so(tmp_path):
 async def test_q_then_e_exports_then_leaves_saying_where(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("q", "e")
         await pilot.pause(0.5)
     files = sorted((tmp_path / "runs").glob("*/*.json"))
@@ -427,6 +434,7 @@ async def test_q_then_e_exports_then_leaves_saying_where(tmp_path):
 async def test_q_after_an_export_of_everything_leaves_at_once(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("space", "tab", "space", "e", "q")  # both stopped, then written
         await pilot.pause(0.5)
     assert app.return_code == exits.OK
@@ -438,6 +446,7 @@ async def test_q_after_an_export_of_everything_leaves_at_once(tmp_path):
 async def test_ctrl_c_saves_what_was_measured_and_exits_130(tmp_path, size):
     app = make_app(tmp_path)
     async with app.run_test(size=size) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("space")  # one stopped (finished), one running (cut short)
         await pilot.press("ctrl+c")
         await pilot.pause(0.5)
@@ -490,6 +499,7 @@ async def test_an_export_that_fails_on_the_way_out_says_so_and_exits_1(tmp_path)
     blocked.write_text("a file where runs/ would go")
     app = make_app(tmp_path, runs_dir=blocked)
     async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()  # the first runs start once the first frame is drawn
         await pilot.press("q", "e")
         await pilot.pause(0.5)
     assert app.return_code == exits.FAILED

@@ -1,4 +1,5 @@
-"""Snapshot tests of the screen at 80x24 and 160x48, fed by the deterministic fake feed.
+"""Snapshot tests of the screen at 80x24 and 160x48 (and two panes side by side at 120x30),
+fed by the deterministic fake feed.
 
 Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`
 and look at every SVG under tests/__snapshots__/ before committing them.
@@ -37,6 +38,11 @@ def _keys(*keys: str):
 @SIZES
 def test_two_panes(snap_compare, tmp_path, size):
     assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=_settle)
+
+
+def test_two_panes_side_by_side_at_their_narrowest(snap_compare, tmp_path):
+    """120x30: two panes of 56 columns inside, each figure line on one line of its own."""
+    assert snap_compare(make_app(tmp_path), terminal_size=(120, 30), run_before=_settle)
 
 
 def test_four_panes_wide(snap_compare, tmp_path):

@@ -90,6 +90,50 @@ def test_real_loadtui_in_tmux(tmp_path):
         tmux.kill()
 
 
+# A sitecustomize for PYTHONPATH: each demo server loadtui spawns waits at its start for the file
+# GATE (a minute at most), so that its run stays starting as long as a test needs.
+HOLD_SERVERS = """
+import os, time
+command = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+if b"server" in command and b"--announce-json" in command:
+    deadline = time.monotonic() + 60
+    while not os.path.exists({gate!r}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
+
+
+def test_the_first_frame_does_not_wait_for_the_runs(tmp_path):
+    """With both demo servers held at their start, the screen is drawn and answers keys; once
+    they are let go, both panes run."""
+    gate, site, exit_file = tmp_path / "gate", tmp_path / "site", tmp_path / "exit-code"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HOLD_SERVERS.format(gate=str(gate)))
+    command = (
+        f"cd {tmp_path} && PYTHONPATH={site} {sys.executable} -m loadtui --users 5; "
+        f"echo $? > {exit_file}; sleep 60"
+    )
+    tmux = Tmux(command, 80, 24)
+    try:
+        assert wait_for(lambda: "q quit" in tmux.screen(), 30), tmux.screen()
+        screen = tmux.screen()
+        assert screen.count("5 users · starting") == 2 and "starting …" in screen, screen
+        tmux.press("?")
+        assert wait_for(lambda: "loadtui keys" in tmux.screen(), 10), tmux.screen()
+        tmux.press("Escape")
+        assert wait_for(lambda: "loadtui keys" not in tmux.screen(), 10), tmux.screen()
+        assert tmux.screen().count("5 users · starting") == 2  # still held
+        gate.touch()
+        assert wait_for(lambda: tmux.screen().count("5 users · running") == 2, 40), tmux.screen()
+        tmux.press("q")
+        assert wait_for(lambda: "what no run file" in tmux.screen(), 10), tmux.screen()
+        tmux.press("q")
+        assert wait_for(exit_file.exists, 30), tmux.screen()
+        assert exit_file.read_text().strip() == "0"
+    finally:
+        gate.touch()
+        tmux.kill()
+
+
 def _start_tui(
     tmp_path, size: tuple[int, int] = (100, 30)
 ) -> tuple[Tmux, Path, psutil.Process, list[psutil.Process]]:

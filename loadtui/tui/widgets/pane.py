@@ -80,7 +80,17 @@ class RoutePane(Vertical):
         yield self._lower
 
     def on_mount(self) -> None:
-        self.start_run()
+        self.redraw(force=True)  # "starting …"
+        # Its server and engines start once the first frame is on screen: spawning them competes
+        # for the cores with the UI's own start-up.
+        self.call_after_refresh(self._start_first_run)
+
+    def _start_first_run(self) -> None:
+        if self.run is None:  # a key may have started one meanwhile
+            self.start_run()
+
+    def on_resize(self) -> None:
+        self.redraw()  # the figures' form follows the width
 
     def show_focus(self, focused: bool) -> None:
         """A heavy border in the accent colour when focused (the shape says it without colour
@@ -186,12 +196,14 @@ class RoutePane(Vertical):
             # as Text: a route such as "/a[/b]" is a name, not markup
             self.border_title = Text(titles[0], style="bold" if self.focused else "")
             self.border_subtitle = Text(titles[1])
-        stall = render.stall_banner(model.latest_sample(), model.workers) if model else None
+        width = max(40, self.content_size.width)
+        stall = render.stall_banner(model.latest_sample(), width, model.workers) if model else None
         if self._banner.display != (stall is not None):
-            self._banner.display = stall is not None  # this one changes the layout
+            self._banner.display = stall is not None  # this one changes the layout:
+            self.call_after_refresh(self.redraw, True)  # the lower part's height with it
         if stall is not None:
             self._banner.update(stall, layout=False)
-        self._draw_parts(model)
+        self._draw_parts(model, width)
 
     def _show(self, part: Static, key: object, content: Callable[[], Group | Text]) -> None:
         """Re-render a part only when what it shows changed (rendering is the UI's cost)."""
@@ -199,8 +211,7 @@ class RoutePane(Vertical):
             self._shown[part] = key
             part.update(content(), layout=False)  # every part has a fixed size
 
-    def _draw_parts(self, model: RunModel | None) -> None:
-        width = max(40, self.content_size.width)
+    def _draw_parts(self, model: RunModel | None, width: int) -> None:
         if model is None:
             text = shown(self.status) if self.status.startswith("failed") else "starting …"
             for part in (self._client, self._server):
@@ -212,17 +223,12 @@ class RoutePane(Vertical):
         self._show(
             self._client,
             (model.run_id, interval, width),
-            lambda: Group(render.throughput(model, width), *render.latency(model)),
+            lambda: Group(*render.client(model, width)),
         )
-        window = model.server_window()
         self._show(
             self._server,
-            (model.run_id, window, width, model.workers),
-            lambda: Group(
-                render.pool(window, width, model.workers),
-                render.backlog(model.backlog()),
-                render.loop_and_process(window, model.latest_sample()),
-            ),
+            (model.run_id, model.server_window(), width, model.workers),
+            lambda: Group(*render.server(model, width)),
         )
         found = self._current_verdicts(model)
         height = self._lower.content_size.height

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 
@@ -18,7 +18,7 @@ from loadtui.formats import count, duration, megabytes, ms, ms_with_unit
 from loadtui.probing.samples import STALL_THRESHOLD_S, ServerSample
 from loadtui.run import stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import RequestStats, ServerSecond, Verdict
+from loadtui.run.rundoc import RequestStats, ServerSecond, Summary, Verdict
 from loadtui.safe_text import shown
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -28,6 +28,7 @@ DIM = "dim"
 GOOD = "green"
 WARN = "yellow"
 BAD = "bold red"
+STALL = "bold reverse red"
 SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
@@ -64,104 +65,208 @@ def throughput(model: RunModel, width: int) -> Text:
     )
 
 
-def _latency(
-    label: str, p50: float | None, p90: float | None, p99: float | None, top: float | None
-) -> Text:
-    style = BAD if (p50 or 0) >= 1000 else WARN if (p99 or 0) >= 1000 else ""
-    values = [ms(v) for v in (p50, p90, p99, top)]
+def _fitting(width: int, forms: Iterable[list[Text]]) -> list[Text]:
+    """The first of ``forms`` (each the same lines, most room first) whose lines all fit in
+    ``width`` cells, or else the last: a Static wraps a longer line, and in a part of fixed
+    height the wrapped rest pushes the part's last line out of sight."""
+    lines: list[Text] = []
+    for lines in forms:
+        if all(line.cell_len <= width for line in lines):
+            break
+    return lines
+
+
+Figure = tuple[str, str, str]  # (name, value, style of the value)
+
+
+def _figures(label: str, figures: Sequence[Figure], gap: int, value_width: int = 0) -> Text:
+    """``label`` then each figure as "name value", ``gap`` spaces apart."""
     parts: list[tuple[str, str] | str] = [(f"{label:<8}", LABEL)]
-    for name, value in zip(("p50 ", "  p90 ", "  p99 ", "  max "), values, strict=True):
-        parts += [(name, DIM), (f"{value:>6}", style)]
-    # ms() writes 10 s and more as "12.3s": only an all-ms line gets the unit at its end
-    parts.append(("" if any(v.endswith("s") for v in values) else " ms", DIM))
+    for index, (name, value, style) in enumerate(figures):
+        parts += [(f"{' ' * gap * (index > 0)}{name} ", DIM), (f"{value:>{value_width}}", style)]
     return _line(*parts)
 
 
-def latency(model: RunModel) -> list[Text]:
+LATENCY_NAMES = ("p50", "p90", "p99", "max")
+# (the values' width at least, the gap between columns, the columns shown), most room first:
+# the padding goes before a column does; the last form shows p50 and p99
+LATENCY_FORMS = tuple(
+    (value_width, gap, columns)
+    for columns in ((0, 1, 2, 3), (0, 1, 2), (0, 2))
+    for value_width, gap in ((6, 2), (5, 2), (5, 1))
+)
+Percentiles = tuple[float | None, float | None, float | None, float | None]
+
+
+def _latency(label: str, found: Percentiles, form: tuple[int, int, tuple[int, ...]]) -> Text:
+    value_width, gap, columns = form
+    p50, _, p99, _ = found
+    style = BAD if (p50 or 0) >= 1000 else WARN if (p99 or 0) >= 1000 else ""
+    values = [ms(found[column]) for column in columns]
+    names = [LATENCY_NAMES[column] for column in columns]
+    figures = [(name, value, style) for name, value in zip(names, values, strict=True)]
+    line = _figures(label, figures, gap, value_width)
+    # ms() writes 10 s and more as "12.3s": only an all-ms line gets the unit at its end
+    line.append("" if any(v.endswith("s") for v in values) else " ms", DIM)
+    return line
+
+
+def latency(model: RunModel, width: int) -> list[Text]:
+    """Latency now and over the run, in one form (so that their columns line up), then the
+    run's requests and errors."""
     latest = model.latest()
     run = model.summary()
+    whole = run.latency_ms
+    now: Percentiles = (None, None, None, None)
+    if latest is not None:
+        now = (latest.p50_ms, latest.p90_ms, latest.p99_ms, latest.max_ms)
+    rows = [("now", now), ("run", (whole.p50, whole.p90, whole.p99, whole.max))]
+    longest = max(len(ms(value)) for _, found in rows for value in found)
+    figures = _fitting(
+        width,
+        (
+            [
+                _latency(label, found, (max(value_width, longest), gap, columns))
+                for label, found in rows
+            ]
+            for value_width, gap, columns in LATENCY_FORMS
+        ),
+    )
+    return [*figures, totals(run, width)]
+
+
+def totals(run: Summary, width: int) -> Text:
+    """Requests and errors (under the latency figures when they fit there), then the errors'
+    kinds, cut to the width: the kinds are words, every number is whole."""
     errors = run.errors
-    totals = _line(
-        (f"{'':<8}", LABEL),
+    figures = (
         f"{count(run.requests)} requests  ",
         (f"{count(errors)} errors", BAD if errors else DIM),
-        (f"  {', '.join(sorted(run.errors_by_kind))}" if errors else "", DIM),
     )
-    now = (
-        _latency("now", latest.p50_ms, latest.p90_ms, latest.p99_ms, latest.max_ms)
-        if latest
-        else _latency("now", None, None, None, None)
-    )
-    whole = run.latency_ms
-    return [now, _latency("run", whole.p50, whole.p90, whole.p99, whole.max), totals]
+    line = _fitting(width, ([_line((indent, LABEL), *figures)] for indent in (" " * 8, "")))[0]
+    room = width - line.cell_len
+    if errors and room > 0:  # (Rich cuts nothing to 0 cells)
+        kinds = Text(f"  {', '.join(sorted(run.errors_by_kind))}", style=DIM)
+        kinds.truncate(room, overflow="ellipsis")
+        line.append_text(kinds)
+    return line
 
 
 def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
     capacity, busy = window.threadpool_capacity, window.threadpool_busy
     if capacity is None or busy is None:
-        return _line(("pool    ", LABEL), ("no thread-pool figures from this target", DIM))
-    label = f"  {workers} workers" if workers > 1 else ""
+        words = ("no thread-pool figures from this target", "no thread-pool figures")
+        return _fitting(width, ([_line(("pool    ", LABEL), (w, DIM))] for w in words))[0]
     waiting = window.threadpool_waiting or 0
     full = busy >= capacity and waiting > 0
-    bar_width = max(6, min(30, width - 38))
-    return _line(
-        ("pool    ", LABEL),
-        (bar(busy, capacity, bar_width), BAD if full or window.pool_saturated else GOOD),
-        f" {busy}/{capacity} busy  ",
-        (f"{count(waiting)} waiting", BAD if waiting else DIM),
-        (label, DIM),
+    bar_style = BAD if full or window.pool_saturated else GOOD
+
+    def form(label: str, gap: str, with_workers: bool) -> list[Text]:
+        figures = _line(
+            f"{busy}/{capacity} busy{gap}",
+            (f"{count(waiting)} waiting", BAD if waiting else DIM),
+            (f"{gap}{workers} workers" if workers > 1 and with_workers else "", DIM),
+        )
+        # the bar gives way to the figures
+        bar_width = min(max(6, min(30, width - 38)), width - len(label) - 1 - figures.cell_len)
+        drawn = bar(busy, capacity, bar_width) if bar_width >= 3 else ""
+        return [_line((label, LABEL), (drawn, bar_style), " " if drawn else "", figures)]
+
+    forms = (
+        ("pool    ", "  ", True),
+        ("pool    ", " ", True),
+        ("pool    ", " ", False),
+        ("pool ", " ", False),
     )
+    return _fitting(width, (form(*each) for each in forms))[0]
 
 
-def backlog(found: stats.Backlog | None) -> Text:
+def backlog(found: stats.Backlog | None, width: int) -> Text:
     if found is None:
         return _line(("backlog ", LABEL), ("no background-task figures", DIM))
     pending = found.pending
     if not pending:
         return _line(("backlog ", LABEL), ("no background tasks pending", DIM))
     worst = found.worst
-    parts = "  ".join(f"{count(n)} {kind}" for kind, n in pending.items())
-    return _line(
-        ("backlog ", LABEL),
-        (parts, WARN if "sync" in pending or "async_blocking" in pending else ""),
-        ("  drain ", DIM),
-        (f"~{duration(worst[1])}", BAD if worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S else "")
-        if worst is not None
-        else ("unknown: none finished yet", DIM),
+    blocking = "sync" in pending or "async_blocking" in pending
+
+    def form(gap: str, by_kind: bool, unknown: str | None) -> list[Text]:
+        """``unknown``: the words for a drain time not known yet; None: no drain time."""
+        parts = (
+            gap.join(f"{count(n)} {kind}" for kind, n in pending.items())
+            if by_kind
+            else f"{count(found.total)} pending"
+        )
+        line = _line(("backlog ", LABEL), (parts, WARN if blocking else ""))
+        if unknown is None:
+            return [line]
+        line.append(f"{gap}drain ", DIM)
+        if worst is None:
+            line.append(unknown, DIM)
+        else:
+            critical = worst[1] >= stats.BACKLOG_CRITICAL_DRAIN_S
+            line.append(f"~{duration(worst[1])}", BAD if critical else "")
+        return [line]
+
+    forms = (
+        ("  ", True, "unknown: none finished yet"),
+        ("  ", True, "unknown"),
+        (" ", True, "unknown"),
+        (" ", False, "unknown"),
+        (" ", False, None),
     )
+    return _fitting(width, (form(*each) for each in forms))[0]
 
 
-def loop_and_process(window: ServerSecond, sample: ServerSample | None) -> Text:
+def loop_and_process(window: ServerSecond, sample: ServerSample | None, width: int) -> Text:
     lag = window.loop_lag_max_s
     timed_out = sample is not None and sample.heartbeat_ok is False
     beat = "timeout" if timed_out else ms_with_unit(window.heartbeat_ms_max)
     cpu = "-" if window.cpu_percent is None else f"{window.cpu_percent:.0f}%"
-    return _line(
-        ("loop    ", LABEL),
-        ("lag ", DIM),
+    figures: list[Figure] = [
         (
+            "lag",
             ms_with_unit(lag * 1000 if lag is not None else None),
             BAD if (lag or 0) >= STALL_THRESHOLD_S else "",
         ),
-        ("  heartbeat ", DIM),
-        (beat, BAD if timed_out else ""),
-        ("  cpu ", DIM),
-        cpu,
-        ("  rss ", DIM),
-        megabytes(window.rss_bytes),
-    )
+        ("heartbeat", beat, BAD if timed_out else ""),
+        ("cpu", cpu, ""),
+        ("rss", megabytes(window.rss_bytes), ""),
+    ]
+    # the padding goes first, then rss, then cpu
+    forms = ([_figures("loop", figures[:shown], gap)] for shown in (4, 3, 2) for gap in (2, 1))
+    return _fitting(width, forms)[0]
 
 
-def stall_banner(sample: ServerSample | None, workers: int = 1) -> Text | None:
+def client(model: RunModel, width: int) -> list[Text]:
+    """The pane's first part: the load's throughput, latency, requests and errors."""
+    return [throughput(model, width), *latency(model, width)]
+
+
+def server(model: RunModel, width: int) -> list[Text]:
+    """The pane's second part: what the server's pool, background tasks and loop are doing."""
+    window = model.server_window()
+    return [
+        pool(window, width, model.workers),
+        backlog(model.backlog(), width),
+        loop_and_process(window, model.latest_sample(), width),
+    ]
+
+
+def stall_banner(sample: ServerSample | None, width: int, workers: int = 1) -> Text | None:
+    """One line, whatever the width (its height is the layout's): shorter words when narrow,
+    then the culprit's name cut."""
     if sample is None or not sample.stalled_now:
         return None
     age = sample.tick_age_s
     culprit = shown(sample.stall_culprit or "unknown code")
     seconds = f" {age:.1f} s" if age is not None else ""
     where = f" in worker {sample.stall_pid}" if workers > 1 and sample.stall_pid else ""
-    return Text(
-        f" STALL{seconds}{where}: {culprit} is blocking the event loop ", style="bold reverse red"
-    )
+    words = ("is blocking the event loop", "blocks the loop")
+    forms = ([Text(f" STALL{seconds}{where}: {culprit} {w} ", style=STALL)] for w in words)
+    line = _fitting(width, forms)[0]
+    line.truncate(width, overflow="ellipsis")
+    return line
 
 
 def _wrapped(text: str, width: int, style: str) -> list[Text]:

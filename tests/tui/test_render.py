@@ -1,0 +1,109 @@
+"""The pane's figure lines, from the pure render functions: at every width a pane can have, each
+stays on one line (its part has a fixed height: a wrapped line pushes the part's last line out of
+sight) and every number it shows is whole."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from loadtui.engine.plan import LoadPlan
+from loadtui.report.tables import count
+from loadtui.run.model import RunModel
+from loadtui.run.runner import RunSpec
+from loadtui.tui.widgets import render
+from tests import synthetic
+from tests.fake_feed import FakeRun
+
+# 40: the narrowest the pane renders for; 56: two panes side by side at 120 columns
+WIDTHS = range(40, 201)
+NUMBER = re.compile(r"(?<!\w)\d[\d,.]*(?!\w)")  # not the digits inside a word (status_500)
+
+
+def fed(route: str) -> RunModel:
+    """A pane's run model from the deterministic feed (12 s of route ``route`` at 40 users)."""
+    run = FakeRun(RunSpec(route=route, plan=LoadPlan(users=40, duration_s=None)), lambda *_: None)
+    run.start()
+    return run.model
+
+
+def extreme() -> RunModel:
+    """Every figure as long as it gets: hour-long latencies, millions of requests, errors of
+    three kinds, four workers with full pools and backlogs of every kind, a loop stalled for an
+    hour by a handler with a long name."""
+    errors = {"connect": 1_234_567, "read_timeout": 99, "status_500": 12}
+    seconds = [
+        replace(synthetic.snapshot(s, [9999.0, 3_600_000.0], errors=errors), requests=12_345_678)
+        for s in (1, 2, 3)
+    ]
+    looks = [
+        [
+            synthetic.sample(
+                quarter / 4,
+                pid=pid,
+                threadpool_capacity=10_000,
+                threadpool_busy=10_000,
+                threadpool_waiting=1_234_567,
+                background_pending=dict.fromkeys(("sync", "async", "async_blocking"), 1_234_567),
+                background_completed={"sync": quarter, "async": 0, "async_blocking": 0},
+                loop_lag_s=3600.0,
+                tick_age_s=3600.0,
+                stalled_now=True,
+                stall_culprit="a_handler_with_a_name_longer_than_any_pane_is_wide_" * 2,
+                stall_pid=4_194_304,
+                heartbeat_ok=False,
+                cpu_percent=100.0,
+                rss_bytes=123_456_789_000,
+            )
+            for pid in (101, 102, 103, 104)
+        ]
+        for quarter in range(12)
+    ]
+    return synthetic.model(3, per_second=seconds, looks=looks)
+
+
+def figure_lines(model: RunModel, width: int) -> list[str]:
+    """The pane's lines of fixed height: the stall banner (when stalled now) and the figures."""
+    banner = render.stall_banner(model.latest_sample(), width, model.workers)
+    lines = [banner] if banner else []
+    lines += render.client(model, width) + render.server(model, width)
+    assert all(line.cell_len == len(line.plain) for line in lines)  # one cell a character
+    return [line.plain for line in lines]
+
+
+MODELS = {
+    "route 5": lambda: fed("5"),
+    "route 4, stalled": lambda: fed("4"),
+    "route 1, pool full": lambda: fed("1"),
+    "before the first second": lambda: RunModel(target=synthetic.TARGET, plan=LoadPlan()),
+    "every figure at its longest": extreme,
+}
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_every_figure_line_fits_the_pane_at_every_width(make):
+    model = make()
+    # a compact form drops padding or a column (the backlog: its kinds for their total), never
+    # part of a number
+    found = model.backlog()
+    whole_lines = figure_lines(model, max(WIDTHS))
+    whole = {number for line in whole_lines for number in NUMBER.findall(line)}
+    whole.add(count(found.total) if found else "")
+    for width in WIDTHS:
+        lines = figure_lines(model, width)
+        assert len(lines) == len(whole_lines)
+        for line in lines:
+            assert len(line) <= width, (width, line)
+            assert set(NUMBER.findall(line)) <= whole, (width, line)
+        now, run = lines[-6:-4]
+        assert all(name in now and name in run for name in ("p50", "p99")), lines
+
+
+def test_two_panes_at_120_columns_keep_every_latency_column():
+    for route in ("5", "4"):
+        now, run, _totals = render.latency(fed(route), 56)  # a pane's content at 120x30
+        for line in (now.plain, run.plain):
+            assert re.findall(r"p50|p90|p99|max", line) == ["p50", "p90", "p99", "max"]
+            assert line.endswith(" ms") and len(line) <= 56
