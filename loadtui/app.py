@@ -30,7 +30,7 @@ from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.engines import Cluster
 from loadtui.formats import plural
 from loadtui.run import document, runfile
-from loadtui.run.runner import RunSpec
+from loadtui.run.spec import RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
 from loadtui.tui import route_choices

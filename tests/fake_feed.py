@@ -11,7 +11,7 @@ from loadtui.engine import hdr
 from loadtui.engine.messages import EngineStarted, IntervalSnapshot
 from loadtui.probing.samples import ServerSample, Stall
 from loadtui.run.model import RunModel
-from loadtui.run.runner import RunSpec
+from loadtui.run.spec import RunSpec
 from loadtui.server.variants import find_variant
 from loadtui.targets.target import Target
 from loadtui.tui.widgets.runs import RunEvents

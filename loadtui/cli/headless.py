@@ -26,7 +26,8 @@ from loadtui.run import runfile
 from loadtui.run.gate import NO_GATE, GateSpec, breaches
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
-from loadtui.run.runner import RunResult, RunSpec, run_to_end
+from loadtui.run.runner import RunResult, run_to_end
+from loadtui.run.spec import RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from loadtui.engine.plan import LoadPlan
     from loadtui.engine.request_spec import RequestSpec
     from loadtui.run.gate import GateSpec
-    from loadtui.run.runner import RunSpec
+    from loadtui.run.spec import RunSpec
     from loadtui.server.serve import ServeOptions
     from loadtui.targets.target import Target
 
@@ -198,7 +198,7 @@ def shared_by(count: int, least_users: int) -> int:
 
 
 def run_spec(args: argparse.Namespace) -> RunSpec:
-    from loadtui.run.runner import RunSpec
+    from loadtui.run.spec import RunSpec
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
@@ -232,7 +232,7 @@ def matrix_plan(
 ) -> tuple[list[str], LoadPlan, Target | None, RequestSpec | None, int]:
     """The routes, the base plan, the target (None: a fresh demo server for every run), how
     each route is asked and by how many engines."""
-    from loadtui.run.runner import RunSpec
+    from loadtui.run.spec import RunSpec
     from loadtui.server.variants import SEED_KEYS
 
     no_metrics_without_target(args)
@@ -280,7 +280,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     """The TUI's panes, checked as `run` checks its run. With --target and no --route the
     routes come from the target's OpenAPI document once it is reached (``openapi``)."""
     from loadtui.app import MAX_PANES, AppConfig
-    from loadtui.run.runner import RunSpec
+    from loadtui.run.spec import RunSpec
     from loadtui.tui import route_choices
 
     load = plan(args, args.users, args.spawn_rate)

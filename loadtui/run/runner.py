@@ -13,58 +13,20 @@ from pathlib import Path
 
 from loadtui.engine import fd_limits, request_spec
 from loadtui.engine.messages import EngineConfig, EngineFailed, EngineRequest
-from loadtui.engine.plan import LoadPlan, split
-from loadtui.engine.request_spec import RequestSpec
-from loadtui.fleet.engines import Cluster, Engines
+from loadtui.engine.plan import split
+from loadtui.fleet.engines import Engines
 from loadtui.fleet.local import LocalEngines
 from loadtui.probe import Probe
 from loadtui.run import document, gate, runfile
 from loadtui.run.gate import NO_GATE, GateSpec
 from loadtui.run.model import RunModel, State
 from loadtui.run.rundoc import RunDocument
-from loadtui.server.variants import Variant, find_variant
+from loadtui.run.spec import RunSpec
 from loadtui.targets.spawn import SpawnedServer
 from loadtui.targets.target import Target, check_reachable
 
 STOP_WAIT_S = 5.0
 ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    route: str  # a variant key ("5") or a path; a scenario's name with ``scenario``
-    plan: LoadPlan
-    target: Target | None = None  # None: spawn a fresh demo server
-    threads: int | None = None  # for a spawned server
-    shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
-    scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
-    engines: int = 1  # engine processes sharing the load
-    cluster: Cluster | None = None  # where they run: None here, else a Ray cluster's nodes
-
-    def requests(self) -> tuple[RequestSpec, ...]:
-        """What the engine sends: the scenario's mix, or the route asked as ``shape`` says.
-
-        Raises SpecError when the route's path names a field the data rows lack.
-        """
-        if self.scenario:
-            return self.scenario
-        return (request_spec.for_path(self.shape or RequestSpec(name=""), self.path()),)
-
-    def path(self) -> str:
-        """The path loaded: a variant key names the demo's route (on any target), anything
-        else is a path; on a given target, under its base path."""
-        variant = self.variant()
-        route = variant.path if variant is not None else self.route
-        if self.target is not None:
-            return self.target.path_for(route)
-        return route if route.startswith("/") else "/" + route
-
-    def variant(self) -> Variant | None:
-        """The demo route this run loads: by key, or by path on a spawned demo server. A
-        path on a given target is the target's own."""
-        if self.target is not None and self.route.startswith("/"):
-            return None
-        return find_variant(self.route)
 
 
 class Runner:

@@ -235,7 +235,8 @@ def run_app(
     to start listening, s), write the run file; LoadCheckError when the app or the route cannot
     be loaded."""
     from loadtui.engine.plan import LoadPlan, PlanError
-    from loadtui.run.runner import RunSpec, run_to_end
+    from loadtui.run.runner import run_to_end
+    from loadtui.run.spec import RunSpec
     from loadtui.targets.target import TargetError
 
     seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loadtui.engine import request_spec
 from loadtui.engine.request_spec import RequestSpec, SpecError
 from loadtui.server.variants import VARIANTS
-from loadtui.targets import openapi
-from loadtui.targets.openapi import OpenAPIError, Operation
 from loadtui.targets.target import Target
 from loadtui.tui.widgets.pane import RouteChoice
+
+if TYPE_CHECKING:  # the OpenAPI walk (httpx) is loaded only for a --target without --route
+    from loadtui.targets.openapi import Operation
 
 
 def demo(shape: RequestSpec | None = None) -> list[RouteChoice]:
@@ -38,6 +40,9 @@ def from_openapi(target: Target, shape: RequestSpec | None) -> tuple[list[RouteC
     """The target's operations, each asked with example values and the command line's headers
     and --expect; the demo's variants when the target is loadtui's demo server. Without a
     usable document: ``/`` and the one line saying so (the target's reason, as text)."""
+    from loadtui.targets import openapi
+    from loadtui.targets.openapi import OpenAPIError
+
     try:
         found = openapi.operations(openapi.fetch(target))
     except OpenAPIError as exc:
@@ -58,7 +63,9 @@ def _operation(
 ) -> RouteChoice | None:
     """One operation as a choice, or None when its example values do not make a request that
     can be sent (a path parameter the document does not describe, a control character)."""
-    asked = openapi.example_request(operation)
+    from loadtui.targets.openapi import example_request
+
+    asked = example_request(operation)
     try:
         given_headers = shape.headers if shape is not None else ()
         # a header given on the command line replaces the example's of the same name

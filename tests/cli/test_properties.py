@@ -27,7 +27,7 @@ from loadtui.exits import UsageError
 from loadtui.report import tables
 from loadtui.run import document, runfile, verdicts
 from loadtui.run.runfile import RunFileError
-from loadtui.run.runner import RunSpec
+from loadtui.run.spec import RunSpec
 from tests.fake_feed import FakeRun
 
 COMMANDS = ["run", "matrix", "report", "server", "routes"]

@@ -26,7 +26,8 @@ from loadtui.engine.messages import IntervalSnapshot
 from loadtui.engine.plan import LoadPlan
 from loadtui.fleet.engines import Tagged
 from loadtui.run import document, runfile
-from loadtui.run.runner import Runner, RunSpec
+from loadtui.run.runner import Runner
+from loadtui.run.spec import RunSpec
 from loadtui.targets.target import parse_target
 from loadtui.tui.widgets.pane import APPLY_DELAY_S
 from tests.apps import serve_app

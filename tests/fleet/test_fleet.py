@@ -29,7 +29,8 @@ from loadtui.report.merge import merge_documents, together
 from loadtui.run import document, verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
-from loadtui.run.runner import Runner, RunSpec
+from loadtui.run.runner import Runner
+from loadtui.run.spec import RunSpec
 from tests.cli.test_command_lines import parse
 from tests.synthetic import EPOCH, T0, TARGET, snapshot
 

@@ -12,7 +12,7 @@ import pytest
 from loadtui.engine.plan import LoadPlan
 from loadtui.report.tables import count
 from loadtui.run.model import RunModel
-from loadtui.run.runner import RunSpec
+from loadtui.run.spec import RunSpec
 from loadtui.tui.widgets import render
 from tests import synthetic
 from tests.fake_feed import FakeRun

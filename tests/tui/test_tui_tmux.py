@@ -124,7 +124,9 @@ def test_the_first_frame_does_not_wait_for_the_runs(tmp_path):
         assert tmux.screen().count("5 users · starting") == 2  # still held
         gate.touch()
         assert wait_for(lambda: tmux.screen().count("5 users · running") == 2, 40), tmux.screen()
-        tmux.press("q")
+        counts = lambda: re.findall(r"(\d+) requests", tmux.screen())  # noqa: E731
+        assert wait_for(lambda: len(counts()) == 2 and "0" not in counts(), 20), tmux.screen()
+        tmux.press("q")  # both runs measured something no run file holds: it asks
         assert wait_for(lambda: "what no run file" in tmux.screen(), 10), tmux.screen()
         tmux.press("q")
         assert wait_for(exit_file.exists, 30), tmux.screen()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from loadtui.run.model import RunModel
-from loadtui.run.runner import Runner, RunSpec
+from loadtui.run.spec import RunSpec
 
 RunEvents = Callable[[str, "PaneRun"], None]  # (event, run); events: started, ended, failed
 
@@ -39,6 +39,8 @@ class LiveRun:
         self.spec = spec
         self.error: str | None = None
         self._listener = listener
+        from loadtui.run.runner import Runner  # after the first frame: engines, probe, httpx
+
         self._runner = Runner(spec)
         self._stop = threading.Event()
         self._done = threading.Event()
