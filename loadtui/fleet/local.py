@@ -10,6 +10,7 @@ and the open loop keeps one schedule. ``LocalEngines`` runs them as processes on
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from loadtui.engine.messages import (
     EngineInfo,
     EngineMessage,
     EngineReady,
+    EngineRequest,
     Share,
 )
 from loadtui.engine.plan import split
@@ -40,20 +42,38 @@ class FleetError(Exception):
 
 
 def shares(config: EngineConfig, engines: int) -> list[EngineConfig]:
-    """Each engine's configuration: its users and spawn rate, its share of the schedule. One
-    engine gets ``config`` unchanged."""
+    """Each engine's configuration: its users and spawn rate, its share of the schedule (and of
+    the data rows, in open loop). One engine gets ``config`` unchanged."""
     if engines == 1:
         return [config]
     plan = config.plan
     return [
         replace(
             config,
+            requests=_rows_of_share(config, Share(k, engines)),
             plan=replace(plan, users=users, spawn_rate=plan.spawn_rate * users / plan.users),
             share=Share(k, engines),
             agreed_start=True,
         )
         for k, users in enumerate(split(plan.users, engines))
     ]
+
+
+def _rows_of_share(config: EngineConfig, share: Share) -> tuple[EngineRequest, ...]:
+    """Open loop, one request with its rows in round-robin order: request i of the one schedule
+    takes row i mod rows, whichever engine sends it, so that the rows go out in the same order
+    whatever the number of engines. An engine sends requests index, index + count, ...: it
+    gets those rows, in that order (they repeat after rows / gcd(rows, count)), and takes them
+    round-robin as one engine takes all of them. Closed loop, a mix and random order: every
+    engine gets every row."""
+    requests = config.requests
+    if config.plan.mode != "open" or len(requests) != 1 or requests[0].random_order:
+        return requests
+    (request,) = requests
+    rows = request.payloads
+    cycle = len(rows) // math.gcd(len(rows), share.count)
+    ours = tuple(rows[(share.index + turn * share.count) % len(rows)] for turn in range(cycle))
+    return (replace(request, payloads=ours),)
 
 
 def spread(users: int, live: Sequence[int]) -> dict[int, int]:

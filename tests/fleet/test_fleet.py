@@ -1,11 +1,12 @@
-"""Several engines as one run, without processes: the load split between them, their seconds
-merged by the run model as they arrive (late ones too), an engine lost mid-run, saturation
-judged per engine, and `report --merge` of runs split unevenly over machines, aligned by wall
-clock."""
+"""loadtui.fleet.local, loadtui.run.model and loadtui.report.merge: several engines as one run,
+without processes: the load and the schedule's data rows split between them, their seconds merged
+by the run model as they arrive (late ones too), an engine lost mid-run, saturation judged per
+engine, and `report --merge` of runs split unevenly over machines, aligned by wall clock."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import psutil
 import pytest
@@ -53,6 +54,29 @@ def test_each_engine_gets_its_share_and_its_place_in_the_schedule():
     assert [c.share for c in three] == [Share(0, 3), Share(1, 3), Share(2, 3)]
     assert sum(c.plan.spawn_rate for c in three) == pytest.approx(20.0)
     assert all(c.agreed_start and c.plan.rate == 300.0 for c in three)
+
+
+def test_in_open_loop_request_i_of_the_schedule_takes_row_i_whatever_the_engines():
+    """Engine k sends requests k, k + N, ... and takes its rows round-robin: request i of the
+    one schedule is row i mod rows, as with one engine. Closed loop, a mix and random order
+    give every engine every row."""
+    rows = 7
+    payloads = tuple(f"GET /row/{r} HTTP/1.1\r\n\r\n".encode() for r in range(rows))
+    one = EngineRequest("GET /row/{r}", payloads)
+    open_loop = LoadPlan(mode="open", users=12, rate=100.0)
+    for count in range(1, 6):
+        given = shares(EngineConfig("127.0.0.1", 80, (one,), open_loop), count)
+        for i in range(3 * rows * count):
+            (request,) = given[i % count].requests  # engine i mod N sends request i ...
+            turn = i // count  # ... as its turn-th, taking its rows round-robin
+            assert request.payloads[turn % len(request.payloads)] == payloads[i % rows]
+    others = [
+        EngineConfig("127.0.0.1", 80, (one,), LoadPlan(users=12)),
+        EngineConfig("127.0.0.1", 80, (replace(one, random_order=True),), open_loop),
+        EngineConfig("127.0.0.1", 80, (one, replace(one, name="other")), open_loop),
+    ]
+    for config in others:
+        assert all(c.requests == config.requests for c in shares(config, 3))
 
 
 def test_a_change_of_users_is_spread_over_the_engines_still_running():
