@@ -1,5 +1,6 @@
 """Serve a small app written by a test with a real server process: uvicorn (one or N workers)
-or gunicorn with uvicorn's worker, on a free loopback port."""
+or gunicorn with uvicorn's worker, on a free loopback port; and the apps several tests serve,
+each of which counts what it received (the referee), with the function that asks it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -116,3 +118,73 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # workers left behind, if any
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
+
+
+# ---- apps several tests serve ----------------------------------------------------------------
+SHOP = """
+    from fastapi import Depends, FastAPI, Header, HTTPException
+    from pydantic import BaseModel
+
+    app = FastAPI()
+    accepted = {"orders": 0, "items": {}, "bodies": []}
+
+
+    class Order(BaseModel):
+        item: str
+        qty: int
+
+
+    def bearer(authorization: str = Header("")):
+        if authorization != "Bearer s3cret":
+            raise HTTPException(401)
+
+
+    @app.post("/orders", status_code=201)
+    async def create(order: Order, _=Depends(bearer)):
+        accepted["orders"] += 1
+        accepted["bodies"].append(order.item)
+        return order
+
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int):
+        accepted["items"][item_id] = accepted["items"].get(item_id, 0) + 1
+        return {"id": item_id}
+
+
+    @app.get("/count")
+    async def count():
+        return accepted
+"""
+
+
+def accepted(url: str, ca: Path | None = None) -> dict:
+    """What SHOP accepted: orders (and their items), and requests for each item id."""
+    verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+    return httpx.get(f"{url}/count", timeout=5, verify=verify).json()
+
+
+COUNTER = """
+    import time
+
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    arrivals = []  # (monotonic, epoch) of every request to /hit
+
+
+    @app.get("/hit")
+    async def hit():
+        arrivals.append((time.monotonic(), time.time()))
+        return {"ok": True}
+
+
+    @app.get("/count")
+    async def count():
+        return {"hits": len(arrivals), "arrivals": arrivals}
+"""
+
+
+def received(url: str) -> dict:
+    """What COUNTER received: how many requests to /hit, and when each arrived."""
+    return httpx.get(f"{url}/count", timeout=5).json()

@@ -1,4 +1,5 @@
-"""Faults around a run: dying servers, signals, a killed loadtui, full disks, bad starts.
+"""loadtui.cli.headless (run, matrix), loadtui.targets.spawn and loadtui.run.atomic under faults
+around a run: dying servers, signals, a killed loadtui, full disks, bad starts.
 
 Every case is bounded in time and stays on loopback. What was measured is never lost, nothing
 is left running, files are whole or absent.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import psutil
@@ -18,19 +17,9 @@ import pytest
 from loadtui.run import runfile
 from loadtui.run.atomic import write_text_atomic
 from loadtui.targets.spawn import SpawnedServer, SpawnError
-from tests.cli.test_run import loadtui
-from tests.helpers import fill, wait_children, wait_for
+from tests.helpers import fill, loadtui, start, wait_children, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtui", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def named(processes: list[psutil.Process], marker: str) -> psutil.Process:

@@ -1,6 +1,7 @@
-"""The engine's timing rules, run as the engine process (``EngineProcess``) against small real
-servers on loopback: deadlines per request, the open loop's schedule, closed-loop users that
-never idle without think time, users changed while running, and a bug failing the run."""
+"""loadtui.workers (the engine): its timing rules, run as the engine process (``EngineProcess``)
+against small real servers on loopback (tests/servers.py): deadlines per request, the open
+loop's schedule, closed-loop users that never idle without think time, users changed while
+running, and a bug failing the run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import pytest
 import uvloop
 
 from loadtui.engine import hdr
@@ -21,8 +23,10 @@ from loadtui.engine.messages import (
 )
 from loadtui.engine.plan import LoadPlan
 from loadtui.workers import Engine, EngineProcess
-from tests.engine.test_faults import ROUTE, on_route, read_requests, response, sending, serving
-from tests.helpers import engine_config
+from tests.helpers import LOAD, engine_config
+from tests.servers import ROUTE, on_route, read_requests, response, sending, serving
+
+pytestmark = [pytest.mark.e2e, LOAD]  # engine processes and servers; timing windows
 
 OK = response("200 OK", b"ok")
 

@@ -1,20 +1,16 @@
-"""Two engine processes as one run, against a real server that counts what it receives (the
-referee): every request counted once, the merged histogram the sum of the engines', the open
-loop's one schedule shared out (intended times unique and evenly spaced), users changed across
-both, an engine killed mid-run while the other goes on, and the TUI's pane on two engines."""
+"""loadtui.fleet.local with loadtui.run.runner and loadtui.run.model: two engine processes as
+one run, against a real server that counts what it receives (the referee, tests/apps.py):
+every request counted once, the merged histogram the sum of the engines', the open loop's one
+schedule shared out (intended times unique and evenly spaced), users changed across both, an
+engine killed mid-run while the other goes on, and the TUI's pane on two engines."""
 
 from __future__ import annotations
 
 import math
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
@@ -29,57 +25,11 @@ from loadtui.run import document, runfile
 from loadtui.run.runner import Runner, RunSpec
 from loadtui.targets.target import parse_target
 from loadtui.tui.widgets.pane import APPLY_DELAY_S
-from tests.apps import serve_app
-from tests.helpers import LOAD, wait_for
-from tests.tui.test_tui_requests import until
+from tests.apps import received
+from tests.helpers import LOAD, added, start, wait_for
+from tests.pilot import until
 
 pytestmark = [pytest.mark.e2e, LOAD]
-
-COUNTER = """
-    import time
-
-    from fastapi import FastAPI
-
-    app = FastAPI()
-    arrivals = []  # (monotonic, epoch) of every request to /hit
-
-
-    @app.get("/hit")
-    async def hit():
-        arrivals.append((time.monotonic(), time.time()))
-        return {"ok": True}
-
-
-    @app.get("/count")
-    async def count():
-        return {"hits": len(arrivals), "arrivals": arrivals}
-"""
-
-
-@pytest.fixture
-def counter(tmp_path: Path) -> Iterator[str]:
-    with serve_app(COUNTER, tmp_path, ready_path="/count") as app:
-        yield app.url
-
-
-def received(url: str) -> dict:
-    return httpx.get(f"{url}/count", timeout=5).json()
-
-
-def loadtui(*args: str | Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtui", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def added(*encoded: str) -> list[tuple[int, int]]:
-    total = hdr.new_histogram()
-    for data in encoded:
-        hdr.add_encoded(total, data)
-    return hdr.recorded(total)
 
 
 def run_through(spec: RunSpec, during=None) -> tuple[Runner, list[Tagged]]:
@@ -113,7 +63,7 @@ def snapshots(seen: list[Tagged], engine: int) -> list[IntervalSnapshot]:
 def test_two_engines_count_what_the_server_counts(counter, tmp_path):
     out = tmp_path / "run.json"
     users = 8
-    proc = loadtui(
+    proc = start(
         "run", "/hit", "--target", counter, "--engines", "2", "--users", str(users),
         "--spawn-rate", "100", "--think-min", "0.01", "--think-max", "0.02", "--duration", "3",
         "--json", out,
@@ -184,7 +134,7 @@ def test_users_changed_mid_run_are_spread_over_both_engines(counter):
 
 def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_path):
     out = tmp_path / "run.json"
-    proc = loadtui(
+    proc = start(
         "run", "/hit", "--target", counter, "--engines", "2", "--users", "4",
         "--think-min", "0.02", "--think-max", "0.05", "--duration", "5", "--json", out,
     )  # fmt: skip

@@ -30,7 +30,7 @@ from loadtui.report.merge import merge_documents, together
 from loadtui.run import document, verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
-from tests.cli.test_command_lines import parse
+from tests.helpers import added, parse
 from tests.synthetic import EPOCH, T0, TARGET, snapshot
 
 
@@ -111,13 +111,6 @@ def interleaved(
     return [pair for x, y in zip(a, b, strict=True) for pair in ((0, x), (1, y))]
 
 
-def recorded(*encoded: str) -> list[tuple[int, int]]:
-    total = hdr.new_histogram()
-    for data in encoded:
-        hdr.add_encoded(total, data)
-    return hdr.recorded(total)
-
-
 def test_the_engines_seconds_add_up_losslessly():
     a = [snapshot(s, [10.0 * s, 20.0], users=10) for s in (1, 2, 3)]
     b = [snapshot(s, [5.0, 7.0 * s, 900.0], users=10, cpu_percent=40.0) for s in (1, 2, 3)]
@@ -125,10 +118,10 @@ def test_the_engines_seconds_add_up_losslessly():
     timeline = model.timeline()
     assert [(e.requests, e.users, e.engines) for e in timeline] == [(5, 20, 2)] * 3
     for entry, (x, y) in zip(timeline, zip(a, b, strict=True), strict=True):
-        assert hdr.recorded(hdr.decode(entry.hdr)) == recorded(x.latency_hdr, y.latency_hdr)
+        assert hdr.recorded(hdr.decode(entry.hdr)) == added(x.latency_hdr, y.latency_hdr)
         assert entry.generator.cpu_percent == 40.0  # the busiest engine's
     every = [s.latency_hdr for s in a + b]
-    assert hdr.recorded(model.histogram()) == recorded(*every)
+    assert hdr.recorded(model.histogram()) == added(*every)
     assert model.summary().requests == 15 == sum(e.requests for e in timeline)
     totals = model.generator_totals()
     assert [(e.engine, e.requests) for e in totals.engines] == [(1, 6), (2, 9)]
@@ -234,7 +227,7 @@ def test_uneven_splits_merge_aligned_by_wall_clock():
     assert merged.summary.requests == 45 == sum(e.requests for e in merged.timeline)
     assert merged.summary.duration_s == pytest.approx(7.1, abs=0.01)
     every = [e.hdr for d in docs for e in d.timeline]
-    assert hdr.recorded(hdr.decode(merged.histogram.data)) == recorded(*every)
+    assert hdr.recorded(hdr.decode(merged.histogram.data)) == added(*every)
     assert [e.engine for e in merged.generator.engines] == [1, 2, 3]
 
 

@@ -1,7 +1,8 @@
-"""Engines as Ray actors (the optional extra ``loadtui[ray]``) on a Ray cluster on this machine's
-loopback, against a real server that counts what it receives: the one schedule shared out,
-every request counted once, an actor killed mid-run lost while the other goes on, ``--ray auto``
-joining the cluster RAY_ADDRESS names, and an address nobody answers refused at once.
+"""loadtui.fleet.ray_engines and loadtui.fleet.ray_relay: engines as Ray actors (the optional
+extra ``loadtui[ray]``) on a Ray cluster on this machine's loopback, against a real server that
+counts what it receives (tests/apps.py): the one schedule shared out, every request counted
+once, an actor killed mid-run lost while the other goes on, ``--ray auto`` joining the cluster
+RAY_ADDRESS names, and an address nobody answers refused at once.
 
 Skipped without Ray; ``make test-ray`` installs it and runs them (CI does)."""
 
@@ -18,16 +19,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 
 from loadtui.engine import hdr
 from loadtui.run import runfile
-from tests.apps import free_port, serve_app
-from tests.fleet.test_engines import COUNTER, added, received
-from tests.helpers import LOAD, wait_for
+from tests.apps import free_port, received
+from tests.helpers import LOAD, added, start, wait_for
 
 pytest.importorskip("ray")
 
@@ -45,22 +44,6 @@ def ray_env() -> Iterator[dict[str, str]]:
         shutil.rmtree(where, ignore_errors=True)
 
 
-@pytest.fixture
-def counter(tmp_path: Path) -> Iterator[str]:
-    with serve_app(COUNTER, tmp_path, ready_path="/count") as app:
-        yield app.url
-
-
-def loadtui(env: dict[str, str], *args: str | Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtui", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 def finished(proc: subprocess.Popen[str], timeout: float = 120) -> str:
     _, stderr = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, stderr
@@ -70,9 +53,10 @@ def finished(proc: subprocess.Popen[str], timeout: float = 120) -> str:
 def test_two_ray_actors_share_one_open_loop_schedule(ray_env, counter, tmp_path):
     out = tmp_path / "run.json"
     rate, users = 50.0, 6
-    proc = loadtui(
-        ray_env, "run", "/hit", "--target", counter, "--engines", "2", "--ray", "local",
+    proc = start(
+        "run", "/hit", "--target", counter, "--engines", "2", "--ray", "local",
         "--rate", str(rate), "--users", str(users), "--duration", "4", "--json", out,
+        env=ray_env,
     )  # fmt: skip
     finished(proc)
     doc = runfile.load(out)
@@ -86,9 +70,9 @@ def test_two_ray_actors_share_one_open_loop_schedule(ray_env, counter, tmp_path)
     assert hdr.recorded(hdr.decode(doc.histogram.data)) == added(*every)
     arrivals = received(counter)["arrivals"]
     assert doc.summary.requests <= len(arrivals) <= doc.summary.requests + users
-    start, period = doc.started_epoch, 1.0 / rate
-    assert start is not None
-    slots = sorted(math.floor((epoch - start) / period + 0.25) for _, epoch in arrivals)
+    began, period = doc.started_epoch, 1.0 / rate
+    assert began is not None
+    slots = sorted(math.floor((epoch - began) / period + 0.25) for _, epoch in arrivals)
     assert len(set(slots)) == len(slots), "two requests took one intended time"
     assert slots == list(range(len(slots))), "an intended time was skipped"
 
@@ -108,10 +92,10 @@ def relays(env: dict[str, str]) -> list[psutil.Process]:
 
 def test_an_actor_killed_mid_run_is_an_engine_lost(ray_env, counter, tmp_path):
     out = tmp_path / "run.json"
-    proc = loadtui(
-        ray_env, "run", "/hit", "--target", counter, "--engines", "2", "--ray", "local",
-        "--users", "4", "--think-min", "0.02", "--think-max", "0.05", "--duration", "6",
-        "--json", out,
+    proc = start(
+        "run", "/hit", "--target", counter, "--engines", "2", "--ray", "local", "--users", "4",
+        "--think-min", "0.02", "--think-max", "0.05", "--duration", "6", "--json", out,
+        env=ray_env,
     )  # fmt: skip
     both = wait_for(lambda: len(found := relays(ray_env)) == 2 and found, timeout=60)
     assert both, "two engine actors did not start"
@@ -170,10 +154,10 @@ def head(ray_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
 def test_ray_auto_joins_the_cluster_ray_address_names(head, counter, tmp_path):
     address, env = head
     out = tmp_path / "run.json"
-    proc = loadtui(
-        {**env, "RAY_ADDRESS": address}, "run", "/hit", "--target", counter, "--ray", "auto",
-        "--engines", "auto", "--users", "4", "--think-min", "0.02", "--think-max", "0.05",
-        "--duration", "3", "--json", out,
+    proc = start(
+        "run", "/hit", "--target", counter, "--ray", "auto", "--engines", "auto", "--users", "4",
+        "--think-min", "0.02", "--think-max", "0.05", "--duration", "3", "--json", out,
+        env={**env, "RAY_ADDRESS": address},
     )  # fmt: skip
     finished(proc)
     doc = runfile.load(out)
@@ -184,9 +168,8 @@ def test_ray_auto_joins_the_cluster_ray_address_names(head, counter, tmp_path):
 
 def test_an_address_nobody_answers_is_one_line_and_nothing_starts(ray_env):
     started = time.monotonic()
-    proc = loadtui(
-        {**ray_env, "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}, "run", "5", "--ray", "auto"
-    )
+    env = {**ray_env, "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
+    proc = start("run", "5", "--ray", "auto", env=env)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
     (line,) = stderr.strip().splitlines()

@@ -1,4 +1,5 @@
-"""instrument() on an app that is not the demo: a tiny Starlette app of the tests' own."""
+"""loadtui.server.instrumentation on an app that is not the demo: a tiny Starlette app of the
+tests' own."""
 
 from __future__ import annotations
 
