@@ -33,6 +33,10 @@ from loadtui.engine import hdr
 # runs them one after another on one worker (pytest runs with --dist loadgroup, pyproject.toml);
 # the other worker takes the lighter tests meanwhile.
 LOAD = pytest.mark.xdist_group("load")
+# Several engines start at one instant agreed once all are ready: each within this of the first.
+# Wide for a duration: on a machine whose every core is busy a woken process may wait tens of ms
+# for one, while engines that did not agree start as they get ready, seconds apart.
+TOGETHER_S = 0.2
 
 
 def loadtui(
@@ -140,6 +144,23 @@ def wait_children(proc: subprocess.Popen[str], engines: int = 1, servers: int = 
     found = wait_for(ready, timeout=20)
     assert found, "the engine and server did not start"
     return found
+
+
+def wait_load(proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until an engine under ``proc`` (a loadtui command) holds a connection to its target:
+    the load has begun. Engines start some time after their processes (seconds, on a busy
+    machine): a test that acts on a run's measurements waits for this, not for a fixed time."""
+
+    def connected() -> bool:
+        for process in descendants(proc.pid):
+            with contextlib.suppress(psutil.Error):
+                engine = "loadtui.workers" in " ".join(process.cmdline())
+                tcp = process.net_connections(kind="tcp")
+                if engine and any(c.status == psutil.CONN_ESTABLISHED for c in tcp):
+                    return True
+        return False
+
+    assert wait_for(connected, timeout), "no engine connected to its target"
 
 
 async def _concurrent_gets(url: str, count: int, timeout: float) -> list[httpx.Response]:

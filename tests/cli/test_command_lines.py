@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 from loadtui.cli import options
 from loadtui.cli.main import build_parser, main
 from loadtui.engine.request_spec import Shape, from_command_line, payloads
-from tests.helpers import loadtui, parse, start
+from tests.helpers import loadtui, parse, start, wait_for
 from tests.servers import RawServer
 
 
@@ -183,8 +182,9 @@ def test_an_existing_run_file_is_kept_unless_force(tmp_path):
 def test_two_runs_never_both_claim_one_file(tmp_path):
     out = tmp_path / "run.json"
     command = ["run", "5", "--users", "2", "--json", out]
-    first = start(*command, "--duration", "4")
-    time.sleep(2.0)  # the first has claimed the file by now
+    first = start(*command, "--duration", "8")  # still running when the second is refused
+    # the first has claimed the file once its lock is there (its start takes seconds when busy)
+    assert wait_for(lambda: list(tmp_path.glob(".*.lock")), timeout=30), "no claim"
     second = loadtui(*command, "--duration", "1", "--force")
     _, first_err = first.communicate(timeout=60)
     assert first.returncode == 0, first_err

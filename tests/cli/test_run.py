@@ -17,7 +17,7 @@ from loadtui.engine import hdr
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
 from tests.apps import free_port, serve_app
-from tests.helpers import LOAD, loadtui, start, wait_children, wait_for
+from tests.helpers import LOAD, loadtui, start, wait_for, wait_load
 
 pytestmark = pytest.mark.e2e
 
@@ -78,15 +78,15 @@ def test_open_loop_above_capacity_records_corrected_and_uncorrected(tmp_path):
 def test_sigint_writes_the_partial_run_and_stops_the_server(tmp_path):
     out = tmp_path / "partial.json"
     proc = start("run", "5", "--users", "20", "--duration", "60", "--json", out)
-    wait_children(proc)  # the server and the engine are up (seconds, on a busy machine)
-    time.sleep(4)  # the engine starts, then measures for 2 s or more
+    wait_load(proc)
+    time.sleep(2.5)  # the engine measures for 2.5 s or more
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
     doc = runfile.load(out)
     assert doc.interrupted is True and doc.state == "interrupted"
     assert doc.summary.requests > 0
-    assert 2 <= doc.summary.duration_s < 20
+    assert 2.5 <= doc.summary.duration_s < 20
     assert "[interrupted]" in stdout
     server_pid = doc.target.pid
     assert wait_for(lambda: not psutil.pid_exists(server_pid), timeout=5)

@@ -99,10 +99,11 @@ def test_open_loop_sends_every_request_due_on_time():
     with serving(on_route(sending(OK))) as port:
         plan = LoadPlan(mode="open", users=connections, duration_s=duration, rate=rate)
         shots = snapshots(run_engine(port, plan))
-    due = int(duration * rate) + 1
+    due = int(duration * rate) + 1  # at 0, 5 ms, ..., 3 s
     requests = sum(shot.requests for shot in shots)
     figures = [(s.requests, s.unsent, s.users) for s in shots]
-    assert due - connections <= requests <= due, figures
+    # every request due by the end was answered, in flight at the end, or counted as not sent
+    assert requests <= due <= requests + shots[-1].in_flight + shots[-1].unsent, figures
     assert max(shot.unsent for shot in shots) <= 2, figures  # due at this very instant
     assert all(shot.users <= connections for shot in shots), figures
     lateness = sorted(latencies_us(shots, "send_lag_hdr"))

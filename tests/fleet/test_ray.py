@@ -26,7 +26,7 @@ import pytest
 from loadtui.engine import hdr
 from loadtui.run import runfile
 from tests.apps import free_port, received
-from tests.helpers import LOAD, added, start, wait_for
+from tests.helpers import LOAD, TOGETHER_S, added, start, wait_for
 
 pytest.importorskip("ray")
 
@@ -63,7 +63,7 @@ def test_two_ray_actors_share_one_open_loop_schedule(ray_env, counter, tmp_path)
     engines = doc.generator.engines
     assert len(engines) == 2 and all(e.node and e.pid for e in engines)
     assert all(e.clock_offset_s == 0.0 for e in engines)  # one machine: one clock
-    assert all(abs(e.started_after_s or 0.0) < 0.05 for e in engines)
+    assert all(abs(e.started_after_s or 0.0) < TOGETHER_S for e in engines)
     assert sum(e.requests for e in engines) == doc.summary.requests
     assert all(entry.engines == 2 for entry in doc.timeline)
     every = [entry.hdr for entry in doc.timeline if entry.hdr]
@@ -163,7 +163,8 @@ def test_ray_auto_joins_the_cluster_ray_address_names(head, counter, tmp_path):
     doc = runfile.load(out)
     assert [e.users for e in doc.generator.engines] == [2, 2]  # auto: one a CPU of the cluster
     hits = received(counter)["hits"]
-    assert doc.summary.requests <= hits <= doc.summary.requests + 4
+    # a request in flight when the run ended reached the server but was never answered
+    assert doc.summary.requests <= hits <= doc.summary.requests + doc.timeline[-1].in_flight
 
 
 def test_an_address_nobody_answers_is_one_line_and_nothing_starts(ray_env):

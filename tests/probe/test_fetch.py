@@ -24,4 +24,5 @@ def test_a_url_beyond_loopback_is_refused_before_anything_is_sent():
     started = time.perf_counter()
     with pytest.raises(FetchError, match="not a host loadtui may probe"):
         asyncio.run(fetch())
-    assert time.perf_counter() - started < 0.5  # refused, not timed out connecting
+    # refused, not timed out connecting (5 s); wide for a busy machine
+    assert time.perf_counter() - started < 2.0

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -23,7 +23,7 @@ from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
 from loadtui.targets.target import parse_target
 from tests.apps import free_port, serve_app
-from tests.helpers import LOAD, wait_for
+from tests.helpers import LOAD, wait_for, wait_load
 
 pytestmark = [pytest.mark.e2e, LOAD]
 
@@ -50,13 +50,22 @@ def hostile(mode: str, arg: str = "") -> Iterator[str]:
 
 
 def loadtui_run(
-    tmp_path: Path, target: str, route: str = "/x", *extra: str, seconds: int = 3
+    tmp_path: Path,
+    target: str,
+    route: str = "/x",
+    *extra: str,
+    seconds: int = 3,
+    during: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], RunDocument | None, int]:
-    """`loadtui run` against ``target``: its result, its run file and its peak RSS (bytes)."""
+    """`loadtui run` against ``target``: its result, its run file and its peak RSS (bytes).
+    ``during(process)`` runs on a thread of its own meanwhile."""
     out = tmp_path / "run.json"
     command = [sys.executable, "-m", "loadtui", "run", route, "--target", target]
     command += ["--users", "5", "--duration", str(seconds), "--json", str(out), *extra]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    helper = threading.Thread(target=during, args=(proc,)) if during is not None else None
+    if helper is not None:
+        helper.start()
     peak = 0
     process = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -64,6 +73,8 @@ def loadtui_run(
             peak = max(peak, process.memory_info().rss)
         time.sleep(0.1)
     stdout, stderr = proc.communicate()
+    if helper is not None:
+        helper.join()
     result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
     return result, runfile.load(out) if out.exists() else None, peak
 
@@ -207,16 +218,14 @@ def test_metrics_names_the_sidecar(tmp_path):
 
 # ---- figures that agree ----------------------------------------------------------------------
 def test_a_stopped_server_is_unresponsive_not_blocked(tmp_path, demo_server):
-    def freeze() -> None:
-        time.sleep(1.5)
+    def freeze(run: subprocess.Popen[str]) -> None:
+        wait_load(run)  # the load has begun (seconds after the command, on a busy machine)
+        time.sleep(1.0)
         os.kill(demo_server.pid, signal.SIGSTOP)
         time.sleep(3.0)
         os.kill(demo_server.pid, signal.SIGCONT)
 
-    thread = threading.Thread(target=freeze)
-    thread.start()
-    result, doc, _ = loadtui_run(tmp_path, demo_server.url, "/ping", seconds=6)
-    thread.join()
+    result, doc, _ = loadtui_run(tmp_path, demo_server.url, "/ping", seconds=6, during=freeze)
     assert result.returncode == 0, result.stderr
     assert doc is not None
     codes = {v.code: v for v in doc.verdicts}

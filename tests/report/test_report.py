@@ -101,8 +101,12 @@ def test_terminal_table_compares_real_runs(runs, docs):
     assert f"{len(docs['4'].server.stalls)} ({longest:.1f}s)" in " ".join(blocked)
     assert "event_loop_blocked" in " ".join(blocked[10:])
     fast = table_row(result.stdout, "5")
-    assert fast[3] == f"{docs['5a'].summary.rps:.1f}" and fast[8] == "0"
-    assert fast[9] == str(docs["5a"].server.background_tasks_pending_end)
+    assert fast[3] == f"{docs['5a'].summary.rps:.1f}"
+    # route 5 does not block its loop, but a busy machine may hold it up long enough to count
+    stalls, longest = docs["5a"].server.stalls, docs["5a"].server.longest_stall_s
+    shown = "0" if longest is None else f"{len(stalls)} ({longest:.1f}s)"
+    pending = docs["5a"].server.background_tasks_pending_end
+    assert " ".join(fast[8:]).startswith(f"{shown} {pending}")
     assert sum(line.startswith("5 ") for line in lines) == 2
     # what each key stands for, once each
     legend = " ".join(result.stdout.split())  # (wrapped at 80 columns)
