@@ -20,6 +20,7 @@ from typing import Literal
 import httpx
 import psutil
 
+from loadtui.run.rundoc import RunDocument
 from tests.helpers import wait_for
 
 MODULE = "app_under_test"
@@ -165,26 +166,56 @@ def accepted(url: str, ca: Path | None = None) -> dict:
 
 
 COUNTER = """
-    import time
-
     from fastapi import FastAPI
 
     app = FastAPI()
-    arrivals = []  # (monotonic, epoch) of every request to /hit
+    hits = 0
+    numbers = []  # the n of every request to /hit/{n}, in the order they arrived
 
 
     @app.get("/hit")
     async def hit():
-        arrivals.append((time.monotonic(), time.time()))
+        global hits
+        hits += 1
+        return {"ok": True}
+
+
+    @app.get("/hit/{n}")
+    async def hit_n(n: int):
+        global hits
+        hits += 1
+        numbers.append(n)
         return {"ok": True}
 
 
     @app.get("/count")
     async def count():
-        return {"hits": len(arrivals), "arrivals": arrivals}
+        return {"hits": hits, "numbers": numbers}
 """
 
 
 def received(url: str) -> dict:
-    """What COUNTER received: how many requests to /hit, and when each arrived."""
+    """What COUNTER received: every request to /hit or /hit/{n} (``hits``), and each n."""
     return httpx.get(f"{url}/count", timeout=5).json()
+
+
+def assert_one_schedule(doc: RunDocument, numbers: list[int], due: int) -> None:
+    """An open-loop run that asked COUNTER for /hit/{n}, request i of the one schedule taking
+    row n = i (whichever engine sent it; engine k of N sends requests k, k + N, ...), read from
+    what loadtui recorded and what the server counted (``numbers``): each request of the
+    schedule was sent once, each engine sent its share in order with none skipped, the server
+    received the requests loadtui recorded and at most those in flight at the end besides, no
+    more than the ``due`` requests due by the end were answered, and each of those was sent or
+    is counted as not sent."""
+    engines = doc.generator.engines
+    last = doc.timeline[-1]
+    assert doc.summary.errors == 0 and last.engines == len(engines)  # all ended at the duration
+    assert len(set(numbers)) == len(numbers), "two requests took one intended time"
+    for k, engine in enumerate(engines):
+        ours = sorted(n for n in numbers if n % len(engines) == k)
+        expected = list(range(k, k + len(engines) * len(ours), len(engines)))
+        assert ours == expected, f"engine {k + 1} skipped an intended time"
+        assert engine.requests <= len(ours) <= engine.requests + last.in_flight
+    sent = doc.summary.requests + last.in_flight
+    assert doc.summary.requests <= len(numbers) <= sent
+    assert doc.summary.requests <= due <= sent + (doc.summary.unsent or 0)

@@ -1,12 +1,12 @@
 """loadtui.fleet.local with loadtui.run.runner and loadtui.run.model: two engine processes as
 one run, against a real server that counts what it receives (the referee, tests/apps.py):
 every request counted once, the merged histogram the sum of the engines', the open loop's one
-schedule shared out (intended times unique and evenly spaced), users changed across both, an
-engine killed mid-run while the other goes on, and the TUI's pane on two engines."""
+schedule shared out (each request of it sent once, read from the data row it asked for), users
+changed across both, an engine killed mid-run while the other goes on, and the TUI's pane on
+two engines."""
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from dataclasses import replace
@@ -20,12 +20,13 @@ from loadtui.cli.main import build_parser
 from loadtui.engine import hdr
 from loadtui.engine.messages import IntervalSnapshot
 from loadtui.engine.plan import LoadPlan
+from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.local import Tagged
 from loadtui.run import document, runfile
 from loadtui.run.runner import Runner, RunSpec
 from loadtui.targets.target import parse_target
 from loadtui.tui.widgets.pane import APPLY_DELAY_S
-from tests.apps import received
+from tests.apps import assert_one_schedule, received
 from tests.helpers import LOAD, TOGETHER_S, added, start, wait_for
 from tests.pilot import until
 
@@ -87,32 +88,25 @@ def test_two_engines_count_what_the_server_counts(counter, tmp_path):
 
 def test_the_open_loop_shares_one_schedule(counter):
     """Engine 1 sends requests 0, 2, 4, ... and engine 2 requests 1, 3, 5, ... of one schedule
-    at 50 per second: every intended time is taken once, 20 ms apart, and the merged histogram
-    is the sum of the engines'."""
+    at 50 per second; request i asks for /hit/i (row i of the data, whichever engine sends it),
+    so that the server counts which requests of the schedule it received. Their seconds add up,
+    and the merged histogram is the sum of the engines'."""
     rate, seconds = 50.0, 4.0
+    due = int(seconds * rate) + 1  # at 0, 0.02, ..., 4.0 s
+    rows = tuple({"n": n} for n in range(2 * due))  # more than are sent: no row comes again
     plan = LoadPlan(mode="open", users=6, duration_s=seconds, rate=rate, timeout_s=5)
-    spec = RunSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
-    runner, seen = run_through(spec)
+    target = parse_target(counter, "/hit/{n}")
+    shape = RequestSpec(name="", rows=rows)
+    runner, seen = run_through(RunSpec("/hit/{n}", plan, target=target, shape=shape, engines=2))
     model = runner.model
-    assert model is not None and model.failure is None and model.t0_mono is not None
+    assert model is not None and model.failure is None
     first, second = snapshots(seen, 0), snapshots(seen, 1)
     assert [s.index for s in first] == [s.index for s in second]
     for entry, a, b in zip(model.timeline(), first, second, strict=True):
         assert entry.engines == 2 and entry.requests == a.requests + b.requests
         assert hdr.recorded(hdr.decode(entry.hdr)) == added(a.latency_hdr, b.latency_hdr)
     assert hdr.recorded(model.histogram()) == added(*(s.latency_hdr for s in first + second))
-    due = int(seconds * rate) + 1
-    sent = model.summary().requests
-    assert due - plan.users <= sent <= due
-    assert abs(sum(s.requests for s in first) - sum(s.requests for s in second)) <= 1 + plan.users
-    period = 1.0 / rate
-    arrivals = received(spec.target.url)["arrivals"]
-    assert sent <= len(arrivals) <= sent + plan.users
-    # each request arrives near its intended time, t0 + slot x period: a timer may fire up to a
-    # millisecond early (uvloop counts whole ms), the loop may be late; a period is 20 ms
-    slots = sorted(math.floor((mono - model.t0_mono) / period + 0.25) for mono, _ in arrivals)
-    assert len(set(slots)) == len(slots), "two requests took one intended time"
-    assert slots == list(range(len(slots))), "an intended time was skipped"
+    assert_one_schedule(document.build(model, []), received(counter)["numbers"], due)
 
 
 def test_users_changed_mid_run_are_spread_over_both_engines(counter):

@@ -8,7 +8,6 @@ Skipped without Ray; ``make test-ray`` installs it and runs them (CI does)."""
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import shutil
@@ -25,7 +24,7 @@ import pytest
 
 from loadtui.engine import hdr
 from loadtui.run import runfile
-from tests.apps import free_port, received
+from tests.apps import assert_one_schedule, free_port, received
 from tests.helpers import LOAD, TOGETHER_S, added, start, wait_for
 
 pytest.importorskip("ray")
@@ -51,12 +50,16 @@ def finished(proc: subprocess.Popen[str], timeout: float = 120) -> str:
 
 
 def test_two_ray_actors_share_one_open_loop_schedule(ray_env, counter, tmp_path):
-    out = tmp_path / "run.json"
-    rate, users = 50.0, 6
+    """Request i of the one schedule asks for /hit/i (row i of the data, whichever actor sends
+    it), so that the server counts which requests of the schedule it received."""
+    out, rows = tmp_path / "run.json", tmp_path / "rows.csv"
+    rate, seconds = 50.0, 4.0
+    due = int(seconds * rate) + 1  # at 0, 0.02, ..., 4.0 s
+    rows.write_text("n\n" + "".join(f"{n}\n" for n in range(2 * due)))  # none comes again
     proc = start(
-        "run", "/hit", "--target", counter, "--engines", "2", "--ray", "local",
-        "--rate", str(rate), "--users", str(users), "--duration", "4", "--json", out,
-        env=ray_env,
+        "run", "/hit/{n}", "--target", counter, "--data-file", rows, "--engines", "2",
+        "--ray", "local", "--rate", str(rate), "--users", "6", "--duration", str(seconds),
+        "--json", out, env=ray_env,
     )  # fmt: skip
     finished(proc)
     doc = runfile.load(out)
@@ -68,13 +71,7 @@ def test_two_ray_actors_share_one_open_loop_schedule(ray_env, counter, tmp_path)
     assert all(entry.engines == 2 for entry in doc.timeline)
     every = [entry.hdr for entry in doc.timeline if entry.hdr]
     assert hdr.recorded(hdr.decode(doc.histogram.data)) == added(*every)
-    arrivals = received(counter)["arrivals"]
-    assert doc.summary.requests <= len(arrivals) <= doc.summary.requests + users
-    began, period = doc.started_epoch, 1.0 / rate
-    assert began is not None
-    slots = sorted(math.floor((epoch - began) / period + 0.25) for _, epoch in arrivals)
-    assert len(set(slots)) == len(slots), "two requests took one intended time"
-    assert slots == list(range(len(slots))), "an intended time was skipped"
+    assert_one_schedule(doc, received(counter)["numbers"], due)
 
 
 def relays(env: dict[str, str]) -> list[psutil.Process]:
@@ -169,8 +166,9 @@ def test_ray_auto_joins_the_cluster_ray_address_names(head, counter, tmp_path):
 
 def test_an_address_nobody_answers_is_one_line_and_nothing_starts(ray_env):
     started = time.monotonic()
-    env = {**ray_env, "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
-    proc = start("run", "5", "--ray", "auto", env=env)
+    proc = start(
+        "run", "5", "--ray", "auto", env={**ray_env, "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
+    )
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
     (line,) = stderr.strip().splitlines()
