@@ -33,10 +33,6 @@ from loadtui.engine import hdr
 # runs them one after another on one worker (pytest runs with --dist loadgroup, pyproject.toml);
 # the other worker takes the lighter tests meanwhile.
 LOAD = pytest.mark.xdist_group("load")
-# Several engines start at one instant agreed once all are ready: each within this of the first.
-# Wide for a duration: on a machine whose every core is busy a woken process may wait tens of ms
-# for one, while engines that did not agree start as they get ready, seconds apart.
-TOGETHER_S = 0.2
 
 
 def loadtui(

@@ -9,6 +9,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -19,6 +20,7 @@ from loadtui.engine.messages import (
     EngineFailed,
     EngineFinished,
     EngineMessage,
+    EngineStarted,
     IntervalSnapshot,
 )
 from loadtui.engine.plan import LoadPlan
@@ -143,6 +145,36 @@ def test_an_exception_in_a_callback_fails_the_run():
         reason, crash = runner.run(main())
     assert reason == "crashed"
     assert crash == "ZeroDivisionError: division by zero"
+
+
+def test_an_engine_that_wakes_late_keeps_the_agreed_start():
+    """An engine of several starts at the instant they agreed on: woken 0.5 s after it (as on a
+    busy machine), it keeps that instant as its start, so that its share of the schedule stays
+    on the others' grid, and the requests due meanwhile go out at once, their lateness
+    recorded."""
+    rate, duration, late = 100.0, 2.0, 0.5
+
+    async def main() -> tuple[list[EngineMessage], float]:
+        with serving(on_route(sending(OK))) as port:
+            plan = LoadPlan(mode="open", users=4, duration_s=duration, rate=rate)
+            config = engine_config("127.0.0.1", port, ROUTE.decode(), plan)
+            messages: list[EngineMessage] = []
+            engine = Engine(replace(config, agreed_start=True), messages.append)
+            agreed = time.time() - late
+            engine.begin(agreed)
+            await asyncio.wait_for(engine.run(), 10)
+        return messages, agreed
+
+    messages, agreed = uvloop.run(main())
+    (started,) = [m for m in messages if isinstance(m, EngineStarted)]
+    assert started.started_epoch == agreed
+    shots = snapshots(messages)
+    assert [s.index for s in shots] == [1, 2]  # the run ends at the agreed instant + 2 s
+    due = int(duration * rate) + 1
+    requests = sum(shot.requests for shot in shots)
+    assert requests <= due <= requests + shots[-1].in_flight + shots[-1].unsent
+    # the first request was due when the engine was still asleep (HDR: 3 significant digits)
+    assert max(latencies_us(shots, "send_lag_hdr")) >= late * 0.999e6
 
 
 def test_a_timer_that_fires_early_adds_no_sliver_of_a_second():
