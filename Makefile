@@ -4,14 +4,18 @@
 #                   the Ray tests only where Ray is installed
 #   make test-unit  the fast loop: tests not marked e2e (no servers, engines, tmux or Chromium)
 #   make test-ray   installs the extra loadtui[ray], then runs the Ray tests (~1 min)
+#   make test-stress  `make test` and the Ray tests, as on a busy machine: two CPU hogs
+#                   (tests/hogs.py, busy loops; HOGS=8 for a busier one) run beside them and are
+#                   always stopped; its exit code is pytest's. It must pass three times in a row.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # What the e2e tests drive from the system: the real TUI in tmux, the HTML report in Chromium.
 SYSTEM_TOOLS := tmux chromium
+HOGS ?= 2
 
-.PHONY: run test test-unit test-ray lint system-tools bench-setup clean
+.PHONY: run test test-unit test-ray test-stress lint system-tools bench-setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +58,14 @@ test-unit: $(STAMP)
 test-ray: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	$(BIN)/pytest -n 2 -m ray
+
+# The hogs stop however the tests end (the trap; and tests/hogs.py ends with this shell).
+test-stress: system-tools lint
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
+	@$(BIN)/python tests/hogs.py $(HOGS) & hogs=$$!; \
+	trap 'kill $$hogs 2>/dev/null' EXIT; trap 'exit 130' INT TERM HUP; \
+	echo "$(HOGS) CPU hogs running (pid $$hogs)"; \
+	$(BIN)/pytest -n 2
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

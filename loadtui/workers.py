@@ -354,10 +354,15 @@ class Engine:
         self.loop.set_exception_handler(self._on_loop_error)
         if self.config.agreed_start and not await self._start_instant():
             return self._reason
-        self._t0 = clock()
-        t0_mono = time.monotonic()
+        self._t0, t0_mono, started_epoch = clock(), time.monotonic(), time.time()
+        if self.config.agreed_start:
+            # the run starts at the agreed instant, not when this process woke up to it (a few
+            # ms either side, more on a busy machine): every engine's share of the schedule
+            # stays on one grid, and a late wake is recorded as send lag
+            woke = started_epoch - self._start_epoch
+            self._t0, t0_mono, started_epoch = self._t0 - woke, t0_mono - woke, self._start_epoch
         self._to_mono = t0_mono - self._t0
-        self.emit(EngineStarted(t0_mono, time.time()))
+        self.emit(EngineStarted(t0_mono, started_epoch))
         helpers = [
             asyncio.create_task(self._spawner()),
             asyncio.create_task(self._lag_probe()),

@@ -1,5 +1,6 @@
 """Serve a small app written by a test with a real server process: uvicorn (one or N workers)
-or gunicorn with uvicorn's worker, on a free loopback port."""
+or gunicorn with uvicorn's worker, on a free loopback port; and the apps several tests serve,
+each of which counts what it received (the referee), with the function that asks it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -18,6 +20,7 @@ from typing import Literal
 import httpx
 import psutil
 
+from loadtui.run.rundoc import RunDocument
 from tests.helpers import wait_for
 
 MODULE = "app_under_test"
@@ -116,3 +119,103 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # workers left behind, if any
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
+
+
+# ---- apps several tests serve ----------------------------------------------------------------
+SHOP = """
+    from fastapi import Depends, FastAPI, Header, HTTPException
+    from pydantic import BaseModel
+
+    app = FastAPI()
+    accepted = {"orders": 0, "items": {}, "bodies": []}
+
+
+    class Order(BaseModel):
+        item: str
+        qty: int
+
+
+    def bearer(authorization: str = Header("")):
+        if authorization != "Bearer s3cret":
+            raise HTTPException(401)
+
+
+    @app.post("/orders", status_code=201)
+    async def create(order: Order, _=Depends(bearer)):
+        accepted["orders"] += 1
+        accepted["bodies"].append(order.item)
+        return order
+
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int):
+        accepted["items"][item_id] = accepted["items"].get(item_id, 0) + 1
+        return {"id": item_id}
+
+
+    @app.get("/count")
+    async def count():
+        return accepted
+"""
+
+
+def accepted(url: str, ca: Path | None = None) -> dict:
+    """What SHOP accepted: orders (and their items), and requests for each item id."""
+    verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+    return httpx.get(f"{url}/count", timeout=5, verify=verify).json()
+
+
+COUNTER = """
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    hits = 0
+    numbers = []  # the n of every request to /hit/{n}, in the order they arrived
+
+
+    @app.get("/hit")
+    async def hit():
+        global hits
+        hits += 1
+        return {"ok": True}
+
+
+    @app.get("/hit/{n}")
+    async def hit_n(n: int):
+        global hits
+        hits += 1
+        numbers.append(n)
+        return {"ok": True}
+
+
+    @app.get("/count")
+    async def count():
+        return {"hits": hits, "numbers": numbers}
+"""
+
+
+def received(url: str) -> dict:
+    """What COUNTER received: every request to /hit or /hit/{n} (``hits``), and each n."""
+    return httpx.get(f"{url}/count", timeout=5).json()
+
+
+def assert_one_schedule(doc: RunDocument, numbers: list[int], due: int) -> None:
+    """An open-loop run that asked COUNTER for /hit/{n}, request i of the one schedule taking
+    row n = i (whichever engine sent it; engine k of N sends requests k, k + N, ...), read from
+    what loadtui recorded and what the server counted (``numbers``): each request of the
+    schedule was sent once, each engine sent its share in order with none skipped, the server
+    received the requests loadtui recorded and at most those in flight at the end besides, no
+    more than the ``due`` requests due by the end were answered, and each of those was sent or
+    is counted as not sent."""
+    engines = doc.generator.engines
+    last = doc.timeline[-1]
+    assert doc.summary.errors == 0 and last.engines == len(engines)  # all ended at the duration
+    assert len(set(numbers)) == len(numbers), "two requests took one intended time"
+    for k, engine in enumerate(engines):
+        ours = sorted(n for n in numbers if n % len(engines) == k)
+        expected = list(range(k, k + len(engines) * len(ours), len(engines)))
+        assert ours == expected, f"engine {k + 1} skipped an intended time"
+        assert engine.requests <= len(ours) <= engine.requests + last.in_flight
+    sent = doc.summary.requests + last.in_flight
+    assert doc.summary.requests <= len(numbers) <= sent
+    assert doc.summary.requests <= due <= sent + (doc.summary.unsent or 0)

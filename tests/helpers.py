@@ -1,11 +1,15 @@
-"""Test helpers: real HTTP against real servers, never mocked."""
+"""Test helpers: the real CLI in a process of its own, real HTTP against real servers (never
+mocked), waiting for a condition rather than for a fixed time."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +23,68 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtui.cli import options
+from loadtui.cli.parser import build_parser
+from loadtui.engine import hdr
+from loadtui.exits import UsageError
+
 # Tests that drive a server with many users and then assert on throughput, latency or timing
 # windows: on 2 cores, two of them at once starve each other's servers and engines. This group
 # runs them one after another on one worker (pytest runs with --dist loadgroup, pyproject.toml);
 # the other worker takes the lighter tests meanwhile.
 LOAD = pytest.mark.xdist_group("load")
+
+
+def loadtui(
+    *args: str | Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`loadtui ARGS` in a process of its own, to its end (``env`` added to this one's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadtui", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def start(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`loadtui ARGS` started in a process of its own, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtui", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def parse(argv: list[str]) -> tuple[int | None, str]:
+    """Parse and check ``argv`` as `loadtui` would, in this process (nothing is sent, started
+    or written): (exit code or None if accepted, what it said)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            args = build_parser().parse_args(argv)
+            if args.command == "run":
+                options.run_spec(args)
+            elif args.command == "matrix":
+                options.matrix_plan(args)
+            else:
+                options.tui_config(args)
+        except SystemExit as exit:
+            return int(exit.code or 0), err.getvalue()
+        except UsageError as exc:
+            return 2, str(exc)
+    return None, ""
+
+
+def added(*encoded: str) -> list[tuple[int, int]]:
+    """The buckets of encoded HDR histograms added together."""
+    total = hdr.new_histogram()
+    for data in encoded:
+        hdr.add_encoded(total, data)
+    return hdr.recorded(total)
 
 
 def get(url: str, timeout: float = 5.0) -> httpx.Response:
@@ -79,6 +140,23 @@ def wait_children(proc: subprocess.Popen[str], engines: int = 1, servers: int = 
     found = wait_for(ready, timeout=20)
     assert found, "the engine and server did not start"
     return found
+
+
+def wait_load(proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until an engine under ``proc`` (a loadtui command) holds a connection to its target:
+    the load has begun. Engines start some time after their processes (seconds, on a busy
+    machine): a test that acts on a run's measurements waits for this, not for a fixed time."""
+
+    def connected() -> bool:
+        for process in descendants(proc.pid):
+            with contextlib.suppress(psutil.Error):
+                engine = "loadtui.workers" in " ".join(process.cmdline())
+                tcp = process.net_connections(kind="tcp")
+                if engine and any(c.status == psutil.CONN_ESTABLISHED for c in tcp):
+                    return True
+        return False
+
+    assert wait_for(connected, timeout), "no engine connected to its target"
 
 
 async def _concurrent_gets(url: str, count: int, timeout: float) -> list[httpx.Response]:

@@ -1,7 +1,7 @@
-"""The wheel as a user gets it: built from the sources, installed into a fresh virtualenv (its
-dependencies from the package index, through pip's cache), and used from a project of the user's
-own whose FastAPI app lives in ``server.py``, the name that once collided with the demo package.
-"""
+"""The packaging (pyproject.toml): loadtui's wheel as a user gets it: built from the sources,
+installed into a fresh virtualenv (its dependencies from the package index, through pip's cache),
+and used from a project of the user's own whose FastAPI app lives in ``server.py``, the name that
+once collided with the demo package."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ printer and the run file show of the client side is derived from them.
 
 from __future__ import annotations
 
+import math
 import ssl
 from dataclasses import dataclass, replace
 
@@ -73,12 +74,29 @@ class EngineConfig:
         return [
             replace(
                 self,
+                requests=self._rows_of(Share(k, engines)),
                 plan=replace(plan, users=users, spawn_rate=plan.spawn_rate * users / plan.users),
                 share=Share(k, engines),
                 agreed_start=True,
             )
             for k, users in enumerate(split(plan.users, engines))
         ]
+
+    def _rows_of(self, share: Share) -> tuple[EngineRequest, ...]:
+        """Open loop, one request with its rows in round-robin order: request i of the one
+        schedule takes row i mod rows, whichever engine sends it, so that the rows go out in the
+        same order whatever the number of engines. An engine sends requests index, index +
+        count, ...: it gets those rows, in that order (they repeat after rows / gcd(rows,
+        count)), and takes them round-robin as one engine takes all of them. Closed loop, a mix
+        and random order: every engine gets every row."""
+        requests = self.requests
+        if self.plan.mode != "open" or len(requests) != 1 or requests[0].random_order:
+            return requests
+        (request,) = requests
+        rows = request.payloads
+        cycle = len(rows) // math.gcd(len(rows), share.count)
+        ours = tuple(rows[(share.index + turn * share.count) % len(rows)] for turn in range(cycle))
+        return (replace(request, payloads=ours),)
 
 
 @dataclass(frozen=True)

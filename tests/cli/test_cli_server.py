@@ -1,4 +1,5 @@
-"""`loadtui server`, `loadtui routes` and the spawn helper, as a user runs them."""
+"""loadtui.cli.main's `server` and `routes` commands, and loadtui.targets.spawn, as a user runs
+them."""
 
 from __future__ import annotations
 
@@ -14,15 +15,9 @@ import pytest
 
 from loadtui.server.variants import VARIANTS
 from loadtui.targets.spawn import SpawnedServer
-from tests.helpers import get, wait_for
+from tests.helpers import get, loadtui, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def loadtui(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtui", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,12 @@
-"""Every command line runs as written or says why: target URLs, extreme values, shared output
-paths. Refusals are one line naming the option, exit 2, before anything is sent or started;
-an accepted target is exactly what is loaded."""
+"""loadtui.cli.options, loadtui.cli.bounds and loadtui.targets.target: every command line runs as
+written or says why: target URLs, extreme values, shared output paths. Refusals are one line naming
+the option, exit 2, before anything is sent or started; an accepted target is exactly what is
+loaded."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,8 @@ from loadtui.cli import options, resources
 from loadtui.cli.main import main
 from loadtui.cli.parser import build_parser
 from loadtui.engine.request_spec import Shape, from_command_line, payloads
-from loadtui.exits import UsageError
-from tests.engine.test_requests import RawServer
-
-
-def parse(argv: list[str]) -> tuple[int | None, str]:
-    """Parse and check ``argv`` as `loadtui` would: (exit code or None if accepted, stderr)."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            args = build_parser().parse_args(argv)
-            if args.command == "run":
-                options.run_spec(args)
-            elif args.command == "matrix":
-                options.matrix_plan(args)
-            else:
-                options.tui_config(args)
-        except SystemExit as exit:
-            return int(exit.code or 0), err.getvalue()
-        except UsageError as exc:
-            return 2, str(exc)
-    return None, ""
+from tests.helpers import loadtui, parse, start, wait_for
+from tests.servers import RawServer
 
 
 # ---- target URLs -----------------------------------------------------------------------------
@@ -124,11 +103,7 @@ def test_any_target_is_refused_in_one_line_or_loaded_exactly(url):
 def test_what_a_server_receives_is_the_target_as_given(host, given, tmp_path):
     server = RawServer(b"HTTP/1.1 204 No Content\r\n\r\n", host=host)
     url = f"http://{given}:{server.port}/base"
-    result = subprocess.run(
-        [sys.executable, "-m", "loadtui", "run", "/x", "--target", url, "--users", "1",
-         "--duration", "1"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = loadtui("run", "/x", "--target", url, "--users", "1", "--duration", "1")
     assert result.returncode == 0, result.stderr
     # the probe's /base/heartbeat may arrive first: look at the load's requests
     loaded = [r.decode().split("\r\n") for r in server.received if b"/base/x " in r]
@@ -207,11 +182,11 @@ def test_an_existing_run_file_is_kept_unless_force(tmp_path):
 @pytest.mark.e2e
 def test_two_runs_never_both_claim_one_file(tmp_path):
     out = tmp_path / "run.json"
-    command = [sys.executable, "-m", "loadtui", "run", "5", "--users", "2", "--json", str(out)]
-    first = subprocess.Popen([*command, "--duration", "4"], stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # the first has claimed the file by now
-    second = subprocess.run([*command, "--duration", "1", "--force"], capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+    command = ["run", "5", "--users", "2", "--json", out]
+    first = start(*command, "--duration", "8")  # still running when the second is refused
+    # the first has claimed the file once its lock is there (its start takes seconds when busy)
+    assert wait_for(lambda: list(tmp_path.glob(".*.lock")), timeout=30), "no claim"
+    second = loadtui(*command, "--duration", "1", "--force")
     _, first_err = first.communicate(timeout=60)
     assert first.returncode == 0, first_err
     assert second.returncode == 2
@@ -227,11 +202,9 @@ def test_matrix_runs_in_the_same_second_get_directories_of_their_own(tmp_path):
     assert second.name.startswith(first.name)
 
 
+@pytest.mark.e2e
 def test_an_output_directory_that_cannot_be_made_is_one_line(tmp_path: Path):
     (tmp_path / "file").write_text("")
-    result = subprocess.run(
-        [sys.executable, "-m", "loadtui", "matrix", "--out", str(tmp_path / "file" / "runs")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = loadtui("matrix", "--out", tmp_path / "file" / "runs")
     assert result.returncode == 2 and "cannot write run files in" in result.stderr
     assert len(result.stderr.splitlines()) == 1

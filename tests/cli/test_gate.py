@@ -1,29 +1,17 @@
-"""The gate end to end: `loadtui run` and `loadtui matrix` with --threshold and --fail-on on real
-demo servers: exit 3 with each breach on one line, the run file and summary still written, the
-step summary appended for GitHub Actions."""
+"""loadtui.run.gate through loadtui.cli.headless, end to end: `loadtui run` and `loadtui matrix`
+with --threshold and --fail-on on real demo servers: exit 3 with each breach on one line, the run
+file and summary still written, the step summary appended for GitHub Actions."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from loadtui.run import runfile
+from tests.helpers import loadtui
 
 pytestmark = pytest.mark.e2e
-
-
-def loadtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtui", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_a_breached_run_writes_its_file_prints_its_summary_and_exits_3(tmp_path: Path):

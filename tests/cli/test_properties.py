@@ -1,4 +1,5 @@
-"""Property-based tests: no command line and no run file crashes loadtui.
+"""loadtui.cli.options and loadtui.run.runfile, property-based: no command line and no run file
+crashes loadtui.
 
 Arguments: any mix of commands, options and values either parses and passes the checks, or
 ends in argparse's exit 2 / UsageError (one line, exit 2), never another exception. Nothing

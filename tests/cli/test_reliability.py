@@ -1,4 +1,5 @@
-"""Faults around a run: dying servers, signals, a killed loadtui, full disks, bad starts.
+"""loadtui.cli.headless (run, matrix), loadtui.targets.spawn and loadtui.run.atomic under faults
+around a run: dying servers, signals, a killed loadtui, full disks, bad starts.
 
 Every case is bounded in time and stays on loopback. What was measured is never lost, nothing
 is left running, files are whole or absent.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import psutil
@@ -18,19 +17,9 @@ import pytest
 from loadtui.run import runfile
 from loadtui.run.atomic import write_text_atomic
 from loadtui.targets.spawn import SpawnedServer, SpawnError
-from tests.cli.test_run import loadtui
-from tests.helpers import fill, wait_children, wait_for
+from tests.helpers import fill, loadtui, start, wait_children, wait_for, wait_load
 
 pytestmark = pytest.mark.e2e
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtui", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def named(processes: list[psutil.Process], marker: str) -> psutil.Process:
@@ -51,7 +40,8 @@ def test_server_sigkilled_mid_run_is_counted_and_reported(tmp_path):
     out = tmp_path / "run.json"
     proc = start("run", "5", "--users", "10", "--duration", "8", "--json", str(out))
     children = wait_children(proc)
-    time.sleep(3)
+    wait_load(proc)
+    time.sleep(1)  # into the run: requests answered, then refused
     named(children, " server ").send_signal(signal.SIGKILL)
     stdout, _ = proc.communicate(timeout=40)
     assert proc.returncode == 1  # documented: a run that lost its server exits 1
@@ -67,7 +57,8 @@ def test_signals_during_run_keep_what_was_measured(tmp_path, signum):
     out = tmp_path / "run.json"
     proc = start("run", "5", "--users", "10", "--duration", "60", "--json", str(out))
     children = wait_children(proc)
-    time.sleep(3)
+    wait_load(proc)
+    time.sleep(1)  # requests of 0.2 s answered
     proc.send_signal(signum)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -81,7 +72,8 @@ def test_sigterm_during_matrix_writes_the_run_and_stops(tmp_path):
         "matrix", "--routes", "5,4", "--users", "5", "--duration", "20", "--out", str(tmp_path)
     )
     children = wait_children(proc)
-    time.sleep(3)
+    wait_load(proc)
+    time.sleep(1)  # into the first run
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -157,7 +149,8 @@ def test_an_engine_that_stops_answering_is_killed_and_the_run_ends(tmp_path):
     out = tmp_path / "run.json"
     proc = start("run", "5", "--users", "5", "--duration", "60", "--json", str(out))
     children = wait_children(proc)
-    time.sleep(2)
+    wait_load(proc)
+    time.sleep(2)  # a snapshot of answered requests sent (one a second)
     named(children, "loadtui.workers").send_signal(signal.SIGSTOP)  # frozen: alive, silent
     _, stderr = proc.communicate(timeout=40)
     assert proc.returncode == 1

@@ -1,10 +1,10 @@
-"""`loadtui run` and `loadtui matrix` end to end: real servers, real HTTP, real files."""
+"""loadtui.cli.headless: `loadtui run` and `loadtui matrix` end to end: real servers, real HTTP,
+real files."""
 
 from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +16,10 @@ import pytest
 from loadtui.engine import hdr
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
-from tests.helpers import LOAD, wait_children, wait_for
+from tests.apps import free_port, serve_app
+from tests.helpers import LOAD, loadtui, start, wait_for, wait_load
 
 pytestmark = pytest.mark.e2e
-
-
-def loadtui(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtui", *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @LOAD
@@ -88,33 +77,16 @@ def test_open_loop_above_capacity_records_corrected_and_uncorrected(tmp_path):
 
 def test_sigint_writes_the_partial_run_and_stops_the_server(tmp_path):
     out = tmp_path / "partial.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadtui",
-            "run",
-            "5",
-            "--users",
-            "20",
-            "--duration",
-            "60",
-            "--json",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_children(proc)  # the server and the engine are up (seconds, on a busy machine)
-    time.sleep(4)  # the engine starts, then measures for 2 s or more
+    proc = start("run", "5", "--users", "20", "--duration", "60", "--json", out)
+    wait_load(proc)
+    time.sleep(2.5)  # the engine measures for 2.5 s or more
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
     doc = runfile.load(out)
     assert doc.interrupted is True and doc.state == "interrupted"
     assert doc.summary.requests > 0
-    assert 2 <= doc.summary.duration_s < 20
+    assert 2.5 <= doc.summary.duration_s < 20
     assert "[interrupted]" in stdout
     server_pid = doc.target.pid
     assert wait_for(lambda: not psutil.pid_exists(server_pid), timeout=5)
@@ -231,8 +203,6 @@ SIDECAR_APP = """
 
 
 def test_the_run_file_names_the_sidecar_and_worker_the_probe_found(tmp_path):
-    from tests.apps import serve_app
-
     sidecar_port = free_port()
     env = {"TEST_METRICS_PORT": str(sidecar_port)}
     with serve_app(SIDECAR_APP, tmp_path, env=env, ready_path="/items") as app:

@@ -1,7 +1,9 @@
-"""The engine against misbehaving targets: real sockets on loopback, the real CLI.
+"""loadtui.workers and loadtui.engine.transport (the engine) against misbehaving targets: real
+sockets on loopback, the real CLI.
 
-Each target is a small threaded TCP server in this process that misbehaves on ``ROUTE`` (the
-probe's own requests to other paths get a quick 404, so that only the engine meets the fault).
+Each target is a small threaded TCP server in this process (tests/servers.py) that misbehaves on
+``ROUTE`` (the probe's own requests to other paths get a quick 404, so that only the engine
+meets the fault).
 Each test runs ``loadtui run`` against one and reads the run file: errors counted by kind,
 timeouts holding, the engine's sockets, tasks and memory bounded.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -29,10 +30,10 @@ from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument, Summary
 from loadtui.workers import FAILURE_BACKOFF_S
 from tests.helpers import LOAD
+from tests.servers import ROUTE, Answer, on_route, response, sending, serving
 
 pytestmark = [pytest.mark.e2e, LOAD]
 
-ROUTE = b"/fault"
 USERS = 10
 TIMEOUT_S = 1.0
 HUGE_BODY = 100 * 1024 * 1024
@@ -45,59 +46,13 @@ SLACK = 2
 # is left out: on a machine busy with other tests, imports alone can take seconds.
 TAIL_S = 3.0
 
-Answer = Callable[[socket.socket], bool]  # answers one request; False: close the connection
-Behaviour = Callable[[socket.socket], None]  # handles one accepted connection
 Target = Callable[[], contextlib.AbstractContextManager[int]]  # a server, as its port
 
 
 # ---- misbehaving servers -----------------------------------------------------------------
-def read_requests(sock: socket.socket) -> Iterator[bytes]:
-    """The path of each request head on ``sock`` (GETs: no bodies), until the peer closes."""
-    buffer = b""
-    while True:
-        head, found, rest = buffer.partition(b"\r\n\r\n")
-        if found:
-            buffer = rest
-            yield head.split(b" ", 2)[1]
-            continue
-        data = sock.recv(65536)
-        if not data:
-            return
-        buffer += data
-
-
-def response(status: str, body: bytes = b"", *headers: str) -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-NOT_FOUND = response("404 Not Found")
 SERVER_ERROR = response("500 Internal Server Error", b"boom")
 EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n"
 UPGRADE = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
-
-
-def on_route(answer: Answer) -> Behaviour:
-    """Answer requests to ROUTE with ``answer``, any other path with a 404."""
-
-    def behaviour(sock: socket.socket) -> None:
-        for path in read_requests(sock):
-            if path != ROUTE:
-                sock.sendall(NOT_FOUND)
-            elif not answer(sock):
-                return
-
-    return behaviour
-
-
-def sending(data: bytes) -> Answer:
-    """Send ``data`` and keep the connection open: closing it, if due, is the client's job."""
-
-    def answer(sock: socket.socket) -> bool:
-        sock.sendall(data)
-        return True
-
-    return answer
 
 
 def huge_body(sock: socket.socket) -> bool:
@@ -142,38 +97,6 @@ def close_unanswered(_sock: socket.socket) -> bool:
 
 def close_at_once(_sock: socket.socket) -> None:
     """Accepted, then closed without reading a byte."""
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    server: _FaultServer
-
-    def handle(self) -> None:
-        with contextlib.suppress(OSError):  # the engine aborts connections it gives up on
-            self.server.behaviour(self.request)
-
-
-class _FaultServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128  # socketserver's 5 drops SYNs when users reconnect together
-
-    def __init__(self, behaviour: Behaviour) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.behaviour = behaviour
-
-
-@contextlib.contextmanager
-def serving(behaviour: Behaviour) -> Iterator[int]:
-    """A server on a free loopback port, on a thread; yields its port."""
-    server = _FaultServer(behaviour)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""loadtui's HDR helpers agree with hdrh's own (slower) computations, value for value."""
+"""loadtui.engine.hdr: loadtui's HDR helpers agree with hdrh's own (slower) computations, value for
+value."""
 
 from __future__ import annotations
 

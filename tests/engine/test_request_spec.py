@@ -1,5 +1,5 @@
-"""What each request is, checked before any work, and the exact bytes it becomes (unit tier:
-no process, no socket)."""
+"""loadtui.engine.request_spec and loadtui.targets.scenario: what each request is, checked before
+any work, and the exact bytes it becomes (unit tier: no process, no socket)."""
 
 from __future__ import annotations
 

@@ -1,27 +1,20 @@
-"""Real requests against real apps written here: a POST with a pydantic body behind a bearer
-dependency, path parameters from a data file, a mix, TLS with a certificate made in the test,
-HTTP edge cases on the wire, and what is refused before anything is sent. The app's own count
-of what it accepted is the referee."""
+"""loadtui.engine.request_spec and loadtui.engine.transport end to end: real requests against real
+apps written here: a POST with a pydantic body behind a bearer dependency, path parameters from a
+data file, a mix, TLS with a certificate made in the test, HTTP edge cases on the wire, and what is
+refused before anything is sent. The app's own count of what it accepted is the referee."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import resource
 import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from pathlib import Path
 
-import httpx
 import pytest
-import trustme
 
 from loadtui.engine.messages import (
     EngineConfig,
@@ -32,66 +25,11 @@ from loadtui.engine.messages import (
 )
 from loadtui.engine.plan import LoadPlan
 from loadtui.run import runfile
-from tests.apps import free_port, serve_app
-from tests.helpers import LOAD
+from tests.apps import accepted
+from tests.helpers import LOAD, loadtui
+from tests.servers import RawServer
 
 pytestmark = [pytest.mark.e2e, LOAD]
-
-SHOP = """
-    from fastapi import Depends, FastAPI, Header, HTTPException
-    from pydantic import BaseModel
-
-    app = FastAPI()
-    accepted = {"orders": 0, "items": {}, "bodies": []}
-
-
-    class Order(BaseModel):
-        item: str
-        qty: int
-
-
-    def bearer(authorization: str = Header("")):
-        if authorization != "Bearer s3cret":
-            raise HTTPException(401)
-
-
-    @app.post("/orders", status_code=201)
-    async def create(order: Order, _=Depends(bearer)):
-        accepted["orders"] += 1
-        accepted["bodies"].append(order.item)
-        return order
-
-
-    @app.get("/items/{item_id}")
-    async def item(item_id: int):
-        accepted["items"][item_id] = accepted["items"].get(item_id, 0) + 1
-        return {"id": item_id}
-
-
-    @app.get("/count")
-    async def count():
-        return accepted
-"""
-
-
-def loadtui(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtui", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def accepted(url: str, ca: Path | None = None) -> dict:
-    verify = ssl.create_default_context(cafile=str(ca)) if ca else True
-    return httpx.get(f"{url}/count", timeout=5, verify=verify).json()
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[str]:
-    with serve_app(SHOP, tmp_path, ready_path="/count") as app:
-        yield app.url
 
 
 def test_a_post_with_a_body_behind_a_bearer_token_counts_as_the_app_does(shop, tmp_path):
@@ -170,36 +108,6 @@ def test_a_mix_of_named_requests_with_statistics_per_name(shop, tmp_path):
 
 
 # ---- TLS -------------------------------------------------------------------------------------
-@pytest.fixture
-def tls_shop(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    (tmp_path / "app").mkdir()
-    port = free_port()
-    (tmp_path / "app" / "app_under_test.py").write_text(__import__("textwrap").dedent(SHOP))
-    pem = str(tmp_path / "server.pem")
-    command = [
-        sys.executable, "-m", "uvicorn", "app_under_test:app", "--app-dir", str(tmp_path / "app"),
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        "--ssl-keyfile", pem, "--ssl-certfile", pem,
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                accepted(url, tmp_path / "ca.pem")
-                break
-            time.sleep(0.2)
-        yield url, tmp_path / "ca.pem"
-    finally:
-        proc.kill()
-        proc.wait(5)
-
-
 def test_https_with_the_test_ca_and_with_k(tls_shop, tmp_path):
     url, ca = tls_shop
     for trust in (["--cacert", str(ca)], ["-k"]):
@@ -235,32 +143,6 @@ def test_a_cacert_that_is_not_a_certificate_is_refused(tls_shop, tmp_path):
 
 
 # ---- on the wire, and refused before it ------------------------------------------------------
-class RawServer:
-    """A loopback server that records what arrives and answers with ``answer`` bytes."""
-
-    def __init__(self, answer: bytes, host: str = "127.0.0.1") -> None:
-        self.answer = answer
-        self.received: list[bytes] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.create_server((host, 0), family=family)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            while data := conn.recv(65536):
-                self.received.append(data)
-                conn.sendall(self.answer)
-                if b"Connection: close" in self.answer:
-                    return
-
-
 def test_a_body_that_ends_when_the_server_closes_is_a_response(tmp_path):
     server = RawServer(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe body, until close")
     out = tmp_path / "run.json"

@@ -1,20 +1,16 @@
-"""Two engine processes as one run, against a real server that counts what it receives (the
-referee): every request counted once, the merged histogram the sum of the engines', the open
-loop's one schedule shared out (intended times unique and evenly spaced), users changed across
-both, an engine killed mid-run while the other goes on, and the TUI's pane on two engines."""
+"""loadtui.fleet.local with loadtui.run.runner and loadtui.run.model: two engine processes as
+one run, against a real server that counts what it receives (the referee, tests/apps.py):
+every request counted once, the merged histogram the sum of the engines', the open loop's one
+schedule shared out (each request of it sent once, read from the data row it asked for), users
+changed across both, an engine killed mid-run while the other goes on, and the TUI's pane on
+two engines."""
 
 from __future__ import annotations
 
-import math
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
@@ -24,63 +20,18 @@ from loadtui.cli.parser import build_parser
 from loadtui.engine import hdr
 from loadtui.engine.messages import IntervalSnapshot
 from loadtui.engine.plan import LoadPlan
+from loadtui.engine.request_spec import RequestSpec
 from loadtui.fleet.engines import Tagged
 from loadtui.run import document, runfile
 from loadtui.run.runner import Runner
 from loadtui.run.spec import RunSpec
 from loadtui.targets.target import parse_target
 from loadtui.tui.widgets.pane import APPLY_DELAY_S
-from tests.apps import serve_app
-from tests.helpers import LOAD, wait_for
-from tests.tui.test_tui_requests import until
+from tests.apps import assert_one_schedule, received
+from tests.helpers import LOAD, added, start, wait_for
+from tests.pilot import until
 
 pytestmark = [pytest.mark.e2e, LOAD]
-
-COUNTER = """
-    import time
-
-    from fastapi import FastAPI
-
-    app = FastAPI()
-    arrivals = []  # (monotonic, epoch) of every request to /hit
-
-
-    @app.get("/hit")
-    async def hit():
-        arrivals.append((time.monotonic(), time.time()))
-        return {"ok": True}
-
-
-    @app.get("/count")
-    async def count():
-        return {"hits": len(arrivals), "arrivals": arrivals}
-"""
-
-
-@pytest.fixture
-def counter(tmp_path: Path) -> Iterator[str]:
-    with serve_app(COUNTER, tmp_path, ready_path="/count") as app:
-        yield app.url
-
-
-def received(url: str) -> dict:
-    return httpx.get(f"{url}/count", timeout=5).json()
-
-
-def loadtui(*args: str | Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loadtui", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def added(*encoded: str) -> list[tuple[int, int]]:
-    total = hdr.new_histogram()
-    for data in encoded:
-        hdr.add_encoded(total, data)
-    return hdr.recorded(total)
 
 
 def run_through(spec: RunSpec, during=None) -> tuple[Runner, list[Tagged]]:
@@ -114,7 +65,7 @@ def snapshots(seen: list[Tagged], engine: int) -> list[IntervalSnapshot]:
 def test_two_engines_count_what_the_server_counts(counter, tmp_path):
     out = tmp_path / "run.json"
     users = 8
-    proc = loadtui(
+    proc = start(
         "run", "/hit", "--target", counter, "--engines", "2", "--users", str(users),
         "--spawn-rate", "100", "--think-min", "0.01", "--think-max", "0.02", "--duration", "3",
         "--json", out,
@@ -124,13 +75,13 @@ def test_two_engines_count_what_the_server_counts(counter, tmp_path):
     doc = runfile.load(out)
     hits = received(counter)["hits"]
     # a request in flight when the run ended reached the server but was never answered
-    assert doc.summary.requests <= hits <= doc.summary.requests + users
+    assert doc.summary.requests <= hits <= doc.summary.requests + doc.timeline[-1].in_flight
     assert doc.summary.errors == 0 and doc.summary.requests > 200
     engines = doc.generator.engines
     assert [(e.engine, e.users) for e in engines] == [(1, 4), (2, 4)]
     assert sum(e.requests for e in engines) == doc.summary.requests
     assert all(e.requests > doc.summary.requests * 0.3 for e in engines)
-    assert all(abs(e.started_after_s or 0.0) < 0.05 for e in engines)  # together
+    assert all(e.started_after_s == 0.0 for e in engines)  # the instant they agreed on
     assert all(entry.engines == 2 and entry.users == users for entry in doc.timeline)
     every = [entry.hdr for entry in doc.timeline if entry.hdr]
     assert hdr.recorded(hdr.decode(doc.histogram.data)) == added(*every)
@@ -138,32 +89,25 @@ def test_two_engines_count_what_the_server_counts(counter, tmp_path):
 
 def test_the_open_loop_shares_one_schedule(counter):
     """Engine 1 sends requests 0, 2, 4, ... and engine 2 requests 1, 3, 5, ... of one schedule
-    at 50 per second: every intended time is taken once, 20 ms apart, and the merged histogram
-    is the sum of the engines'."""
+    at 50 per second; request i asks for /hit/i (row i of the data, whichever engine sends it),
+    so that the server counts which requests of the schedule it received. Their seconds add up,
+    and the merged histogram is the sum of the engines'."""
     rate, seconds = 50.0, 4.0
+    due = int(seconds * rate) + 1  # at 0, 0.02, ..., 4.0 s
+    rows = tuple({"n": n} for n in range(2 * due))  # more than are sent: no row comes again
     plan = LoadPlan(mode="open", users=6, duration_s=seconds, rate=rate, timeout_s=5)
-    spec = RunSpec("/hit", plan, target=parse_target(counter, "/hit"), engines=2)
-    runner, seen = run_through(spec)
+    target = parse_target(counter, "/hit/{n}")
+    shape = RequestSpec(name="", rows=rows)
+    runner, seen = run_through(RunSpec("/hit/{n}", plan, target=target, shape=shape, engines=2))
     model = runner.model
-    assert model is not None and model.failure is None and model.t0_mono is not None
+    assert model is not None and model.failure is None
     first, second = snapshots(seen, 0), snapshots(seen, 1)
     assert [s.index for s in first] == [s.index for s in second]
     for entry, a, b in zip(model.timeline(), first, second, strict=True):
         assert entry.engines == 2 and entry.requests == a.requests + b.requests
         assert hdr.recorded(hdr.decode(entry.hdr)) == added(a.latency_hdr, b.latency_hdr)
     assert hdr.recorded(model.histogram()) == added(*(s.latency_hdr for s in first + second))
-    due = int(seconds * rate) + 1
-    sent = model.summary().requests
-    assert due - plan.users <= sent <= due
-    assert abs(sum(s.requests for s in first) - sum(s.requests for s in second)) <= 1 + plan.users
-    period = 1.0 / rate
-    arrivals = received(spec.target.url)["arrivals"]
-    assert sent <= len(arrivals) <= sent + plan.users
-    # each request arrives near its intended time, t0 + slot x period: a timer may fire up to a
-    # millisecond early (uvloop counts whole ms), the loop may be late; a period is 20 ms
-    slots = sorted(math.floor((mono - model.t0_mono) / period + 0.25) for mono, _ in arrivals)
-    assert len(set(slots)) == len(slots), "two requests took one intended time"
-    assert slots == list(range(len(slots))), "an intended time was skipped"
+    assert_one_schedule(document.build(model, []), received(counter)["numbers"], due)
 
 
 def test_users_changed_mid_run_are_spread_over_both_engines(counter):
@@ -185,7 +129,7 @@ def test_users_changed_mid_run_are_spread_over_both_engines(counter):
 
 def test_an_engine_killed_mid_run_is_lost_and_the_other_goes_on(counter, tmp_path):
     out = tmp_path / "run.json"
-    proc = loadtui(
+    proc = start(
         "run", "/hit", "--target", counter, "--engines", "2", "--users", "4",
         "--think-min", "0.02", "--think-max", "0.05", "--duration", "5", "--json", out,
     )  # fmt: skip
@@ -243,5 +187,9 @@ async def test_the_tui_pane_is_one_run_of_two_engines_and_keys_spread_the_users(
     shares = [[(e.engine, e.users) for e in doc.generator.engines] for doc in docs]
     assert shares == [[(1, 2), (2, 2)], [(1, 5), (2, 5)]]
     for doc in docs:
-        assert all(entry.engines == 2 for entry in doc.timeline)
+        # each engine ends its last second when the stop reaches it: one that gets it just
+        # before a second's boundary ends there, the other, just after, holds a sliver of the
+        # next second alone (a run ended by its duration ends every engine at one boundary)
+        *whole, last = doc.timeline
+        assert all(entry.engines == 2 for entry in whole) and last.engines in (1, 2)
         assert sum(e.requests for e in doc.generator.engines) == doc.summary.requests > 0

@@ -1,11 +1,12 @@
-"""Several engines as one run, without processes: the load split between them, their seconds
-merged by the run model as they arrive (late ones too), an engine lost mid-run, saturation
-judged per engine, and `report --merge` of runs split unevenly over machines, aligned by wall
-clock."""
+"""loadtui.fleet.local, loadtui.run.model and loadtui.report.merge: several engines as one run,
+without processes: the load and the schedule's data rows split between them, their seconds merged
+by the run model as they arrive (late ones too), an engine lost mid-run, saturation judged per
+engine, and `report --merge` of runs split unevenly over machines, aligned by wall clock."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import psutil
 import pytest
@@ -31,7 +32,7 @@ from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
 from loadtui.run.runner import Runner
 from loadtui.run.spec import RunSpec
-from tests.cli.test_command_lines import parse
+from tests.helpers import added, parse
 from tests.synthetic import EPOCH, T0, TARGET, snapshot
 
 
@@ -55,6 +56,29 @@ def test_each_engine_gets_its_share_and_its_place_in_the_schedule():
     assert [c.share for c in three] == [Share(0, 3), Share(1, 3), Share(2, 3)]
     assert sum(c.plan.spawn_rate for c in three) == pytest.approx(20.0)
     assert all(c.agreed_start and c.plan.rate == 300.0 for c in three)
+
+
+def test_in_open_loop_request_i_of_the_schedule_takes_row_i_whatever_the_engines():
+    """Engine k sends requests k, k + N, ... and takes its rows round-robin: request i of the
+    one schedule is row i mod rows, as with one engine. Closed loop, a mix and random order
+    give every engine every row."""
+    rows = 7
+    payloads = tuple(f"GET /row/{r} HTTP/1.1\r\n\r\n".encode() for r in range(rows))
+    one = EngineRequest("GET /row/{r}", payloads)
+    open_loop = LoadPlan(mode="open", users=12, rate=100.0)
+    for count in range(1, 6):
+        given = EngineConfig("127.0.0.1", 80, (one,), open_loop).split(count)
+        for i in range(3 * rows * count):
+            (request,) = given[i % count].requests  # engine i mod N sends request i ...
+            turn = i // count  # ... as its turn-th, taking its rows round-robin
+            assert request.payloads[turn % len(request.payloads)] == payloads[i % rows]
+    others = [
+        EngineConfig("127.0.0.1", 80, (one,), LoadPlan(users=12)),
+        EngineConfig("127.0.0.1", 80, (replace(one, random_order=True),), open_loop),
+        EngineConfig("127.0.0.1", 80, (one, replace(one, name="other")), open_loop),
+    ]
+    for config in others:
+        assert all(c.requests == config.requests for c in config.split(3))
 
 
 class UsersAsked:
@@ -106,13 +130,6 @@ def interleaved(
     return [pair for x, y in zip(a, b, strict=True) for pair in ((0, x), (1, y))]
 
 
-def recorded(*encoded: str) -> list[tuple[int, int]]:
-    total = hdr.new_histogram()
-    for data in encoded:
-        hdr.add_encoded(total, data)
-    return hdr.recorded(total)
-
-
 def test_the_engines_seconds_add_up_losslessly():
     a = [snapshot(s, [10.0 * s, 20.0], users=10) for s in (1, 2, 3)]
     b = [snapshot(s, [5.0, 7.0 * s, 900.0], users=10, cpu_percent=40.0) for s in (1, 2, 3)]
@@ -120,10 +137,10 @@ def test_the_engines_seconds_add_up_losslessly():
     timeline = model.timeline()
     assert [(e.requests, e.users, e.engines) for e in timeline] == [(5, 20, 2)] * 3
     for entry, (x, y) in zip(timeline, zip(a, b, strict=True), strict=True):
-        assert hdr.recorded(hdr.decode(entry.hdr)) == recorded(x.latency_hdr, y.latency_hdr)
+        assert hdr.recorded(hdr.decode(entry.hdr)) == added(x.latency_hdr, y.latency_hdr)
         assert entry.generator.cpu_percent == 40.0  # the busiest engine's
     every = [s.latency_hdr for s in a + b]
-    assert hdr.recorded(model.histogram()) == recorded(*every)
+    assert hdr.recorded(model.histogram()) == added(*every)
     assert model.summary().requests == 15 == sum(e.requests for e in timeline)
     totals = model.generator_totals()
     assert [(e.engine, e.requests) for e in totals.engines] == [(1, 6), (2, 9)]
@@ -229,7 +246,7 @@ def test_uneven_splits_merge_aligned_by_wall_clock():
     assert merged.summary.requests == 45 == sum(e.requests for e in merged.timeline)
     assert merged.summary.duration_s == pytest.approx(7.1, abs=0.01)
     every = [e.hdr for d in docs for e in d.timeline]
-    assert hdr.recorded(hdr.decode(merged.histogram.data)) == recorded(*every)
+    assert hdr.recorded(hdr.decode(merged.histogram.data)) == added(*every)
     assert [e.engine for e in merged.generator.engines] == [1, 2, 3]
 
 

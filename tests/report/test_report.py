@@ -1,5 +1,5 @@
-"""`loadtui report` over real run files: the table, Markdown, HTML in a real browser, CSV,
-HdrHistogram logs, merging, and one clear line for every bad file."""
+"""loadtui.report: `loadtui report` over real run files: the table, Markdown, HTML in a real
+browser, CSV, HdrHistogram logs, merging, and one clear line for every bad file."""
 
 from __future__ import annotations
 
@@ -21,24 +21,15 @@ from loadtui.report import svg
 from loadtui.report.html import render as render_html
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import Run, find_run_files
-from loadtui.report.svg import time_axis
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
 from tests.chromium import visit
+from tests.helpers import loadtui
 
 pytestmark = pytest.mark.e2e
 
 RUNS = {"5a": ("5", "machine-a/route-5.json"), "5b": ("5", "machine-b/route-5.json")}
 RUNS["4"] = ("4", "route-4.json")
-
-
-def loadtui(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadtui", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -111,8 +102,12 @@ def test_terminal_table_compares_real_runs(runs, docs):
     assert f"{len(docs['4'].server.stalls)} ({longest:.1f}s)" in " ".join(blocked)
     assert "event_loop_blocked" in " ".join(blocked[10:])
     fast = table_row(result.stdout, "5")
-    assert fast[3] == f"{docs['5a'].summary.rps:.1f}" and fast[8] == "0"
-    assert fast[9] == str(docs["5a"].server.background_tasks_pending_end)
+    assert fast[3] == f"{docs['5a'].summary.rps:.1f}"
+    # route 5 does not block its loop, but a busy machine may hold it up long enough to count
+    stalls, longest = docs["5a"].server.stalls, docs["5a"].server.longest_stall_s
+    shown = "0" if longest is None else f"{len(stalls)} ({longest:.1f}s)"
+    pending = docs["5a"].server.background_tasks_pending_end
+    assert " ".join(fast[8:]).startswith(f"{shown} {pending}")
     assert sum(line.startswith("5 ") for line in lines) == 2
     # what each key stands for, once each
     legend = " ".join(result.stdout.split())  # (wrapped at 80 columns)
@@ -308,13 +303,6 @@ def test_html_charts_show_busy_over_waiting_and_end_with_the_run(docs):
     end = max(entry.t for entry in docs["4"].timeline)
     ticks = [float(t) for t in re.findall(r'text-anchor="middle">([\d.]+)</text>', pool)]
     assert ticks and max(ticks) <= end < max(ticks) + 1.0  # not 12.5 for a 10 s run
-
-
-def test_time_axis_ends_with_the_run():
-    axis = time_axis("seconds", [0.5, 5.0, 10.0])
-    assert (axis.low, axis.high) == (0.0, 10.0)
-    assert [label for _, label in axis.ticks] == ["0", "2", "4", "6", "8", "10"]
-    assert time_axis("seconds", [3.2]).high == 3.2
 
 
 # ---- bad input -------------------------------------------------------------------------------

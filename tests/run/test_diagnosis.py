@@ -1,4 +1,5 @@
-"""The probe and the verdicts, on spawned demo servers under 40 users for 10-12 s each."""
+"""loadtui.probe and loadtui.run.verdicts end to end: the probe's findings and the verdicts
+judged from them, on spawned demo servers under 40 users for 10-12 s each."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import pytest
 
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument, Verdict
-from tests.cli.test_run import loadtui
-from tests.helpers import LOAD
+from tests.helpers import LOAD, loadtui
 
 pytestmark = [pytest.mark.e2e, LOAD]
 

@@ -1,6 +1,6 @@
-"""The run document defined once: the shipped schema is the models', files of the first release
-still load, and every bad file or output is one line (tests/fixtures holds files written by
-loadtui 0.1.0)."""
+"""loadtui.run.rundoc and loadtui.run.runfile: the run document defined once: the shipped schema is
+the models', files of the first release still load, and every bad file or output is one line
+(tests/fixtures holds files written by loadtui 0.1.0)."""
 
 from __future__ import annotations
 

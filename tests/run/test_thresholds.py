@@ -1,6 +1,6 @@
-"""The gate (--threshold, --fail-on) at its boundaries: parsed once, judged from run documents
-built from synthetic run models (tests/synthetic.py), recorded in the run file, shown by the
-reports, appended to GitHub's step summary. Milliseconds each: no process or socket."""
+"""loadtui.run.gate: the gate (--threshold, --fail-on) at its boundaries: parsed once, judged from
+run documents built from synthetic run models (tests/synthetic.py), recorded in the run file, shown
+by the reports, appended to GitHub's step summary. Milliseconds each: no process or socket."""
 
 from __future__ import annotations
 

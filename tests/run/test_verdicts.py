@@ -1,5 +1,5 @@
-"""Every verdict rule at its boundaries, on run models filled by hand (tests/synthetic.py):
-milliseconds each, no process or socket."""
+"""loadtui.run.verdicts: every verdict rule at its boundaries, on run models filled by hand
+(tests/synthetic.py): milliseconds each, no process or socket."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""instrument() on an app that is not the demo: a tiny Starlette app of the tests' own."""
+"""loadtui.server.instrumentation on an app that is not the demo: a tiny Starlette app of the
+tests' own."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -20,8 +22,11 @@ def tiny_blocking_helper() -> None:
     time.sleep(0.3)
 
 
+release = threading.Event()  # the sync tasks of /tasks hold their threads until it is set
+
+
 def slow_sync_task() -> None:
-    time.sleep(2.0)  # long enough that the pool is still full when the metrics are read
+    release.wait(30)
 
 
 async def sneaky_async_task() -> None:
@@ -63,23 +68,31 @@ def test_stalls_name_the_apps_own_function():
 
 def test_pool_and_background_accounting_on_a_small_pool():
     app, ins = build_app()
+    release.clear()
     with serve_in_thread(app) as url:
         sidecar = f"http://127.0.0.1:{ins.sidecar.port}"
-        responses = concurrent_gets(url + "/tasks", 5)
-        assert all(r.status_code == 200 for r in responses)
-        values = metrics(sidecar)
-        assert sample(values, "loadtui_threadpool_capacity") == 2
-        assert sample(values, "loadtui_threadpool_busy") == 2
-        assert sample(values, "loadtui_threadpool_waiting") == 3
-        assert sample(values, "loadtui_background_tasks_pending", kind="sync") == 5
-        assert sample(values, "loadtui_background_tasks_running", kind="sync") == 2
+        try:
+            responses = concurrent_gets(url + "/tasks", 5)
+            assert all(r.status_code == 200 for r in responses)
+
+            def all_begun() -> bool:  # each task begins once its response is sent
+                return sample(metrics(sidecar), "loadtui_threadpool_waiting") == 3
+
+            assert wait_for(all_begun, timeout=10)
+            values = metrics(sidecar)
+            assert sample(values, "loadtui_threadpool_capacity") == 2
+            assert sample(values, "loadtui_threadpool_busy") == 2
+            assert sample(values, "loadtui_background_tasks_pending", kind="sync") == 5
+            assert sample(values, "loadtui_background_tasks_running", kind="sync") == 2
+        finally:
+            release.set()
 
         def all_done() -> bool:
             return (
                 sample(metrics(url), "loadtui_background_tasks_completed_total", kind="sync") == 5
             )
 
-        assert wait_for(all_done, timeout=20)  # three rounds of 2 s tasks on 2 threads
+        assert wait_for(all_done, timeout=20)
         assert sample(metrics(url), "loadtui_background_tasks_pending", kind="sync") == 0
 
 

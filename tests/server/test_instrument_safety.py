@@ -1,7 +1,7 @@
-"""instrument(app) is safe to ship: its own paths (a prefix), never over someone else's
-/metrics (real Prometheus exporters, added before or after), an environment switch, one call's
-worth of additions however often it is called, and one clear line when the sidecar is given the
-app's own port."""
+"""loadtui.server.instrumentation: instrument(app) is safe to ship: its own paths (a prefix), never
+over someone else's /metrics (real Prometheus exporters, added before or after), an environment
+switch, one call's worth of additions however often it is called, and one clear line when the
+sidecar is given the app's own port."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ from starlette_exporter import PrometheusMiddleware, handle_metrics
 from loadtui.server import Instrumentation, InstrumentError, instrument
 from tests.apps import MODULE, free_port, serve_app
 from tests.helpers import get, serve_in_thread
-
-pytestmark = pytest.mark.e2e
 
 INSTRUMENTATOR = "from prometheus_fastapi_instrumentator import Instrumentator\n"
 INSTRUMENTATOR += "Instrumentator().instrument(app).expose(app)\n"
@@ -75,6 +73,7 @@ def test_a_metrics_route_added_before_is_an_error_naming_the_option(build):
     assert isinstance(instrument(app, path_prefix="/loadtui"), Instrumentation)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("exporter", [INSTRUMENTATOR, EXPORTER], ids=["instrumentator", "exporter"])
 def test_a_metrics_route_added_after_stops_the_app_at_startup_naming_the_option(exporter, tmp_path):
     result = _run_to_exit(_app_source(after=exporter), tmp_path)
@@ -83,6 +82,7 @@ def test_a_metrics_route_added_after_stops_the_app_at_startup_naming_the_option(
     assert "pass instrument(app, path_prefix='/loadtui')" in result.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("exporter", [INSTRUMENTATOR, EXPORTER], ids=["instrumentator", "exporter"])
 def test_with_a_prefix_both_metrics_are_served(exporter, tmp_path):
     source = _app_source(after=exporter, options=", path_prefix='/loadtui'")
@@ -107,6 +107,7 @@ def test_a_bad_prefix_is_refused():
 
 
 # ---- the switch, and idempotence --------------------------------------------------------------
+@pytest.mark.e2e
 def test_the_environment_switch_turns_everything_off(tmp_path):
     with serve_app(
         _app_source(), tmp_path, env={"LOADTUI_INSTRUMENT": "0"}, ready_path="/hello"
@@ -125,6 +126,7 @@ def test_the_switch_in_process_adds_nothing(monkeypatch):
     assert app.router.routes == routes and app.user_middleware == []
 
 
+@pytest.mark.e2e
 def test_instrumenting_twice_returns_the_same_instrumentation_and_adds_nothing():
     app = FastAPI()
     first = instrument(app, metrics_port=None)
@@ -138,6 +140,7 @@ def test_instrumenting_twice_returns_the_same_instrumentation_and_adds_nothing()
         assert httpx.post(url + "/heartbeat", timeout=5).status_code == 405
 
 
+@pytest.mark.e2e
 def test_our_routes_come_before_a_catch_all_of_the_app():
     async def everything(_request):
         raise AssertionError("the catch-all answered")
@@ -150,6 +153,7 @@ def test_our_routes_come_before_a_catch_all_of_the_app():
 
 
 # ---- the sidecar given the app's own port ------------------------------------------------------
+@pytest.mark.e2e
 def test_the_app_port_as_metrics_port_is_one_clear_line(tmp_path):
     port = free_port()
     result = _run_to_exit(_app_source(options=f", metrics_port={port}"), tmp_path, port=port)
@@ -162,6 +166,7 @@ def test_the_app_port_as_metrics_port_is_one_clear_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 def test_stall_stacks_show_paths_relative_to_their_roots():
     source = textwrap.dedent(
         """

@@ -1,5 +1,5 @@
-"""Who is blamed for a stall, from the loop thread's stack: the application's innermost frame,
-except where the loop only waited for the OS to run a new thread."""
+"""loadtui.server.loopwatch: who is blamed for a stall, from the loop thread's stack: the
+application's innermost frame, except where the loop only waited for the OS to run a new thread."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The demo's route 1 behaves like the seed's: under the seed's load (100 users, 20/s, 30 s, think
-0.1-0.5 s) it completes as many requests as a plain FastAPI app written here, served by its own
-uvicorn process, both measured by loadtui's engine at the same time.
+"""loadtui.server.routes: the demo's route 1 behaves like the seed's: under the seed's load (100
+users, 20/s, 30 s, think 0.1-0.5 s) it completes as many requests as a plain FastAPI app written
+here, served by its own uvicorn process, both measured by loadtui's engine at the same time.
 
 Route 1 is a def handler whose 10 s sync background tasks fill the 40-thread pool, so every
 extra trip through the pool costs a request seconds of queueing: a response model on the demo's

@@ -1,4 +1,5 @@
-"""The demo server and its instrumentation, against real uvicorn processes on loopback."""
+"""loadtui.server (the demo app: routes, metrics, sidecar, loopwatch) against real uvicorn
+processes on loopback."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from loadtui.server.variants import VARIANTS, find_variant
+from loadtui.server.variants import VARIANTS
 from tests.helpers import concurrent_gets, get, metrics, sample, stalls, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -113,10 +114,3 @@ def test_app_serves_metrics_and_heartbeat_itself(demo_server):
         "process_resident_memory_bytes",
     ):
         assert any(key[0] == name for key in values), name
-
-
-def test_find_variant_by_key_or_path():
-    assert find_variant("5") is ROW["5"]
-    assert find_variant(ROW["4"].path) is ROW["4"]
-    assert find_variant(ROW["4"].path.lstrip("/")) is ROW["4"]
-    assert find_variant("nope") is None

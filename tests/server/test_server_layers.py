@@ -1,5 +1,6 @@
-"""server/ has no import cycle, not even one hidden behind TYPE_CHECKING: the metrics collector
-takes the sources it reads, the sidecar a mapping of path -> responder."""
+"""loadtui.server's modules (server/) have no import cycle, not even one hidden behind
+TYPE_CHECKING: the metrics collector takes the sources it reads, the sidecar a mapping of path ->
+responder."""
 
 from __future__ import annotations
 

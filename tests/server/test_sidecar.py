@@ -1,5 +1,5 @@
-"""The metrics sidecar inside a real uvicorn app: bounded threads, a read deadline, silence when a
-client hangs up, and a self-description a probe can match to its worker."""
+"""loadtui.server.sidecar inside a real uvicorn app: bounded threads, a read deadline, silence when
+a client hangs up, and a self-description a probe can match to its worker."""
 
 from __future__ import annotations
 

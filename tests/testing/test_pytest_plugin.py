@@ -1,7 +1,8 @@
-"""The pytest plugin on real apps: the demo app (route 4 blocks its loop in sync_inner_function,
-route 5 does not), small apps written here, every way an app can fail to be loaded (a pytest
-failure that says which, never a hang), and a real `pytest` run in a subprocess over a test file
-that uses the plugin as a user would."""
+"""loadtui.testing.pytest_plugin, loadtui.testing.app_runner and loadtui.targets.serve_app: the
+pytest plugin on real apps: the demo app (route 4 blocks its loop in sync_inner_function, route 5
+does not), small apps written here, every way an app can fail to be loaded (a pytest failure that
+says which, never a hang), and a real `pytest` run in a subprocess over a test file that uses the
+plugin as a user would."""
 
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ from loadtui.server.instrumentation import Instrumentation
 from loadtui.server.variants import find_variant
 from loadtui.targets import serve_app
 from loadtui.testing.app_runner import LoadResult
+from tests import apps
 from tests.helpers import LOAD
-
-pytestmark = pytest.mark.e2e
 
 DEMO = "loadtui.server.app:create_app"  # a factory, as uvicorn takes it
 Failed = pytest.fail.Exception
@@ -67,6 +67,7 @@ def demo_path(key: str) -> str:
 
 
 # ---- the demo app ---------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_route_4_fails_naming_sync_inner_function(loadtui_run: Callable[..., LoadResult]):
     result = loadtui_run(app=DEMO, route=demo_path("4"), users=5, duration=3)
     assert result.requests > 0 and result.errors == 0
@@ -80,6 +81,7 @@ def test_route_4_fails_naming_sync_inner_function(loadtui_run: Callable[..., Loa
         result.assert_thresholds("errors==0", "p99<100ms")
 
 
+@pytest.mark.e2e
 @LOAD
 def test_route_5_passes(loadtui_run: Callable[..., LoadResult]):
     result = loadtui_run(app=DEMO, route=demo_path("5"), users=5, duration=3)
@@ -91,6 +93,7 @@ def test_route_5_passes(loadtui_run: Callable[..., LoadResult]):
 
 
 # ---- apps written here ----------------------------------------------------------------------
+@pytest.mark.e2e
 def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loadtui_run: Callable[..., LoadResult]
 ):
@@ -105,6 +108,7 @@ def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
     assert fast.path != blocking.path
 
 
+@pytest.mark.e2e
 def test_an_app_is_found_through_the_test_process_sys_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loadtui_run: Callable[..., LoadResult]
 ):
@@ -172,6 +176,7 @@ def fails(call: Callable[[], object]) -> str:
     return str(caught.value)
 
 
+@pytest.mark.e2e
 def test_an_import_that_does_not_resolve_is_a_failure_saying_so(loadtui_run):
     message = fails(lambda: loadtui_run(app="no_such_shop:app", route="/", duration=1))
     assert message.startswith("loadtui_run: app no_such_shop:app exited during start (code 2): ")
@@ -180,6 +185,7 @@ def test_an_import_that_does_not_resolve_is_a_failure_saying_so(loadtui_run):
     )
 
 
+@pytest.mark.e2e
 def test_an_app_whose_startup_fails_is_a_failure_naming_the_error(
     tmp_path, monkeypatch, loadtui_run
 ):
@@ -204,6 +210,7 @@ def test_an_app_whose_startup_fails_is_a_failure_naming_the_error(
     assert message.endswith("the app did not start: RuntimeError: database unreachable")
 
 
+@pytest.mark.e2e
 def test_an_app_that_never_starts_fails_within_its_start_timeout(
     tmp_path, monkeypatch, loadtui_run
 ):
@@ -215,6 +222,7 @@ def test_an_app_that_never_starts_fails_within_its_start_timeout(
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.e2e
 def test_a_route_that_404s_is_a_failure_naming_it(tmp_path, monkeypatch, loadtui_run):
     write_module(tmp_path, "shop_404", SHOP)
     monkeypatch.chdir(tmp_path)
@@ -223,30 +231,9 @@ def test_a_route_that_404s_is_a_failure_naming_it(tmp_path, monkeypatch, loadtui
     assert message.endswith("requests: shop_404:app has no such route")
 
 
-ORDERS = """
-from fastapi import Depends, FastAPI, Header, HTTPException
-from pydantic import BaseModel
-
-app = FastAPI()
-
-
-class Order(BaseModel):
-    item: str
-
-
-def bearer(authorization: str = Header("")):
-    if authorization != "Bearer s3cret":
-        raise HTTPException(401)
-
-
-@app.post("/orders", status_code=201)
-async def create(order: Order, _=Depends(bearer)):
-    return order
-"""
-
-
+@pytest.mark.e2e
 def test_request_options_send_a_post_with_headers_and_a_body(tmp_path, monkeypatch, loadtui_run):
-    write_module(tmp_path, "orders_app", ORDERS)
+    write_module(tmp_path, "orders_app", apps.SHOP)  # POST /orders behind a bearer token
     monkeypatch.chdir(tmp_path)
     result = loadtui_run(
         app="orders_app:app",
@@ -254,7 +241,7 @@ def test_request_options_send_a_post_with_headers_and_a_body(tmp_path, monkeypat
         users=3,
         duration=2,
         headers={"Authorization": "Bearer s3cret"},
-        json={"item": "tea"},
+        json={"item": "tea", "qty": 1},
         expect=[201],
     )
     assert result.requests > 0 and result.errors == 0
@@ -316,6 +303,7 @@ def readme_test_file() -> str:
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
+@pytest.mark.e2e
 @LOAD
 def test_a_real_pytest_run_over_the_readme_test_file(tmp_path: Path):
     write_module(tmp_path / "shop", "__init__", "")

@@ -1,46 +1,26 @@
-"""The TUI under Textual's Pilot: every key binding, fed by the deterministic fake feed, at
-80x24 and 160x48."""
+"""loadtui.app and loadtui.tui.widgets: the TUI under Textual's Pilot: every key binding, fed by
+the deterministic fake feed, at 80x24 and 160x48."""
 
 from __future__ import annotations
 
 import io
 import threading
-from dataclasses import replace
 
 import pytest
 from rich.console import Console
 from rich.text import Text
 
 from loadtui import exits
-from loadtui.app import MAIN_KEYS, AppConfig, LoadtuiApp, MainScreen
-from loadtui.engine.plan import LoadPlan
+from loadtui.app import MAIN_KEYS, LoadtuiApp, MainScreen
 from loadtui.report import tables
 from loadtui.run import runfile
-from loadtui.targets.target import Target
 from loadtui.tui.widgets import render
 from loadtui.tui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
-from loadtui.tui.widgets.pane import APPLY_DELAY_S, RouteChoice, RoutePane
+from loadtui.tui.widgets.pane import RoutePane
 from loadtui.tui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
-from tests.fake_feed import FakeRun
+from tests.pilot import HOSTILE_ROUTES, SETTLE, hostile_app, make_app, screen_text
 
-SETTLE = APPLY_DELAY_S + 0.3
 SIZES = [(80, 24), (160, 48)]
-HOSTILE_ROUTES = ["/a[/b]", "/[bold red]RED[/]", "/q?a[]=1"]
-
-
-def make_app(tmp_path, **changes) -> LoadtuiApp:
-    plan = LoadPlan(users=40, duration_s=None)
-    changes.setdefault("runs_dir", tmp_path / "runs")
-    config = replace(AppConfig.default(plan), **changes)
-    return LoadtuiApp(config, make_run=FakeRun)
-
-
-def hostile_app(tmp_path, **changes) -> LoadtuiApp:
-    """Panes on routes whose names look like Rich markup, on a given target."""
-    target = Target(url="http://127.0.0.1:8000", host="127.0.0.1", port=8000, route="/")
-    routes = [RouteChoice(route, route, "") for route in HOSTILE_ROUTES]
-    panes = [(i, 40) for i in range(len(routes))]
-    return make_app(tmp_path, routes=routes, panes=panes, target=target, **changes)
 
 
 def keys_of(pane: RoutePane) -> tuple[str, int]:
@@ -54,18 +34,6 @@ def text_of(widget) -> str:
         return content
     console = Console(width=max(20, widget.content_size.width), file=io.StringIO(), record=True)
     console.print(content)
-    return console.export_text()
-
-
-def screen_text(app: LoadtuiApp) -> str:
-    """Everything on the screen, as a person reads it."""
-    width, height = app.size
-    console = Console(
-        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
-    )
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
     return console.export_text()
 
 
@@ -271,7 +239,9 @@ async def test_v_shows_every_run_whole_with_its_time_and_source(tmp_path, size):
         await pilot.pause()
         assert len(screen.loaded) == 2
         assert table != text_of(screen.query_one("#results"))
-        assert "02-route-4-40u.json" in text_of(screen.query_one("#results"))
+        # the file's path, wrapped wherever the width falls (its length is tmp_path's)
+        shown = "".join(line.strip() for line in text_of(screen.query_one("#results")).split("\n"))
+        assert "02-route-4-40u.json" in shown
         await pilot.press("escape")
         assert not isinstance(app.screen, ResultsScreen)
 

@@ -1,11 +1,11 @@
-"""The TUI asks what the command line says, of real apps: headers and bodies counted as the app
-counts them, the target's own OpenAPI operations under ←/→, a scenario's requests by name, and
-bad request options refused in one line before anything starts."""
+"""loadtui.app with loadtui.cli.options and loadtui.targets.openapi: the TUI asks what the command
+line says, of real apps: headers and bodies counted as the app counts them, the target's own
+OpenAPI operations under ←/→, a scenario's requests by name, and bad request options refused in one
+line before anything starts."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,25 +15,16 @@ from loadtui.app import LoadtuiApp, with_target_routes
 from loadtui.cli import options
 from loadtui.cli.parser import build_parser
 from loadtui.targets import scenario
-from loadtui.tui.widgets.pane import APPLY_DELAY_S, RoutePane
-from tests.apps import serve_app
-from tests.engine import test_requests
-from tests.engine.test_requests import SHOP, RawServer, accepted, loadtui
-from tests.helpers import LOAD
-from tests.tui.test_tui import screen_text
+from loadtui.tui.widgets.pane import RoutePane
+from tests.apps import accepted
+from tests.helpers import LOAD, loadtui
+from tests.pilot import SETTLE, screen_text, until
+from tests.servers import RawServer
 
 pytestmark = [pytest.mark.e2e, LOAD]
 
 BEARER = "Authorization: Bearer s3cret"
-SETTLE = APPLY_DELAY_S + 0.3
-https_shop = test_requests.tls_shop  # a uvicorn with a certificate of a CA made in the test
 HEADING = ["request", "req/s", "p50", "p99", "errors"]
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[str]:
-    with serve_app(SHOP, tmp_path, ready_path="/count") as app:
-        yield app.url
 
 
 def tui(*argv: str | Path, tmp_path: Path) -> LoadtuiApp:
@@ -41,13 +32,6 @@ def tui(*argv: str | Path, tmp_path: Path) -> LoadtuiApp:
     config = options.tui_config(build_parser().parse_args([*map(str, argv)]))
     config = with_target_routes(config)
     return LoadtuiApp(replace(config, hard_exit=False, runs_dir=tmp_path / "runs"))
-
-
-async def until(pilot, done, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.25)
 
 
 def requests_of(pane: RoutePane) -> int:
@@ -154,8 +138,8 @@ async def test_a_scenario_shows_its_requests_by_name_then_each_alone(shop, tmp_p
     assert alone == (scenario.load(mix)[0],)
 
 
-async def test_https_targets_are_trusted_as_run_trusts_them(https_shop, tmp_path):
-    url, ca = https_shop
+async def test_https_targets_are_trusted_as_run_trusts_them(tls_shop, tmp_path):
+    url, ca = tls_shop
     result = loadtui("--target", url, "--route", "/items/1")
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
         f"loadtui: target {url}: its certificate is not trusted (unable to get local issuer "

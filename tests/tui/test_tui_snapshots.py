@@ -1,8 +1,8 @@
-"""Snapshot tests of the screen at 80x24 and 160x48 (and two panes side by side at 120x30),
-fed by the deterministic fake feed.
+"""loadtui.app and loadtui.tui.widgets: snapshots of the screen at 80x24 and 160x48 (and two
+panes side by side at 120x30), fed by the deterministic fake feed.
 
-Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`
-and look at every SVG under tests/__snapshots__/ before committing them.
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
+and look at every SVG under tests/tui/__snapshots__/ before committing them.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.test_tui import SETTLE, hostile_app
-from tests.tui.test_tui import make_app as make_any_app
+from tests.pilot import SETTLE, hostile_app
+from tests.pilot import make_app as make_any_app
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 

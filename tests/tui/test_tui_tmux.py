@@ -1,4 +1,5 @@
-"""End to end: the real `loadtui` in tmux, with real servers and engines behind its panes."""
+"""loadtui.app end to end: the real `loadtui` in tmux, with real servers and engines behind its
+panes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""instrument(app) with a fixed metrics port under real multi-worker servers: uvicorn --workers 2
-and gunicorn with uvicorn's worker. The app serves, every worker has a sidecar, and each says its
-own pid and port, so that a probe can find them all without the event loop."""
+"""loadtui.server.instrumentation and loadtui.server.listen with a fixed metrics port under real
+multi-worker servers: uvicorn --workers 2 and gunicorn with uvicorn's worker. The app serves, every
+worker has a sidecar, and each says its own pid and port, so that a probe can find them all without
+the event loop."""
 
 from __future__ import annotations
 
