@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING
 
 from loadtui import exits
 from loadtui.safe_text import shown
-from loadtui.targets.target import Target, TargetError, check_reachable
 
-if TYPE_CHECKING:  # the OpenAPI walk needs httpx: not loaded to list the demo's routes
+if TYPE_CHECKING:  # the target and its OpenAPI walk (httpx): not loaded to list the demo's routes
     from loadtui.targets.openapi import Operation
+    from loadtui.targets.target import Target
 
 
 def _operations(target: Target, command: str) -> list[Operation] | None:
     from loadtui.targets.openapi import OpenAPIError, fetch, operations
+    from loadtui.targets.target import TargetError, check_reachable
 
     try:
         check_reachable(target)
