@@ -180,12 +180,21 @@ def test_a_disk_that_fills_while_the_report_is_written_is_one_line(tiny_disk):
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["ballast"]  # no half file
 
 
+# Runs its arguments as typed at a terminal. A shell without job control starts background jobs
+# (`make test &`) with SIGINT ignored; a child inherits that and Python honours it (no Ctrl-C).
+AS_TYPED = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
 @pytest.mark.e2e  # a real process, a real signal
 def test_ctrl_c_during_a_report_is_exit_130_without_a_traceback(tmp_path):
     for number in range(1500):  # a table larger than a pipe holds: the report blocks on it
         write(tmp_path / f"run-{number}.json", OPEN.read_text())
     process = subprocess.Popen(
-        [sys.executable, "-m", "loadtui", "report", str(tmp_path)],
+        [sys.executable, "-c", AS_TYPED, sys.executable, "-m", "loadtui", "report", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
