@@ -47,7 +47,9 @@ from loadtui.probing.samples import (
     STALL_THRESHOLD_S,
     ServerSample,
     Stall,
+    ThreadsLook,
 )
+from loadtui.probing.threads import parse_samples
 from loadtui.targets.target import Target, base_url
 
 PROBE_INTERVAL_S = 0.25
@@ -55,6 +57,7 @@ HEARTBEAT_TIMEOUT_S = 0.5
 SIDECAR_TIMEOUT_S = 1.0  # the whole request, body included
 IDENTITY_TIMEOUT_S = 0.5
 STALLS_EVERY_S = 1.0
+SAMPLES_EVERY_S = 1.0  # the stack sampler's seconds: one new one a second
 DISCOVER_EVERY_S = 2.0
 MAX_BODY_BYTES = 4 * 1024 * 1024  # /stalls with 256 stacks of 40 frames is well under this
 MAX_SMALL_BODY_BYTES = 64 * 1024  # /heartbeat, /identity
@@ -143,6 +146,9 @@ class Worker:
     metrics: dict[str, Any] = field(default_factory=dict)
     sidecar_ok: bool | None = None
     stalls_read: float = 0.0  # when /stalls was last read (monotonic)
+    samples_read: float = 0.0  # when /samples was last read (monotonic)
+    samples_newest: int = 0  # the newest second of /samples handed on (epoch)
+    samples_absent: bool = False  # a sidecar without a stack sampler (older, or switched off)
     ongoing: Stall | None = None  # its loop's current stall, as /stalls last said
 
     def watch_process(self) -> None:
@@ -191,8 +197,10 @@ class Probe:
         on_signals: Callable[[list[str], list[str]], None],
         on_failure: Callable[[str], None],
         interval_s: float = PROBE_INTERVAL_S,
+        on_threads: Callable[[list[ThreadsLook]], None] | None = None,
     ) -> None:
         self.target = target
+        self.on_threads = on_threads
         self.on_look = on_look
         self.on_stalls = on_stalls
         self.on_signals = on_signals
@@ -421,6 +429,7 @@ class Probe:
             worker.metrics, worker.sidecar_ok = {}, (False if worker.sidecar else None)
         if worker.sidecar and worker.sidecar_ok:
             await self._read_stalls(client, worker)
+            await self._read_samples(client, worker)
 
     async def _read_stalls(self, client: httpx.AsyncClient, worker: Worker) -> None:
         now = time.monotonic()
@@ -449,6 +458,29 @@ class Probe:
         worker.ongoing = ongoing[-1] if ongoing and stalled else None
         if stalls:
             self.on_stalls(stalls)
+
+    async def _read_samples(self, client: httpx.AsyncClient, worker: Worker) -> None:
+        """The stack sampler's finished seconds not handed on yet (asking keeps it sampling)."""
+        now = time.monotonic()
+        if self.on_threads is None or worker.samples_absent:
+            return
+        if now - worker.samples_read < SAMPLES_EVERY_S:
+            return
+        worker.samples_read = now
+        try:
+            status, body = await self._get(
+                client, f"{worker.sidecar}/samples", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
+            )
+            answer = json.loads(body) if status == 200 else None
+        except (FetchError, ValueError, RecursionError):
+            return
+        worker.samples_absent = status == 404
+        looks = [
+            look for look in parse_samples(answer, worker.pid) if look.epoch > worker.samples_newest
+        ]
+        if looks:
+            worker.samples_newest = looks[-1].epoch
+            self.on_threads(looks)
 
     def _sample(self, worker: Worker, mono: float) -> ServerSample:
         m = worker.metrics

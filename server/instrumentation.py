@@ -19,6 +19,8 @@ import contextlib
 import json
 import logging
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,7 @@ from anyio import CapacityLimiter
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .appframes import AppCode, packages_of
 from .apppaths import AppPaths, InstrumentError, check_free
 from .background import (
     BackgroundAccounting,
@@ -39,6 +42,7 @@ from .background import (
 from .listen import AppPortHint, sidecar_socket
 from .loopwatch import LoopWatch
 from .metrics import CONTENT_TYPE, MetricSources, PoolReading, build_registry, exposition
+from .sampler import DEFAULT_HZ, MAX_HZ, Sampler
 from .sidecar import Responder, Sidecar
 
 __all__ = ["ENV_SWITCH", "InstrumentError", "Instrumentation", "instrument", "mark_blocking"]
@@ -64,6 +68,8 @@ class Instrumentation:
     in_flight: int = 0
     limiter: CapacityLimiter | None = None
     sidecar: Sidecar | None = None
+    sample_hz: int = DEFAULT_HZ  # 0: no stack sampler
+    sampler: Sampler | None = None
     _port_hint: AppPortHint | None = None
 
     def __post_init__(self) -> None:
@@ -84,9 +90,17 @@ class Instrumentation:
         self.watch.start()
         if self.metrics_port is not None:
             self._start_sidecar(self.metrics_port)
+        if self.sidecar is not None and self.sample_hz:
+            loop_thread = threading.get_ident()
+            threads = self.background.threads
+            self.sampler = Sampler(self.watch.app, loop_thread, threads, self.sample_hz)
+            self.sampler.start()
 
     async def shutdown(self) -> None:
         await self.watch.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
         if self.sidecar is not None:
             self.sidecar.stop()
             self.sidecar = None
@@ -111,6 +125,7 @@ class Instrumentation:
                 _JSON,
             ),
             "/identity": lambda: (_json(self.identity()), _JSON),
+            "/samples": lambda: (_json(self.samples()), _JSON),
         }
 
     # ---- readable from any thread ----------------------------------------------------
@@ -124,6 +139,15 @@ class Instrumentation:
             int(limiter.borrowed_tokens),
             limiter.statistics().tasks_waiting,
         )
+
+    def samples(self) -> dict[str, Any]:
+        """The stack sampler's last seconds: who held the threads, how busy the loop was."""
+        sampler = self.sampler
+        return {
+            "pid": os.getpid(),
+            "hz": sampler.hz if sampler else 0,
+            "seconds": sampler.seconds() if sampler else [],
+        }
 
     def metrics_text(self) -> bytes:
         return exposition(self.registry)
@@ -210,6 +234,7 @@ def _wrap_lifespan(app: Any, ins: Instrumentation) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
         check_free(app.router.routes, ins.paths)  # routes added after instrument()
+        ins.watch.app = ins.watch.app.with_packages(packages_of(app.router.routes))
         await ins.startup()
         try:
             async with original(inner_app) as state:
@@ -233,6 +258,7 @@ def instrument(
     threads: int | None = None,
     stall_threshold: float = 0.1,
     tick_interval: float = 0.02,
+    sample_hz: int = DEFAULT_HZ,
 ) -> Instrumentation | None:
     """Instrument a FastAPI or Starlette app in place, before it is served.
 
@@ -248,6 +274,8 @@ def instrument(
     route the app already has at one of them (a Prometheus exporter's ``/metrics``, added
     before or after this call) raises :class:`InstrumentError` naming this option.
     ``threads``: resize AnyIO's default thread pool (default 40) at startup.
+    ``sample_hz``: how often, while loadtui watches, the sidecar samples the threads' stacks to
+    name who holds the thread pool and how busy the loop is (0 turns it off; at most 1000).
 
     Calling it again on an instrumented app returns the existing instrumentation and adds
     nothing (later calls' options are ignored).
@@ -262,12 +290,23 @@ def instrument(
         return existing
     if threads is not None and threads < 1:
         raise ValueError("threads must be at least 1")
+    if (
+        isinstance(sample_hz, bool)
+        or not isinstance(sample_hz, int)
+        or not 0 <= sample_hz <= MAX_HZ
+    ):
+        raise ValueError(f"sample_hz must be a whole number from 0 to {MAX_HZ} (got {sample_hz!r})")
     ins = Instrumentation(
         paths=AppPaths.under(path_prefix),
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         threads=threads,
-        watch=LoopWatch(threshold_s=stall_threshold, tick_interval_s=tick_interval),
+        sample_hz=sample_hz,
+        watch=LoopWatch(
+            threshold_s=stall_threshold,
+            tick_interval_s=tick_interval,
+            app=AppCode([sys._getframe(1).f_globals.get("__name__", "")]),
+        ),
     )
     check_free(app.router.routes, ins.paths)
     install_patch()

@@ -53,3 +53,29 @@ class Stall:
     location: str = ""
     stack: tuple[str, ...] = field(default=())
     pid: int | None = None  # the worker process whose loop stalled
+
+
+@dataclass(frozen=True)
+class Holder:
+    """An application function seen holding a thread, over one second of one worker."""
+
+    function: str
+    location: str = ""  # "file:line"
+    leaf: str = ""  # the library call it was in ("time.sleep", "psycopg Connection.wait")
+    threads: float = 0.0  # threads it held, on average over the second (loop: share of it)
+    on_cpu: float = 0.0  # share of that time on CPU, 0-1
+    waiting_for: str = ""  # "database connection": inside SQLAlchemy's pool checkout
+    db_pool: str = ""  # that pool's size when it could be read: "5 + 10 overflow"
+    background: bool = False  # inside a sync background task
+
+
+@dataclass(frozen=True)
+class ThreadsLook:
+    """One second of one worker's stack sampler: who held its threads, how busy its loop was."""
+
+    epoch: int  # the second's start, on the wall clock
+    pid: int | None = None
+    loop_busy: float | None = None  # share of the second the loop ran code, 0-1
+    loop: tuple[Holder, ...] = ()
+    pool: tuple[Holder, ...] = ()
+    other: tuple[Holder, ...] = ()

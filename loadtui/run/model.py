@@ -28,8 +28,8 @@ from loadtui.engine.messages import (
 )
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
-from loadtui.probing.samples import ServerSample, Stall
-from loadtui.run import stats
+from loadtui.probing.samples import ServerSample, Stall, ThreadsLook
+from loadtui.run import holders, stats
 from loadtui.run.roster import Roster
 from loadtui.run.rundoc import (
     MIN_INTERVAL_S,
@@ -45,11 +45,13 @@ from loadtui.run.rundoc import (
     StallWindow,
     State,
     Summary,
+    ThreadsSecond,
     TimelineEntry,
 )
 from loadtui.targets.target import Target
 
 RECENT_SAMPLES = 240  # about a minute of server samples, for live figures and rates
+MAX_THREAD_SECONDS = 86_400  # the stack samplers' seconds kept (a day of them)
 LIVE_WINDOW_S = 1.0
 PLACED_SECONDS = 120  # several engines: how far back a late engine's second is still added
 
@@ -171,6 +173,7 @@ class RunModel:
         self.probe_failure: str | None = None
         self._seconds = stats.SecondsRunning()
         self._stalls: dict[float, Stall] = {}
+        self._threads: dict[int, dict[int | None, ThreadsLook]] = {}  # epoch -> pid -> look
         self._drain: list[tuple[float, ServerSample]] = []
         self.signals = Signals()
         self.version = 0  # bumped on every change; readers use it to skip redraws
@@ -282,6 +285,14 @@ class RunModel:
         with self._lock:
             for stall in stalls:
                 self._stalls[round(stall.started_epoch, 3)] = stall
+            self.version += 1
+
+    def add_threads(self, looks: list[ThreadsLook]) -> None:
+        """The stack samplers' seconds (several workers' may arrive apart)."""
+        with self._lock:
+            for look in looks:
+                if len(self._threads) < MAX_THREAD_SECONDS or look.epoch in self._threads:
+                    self._threads.setdefault(look.epoch, {})[look.pid] = look
             self.version += 1
 
     def set_probe_failure(self, message: str) -> None:
@@ -446,6 +457,28 @@ class RunModel:
             start = self.started_epoch
             return stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
 
+    def threads(self) -> list[ThreadsSecond]:
+        """Who held the server's threads, second by second, within the run."""
+        with self._lock:
+            if self.started_epoch is None:
+                return []
+            start, end = self.started_epoch, self.started_epoch + self.elapsed_s()
+            return [
+                holders.combine(list(by_pid.values()), epoch + 1 - start)
+                for epoch, by_pid in sorted(self._threads.items())
+                if start - 1 < epoch < end
+            ]
+
+    def latest_threads(self) -> ThreadsSecond | None:
+        """The newest second the stack samplers gave (for live display)."""
+        with self._lock:
+            if not self._threads or self.started_epoch is None:
+                return None
+            epoch = max(self._threads)
+            return holders.combine(
+                list(self._threads[epoch].values()), epoch + 1 - self.started_epoch
+            )
+
     @property
     def workers(self) -> int:
         """How many worker processes the probe watches (0: none known)."""
@@ -483,5 +516,6 @@ class RunModel:
                         for mono, pending in drain
                     ],
                     "signals": self.signals,
+                    "threads": self.threads(),
                 }
             )

@@ -241,6 +241,34 @@ class StallWindow(Part):
     pid: Count | None = None  # the worker process whose loop it was
 
 
+Share = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
+Text = Annotated[str, Field(max_length=300)]
+
+
+class Holder(Part):
+    """An application function holding threads (the stack sampler's view, one second)."""
+
+    function: Text
+    location: Text = ""  # "file:line"
+    leaf: Text = ""  # the library call it was in: "time.sleep", "psycopg Connection.wait"
+    threads: NonNegative  # threads it held on average (the loop: the share of its time)
+    on_cpu: Share = 0.0  # the share of that time on CPU (the rest: waiting)
+    waiting_for: Text = ""  # "database connection": inside SQLAlchemy's pool checkout
+    db_pool: Text = ""  # that pool's size when it could be read: "5 + 10 overflow"
+    background: bool = False  # inside a sync background task
+
+
+class ThreadsSecond(Part):
+    """Who held the server's threads in one second, every worker added up, and how busy its
+    event loop was (the busiest worker's)."""
+
+    t: Number  # seconds from the start of the run to the end of this second
+    loop_busy: Share | None = None  # the share of the second the loop ran code, not waiting
+    loop: list[Holder] = Field(default_factory=list, max_length=64)
+    pool: list[Holder] = Field(default_factory=list, max_length=64)  # AnyIO's worker threads
+    other: list[Holder] = Field(default_factory=list, max_length=64)  # threads of their own
+
+
 class DrainPoint(Part):
     t: Number  # seconds from the start of the run
     pending: Count
@@ -287,6 +315,7 @@ class ServerTotals(Part):
     unresponsive_s: NonNegative | None = None  # ... and every sidecar too: a stopped process
     signals: Signals = Field(default_factory=Signals)
     workers: list[WorkerTotals] = Field(default_factory=list)  # one per process, when known
+    threads: list[ThreadsSecond] = Field(default_factory=list)  # the sidecars' stack samplers
     probe_failure: str | None = None  # the probe broke: server figures end where it did
 
     @property

@@ -67,6 +67,7 @@ class Runner:
             on_stalls=model.add_stalls,
             on_signals=model.set_signals,
             on_failure=model.set_probe_failure,
+            on_threads=model.add_threads,
         )
         self.probe.start()
         requests = tuple(

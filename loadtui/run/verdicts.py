@@ -13,9 +13,9 @@ from pydantic import JsonValue
 
 from loadtui.formats import duration, plural
 from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
-from loadtui.run import stats
+from loadtui.run import holders, stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
+from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, ThreadsSecond, Verdict
 
 POOL_SATURATED_MIN_SECONDS = 2
 POOL_SLOW_P50_MS = 1000.0  # requests queueing this long for a thread make saturation critical
@@ -27,6 +27,10 @@ UNRESPONSIVE_MIN_S = 1.0  # the whole server silent this long
 UNRESPONSIVE_CRITICAL_S = 5.0
 STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
+LOOP_SATURATED_SHARE = 0.85  # the loop ran code this share of a second or more ...
+LOOP_SATURATED_MIN_SECONDS = 3  # ... this many seconds in a row
+LOOP_SATURATED_STALL_SHARE = 0.5  # stalls covering this much of them: a blocked loop instead
+HOLDERS_NAMED = 3
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
 
@@ -224,7 +228,10 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
     pids = model.pool_saturated_pids()
     if model.workers > 1 and pids:
         message += f" Saturated: {_pids(pids)}."
+    held = holders.shares(model.threads(), "pool")
+    message += _holding(held, "the threads") + _cure(held)
     evidence = {
+        "holders": _holder_evidence(held),
         "pids": pids,
         "seconds_saturated": seconds.pool_saturated_seconds,
         "capacity": capacity,
@@ -237,6 +244,95 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
         severity="critical" if slow else "warning",
         message=message,
         evidence=evidence,
+    )
+
+
+# ---- who holds the threads (the sidecars' stack samplers) -----------------------------------
+def _holding(held: list[holders.Share], what: str) -> str:
+    """ " Holding the threads: f (app.py:3) → time.sleep 80 % (waiting), ..." or ""."""
+    if not held:
+        return ""
+    named = "; ".join(
+        f"{holders.named(s.holder)} {s.share:.0%} ({holders.doing(s)}"
+        + (", a background task)" if s.holder.background else ")")
+        for s in held[:HOLDERS_NAMED]
+    )
+    return f" Holding {what}: {named}."
+
+
+def _cure(held: list[holders.Share]) -> str:
+    """The cure that fits what the biggest holder was seen doing."""
+    if not held:
+        return ""
+    top = held[0]
+    if top.holder.waiting_for:
+        size = f" ({top.holder.db_pool})" if top.holder.db_pool else ""
+        return (
+            f" The threads wait for a {top.holder.waiting_for}: the database pool{size}, not "
+            "the thread pool, is the limit; more threads will not help. A bigger database pool, "
+            "shorter sessions or fewer queries at once will."
+        )
+    if top.holder.background:
+        return (
+            " Sync background tasks hold threads the handlers need: give them an executor of "
+            "their own, or make them async."
+        )
+    if top.on_cpu:
+        return (
+            " They burn CPU: more threads will not help. Make the work cheaper, or move it to "
+            "processes (a ProcessPoolExecutor, more workers)."
+        )
+    return (
+        " They wait: more thread-pool tokens (instrument(app, threads=N)) or an async client "
+        "(httpx.AsyncClient, asyncio.sleep) let more requests through."
+    )
+
+
+def _holder_evidence(held: list[holders.Share]) -> list[JsonValue]:
+    return [
+        {**s.holder.model_dump(), "share": round(s.share, 3)} for s in held[: 2 * HOLDERS_NAMED]
+    ]
+
+
+def _busy_run(seconds: list[ThreadsSecond]) -> list[ThreadsSecond]:
+    """The longest run of consecutive seconds whose loop was saturated."""
+    best: list[ThreadsSecond] = []
+    current: list[ThreadsSecond] = []
+    for second in seconds:
+        busy = second.loop_busy is not None and second.loop_busy >= LOOP_SATURATED_SHARE
+        adjacent = current and abs(second.t - current[-1].t - 1.0) < 0.5
+        current = ([*current, second] if adjacent else [second]) if busy else []
+        best = current if len(current) > len(best) else best
+    return best
+
+
+def event_loop_saturated(model: RunModel) -> Verdict | None:
+    """The loop ran code nearly every moment for seconds, in steps each too short to stall it:
+    saturated by CPU work on the loop, not blocked by one call."""
+    busy = _busy_run(model.threads())
+    if len(busy) < LOOP_SATURATED_MIN_SECONDS:
+        return None
+    stalled = sum(w.duration_s for w in model.stall_windows())
+    if stalled >= LOOP_SATURATED_STALL_SHARE * len(busy):
+        return None  # event_loop_blocked explains these seconds
+    held = holders.shares(busy, "loop")
+    mean = sum(s.loop_busy or 0.0 for s in busy) / len(busy)
+    message = (
+        f"The event loop ran code {mean:.0%} of the time for {len(busy)} s in a row, in steps "
+        "each too short to count as a stall: it is saturated, and every request waits its turn."
+        + _holding(held, "the loop")
+        + " Make the work on the loop cheaper, or move CPU-heavy work to processes (a "
+        "ProcessPoolExecutor, uvicorn --workers N)."
+    )
+    return Verdict(
+        code="event_loop_saturated",
+        severity="warning",
+        message=message,
+        evidence={
+            "seconds": len(busy),
+            "loop_busy_mean": round(mean, 3),
+            "holders": _holder_evidence(held),
+        },
     )
 
 
@@ -270,7 +366,15 @@ def background_backlog(model: RunModel) -> Verdict | None:
             message += " They hold the thread pool the whole time."
     else:
         message += " None has finished yet, so how long they take is not known."
+    held = [
+        share
+        for group in ("pool", "other")
+        for share in holders.shares(model.threads(), group)
+        if share.holder.background
+    ]
+    message += _holding(held, "the threads running them")
     evidence = {
+        "holders": _holder_evidence(held),
         "pending": backlog.pending,
         "completion_rate_per_s": {k: round(v, 3) for k, v in backlog.rates.items()},
         "drain_estimate_s": {
@@ -428,6 +532,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     server_unresponsive,
     gc_pauses,
     loop_starved,
+    event_loop_saturated,
     threadpool_saturated,
     background_backlog,
     generator_saturated,

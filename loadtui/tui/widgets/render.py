@@ -16,9 +16,9 @@ from rich.text import Text
 from loadtui.engine import hdr
 from loadtui.formats import count, duration, megabytes, ms, ms_with_unit
 from loadtui.probing.samples import STALL_THRESHOLD_S, ServerSample
-from loadtui.run import stats
+from loadtui.run import holders, stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import RequestStats, ServerSecond, Summary, Verdict
+from loadtui.run.rundoc import RequestStats, ServerSecond, Summary, ThreadsSecond, Verdict
 from loadtui.safe_text import shown
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -152,7 +152,16 @@ def totals(run: Summary, width: int) -> Text:
     return line
 
 
-def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
+def top_holder(second: ThreadsSecond | None) -> str:
+    """``31 in hash_password (on CPU)``: who held most of the pool's threads, or ""."""
+    held = holders.shares([second], "pool") if second is not None else []
+    if not held or held[0].holder.threads < 0.5:
+        return ""
+    top = held[0]
+    return f"{top.holder.threads:.0f} in {shown(top.holder.function)} ({holders.doing(top)})"
+
+
+def pool(window: ServerSecond, width: int, workers: int = 1, holder: str = "") -> Text:
     capacity, busy = window.threadpool_capacity, window.threadpool_busy
     if capacity is None or busy is None:
         words = ("no thread-pool figures from this target", "no thread-pool figures")
@@ -161,11 +170,12 @@ def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
     full = busy >= capacity and waiting > 0
     bar_style = BAD if full or window.pool_saturated else GOOD
 
-    def form(label: str, gap: str, with_workers: bool) -> list[Text]:
+    def form(label: str, gap: str, with_workers: bool, held: str = "") -> list[Text]:
         figures = _line(
             f"{busy}/{capacity} busy{gap}",
             (f"{count(waiting)} waiting", BAD if waiting else DIM),
             (f"{gap}{workers} workers" if workers > 1 and with_workers else "", DIM),
+            (f"{gap}· {held}" if held else "", WARN if full else ""),
         )
         # the bar gives way to the figures
         bar_width = min(max(6, min(30, width - 38)), width - len(label) - 1 - figures.cell_len)
@@ -173,6 +183,7 @@ def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
         return [_line((label, LABEL), (drawn, bar_style), " " if drawn else "", figures)]
 
     forms = (
+        *((("pool    ", "  ", True, holder), ("pool    ", " ", False, holder)) if holder else ()),
         ("pool    ", "  ", True),
         ("pool    ", " ", True),
         ("pool    ", " ", False),
@@ -247,7 +258,7 @@ def server(model: RunModel, width: int) -> list[Text]:
     """The pane's second part: what the server's pool, background tasks and loop are doing."""
     window = model.server_window()
     return [
-        pool(window, width, model.workers),
+        pool(window, width, model.workers, top_holder(model.latest_threads())),
         backlog(model.backlog(), width),
         loop_and_process(window, model.latest_sample(), width),
     ]

@@ -1,0 +1,178 @@
+"""loadtui.server.sampler, loadtui.probing.threads, loadtui.run.holders and the verdicts that
+name who holds the threads (threadpool_saturated, background_backlog, event_loop_saturated), on
+real apps under real load: what each holder was doing, and the cure that fits it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loadtui.run.rundoc import RunDocument, ThreadsSecond, Verdict
+from tests.apps import serve_app
+from tests.helpers import LOAD, loadtui
+
+pytestmark = [pytest.mark.e2e, LOAD]
+
+HASHING = """
+    import hashlib
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    def hash_password(password: bytes) -> bytes:
+        return hashlib.pbkdf2_hmac("sha256", password, b"salt", 60_000)
+
+    @app.get("/login")
+    def login():
+        return {"hash": hash_password(b"secret").hex()[:8]}
+"""
+
+# Two database connections for forty threads: the threads wait for a connection.
+SMALL_DB_POOL = """
+    import time
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db", pool_size=2, max_overflow=0, pool_timeout=60)
+    app = FastAPI()
+    instrument(app)
+
+    @app.get("/items")
+    def read_items():
+        with engine.connect() as connection:
+            rows = connection.execute(text("select 1")).all()
+            time.sleep(0.05)  # the query's time, holding the connection
+        return {"rows": len(rows)}
+"""
+
+# ~5 ms of CPU per request on the loop: each step far below the stall threshold.
+BUSY_LOOP = """
+    import time
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    def render_report() -> int:
+        until, n = time.perf_counter() + 0.005, 0
+        while time.perf_counter() < until:
+            n += 1
+        return n
+
+    @app.get("/report")
+    async def report():
+        return {"n": render_report()}
+"""
+
+HEALTHY = """
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    @app.get("/fast")
+    def fast():
+        return {"ok": True}
+
+    @app.get("/fast-async")
+    async def fast_async():
+        return {"ok": True}
+"""
+
+
+def run(
+    tmp_path: Path, source: str, path: str, users: int, seconds: int = 8, think: float = 0.1
+) -> RunDocument:
+    out = tmp_path / "run.json"
+    with serve_app(source, tmp_path) as app:
+        args = ["run", path, "--target", app.url, "--users", users, "--duration", seconds]
+        args += ["--think-min", think, "--think-max", think]
+        result = loadtui(*args, "--json", out, "--force", timeout=120)
+    assert out.exists(), result.stderr
+    return RunDocument.model_validate(json.loads(out.read_text()))
+
+
+def verdict(doc: RunDocument, code: str) -> Verdict:
+    found = {v.code: v for v in doc.verdicts}
+    assert code in found, [f"{v.code}: {v.message}" for v in doc.verdicts]
+    return found[code]
+
+
+def holder_evidence(verdict: Verdict) -> list[dict]:
+    held = verdict.evidence["holders"]
+    assert isinstance(held, list) and held, verdict.message
+    return held  # type: ignore[return-value]
+
+
+def full_seconds(doc: RunDocument, capacity: int = 40) -> list[ThreadsSecond]:
+    return [s for s in doc.server.threads if sum(h.threads for h in s.pool) >= capacity - 4]
+
+
+def test_hashing_in_def_routes_is_named_on_cpu_and_more_threads_will_not_help(tmp_path):
+    doc = run(tmp_path, HASHING, "/login", users=60)
+    found = verdict(doc, "threadpool_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "hash_password" and top["leaf"] == "hashlib.pbkdf2_hmac"
+    assert top["location"].endswith("app_under_test.py:10")
+    assert top["on_cpu"] >= 0.5 and top["share"] >= 0.8
+    assert "hash_password (app_under_test.py:10)" in found.message
+    assert "on CPU" in found.message and "more threads will not help" in found.message
+
+
+def test_a_small_database_pool_is_named_as_the_limit_not_the_thread_pool(tmp_path):
+    doc = run(tmp_path, SMALL_DB_POOL, "/items", users=60)
+    found = verdict(doc, "threadpool_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "read_items" and top["waiting_for"] == "database connection"
+    assert top["db_pool"] == "2 + 0 overflow"
+    assert "the database pool (2 + 0 overflow), not the thread pool, is the limit" in (
+        found.message
+    )
+    seconds = full_seconds(doc)
+    assert seconds, "no second with the pool full"
+    # the threads add up to the pool: two hold connections, the rest wait for one
+    for second in seconds:
+        waiting = sum(h.threads for h in second.pool if h.waiting_for)
+        assert waiting >= 30, second
+
+
+def test_cpu_work_on_the_loop_in_short_steps_is_a_saturated_loop_not_a_stall(tmp_path):
+    doc = run(tmp_path, BUSY_LOOP, "/report", users=4, seconds=10, think=0)
+    found = verdict(doc, "event_loop_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "render_report" and "app_under_test.py" in top["location"]
+    assert "render_report (app_under_test.py:" in found.message
+    codes = {v.code for v in doc.verdicts}
+    assert "event_loop_blocked" not in codes and "threadpool_saturated" not in codes
+
+
+def test_a_healthy_app_gets_no_holder_verdict(tmp_path):
+    for path in ("/fast", "/fast-async"):
+        (tmp_path / path.strip("/")).mkdir()
+        doc = run(tmp_path / path.strip("/"), HEALTHY, path, users=10, seconds=5)
+        assert doc.server.threads, "the sampler gave nothing"
+        codes = {v.code for v in doc.verdicts}
+        assert not codes & {"threadpool_saturated", "event_loop_saturated", "background_backlog"}
+
+
+def test_demo_route_1_is_held_by_its_sync_background_task_waiting(tmp_path):
+    out = tmp_path / "run.json"
+    result = loadtui("run", "1", "--users", "60", "--duration", "8", "--json", out, "--force")
+    assert out.exists(), result.stderr
+    doc = RunDocument.model_validate(json.loads(out.read_text()))
+    for code in ("threadpool_saturated", "background_backlog"):
+        top = holder_evidence(verdict(doc, code))[0]
+        assert top["function"] == "sync_background_task" and top["background"] is True
+        assert top["leaf"] == "time.sleep" and top["on_cpu"] < 0.5
+    assert "give them an executor of their own" in verdict(doc, "threadpool_saturated").message
+    named = {h.function for s in doc.server.threads for h in s.pool}
+    assert "sync_inner_function" in named  # the handler's inner call, before the pool filled
+    for second in full_seconds(doc):
+        assert 36 <= sum(h.threads for h in second.pool) <= 41, second
