@@ -9,13 +9,18 @@ It answers the load route (``/x``) politely and lies in its probe endpoints, one
 - ``remote-sidecar``: /heartbeat names a sidecar on a host that is not loopback;
 - ``endless-metrics``: /metrics and the sidecar-like /identity stream forever;
 - ``endless-heartbeat``: /heartbeat streams forever;
-- ``nan``: /metrics holds NaN and infinite gauges, and /heartbeat a NaN lag.
+- ``nan``: /metrics holds NaN and infinite gauges, and /heartbeat a NaN lag;
+- ``holders``: it is its own sidecar, its thread pool full, and its /samples (the stack
+  sampler's seconds) far too many, with negative, non-finite and huge figures and names made of
+  markup and terminal escapes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CHUNK = b"x" * 65536
@@ -55,6 +60,10 @@ class Handler(BaseHTTPRequestHandler):
             self._heartbeat(mode)
         elif path == "/metrics" and mode == "endless-metrics":
             self._stream_forever()
+        elif mode == "holders" and path in HOLDERS_ROUTES:
+            self._send(json.dumps(HOLDERS_ROUTES[path]()).encode())
+        elif path == "/metrics" and mode == "holders":
+            self._send(FULL_POOL, "text/plain")
         elif path == "/metrics" and mode == "nan":
             self._send(
                 b"# TYPE loadtui_threadpool_busy gauge\nloadtui_threadpool_busy NaN\n"
@@ -79,7 +88,50 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "nan":
             self._send(b'{"ok": true, "pid": 1, "lag_s": NaN, "sidecar_port": 1e400}')
             return
+        elif mode == "holders":
+            answer.update(pid=os.getpid(), sidecar_port=self.server.server_address[1])
         self._send(json.dumps(answer).encode())
+
+
+FULL_POOL = (
+    b"# TYPE loadtui_threadpool_busy gauge\nloadtui_threadpool_busy 40\n"
+    b"# TYPE loadtui_threadpool_capacity gauge\nloadtui_threadpool_capacity 40\n"
+    b"# TYPE loadtui_threadpool_waiting gauge\nloadtui_threadpool_waiting 9\n"
+)
+NASTY = "[bold red]owned[/] \x1b[2J\x1b]0;title\x07" + "x" * 400
+
+
+def _holder(n: int) -> dict[str, object]:
+    threads = [float("nan"), -5.0, 1e308, float("inf"), 40.0][n % 5]
+    return {
+        "function": f"{NASTY}{n}" if n else "hash[/]password\x1b[31m",
+        "location": NASTY,
+        "leaf": NASTY,
+        "threads": threads if n else 40.0,
+        "on_cpu": [float("nan"), -1.0, 7.0, 0.5][n % 4],
+        "waiting_for": NASTY,
+        "db_pool": NASTY,
+        "background": "yes",
+    }
+
+
+def _samples() -> dict[str, object]:
+    now = int(time.time())
+    seconds = [
+        {"second": now - 1 - k, "looks": 100, "loop_busy": [1e9, -1, float("nan")][k % 3]}
+        | {group: [_holder(n) for n in range(30)] for group in ("loop", "pool", "other")}
+        for k in range(12)
+    ]
+    seconds.append({"second": "soon", "pool": [_holder(0)]})
+    seconds.append({"second": 10**30, "pool": [_holder(0)]})
+    return {"pid": os.getpid(), "seconds": seconds}
+
+
+HOLDERS_ROUTES = {
+    "/identity": lambda: {"service": "loadtui-sidecar", "pid": os.getpid(), "app_paths": {}},
+    "/samples": _samples,
+    "/stalls": lambda: {"pid": os.getpid(), "stalls": []},
+}
 
 
 def main() -> None:

@@ -243,3 +243,20 @@ def test_an_ongoing_stall_has_one_length_everywhere(tmp_path, demo_server):
     lag = max(e.server.loop_lag_max_s or 0.0 for e in doc.timeline)
     assert longest >= 2.0
     assert abs(lag - longest) < 1.0, (lag, longest)  # the lag shown is the stall's age
+
+
+def test_a_sidecars_holders_are_bounded_checked_and_shown_as_text(tmp_path):
+    with hostile("holders") as url:
+        result, doc, _ = loadtui_run(tmp_path, url, seconds=5)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.server.threads, "no holder second was kept"
+    assert len(doc.server.threads) <= 7  # the run's seconds only, not the twelve offered
+    for second in doc.server.threads:
+        assert second.loop_busy is None  # 1e9, -1 and NaN are no shares
+        for holder in second.loop + second.pool + second.other:
+            assert 0 <= holder.threads <= 100_000 and 0 <= holder.on_cpu <= 1
+            assert len(holder.function) <= 200 and len(holder.location) <= 300
+    found = {v.code: v for v in doc.verdicts}["threadpool_saturated"]
+    assert "hash[/]password" in found.message
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "hash[/]password\\x1b[31m" in result.stdout.replace("\n", "").replace(" ", "")
