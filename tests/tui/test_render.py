@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from loadtui.engine.plan import LoadPlan
+from loadtui.probing.samples import Holder, ThreadsLook
 from loadtui.report.tables import count
 from loadtui.run.model import RunModel
 from loadtui.run.spec import RunSpec
@@ -61,7 +62,16 @@ def extreme() -> RunModel:
         ]
         for quarter in range(12)
     ]
-    return synthetic.model(3, per_second=seconds, looks=looks)
+    model = synthetic.model(3, per_second=seconds, looks=looks)
+    assert model.started_epoch is not None
+    model.add_threads([held(int(model.started_epoch) + 2, "a_handler_" * 20, 10_000.0)])
+    return model
+
+
+def held(epoch: int, function: str, threads: float, on_cpu: float = 1.0) -> ThreadsLook:
+    """One second of a sidecar's stack sampler: ``function`` held ``threads`` pool threads."""
+    holder = Holder(function, "app/auth.py:12", "hashlib.pbkdf2_hmac", threads, on_cpu)
+    return ThreadsLook(epoch=epoch, pid=101, loop_busy=0.1, pool=(holder,))
 
 
 def figure_lines(model: RunModel, width: int) -> list[str]:
@@ -107,3 +117,12 @@ def test_two_panes_at_120_columns_keep_every_latency_column():
         for line in (now.plain, run.plain):
             assert re.findall(r"p50|p90|p99|max", line) == ["p50", "p90", "p99", "max"]
             assert line.endswith(" ms") and len(line) <= 56
+
+
+def test_the_pool_line_names_who_holds_the_threads_when_there_is_room():
+    model = fed("1")
+    assert model.started_epoch is not None
+    model.add_threads([held(int(model.started_epoch) + 5, "hash_password", 31.2)])
+    wide, narrow = render.server(model, 120)[0].plain, render.server(model, 56)[0].plain
+    assert "· 31 in hash_password (on CPU)" in wide
+    assert "hash_password" not in narrow and "busy" in narrow

@@ -158,7 +158,8 @@ def top_holder(second: ThreadsSecond | None) -> str:
     if not held or held[0].holder.threads < 0.5:
         return ""
     top = held[0]
-    return f"{top.holder.threads:.0f} in {shown(top.holder.function)} ({holders.doing(top)})"
+    threads = count(round(top.holder.threads))
+    return f"{threads} in {shown(top.holder.function)} ({holders.doing(top)})"
 
 
 def pool(window: ServerSecond, width: int, workers: int = 1, holder: str = "") -> Text:
