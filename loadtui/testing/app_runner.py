@@ -36,6 +36,7 @@ from loadtui.targets.spawn import START_TIMEOUT_S, SpawnedServer, SpawnError
 # names a test passes them to loadtui_run.
 REQUEST_OPTIONS = frozenset({"method", "headers", "json", "data", "expect"})
 BLOCKED = "event_loop_blocked"
+SATURATED = "threadpool_saturated"
 
 
 class LoadCheckError(Exception):
@@ -99,6 +100,22 @@ class LoadResult:
         if SIGNAL_SIDECAR not in self.document.server.signals.available:
             raise AssertionError(
                 f"cannot tell whether {self._where()} blocks the event loop: the app's metrics "
+                "sidecar did not answer (does it call instrument(app, metrics_port=None)?)"
+            )
+
+    def assert_pool_not_saturated(self) -> None:
+        """AssertionError when the thread pool was full, naming who held its threads (function,
+        file:line, share, on CPU or waiting) and the cure that fits; also when the run could
+        not tell (no sidecar)."""
+        __tracebackhide__ = True
+        full = [v for v in self.verdicts if v.code == SATURATED]
+        if full:
+            raise AssertionError(
+                f"the thread pool was full while loading {self._where()}: " + shown(full[0].message)
+            )
+        if SIGNAL_SIDECAR not in self.document.server.signals.available:
+            raise AssertionError(
+                f"cannot tell whether {self._where()} fills the thread pool: the app's metrics "
                 "sidecar did not answer (does it call instrument(app, metrics_port=None)?)"
             )
 

@@ -92,6 +92,18 @@ def test_route_5_passes(loadtui_run: Callable[..., LoadResult]):
     assert result.path.is_file() and result.document.target.spawned
 
 
+@pytest.mark.e2e
+@LOAD
+def test_a_full_pool_fails_naming_who_holds_it(loadtui_run: Callable[..., LoadResult]):
+    result = loadtui_run(app=DEMO, route=demo_path("1"), users=60, duration=5)
+    with pytest.raises(AssertionError) as caught:
+        result.assert_pool_not_saturated()
+    message = str(caught.value)
+    assert "sync_background_task (loadtui/server/routes.py:" in message, message
+    assert "a background task" in message and "an executor of their own" in message
+    loadtui_run(app=DEMO, route=demo_path("5"), users=5, duration=2).assert_pool_not_saturated()
+
+
 # ---- apps written here ----------------------------------------------------------------------
 @pytest.mark.e2e
 def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
