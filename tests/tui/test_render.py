@@ -126,3 +126,15 @@ def test_the_pool_line_names_who_holds_the_threads_when_there_is_room():
     wide, narrow = render.server(model, 120)[0].plain, render.server(model, 56)[0].plain
     assert "· 31 in hash_password (on CPU)" in wide
     assert "hash_password" not in narrow and "busy" in narrow
+
+
+def test_the_d_view_breaks_the_threads_down_by_function_as_text():
+    model = fed("1")
+    assert model.started_epoch is not None
+    start = int(model.started_epoch)
+    model.add_threads([held(start + 3, "hash_password", 30.0), held(start + 4, "[b]x[/b]", 10.0)])
+    lines = [line.plain for line in render.holder_lines(model.threads())]
+    assert lines[0].startswith("event loop busy 10%")
+    assert "   75%  hash_password (app/auth.py:12) → hashlib.pbkdf2_hmac" in lines
+    assert "   25%  [b]x[/b] (app/auth.py:12) → hashlib.pbkdf2_hmac" in lines
+    assert "        on CPU" in lines

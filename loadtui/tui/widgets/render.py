@@ -286,6 +286,33 @@ def _wrapped(text: str, width: int, style: str) -> list[Text]:
     return [Text(line, style=style, no_wrap=True) for line in lines]
 
 
+HOLDER_GROUPS = (
+    ("pool", "the thread pool: thread-seconds by function"),
+    ("loop", "the event loop: its time by function"),
+    ("other", "other threads: thread-seconds by function"),
+)
+
+
+def holder_lines(seconds: Sequence[ThreadsSecond]) -> list[Text]:
+    """Who held the server's threads over ``seconds`` (the `d` view): per group, each function
+    with its share, what it was doing and its file:line, all as text."""
+    lines: list[Text] = []
+    busy = [s.loop_busy for s in seconds if s.loop_busy is not None]
+    if busy:
+        mean = sum(busy) / len(busy)
+        lines.append(Text(f"event loop busy {mean:.0%} of the time, at most {max(busy):.0%}"))
+    for group, title in HOLDER_GROUPS:
+        held = holders.shares(seconds, group)
+        if not held:
+            continue
+        lines.append(Text(title, style=LABEL))
+        for share in held:
+            what = holders.doing(share) + (", background task" if share.holder.background else "")
+            lines.append(Text(f"  {share.share:>4.0%}  {shown(holders.named(share.holder))}"))
+            lines.append(Text(f"        {shown(what)}", style=DIM))
+    return lines
+
+
 def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list[Text], bool]:
     """The verdicts in at most ``rows`` lines: whole (wrapped) when they fit; else a line each
     at least, the rows left over showing more of the first ones, and each cut one ending in
