@@ -22,7 +22,7 @@ from loadtui.report.html import render as render_html
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import Run, find_run_files
 from loadtui.run import runfile
-from loadtui.run.rundoc import RunDocument
+from loadtui.run.rundoc import Holder, RunDocument, ThreadsSecond
 from tests.chromium import visit
 from tests.helpers import loadtui
 
@@ -303,6 +303,23 @@ def test_html_charts_show_busy_over_waiting_and_end_with_the_run(docs):
     end = max(entry.t for entry in docs["4"].timeline)
     ticks = [float(t) for t in re.findall(r'text-anchor="middle">([\d.]+)</text>', pool)]
     assert ticks and max(ticks) <= end < max(ticks) + 1.0  # not 12.5 for a 10 s run
+
+
+def test_html_stacks_who_held_the_pool_and_draws_the_loops_busy_share(docs):
+    doc = docs["4"]
+    hostile = Holder(function="<script>x</script>", location="a.py:1", threads=30.0)
+    second = ThreadsSecond(
+        t=1.0, loop_busy=0.5, pool=[Holder(function="hash_password", threads=10.0), hostile]
+    )
+    busy = ThreadsSecond(t=2.0, loop_busy=0.9, pool=[hostile.model_copy(update={"threads": 40})])
+    server = doc.server.model_copy(update={"threads": [second, busy]})
+    page = render_html(
+        [Run("route-4", ("route-4.json",), doc.model_copy(update={"server": server}))], "now"
+    )
+    held = _figure(page, "Who held the pool&#x27;s threads")
+    assert held.count('class="area"') == 2 and "hash_password" in held
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt; (a.py:1)" in held
+    assert "share of each second running code" in _figure(page, "Event loop busy")
 
 
 # ---- bad input -------------------------------------------------------------------------------
