@@ -70,6 +70,44 @@ BUSY_LOOP = """
         return {"n": render_report()}
 """
 
+# The realistic mistake: a sync SQLAlchemy query inside `async def`, on the loop.
+SYNC_QUERY_ON_THE_LOOP = """
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db")
+    app = FastAPI()
+    instrument(app)
+    SLOW = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 400000) "
+
+    @app.get("/items")
+    async def read_items_async_copy():
+        with engine.connect() as connection:
+            return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
+"""
+
+# A plain Starlette app, two workers: each its own database pool of one connection.
+STARLETTE_TWO_WORKERS = """
+    import time
+    from sqlalchemy import create_engine, text
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db", pool_size=1, max_overflow=0, pool_timeout=60)
+
+    def list_orders(request):
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+            time.sleep(0.05)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/orders", list_orders)])
+    instrument(app)
+"""
+
 HEALTHY = """
     from fastapi import FastAPI
     from loadtui import instrument
@@ -151,6 +189,32 @@ def test_cpu_work_on_the_loop_in_short_steps_is_a_saturated_loop_not_a_stall(tmp
     assert "render_report (app_under_test.py:" in found.message
     codes = {v.code for v in doc.verdicts}
     assert "event_loop_blocked" not in codes and "threadpool_saturated" not in codes
+
+
+def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
+    doc = run(tmp_path, SYNC_QUERY_ON_THE_LOOP, "/items", users=3, seconds=5)
+    found = verdict(doc, "event_loop_blocked")
+    culprits = found.evidence["culprits"]
+    assert isinstance(culprits, list) and culprits, found.message
+    assert culprits[0]["culprit"] == "read_items_async_copy", found.message
+    assert culprits[0]["location"].startswith("app_under_test.py:")
+    stalls = [s for s in doc.server.stalls if s.culprit == "read_items_async_copy"]
+    assert stalls and all(s.leaf.startswith("sqlalchemy ") for s in stalls), stalls[:2]
+
+
+def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path):
+    out = tmp_path / "run.json"
+    with serve_app(STARLETTE_TWO_WORKERS, tmp_path, workers=2) as app:
+        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 8]
+        result = loadtui(*args, "--json", out, "--force", timeout=120)
+    assert out.exists(), result.stderr
+    doc = RunDocument.model_validate(json.loads(out.read_text()))
+    assert len(doc.server.workers) == 2
+    found = verdict(doc, "threadpool_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "list_orders" and top["waiting_for"] == "database connection"
+    assert top["db_pool"] == "1 + 0 overflow"
+    assert max(sum(h.threads for h in s.pool) for s in doc.server.threads) > 45  # both workers
 
 
 def test_a_healthy_app_gets_no_holder_verdict(tmp_path):
