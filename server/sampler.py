@@ -213,14 +213,18 @@ class Sampler:
 
     def _second(self) -> Second:
         epoch = int(time.time())
-        with self._lock:
-            if not self._seconds or self._seconds[-1].epoch != epoch:
-                self._seconds.append(Second(epoch))
-            return self._seconds[-1]
+        if not self._seconds or self._seconds[-1].epoch != epoch:
+            self._seconds.append(Second(epoch))
+        return self._seconds[-1]
 
     def _look(self) -> None:
         threads = {t.ident: t for t in threading.enumerate()}
         frames = sys._current_frames()
+        with self._lock:  # seconds() may be reading the second this look adds to
+            self._look_at_all(threads, frames)
+        del frames
+
+    def _look_at_all(self, threads: dict[int | None, threading.Thread], frames: dict) -> None:
         second = self._second()
         second.looks += 1
         cpu_now = second.looks % 10 == 1  # thread CPU times ten times a second
@@ -238,7 +242,6 @@ class Sampler:
                 if share is not None:
                     self._shares[ident] = share
             self._look_at(second, ident, name, frame)
-        del frames
         if cpu_now:
             self._clock.forget_all_but(alive)
             for ident in [i for i in self._shares if i not in threads]:
