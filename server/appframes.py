@@ -38,6 +38,7 @@ MAX_STACK_FRAMES = 40
 # A frame of these modules runs the loop: frames beyond it started the loop.
 LOOP_RUNNERS = frozenset({"asyncio.runners", "asyncio.base_events", "uvloop"})
 MAX_LEAF = 120
+MAX_JUDGED = 16_384  # code objects whose verdict is kept
 _CALLEE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?=\s*\()")
 
 
@@ -87,11 +88,23 @@ class AppCode:
         )
         self._roots = _installed_roots()
         self._owns_file = functools.lru_cache(maxsize=8192)(self._file_is_app)
+        self._judged: dict[int, tuple[CodeType, bool]] = {}  # the sampler asks the same often
 
     def with_packages(self, packages: Iterable[str]) -> AppCode:
         return AppCode({*self.packages, *packages})
 
     def owns(self, frame: FrameType) -> bool:
+        code = frame.f_code
+        known = self._judged.get(id(code))
+        if known is not None and known[0] is code:
+            return known[1]
+        judged = self._judge(frame)
+        if len(self._judged) >= MAX_JUDGED:
+            self._judged.clear()
+        self._judged[id(code)] = (code, judged)  # by identity: equal code may be elsewhere
+        return judged
+
+    def _judge(self, frame: FrameType) -> bool:
         module = frame.f_globals.get("__name__")
         if module in DEMO_APP_MODULES:
             return True
@@ -111,12 +124,29 @@ class AppCode:
         """The innermost application frame of ``frames`` (innermost first), with its leaf."""
         for index, frame in enumerate(frames):
             if self.owns(frame):
-                return Caller(
-                    frame.f_code.co_qualname,
-                    f"{shown_file(frame)}:{frame.f_lineno}",
-                    leaf_of(frames[:index], frame),
-                )
+                return described(frame, frames[:index])
         return None
+
+    def innermost(
+        self, frame: FrameType | None, in_loop: bool = False
+    ) -> tuple[FrameType, list[FrameType]] | None:
+        """The innermost application frame from ``frame`` outwards and the frames inside it;
+        ``in_loop``: none beyond the loop's run call. Walks no further than it must."""
+        inside: list[FrameType] = []
+        while frame is not None and len(inside) < MAX_STACK_FRAMES:
+            if in_loop and frame.f_globals.get("__name__") in LOOP_RUNNERS:
+                return None
+            if self.owns(frame):
+                return frame, inside
+            inside.append(frame)
+            frame = frame.f_back
+        return None
+
+
+def described(frame: FrameType, inside: list[FrameType]) -> Caller:
+    return Caller(
+        frame.f_code.co_qualname, f"{shown_file(frame)}:{frame.f_lineno}", leaf_of(inside, frame)
+    )
 
 
 def inside_loop(frames: list[FrameType]) -> list[FrameType]:

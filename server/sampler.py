@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import FrameType
 
-from .appframes import AppCode, inside_loop, stack_of
+from .appframes import AppCode, described
 
 DEFAULT_HZ = 100
 MAX_HZ = 1000
@@ -181,6 +181,8 @@ class Sampler:
         self._stop = threading.Event()
         self._clock = CpuClock()
         self._shares: dict[int, float] = {}  # thread ident -> its last CPU share
+        self._threads: dict[int | None, threading.Thread] = {}  # by ident, renewed as they come
+        self._threads_at = 0
         self._thread = threading.Thread(target=self._run, name="loadtui-sampler", daemon=True)
 
     def start(self) -> None:
@@ -218,8 +220,12 @@ class Sampler:
         return self._seconds[-1]
 
     def _look(self) -> None:
-        threads = {t.ident: t for t in threading.enumerate()}
         frames = sys._current_frames()
+        second = int(time.monotonic())
+        if second != self._threads_at or not frames.keys() <= self._threads.keys():
+            self._threads = {t.ident: t for t in threading.enumerate()}  # names, once a second
+            self._threads_at = second
+        threads = self._threads
         with self._lock:  # seconds() may be reading the second this look adds to
             self._look_at_all(threads, frames)
         del frames
@@ -256,12 +262,10 @@ class Sampler:
             second.loop_busy += 1
         else:
             group = "pool" if name == POOL_THREAD else "other"
-        inside = stack_of(frame)
-        if group == "loop":
-            inside = inside_loop(inside)
-        caller = self.app.caller(inside)
-        if caller is None:
+        found = self.app.innermost(frame, in_loop=group == "loop")
+        if found is None:
             return
+        caller, inside = described(*found), found[1]
         checkout = _db_checkout(inside)
         key = (caller.function, caller.location, caller.leaf, ident in self.background_threads)
         holders = second.holders[group]
