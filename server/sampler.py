@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import FrameType
+from types import CodeType, FrameType
 
 from .appframes import AppCode, described
 
@@ -32,6 +32,7 @@ MAX_HZ = 1000
 WATCHED_S = 5.0  # sample this long after the last /samples request
 KEEP_SECONDS = 30
 TOP = 8  # holders per group and second
+MAX_SITES = 4096  # places in the code remembered
 POOL_THREAD = "AnyIO worker thread"
 OWN_THREADS = "loadtui-"  # the sidecar's, the watchdog's, the sampler's own
 GROUPS = ("loop", "pool", "other")
@@ -93,6 +94,19 @@ class Second:
 
 def _top(holders: object) -> list[Holder]:
     return sorted(holders, key=lambda h: -h.samples)[:TOP]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in the app's code and what it was found inside (the sampler's cache)."""
+
+    code: CodeType
+    inner: CodeType | None  # the innermost frame's code, when it is not the app's own
+    function: str
+    location: str
+    leaf: str
+    waiting_for: str
+    db_pool: str
 
 
 class CpuClock:
@@ -183,6 +197,7 @@ class Sampler:
         self._shares: dict[int, float] = {}  # thread ident -> its last CPU share
         self._threads: dict[int | None, threading.Thread] = {}  # by ident, renewed as they come
         self._threads_at = 0
+        self._sites: dict[tuple[int, int, int], Site] = {}
         self._thread = threading.Thread(target=self._run, name="loadtui-sampler", daemon=True)
 
     def start(self) -> None:
@@ -265,21 +280,43 @@ class Sampler:
         found = self.app.innermost(frame, in_loop=group == "loop")
         if found is None:
             return
-        caller, inside = described(*found), found[1]
-        checkout = _db_checkout(inside)
-        key = (caller.function, caller.location, caller.leaf, ident in self.background_threads)
+        site = self._site(*found)
+        key = (site.function, site.location, site.leaf, ident in self.background_threads)
         holders = second.holders[group]
         holder = holders.get(key)
         if holder is None:
             if len(holders) >= 4 * TOP:  # a flood of distinct functions: keep the first ones
                 return
             holder = holders[key] = Holder(
-                caller.function,
-                caller.location,
-                caller.leaf,
-                waiting_for="database connection" if checkout is not None else "",
-                db_pool=_pool_size(checkout) if checkout is not None else "",
+                site.function,
+                site.location,
+                site.leaf,
+                waiting_for=site.waiting_for,
+                db_pool=site.db_pool,
                 background=key[3],
             )
         holder.samples += 1
         holder.cpu += self._shares.get(ident, 0.0)
+
+    def _site(self, own: FrameType, inside: list[FrameType]) -> Site:
+        """Where the app's frame is and what it is in, worked out once per place in the code."""
+        inner = inside[0].f_code if inside else None
+        key = (id(own.f_code), own.f_lineno, id(inner) if inner else own.f_lasti)
+        site = self._sites.get(key)
+        if site is not None and site.code is own.f_code and site.inner is inner:
+            return site
+        caller = described(own, inside)
+        checkout = _db_checkout(inside)
+        site = Site(
+            own.f_code,
+            inner,
+            caller.function,
+            caller.location,
+            caller.leaf,
+            waiting_for="database connection" if checkout is not None else "",
+            db_pool=_pool_size(checkout) if checkout is not None else "",
+        )
+        if len(self._sites) >= MAX_SITES:
+            self._sites.clear()
+        self._sites[key] = site
+        return site
