@@ -31,11 +31,16 @@ def fed(route: str) -> RunModel:
 
 def extreme() -> RunModel:
     """Every figure as long as it gets: hour-long latencies, millions of requests, errors of
-    three kinds, four workers with full pools and backlogs of every kind, a loop stalled for an
-    hour by a handler with a long name."""
+    three kinds, a million requests unanswered for an hour, four workers with full pools and
+    backlogs of every kind, a loop stalled for an hour by a handler with a long name."""
     errors = {"connect": 1_234_567, "read_timeout": 99, "status_500": 12}
     seconds = [
-        replace(synthetic.snapshot(s, [9999.0, 3_600_000.0], errors=errors), requests=12_345_678)
+        replace(
+            synthetic.snapshot(
+                s, [9999.0, 3_600_000.0], errors=errors, in_flight=1_234_567, oldest_s=3600.0
+            ),
+            requests=12_345_678,
+        )
         for s in (1, 2, 3)
     ]
     looks = [
@@ -107,3 +112,32 @@ def test_two_panes_at_120_columns_keep_every_latency_column():
         for line in (now.plain, run.plain):
             assert re.findall(r"p50|p90|p99|max", line) == ["p50", "p90", "p99", "max"]
             assert line.endswith(" ms") and len(line) <= 56
+
+
+def waiting_run(oldest_s: float, finished: bool) -> RunModel:
+    seconds = [synthetic.snapshot(s, [20.0] * 5, in_flight=100, oldest_s=oldest_s) for s in (1, 2)]
+    model = synthetic.model(2, per_second=seconds)
+    if not finished:
+        model.state = "running"
+    return model
+
+
+@pytest.mark.parametrize(
+    ("oldest_s", "finished", "words"),
+    [
+        (0.4, True, "100 unanswered at end, oldest 0.4s"),
+        (0.4, False, None),  # requests on their way, as in any run
+        (1.0, False, "100 waiting, oldest 1.0s"),
+        (18.3, False, "100 waiting, oldest 18.3s"),
+    ],
+)
+def test_the_pane_shows_requests_waiting_for_an_answer(oldest_s, finished, words):
+    line = render.latency(waiting_run(oldest_s, finished), 80)[-1].plain
+    assert line.startswith("        10 requests  0 errors")
+    if words is None:
+        assert "waiting" not in line and "unanswered" not in line
+    else:
+        assert line.endswith(f"  {words}")
+    assert render.latency(waiting_run(18.3, False), 40)[-1].plain == (
+        "10 requests  0 errors  100 waiting 18.3s"
+    )
