@@ -241,15 +241,12 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
         and seen > LITTLE_CONTRADICTED_FACTOR * in_system + LITTLE_CONTRADICTED_SLACK
     )
     if contradicted:
-        held = [
-            f"the server held ~{server_seen:.0f} requests (its own in-flight gauge)"
-            if server_seen is not None
-            else "",
-            f"loadtui had ~{waiting_seen:.0f} waiting for an answer"
-            if waiting_seen is not None
-            else "",
-        ]
-        inside = "While it was full, " + " and ".join(h for h in held if h) + "."
+        held = []
+        if server_seen is not None:
+            held.append(f"the server held ~{server_seen:.0f} requests (its own in-flight gauge)")
+        if waiting_seen is not None:
+            held.append(f"loadtui had ~{waiting_seen:.0f} waiting for an answer")
+        inside = "While it was full, " + " and ".join(held) + "."
     else:
         inside = (
             f"By Little's law {summary.rps:.1f} req/s x {mean_s:.2f} s mean latency means "
@@ -309,14 +306,20 @@ def _most(part: float, whole: float) -> bool:
     return whole > 0 and part >= SEEN_MOST * whole
 
 
-def _loop_culprit(model: RunModel) -> str | None:
-    windows = [w for w in model.stall_windows() if _is_app(w)]
-    if not windows:
+def _loop_culprit(model: RunModel, silences: Sequence[stats.Silence]) -> str | None:
+    """The application function that held the loop longest during the silences."""
+    start = model.started_epoch
+    if start is None:
         return None
     by_culprit: dict[str, float] = defaultdict(float)
-    for window in windows:
-        by_culprit[window.culprit] += window.duration_s
-    return max(by_culprit, key=lambda culprit: by_culprit[culprit])
+    for window in model.stall_windows():
+        began = window.started_at.timestamp() - start
+        ended = began + window.duration_s
+        if _is_app(window) and any(
+            began < s.start_s + s.seconds and s.start_s < ended for s in silences
+        ):
+            by_culprit[window.culprit] += window.duration_s
+    return max(by_culprit, key=lambda culprit: by_culprit[culprit]) if by_culprit else None
 
 
 def _stalled_seen(model: RunModel, silences: Sequence[stats.Silence]) -> tuple[str, str]:
@@ -334,7 +337,7 @@ def _stalled_seen(model: RunModel, silences: Sequence[stats.Silence]) -> tuple[s
             "stopped or starved (SIGSTOP, a debugger, swapping, a CPU limit), not one request."
         )
     if _most(sum(s.loop_stalled_seconds for s in silences), sampled):
-        culprit = _loop_culprit(model)
+        culprit = _loop_culprit(model, silences)
         if culprit is None:
             return "loop_stalled", (
                 "Its event loop was stalled meanwhile with no application code on it "
@@ -638,9 +641,9 @@ def signals_missing(model: RunModel) -> Verdict | None:
 
 
 RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
-    server_stalled,
     event_loop_blocked,
     server_unresponsive,
+    server_stalled,  # after the two that name a cause, before the pool's
     gc_pauses,
     loop_starved,
     threadpool_saturated,
