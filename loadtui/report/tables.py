@@ -104,7 +104,10 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     lines += waiting_lines(summary)
     why = no_success(summary)
     if why:
-        lines += ["", f"result     {why}"]
+        lines += [
+            "",
+            *textwrap.wrap(why, WIDTH, initial_indent="result     ", subsequent_indent=" " * 11),
+        ]
     if doc.requests:
         lines += ["", *request_table(doc)]
     lines += ["", *_server_lines(doc)]

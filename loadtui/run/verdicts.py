@@ -258,10 +258,8 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
     if slow and p50 is not None:
         effect = f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
     elif unanswered is not None or contradicted:
-        came = f" (p50 {p50:.0f} ms)" if p50 is not None else ""
-        effect = f"The answers that came were fast{came}, but requests went unanswered" + (
-            f": {unanswered}." if unanswered else "."
-        )
+        came = f"Some were answered (p50 {p50:.0f} ms), but" if p50 is not None else "But"
+        effect = f"{came} others went unanswered" + (f": {unanswered}." if unanswered else ".")
     else:
         effect = "Answers stay fast (the handlers do not need the pool), but work queues behind it."
     message = (
