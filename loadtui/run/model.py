@@ -70,6 +70,7 @@ def _second(snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary) -> Ti
         max_ms=latency.max,
         users=snap.users,
         in_flight=snap.in_flight,
+        oldest_in_flight_s=snap.oldest_in_flight_s,
         unsent=snap.unsent,
         generator=GeneratorSecond(
             cpu_percent=snap.cpu_percent,
@@ -381,6 +382,7 @@ class RunModel:
             histograms.send_lag,
             unsent=self._unsent if self.plan.mode == "open" else None,
             rps_to_last_response=to_last,
+            in_flight=self.roster.in_flight(),
         )
 
     def request_stats(self) -> list[RequestStats]:

@@ -139,6 +139,16 @@ class Summary(Part):
     latency_uncorrected_ms: LatencyMs | None = None  # open loop: from the actual send
     send_lag_ms: LatencyMs | None = None  # open loop: actual minus intended send time
     unsent: Count | None = None  # open loop: due at the end, never sent
+    # requests sent and never answered: still waiting when the load ended (given up then, not
+    # counted in ``requests``), and how long the oldest of them had waited; None in files
+    # written before loadtui recorded them
+    in_flight_at_end: Count | None = None
+    oldest_in_flight_s: NonNegative | None = None
+
+    @property
+    def succeeded(self) -> int:
+        """Requests answered as expected (--expect; by default a status below 400)."""
+        return max(0, self.requests - self.errors)
 
 
 class Histogram(Part):
@@ -217,7 +227,8 @@ class TimelineEntry(Part):
     p99_ms: NonNegative | None = None
     max_ms: NonNegative | None = None
     users: Count
-    in_flight: Count = 0
+    in_flight: Count = 0  # requests sent and not answered yet, at the end of this second
+    oldest_in_flight_s: NonNegative | None = None  # ... the oldest of them waiting this long
     unsent: Count = 0
     generator: GeneratorSecond | None = None
     server: ServerSecond = Field(default_factory=ServerSecond)
@@ -227,6 +238,13 @@ class TimelineEntry(Part):
     @property
     def length_s(self) -> float:
         return max(self.seconds or 1.0, MIN_INTERVAL_S)
+
+    @property
+    def answered(self) -> int:
+        """Requests that got a response, whatever its status: not those that timed out, were
+        refused or cut off (the error kinds that are not ``http_<status>``)."""
+        lost = sum(n for kind, n in self.errors_by_kind.items() if not kind.startswith("http_"))
+        return max(0, self.requests - lost)
 
 
 # ---- what was seen, server side --------------------------------------------------------------

@@ -33,6 +33,17 @@ LOOP_SATURATED_STALL_SHARE = 0.5  # stalls covering this much of them: a blocked
 HOLDERS_NAMED = 3
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
+# Little's law is not quoted when what was seen holds this many times more requests (and a few)
+LITTLE_CONTRADICTED_FACTOR, LITTLE_CONTRADICTED_SLACK = 1.5, 3.0
+# server_stalled: no answer this long while requests waited (stats keeps silences from here) ...
+STALLED_MIN_S = stats.SILENCE_MIN_S
+# ... and this many times as long as the median of the server's fastest second: a route that is
+# simply slow (every answer takes 10 s) has silences as long as its answers take
+STALLED_FACTOR = 5.0
+STALLED_CRITICAL_S = 5.0
+SEEN_MOST = 0.5  # a sign seen in at least this share of the silent seconds explains them
+CPU_IDLE_PERCENT = 25.0  # the server's CPU (of one core) below this: its threads wait
+CPU_BUSY_PERCENT = 80.0  # ... at least this: they work
 
 
 # ---- event loop ----------------------------------------------------------------------------
@@ -202,6 +213,19 @@ def probe_failed(model: RunModel) -> Verdict | None:
 
 
 # ---- thread pool -----------------------------------------------------------------------------
+def _unanswered(model: RunModel) -> str | None:
+    """How many requests got no answer and for how long, when some waited a second or more."""
+    summary = model.summary()
+    waiting, oldest = summary.in_flight_at_end, summary.oldest_in_flight_s
+    if not waiting or oldest is None or oldest * 1000 < POOL_SLOW_P50_MS:
+        return None
+    when = "at the end" if model.finished else "now"
+    return (
+        f"{when} {plural(waiting, 'request')} {'was' if waiting == 1 else 'were'} still waiting "
+        f"for one, the oldest for {oldest:.1f} s"
+    )
+
+
 def threadpool_saturated(model: RunModel) -> Verdict | None:
     seconds = model.seconds
     if seconds.pool_saturated_seconds < POOL_SATURATED_MIN_SECONDS:
@@ -212,36 +236,227 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
     p50 = summary.latency_ms.p50
     mean_s = (summary.latency_ms.mean or 0.0) / 1000.0
     in_system = stats.littles_law(summary.rps, summary.latency_ms.mean)
-    slow = p50 is not None and p50 >= POOL_SLOW_P50_MS
-    effect = (
-        f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
-        if slow and p50 is not None
-        else "Answers stay fast (the handlers do not need the pool), but work queues behind it."
+    # Little's law counts only the requests that were answered: what the server's own gauge
+    # and the engines' requests in flight saw is quoted instead when it holds far more
+    server_seen, waiting_seen = seconds.in_flight_seen()
+    seen = max((v for v in (server_seen, waiting_seen) if v is not None), default=None)
+    contradicted = (
+        seen is not None
+        and seen > LITTLE_CONTRADICTED_FACTOR * in_system + LITTLE_CONTRADICTED_SLACK
     )
+    if contradicted:
+        held = []
+        if server_seen is not None:
+            held.append(f"the server held ~{server_seen:.0f} requests (its own in-flight gauge)")
+        if waiting_seen is not None:
+            held.append(f"loadtui had ~{waiting_seen:.0f} waiting for an answer")
+        inside = "While it was full, " + " and ".join(held) + "."
+    else:
+        inside = (
+            f"By Little's law {summary.rps:.1f} req/s x {mean_s:.2f} s mean latency means "
+            f"~{in_system:.0f} requests inside the server at once, while all {capacity} threads "
+            "are taken."
+        )
+    slow = p50 is not None and p50 >= POOL_SLOW_P50_MS
+    unanswered = _unanswered(model)
+    if slow and p50 is not None:
+        effect = f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
+    elif unanswered is not None or contradicted:
+        came = f"Some were answered (p50 {p50:.0f} ms), but" if p50 is not None else "But"
+        effect = f"{came} others went unanswered" + (f": {unanswered}." if unanswered else ".")
+    else:
+        effect = "Answers stay fast (the handlers do not need the pool), but work queues behind it."
     message = (
         f"The thread pool was full for {seconds.pool_saturated_seconds} of {seconds.seconds} s: "
-        f"{capacity}/{capacity} threads busy, up to {waiting_max} tasks waiting. "
-        f"By Little's law {summary.rps:.1f} req/s x {mean_s:.2f} s mean latency means "
-        f"~{in_system:.0f} requests inside the server at once, while all {capacity} threads "
-        f"are taken. {effect}"
+        f"{capacity}/{capacity} threads busy, up to {waiting_max} tasks waiting. {inside} {effect}"
     )
     pids = model.pool_saturated_pids()
     if model.workers > 1 and pids:
         message += f" Saturated: {_pids(pids)}."
     held = holders.shares(model.threads(), "pool")
     message += _holding(held, "the threads") + _cure(held)
-    evidence = {
+    evidence: dict[str, JsonValue] = {
         "holders": _holder_evidence(held),
         "pids": pids,
         "seconds_saturated": seconds.pool_saturated_seconds,
         "capacity": capacity,
         "waiting_max": waiting_max,
         "littles_law_in_flight": round(in_system, 1),
+        "littles_law_contradicted": contradicted,
         "server_in_flight_max": seconds.in_flight_max or 0,
+        "server_in_flight_mean": None if server_seen is None else round(server_seen, 1),
+        "waiting_mean": None if waiting_seen is None else round(waiting_seen, 1),
     }
     return Verdict(
         code="threadpool_saturated",
-        severity="critical" if slow else "warning",
+        severity="critical" if slow or unanswered is not None or contradicted else "warning",
+        message=message,
+        evidence=evidence,
+    )
+
+
+# ---- a server that answers nothing while requests wait ---------------------------------------
+def _stalled(model: RunModel) -> list[stats.Silence]:
+    """The silences long enough to be a stall: STALLED_MIN_S, and STALLED_FACTOR times the
+    median of the server's fastest second (when it ever answered every request of one)."""
+    running = model.seconds.silence
+    fastest = running.fastest_p50_ms
+    floor = STALLED_MIN_S
+    if fastest is not None:
+        floor = max(floor, STALLED_FACTOR * fastest / 1000.0)
+    return [s for s in running.silences() if s.seconds >= floor]
+
+
+def _most(part: float, whole: float) -> bool:
+    return whole > 0 and part >= SEEN_MOST * whole
+
+
+def _loop_culprit(model: RunModel, silences: Sequence[stats.Silence]) -> str | None:
+    """The application function that held the loop longest during the silences."""
+    start = model.started_epoch
+    if start is None:
+        return None
+    by_culprit: dict[str, float] = defaultdict(float)
+    for window in model.stall_windows():
+        began = window.started_at.timestamp() - start
+        ended = began + window.duration_s
+        if _is_app(window) and any(
+            began < s.start_s + s.seconds and s.start_s < ended for s in silences
+        ):
+            by_culprit[window.culprit] += window.duration_s
+    return max(by_culprit, key=lambda culprit: by_culprit[culprit]) if by_culprit else None
+
+
+def _stalled_seen(model: RunModel, silences: Sequence[stats.Silence]) -> tuple[str, str]:
+    """What else was seen while nothing was answered, and its cure, in plain words: (a key
+    for the evidence, the words)."""
+    total = sum(s.seconds for s in silences)
+    sampled = sum(s.server_seconds for s in silences)
+    cpu_count = sum(s.cpu_count for s in silences)
+    cpu = sum(s.cpu_sum for s in silences) / cpu_count if cpu_count else None
+    cpu_words = f"the server's CPU at {cpu:.0f}%" if cpu is not None else ""
+    _, silent = model.unanswered_s()
+    if _most(silent, total):
+        return "process_stopped", (
+            "Its metrics sidecar went silent too (server_unresponsive): the whole process was "
+            "stopped or starved (SIGSTOP, a debugger, swapping, a CPU limit), not one request."
+        )
+    if _most(sum(s.loop_stalled_seconds for s in silences), sampled):
+        culprit = _loop_culprit(model, silences)
+        if culprit is None:
+            return "loop_stalled", (
+                "Its event loop was stalled meanwhile with no application code on it "
+                "(loop_starved, gc_pauses): nothing is answered while the loop cannot run."
+            )
+        return "loop_blocked", (
+            f"Its event loop was blocked meanwhile, by {culprit} (event_loop_blocked): "
+            "nothing is answered while it is. Run that call in a thread (run_in_threadpool) or "
+            "make it truly async."
+        )
+    if _most(sum(s.pool_saturated_seconds for s in silences), sampled):
+        capacity = max((s.pool_capacity or 0 for s in silences), default=0)
+        queued = max(s.pool_waiting_max for s in silences)
+        full = (
+            f"Its thread pool was full meanwhile ({capacity}/{capacity} threads busy, up to "
+            f"{queued} tasks waiting for one)"
+        )
+        sync = max((s.sync_pending or 0 for s in silences), default=0)
+        if sync:
+            return "sync_background_tasks", (
+                f"{full}, with {sync:,} sync background tasks pending: they hold the threads "
+                "the handlers need. Give them an executor of their own, or make them async."
+            )
+        if cpu is not None and cpu >= CPU_BUSY_PERCENT:
+            return "pool_working", (
+                f"{full}, {cpu_words}: the threads were working, not waiting. More threads "
+                "will not help; make the work cheaper or run more processes."
+            )
+        pid = model.target.pid or "PID"
+        return "pool_waiting", (
+            f"{full}"
+            + (f" with {cpu_words}" if cpu_words else "")
+            + ": the threads were waiting, not working, and none came free. More threads do "
+            "not help when they wait for what requests queued behind them hold (a connection "
+            "from a pool smaller than the thread pool, taken in a dependency and needed again "
+            "in the route; a lock): a dump of the server's threads (py-spy dump --pid "
+            f"{pid}) shows what they wait on."
+        )
+    gauge = max((s.server_in_flight_max for s in silences if s.server_in_flight_max is not None),
+                default=None)  # fmt: skip
+    waiting = max(s.waiting_max for s in silences)
+    if gauge is not None and gauge * 2 < waiting:
+        return "not_in_app", (
+            f"Only {gauge} of the {waiting} reached the app (its in-flight gauge): the others "
+            "waited in front of it (the server's listen backlog or connection limit, a proxy)."
+        )
+    if gauge is not None:
+        held = f"The app held them (its in-flight gauge read {gauge})"
+        if cpu is not None and cpu >= CPU_BUSY_PERCENT:
+            return "app_working", (
+                f"{held}, with its loop free, its thread pool not full and {cpu_words}: it was "
+                "busy but finished nothing. Make the work cheaper or run more processes."
+            )
+        return "app_waiting", (
+            f"{held}, with its loop free and its thread pool not full"
+            + (f" and {cpu_words}" if cpu_words else "")
+            + ": its handlers were waiting for something that did not answer (a database, "
+            "another service, a lock). Give what they wait for a timeout and find what it is."
+        )
+    return "nothing_seen", (
+        "Nothing was seen of the server meanwhile (no metrics sidecar): instrument(app) shows "
+        "whether its event loop, its thread pool or something it waits on held the requests."
+    )
+
+
+def server_stalled(model: RunModel) -> Verdict | None:
+    """Seconds in a row with no answer at all while requests waited, whatever the cause: a
+    blocked loop, a deadlocked pool, a database that does not answer."""
+    silences = _stalled(model)
+    if not silences:
+        return None
+    longest = max(silences, key=lambda s: s.seconds)
+    total = sum(s.seconds for s in silences)
+    waited = plural(longest.waiting_max, "request")
+    verb = "waited" if model.finished or not longest.ongoing else "wait"
+    message = f"No answer for {longest.seconds:.0f} s while {waited} {verb}"
+    message += f", from {longest.start_s:.0f} s into the run" + (
+        " to its end" if longest.ongoing and model.finished else ""
+    )
+    if len(silences) > 1:
+        message += f" ({len(silences)} times, {total:.0f} s in all)"
+    summary = model.summary()
+    if summary.in_flight_at_end and summary.oldest_in_flight_s is not None:
+        when = "When the run ended" if model.finished else "Now"
+        waiting = summary.in_flight_at_end
+        message += (
+            f". {when} {plural(waiting, 'request')} {'was' if waiting == 1 else 'were'} "
+            f"waiting, the oldest for {summary.oldest_in_flight_s:.1f} s"
+        )
+    seen, words = _stalled_seen(model, silences)
+    message += f". {words}"
+    fastest = model.seconds.silence.fastest_p50_ms
+    evidence: dict[str, JsonValue] = {
+        "longest_s": round(longest.seconds, 3),
+        "waiting_max": longest.waiting_max,
+        "total_s": round(total, 3),
+        "stalls": [
+            {
+                "from_s": round(s.start_s, 3),
+                "seconds": round(s.seconds, 3),
+                "waiting_max": s.waiting_max,
+                "oldest_s": s.oldest_s,
+                "ongoing": s.ongoing,
+            }
+            for s in silences[:20]
+        ],
+        "in_flight_at_end": summary.in_flight_at_end,
+        "oldest_in_flight_s": summary.oldest_in_flight_s,
+        "fastest_second_p50_ms": fastest,
+        "seen": seen,
+    }
+    return Verdict(
+        code="server_stalled",
+        severity="critical" if longest.seconds >= STALLED_CRITICAL_S else "warning",
         message=message,
         evidence=evidence,
     )
@@ -530,6 +745,7 @@ def signals_missing(model: RunModel) -> Verdict | None:
 RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     event_loop_blocked,
     server_unresponsive,
+    server_stalled,  # after the two that name a cause, before the pool's
     gc_pauses,
     loop_starved,
     event_loop_saturated,

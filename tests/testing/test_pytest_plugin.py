@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,30 @@ def test_request_options_send_a_post_with_headers_and_a_body(tmp_path, monkeypat
     result.assert_no_blocking()
 
 
+@pytest.mark.e2e
+def test_a_route_whose_every_request_fails_fails_every_assertion_saying_why(
+    tmp_path, monkeypatch, loadtui_run
+):
+    write_module(tmp_path, "orders_401", apps.SHOP)  # POST /orders wants a bearer token
+    monkeypatch.chdir(tmp_path)
+    result = loadtui_run(
+        app="orders_401:app", route="/orders", users=2, duration=2, json={"item": "tea", "qty": 1}
+    )
+    requests = result.requests
+    assert requests > 0 and result.summary.errors_by_kind == {"http_401": requests}
+    why = rf"^no request succeeded: {requests} of {requests} answered 401, loading .*/orders "
+    for check in (
+        result.assert_no_blocking,
+        lambda: result.assert_thresholds("p99<10s"),
+        lambda: result.assert_no_verdicts("critical"),
+    ):
+        with pytest.raises(AssertionError, match=why):
+            check()
+    allowed = replace(result, allow_no_success=True)  # loadtui_run(..., allow_no_success=True)
+    allowed.assert_no_blocking()
+    allowed.assert_thresholds("p99<10s")
+
+
 def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_starts(
     loadtui_run,
 ):
@@ -280,6 +305,8 @@ def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_s
         loadtui_run(app=DEMO, route="/ping", start_timeout=0)
     with pytest.raises(ValueError, match=r"think must be \(least, most\) seconds"):
         loadtui_run(app=DEMO, route="/ping", think=(0.5, 0.1))
+    with pytest.raises(ValueError, match="allow_no_success must be True or False, not 'yes'"):
+        loadtui_run(app=DEMO, route="/ping", allow_no_success="yes")
 
 
 # ---- the README's test file, run by a real pytest --------------------------------------------

@@ -32,11 +32,16 @@ def fed(route: str) -> RunModel:
 
 def extreme() -> RunModel:
     """Every figure as long as it gets: hour-long latencies, millions of requests, errors of
-    three kinds, four workers with full pools and backlogs of every kind, a loop stalled for an
-    hour by a handler with a long name."""
+    three kinds, a million requests unanswered for an hour, four workers with full pools and
+    backlogs of every kind, a loop stalled for an hour by a handler with a long name."""
     errors = {"connect": 1_234_567, "read_timeout": 99, "status_500": 12}
     seconds = [
-        replace(synthetic.snapshot(s, [9999.0, 3_600_000.0], errors=errors), requests=12_345_678)
+        replace(
+            synthetic.snapshot(
+                s, [9999.0, 3_600_000.0], errors=errors, in_flight=1_234_567, oldest_s=3600.0
+            ),
+            requests=12_345_678,
+        )
         for s in (1, 2, 3)
     ]
     looks = [
@@ -138,3 +143,32 @@ def test_the_d_view_breaks_the_threads_down_by_function_as_text():
     assert "   75%  hash_password (app/auth.py:12) → hashlib.pbkdf2_hmac" in lines
     assert "   25%  [b]x[/b] (app/auth.py:12) → hashlib.pbkdf2_hmac" in lines
     assert "        on CPU" in lines
+
+
+def waiting_run(oldest_s: float, finished: bool) -> RunModel:
+    seconds = [synthetic.snapshot(s, [20.0] * 5, in_flight=100, oldest_s=oldest_s) for s in (1, 2)]
+    model = synthetic.model(2, per_second=seconds)
+    if not finished:
+        model.state = "running"
+    return model
+
+
+@pytest.mark.parametrize(
+    ("oldest_s", "finished", "words"),
+    [
+        (0.4, True, "100 unanswered at end, oldest 0.4s"),
+        (0.4, False, None),  # requests on their way, as in any run
+        (1.0, False, "100 waiting, oldest 1.0s"),
+        (18.3, False, "100 waiting, oldest 18.3s"),
+    ],
+)
+def test_the_pane_shows_requests_waiting_for_an_answer(oldest_s, finished, words):
+    line = render.latency(waiting_run(oldest_s, finished), 80)[-1].plain
+    assert line.startswith("        10 requests  0 errors")
+    if words is None:
+        assert "waiting" not in line and "unanswered" not in line
+    else:
+        assert line.endswith(f"  {words}")
+    assert render.latency(waiting_run(18.3, False), 40)[-1].plain == (
+        "10 requests  0 errors  100 waiting 18.3s"
+    )

@@ -32,6 +32,8 @@ STALL = "bold reverse red"
 SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
+WAITING_SHOWN_S = 1.0  # while running, requests waiting are shown once the oldest waited this
+WAITING_BAD_S = 5.0
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
@@ -132,18 +134,44 @@ def latency(model: RunModel, width: int) -> list[Text]:
             for value_width, gap, columns in LATENCY_FORMS
         ),
     )
-    return [*figures, totals(run, width)]
+    return [*figures, totals(run, width, model.finished)]
 
 
-def totals(run: Summary, width: int) -> Text:
-    """Requests and errors (under the latency figures when they fit there), then the errors'
-    kinds, cut to the width: the kinds are words, every number is whole."""
+def waiting(run: Summary, ended: bool, short: bool) -> tuple[str, str] | None:
+    """The requests waiting for an answer and the oldest one's wait: at the end, whenever some
+    were left unanswered; while running, once the oldest has waited WAITING_SHOWN_S."""
+    number, oldest = run.in_flight_at_end, run.oldest_in_flight_s
+    if not number or oldest is None or (not ended and oldest < WAITING_SHOWN_S):
+        return None
+    words = "unanswered at end" if ended else "waiting"
+    if short:
+        text = f"{count(number)} {'unanswered' if ended else 'waiting'} {duration(oldest)}"
+    else:
+        text = f"{count(number)} {words}, oldest {duration(oldest)}"
+    return f"  {text}", BAD if oldest >= WAITING_BAD_S else WARN
+
+
+def totals(run: Summary, width: int, ended: bool = False) -> Text:
+    """Requests and errors (under the latency figures when they fit there), the requests
+    waiting for an answer, then the errors' kinds, cut to the width: the kinds are words, every
+    number is whole."""
     errors = run.errors
     figures = (
         f"{count(run.requests)} requests  ",
         (f"{count(errors)} errors", BAD if errors else DIM),
     )
-    line = _fitting(width, ([_line((indent, LABEL), *figures)] for indent in (" " * 8, "")))[0]
+    # the indent goes first, then the waiting figures' words, then the waiting figures
+    forms = (
+        [_line((indent, LABEL), *figures, *([found] if found else []))]
+        for indent, short, shown_waiting in (
+            (" " * 8, False, True),
+            ("", False, True),
+            ("", True, True),
+            ("", False, False),
+        )
+        for found in [waiting(run, ended, short) if shown_waiting else None]
+    )
+    line = _fitting(width, forms)[0]
     room = width - line.cell_len
     if errors and room > 0:  # (Rich cuts nothing to 0 cells)
         kinds = Text(f"  {', '.join(sorted(run.errors_by_kind))}", style=DIM)
