@@ -371,15 +371,26 @@ def _stalled_seen(model: RunModel, silences: Sequence[stats.Silence]) -> tuple[s
                 f"{full}, {cpu_words}: the threads were working, not waiting. More threads "
                 "will not help; make the work cheaper or run more processes."
             )
+        held = holders.shares(model.threads(), "pool")
+        if held and held[0].holder.waiting_for:  # the stack sampler saw what they wait on
+            return "pool_waiting", (
+                f"{full}" + _holding(held, "the threads") + _cure(held) + " A connection taken "
+                "in a dependency and needed again in the route deadlocks once every thread waits."
+            )
         pid = model.target.pid or "PID"
+        where = (
+            _holding(held, "the threads")
+            if held
+            else " A dump of the server's threads (py-spy dump --pid "
+            f"{pid}) shows what they wait on."
+        )
         return "pool_waiting", (
             f"{full}"
             + (f" with {cpu_words}" if cpu_words else "")
             + ": the threads were waiting, not working, and none came free. More threads do "
             "not help when they wait for what requests queued behind them hold (a connection "
             "from a pool smaller than the thread pool, taken in a dependency and needed again "
-            "in the route; a lock): a dump of the server's threads (py-spy dump --pid "
-            f"{pid}) shows what they wait on."
+            "in the route; a lock)." + where
         )
     gauge = max((s.server_in_flight_max for s in silences if s.server_in_flight_max is not None),
                 default=None)  # fmt: skip

@@ -66,6 +66,11 @@ def test_a_pool_deadlock_from_the_start_is_a_stalled_server_and_a_failed_run(tmp
     pool = verdict(doc, "threadpool_saturated")
     assert pool is not None and "Little's law" not in pool.message
     assert "Answers stay fast" not in pool.message
+    # the stack sampler saw what the threads wait on: the database pool is named, with its size
+    limit = "the database pool (2 + 0 overflow), not the thread pool, is the limit"
+    assert limit in pool.message and limit in stalled.message, stalled.message
+    top = pool.evidence["holders"][0]  # type: ignore[index]
+    assert top["waiting_for"] == "database connection" and top["db_pool"] == "2 + 0 overflow"
 
 
 def test_a_pool_deadlock_after_answers_is_named_and_can_fail_the_gate(tmp_path):
