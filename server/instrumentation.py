@@ -10,7 +10,8 @@ What it adds:
   instrumentation's middleware, ahead of the app's routes: requests to the app's own routes pay
   no extra route matching);
 - a metrics sidecar on its own port (:mod:`loadtui.server.sidecar`) that answers while the loop
-  is blocked, one per worker process (:mod:`loadtui.server.listen`).
+  is blocked, one per worker process (:mod:`loadtui.server.listen`), and tells a waiting probe
+  of each stall as it begins and ends (``/stalls/wait``: :mod:`loadtui.server.stallnews`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +46,7 @@ from .loopwatch import LoopWatch
 from .metrics import CONTENT_TYPE, MetricSources, PoolReading, build_registry, exposition
 from .sampler import DEFAULT_HZ, MAX_HZ, Sampler
 from .sidecar import Responder, Sidecar
+from .stallnews import StallNews
 
 __all__ = ["ENV_SWITCH", "InstrumentError", "Instrumentation", "instrument", "mark_blocking"]
 
@@ -68,6 +71,7 @@ class Instrumentation:
     in_flight: int = 0
     limiter: CapacityLimiter | None = None
     sidecar: Sidecar | None = None
+    news: StallNews = field(default_factory=StallNews)
     sample_hz: int = DEFAULT_HZ  # 0: no stack sampler
     sampler: Sampler | None = None
     _port_hint: AppPortHint | None = None
@@ -81,6 +85,7 @@ class Instrumentation:
         )
         self.registry = build_registry(sources)
         self.watch.on_stall = lambda _stall, codes: learn_blocking(codes)
+        self.watch.on_news = lambda stall: self.news.publish(stall.to_dict(time.monotonic()))
 
     # ---- lifecycle, inside the loop ------------------------------------------------
     async def startup(self) -> None:
@@ -102,6 +107,7 @@ class Instrumentation:
             self.sampler.stop()
             self.sampler = None
         if self.sidecar is not None:
+            self.news.on_news = None
             self.sidecar.stop()
             self.sidecar = None
         if self._port_hint is not None:
@@ -111,7 +117,8 @@ class Instrumentation:
         sock = sidecar_socket(self.metrics_host, port)
         if sock is None:
             return
-        self.sidecar = Sidecar(sock, self._sidecar_routes())
+        self.sidecar = Sidecar(sock, self._sidecar_routes(), {"/stalls/wait": self.news})
+        self.news.on_news = self.sidecar.notify
         self.sidecar.start()
         if port and self.sidecar.port == port:
             self._port_hint = AppPortHint(port)

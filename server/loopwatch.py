@@ -140,6 +140,9 @@ class LoopWatch:
     # Called when a stall ends, with the code objects that were on the blocked stack (none
     # when the garbage collector was to blame).
     on_stall: Callable[[Stall, list[CodeType]], None] | None = None
+    # Called from the watchdog thread as a stall begins and again as it ends (the sidecar's
+    # long poll answers with it at once).
+    on_news: Callable[[Stall], None] | None = None
     app: AppCode = field(default_factory=AppCode)  # whose frames are the application's
 
     last_tick: float = field(default_factory=time.monotonic)
@@ -238,6 +241,7 @@ class LoopWatch:
                 self._stalls.popleft()
             self.stalls_total += 1
         self._current_codes = codes
+        self._tell(stall)
 
     def _end(self, resumed_tick: float) -> None:
         stall = self._current
@@ -254,8 +258,13 @@ class LoopWatch:
             stall.duration_s = duration
             self.stall_seconds_total += duration
             self._current = None
+        self._tell(stall)
         if self.on_stall is not None:
             self.on_stall(stall, self._current_codes)
+
+    def _tell(self, stall: Stall) -> None:
+        if self.on_news is not None:
+            self.on_news(stall)
 
 
 def _codes_of(frame: FrameType | None) -> list[CodeType]:

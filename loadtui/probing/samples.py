@@ -38,7 +38,7 @@ class ServerSample:
     cpu_percent: float | None = None
     rss_bytes: int | None = None
     stalled_now: bool = False
-    stall_culprit: str | None = None
+    stall: Stall | None = None  # the stall holding its loop now, as its sidecar named it
     stall_pid: int | None = None  # of the worker stalled now, in a look combining several
     pool_saturated_pids: tuple[int, ...] = ()  # workers whose pool is full, in such a look
 
@@ -53,6 +53,7 @@ class Stall:
     location: str = ""
     stack: tuple[str, ...] = field(default=())
     pid: int | None = None  # the worker process whose loop stalled
+    leaf: str = ""  # the library call the culprit was in ("psycopg Connection.wait"), or ""
 
 
 @dataclass(frozen=True)

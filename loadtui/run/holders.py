@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from loadtui.formats import code_at
 from loadtui.probing.samples import Holder as SampledHolder
 from loadtui.probing.samples import ThreadsLook
 from loadtui.run.rundoc import Holder, ThreadsSecond
@@ -83,12 +84,7 @@ def shares(seconds: Iterable[ThreadsSecond], group: Group) -> list[Share]:
 
 def named(holder: Holder) -> str:
     """``hash_password (app/auth.py:12) → hashlib.pbkdf2_hmac``."""
-    text = holder.function
-    if holder.location:
-        text += f" ({holder.location})"
-    if holder.leaf:
-        text += f" → {holder.leaf}"
-    return text
+    return code_at(holder.function, holder.location, holder.leaf)
 
 
 def doing(share: Share) -> str:

@@ -48,6 +48,7 @@ from loadtui.run.rundoc import (
     ThreadsSecond,
     TimelineEntry,
 )
+from loadtui.run.stallnow import LiveStalls, StallNow
 from loadtui.targets.target import Target
 
 RECENT_SAMPLES = 240  # about a minute of server samples, for live figures and rates
@@ -174,6 +175,7 @@ class RunModel:
         self.probe_failure: str | None = None
         self._seconds = stats.SecondsRunning()
         self._stalls: dict[float, Stall] = {}
+        self._live_stalls = LiveStalls()
         self._threads: dict[int, dict[int | None, ThreadsLook]] = {}  # epoch -> pid -> look
         self._drain: list[tuple[float, ServerSample]] = []
         self.signals = Signals()
@@ -252,6 +254,7 @@ class RunModel:
             return
         sample = stats.combine(samples)
         with self._lock:
+            self._live_stalls.look(samples)
             if self.finished or self.engine_done:
                 self._drain.append((sample.mono, sample))
             else:
@@ -282,11 +285,13 @@ class RunModel:
             self._closed.append(closed)
             self._seconds.add(closed)
 
-    def add_stalls(self, stalls: list[Stall]) -> None:
+    def add_stalls(self, stalls: list[Stall]) -> bool:
+        """Stalls as the probe heard of them; True when one began or ended (for the screen)."""
         with self._lock:
             for stall in stalls:
                 self._stalls[round(stall.started_epoch, 3)] = stall
             self.version += 1
+            return self._live_stalls.hear(stalls, time.monotonic())
 
     def add_threads(self, looks: list[ThreadsLook]) -> None:
         """The stack samplers' seconds (several workers' may arrive apart)."""
@@ -436,6 +441,11 @@ class RunModel:
         with self._lock:
             newest = self._newest(1)
             return newest[0] if newest else None
+
+    def stall_now(self) -> StallNow | None:
+        """The stall holding the server's loop now (the longest, with several workers)."""
+        with self._lock:
+            return self._live_stalls.now()
 
     def server_window(self, seconds: float = LIVE_WINDOW_S) -> ServerSecond:
         """The newest samples within ``seconds``, folded (for live display)."""

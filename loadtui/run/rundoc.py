@@ -248,6 +248,10 @@ class TimelineEntry(Part):
 
 
 # ---- what was seen, server side --------------------------------------------------------------
+Share = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
+Text = Annotated[str, Field(max_length=300)]
+
+
 class StallWindow(Part):
     """A stall of the server's event loop, the part of it that fell within the run."""
 
@@ -255,12 +259,9 @@ class StallWindow(Part):
     duration_s: NonNegative
     culprit: str
     location: str = ""
+    leaf: Text = ""  # the library call the culprit was in: "psycopg Connection.wait"
     ongoing: bool = False  # still blocked at the last look
     pid: Count | None = None  # the worker process whose loop it was
-
-
-Share = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
-Text = Annotated[str, Field(max_length=300)]
 
 
 class Holder(Part):

@@ -102,7 +102,7 @@ def combine(samples: Sequence[ServerSample]) -> ServerSample:
         cpu_percent=_sum(s.cpu_percent for s in samples),
         rss_bytes=_sum(s.rss_bytes for s in samples),
         stalled_now=worst is not None,
-        stall_culprit=worst.stall_culprit if worst else None,
+        stall=worst.stall if worst else None,
         stall_pid=worst.pid if worst else None,
         pool_saturated_pids=tuple(
             s.pid for s in samples if s.pid is not None and sample_pool_saturated(s)
@@ -333,6 +333,7 @@ def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[Sta
                     duration_s=round(ended - began, 4),
                     culprit=stall.culprit,
                     location=stall.location,
+                    leaf=stall.leaf,
                     ongoing=stall.ongoing,
                     pid=stall.pid,
                 )

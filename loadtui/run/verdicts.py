@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import JsonValue
 
-from loadtui.formats import duration, plural
+from loadtui.formats import code_at, duration, plural
 from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
 from loadtui.run import holders, stats
 from loadtui.run.model import RunModel
@@ -68,7 +68,8 @@ def _stall_verdict(
     culprits = [
         {
             "culprit": group[0].culprit,
-            "location": group[0].location,
+            "location": "" if _is_gc(group[0]) else group[0].location,  # not a file:line
+            "leaf": group[0].leaf,
             "stalls": len(group),
             "total_s": round(sum(w.duration_s for w in group), 3),
             "longest_s": round(max(w.duration_s for w in group), 3),
@@ -78,7 +79,8 @@ def _stall_verdict(
     ]
     several = model.workers > 1
     named = "; ".join(
-        f"{c['culprit']} ({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s"
+        f"{code_at(c['culprit'], c['location'], c['leaf'])} "
+        f"({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s"
         + (f", in {_pids(c['pids'])}" if several and c["pids"] else "")
         + ")"
         for c in culprits[:3]

@@ -160,14 +160,15 @@ class LoadResult:
 
 
 def blocking(verdict: Verdict) -> str:
-    """An event_loop_blocked verdict in one line: each culprit at its file:line, the stalls and
-    the longest."""
+    """An event_loop_blocked verdict in one line: each culprit at its file:line (and the call it
+    was in), the stalls and the longest."""
     evidence = verdict.evidence
     culprits = [c for c in _list(evidence.get("culprits")) if isinstance(c, Mapping)]
     if not culprits:  # no sidecar: the culprit cannot be named
         return shown(verdict.message)
     named = [
-        f"{c.get('culprit')} at {c.get('location') or 'an unknown location'}: "
+        f"{c.get('culprit')} at {c.get('location') or 'an unknown location'}"
+        f"{f' → {leaf}' if (leaf := c.get('leaf')) else ''}: "
         f"{_stalls(c.get('stalls'), c.get('longest_s'))}"
         for c in culprits
     ]

@@ -51,7 +51,19 @@ def test_one_stall_is_named_in_the_singular():
     blocked = found(model(10, stalls=[stall(2, 1.5, "sync_inner_function")]), "event_loop_blocked")
     assert blocked is not None
     assert "blocked once, 1.5 s in total" in blocked.message
-    assert "sync_inner_function (1 stall, 1.5 s)" in blocked.message
+    assert "sync_inner_function (app.py:1) (1 stall, 1.5 s)" in blocked.message
+
+
+def test_the_culprit_is_named_with_its_file_line_and_the_call_it_was_in():
+    """As the summary, `d` and the reports show it: the verdict's message."""
+    leaf = replace(stall(2, 1.5, "read_items"), location="app/items.py:62", leaf="psycopg wait")
+    blocked = found(model(10, stalls=[leaf]), "event_loop_blocked")
+    assert blocked is not None
+    assert "Culprit: read_items (app/items.py:62) → psycopg wait (1 stall" in blocked.message
+    assert blocked.evidence["culprits"][0]["leaf"] == "psycopg wait"
+    collector = replace(stall(1, 3, "gc.collect (generation 2)"), location="garbage collector")
+    gc = found(model(10, stalls=[collector]), "gc_pauses")
+    assert gc is not None and "Culprit: gc.collect (generation 2) (1 stall" in gc.message
 
 
 def test_a_stall_before_the_run_is_not_counted_and_one_across_its_start_is_clipped():

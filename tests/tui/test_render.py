@@ -10,10 +10,11 @@ from dataclasses import replace
 import pytest
 
 from loadtui.engine.plan import LoadPlan
-from loadtui.probing.samples import Holder, ThreadsLook
+from loadtui.probing.samples import Holder, Stall, ThreadsLook
 from loadtui.report.tables import count
 from loadtui.run.model import RunModel
 from loadtui.run.spec import RunSpec
+from loadtui.run.stallnow import StallNow
 from loadtui.tui.widgets import render
 from tests import synthetic
 from tests.fake_feed import FakeRun
@@ -57,7 +58,16 @@ def extreme() -> RunModel:
                 loop_lag_s=3600.0,
                 tick_age_s=3600.0,
                 stalled_now=True,
-                stall_culprit="a_handler_with_a_name_longer_than_any_pane_is_wide_" * 2,
+                stall=Stall(
+                    "2026-11-23T10:00:02+00:00",
+                    synthetic.EPOCH,
+                    3600.0,
+                    True,
+                    "a_handler_with_a_name_longer_than_any_pane_is_wide_" * 2,
+                    "app/api/routes/a_module_with_a_long_name.py:1234",
+                    leaf="psycopg Connection.wait",
+                    pid=pid,
+                ),
                 stall_pid=4_194_304,
                 heartbeat_ok=False,
                 cpu_percent=100.0,
@@ -81,7 +91,7 @@ def held(epoch: int, function: str, threads: float, on_cpu: float = 1.0) -> Thre
 
 def figure_lines(model: RunModel, width: int) -> list[str]:
     """The pane's lines of fixed height: the stall banner (when stalled now) and the figures."""
-    banner = render.stall_banner(model.latest_sample(), width, model.workers)
+    banner = render.stall_banner(model.stall_now(), width, model.workers)
     lines = [banner] if banner else []
     lines += render.client(model, width) + render.server(model, width)
     assert all(line.cell_len == len(line.plain) for line in lines)  # one cell a character
@@ -172,3 +182,53 @@ def test_the_pane_shows_requests_waiting_for_an_answer(oldest_s, finished, words
     assert render.latency(waiting_run(18.3, False), 40)[-1].plain == (
         "10 requests  0 errors  100 waiting 18.3s"
     )
+
+
+READ_ITEMS = Stall(
+    "",
+    synthetic.EPOCH,
+    1.6,
+    True,
+    "read_items",
+    "app/api/routes/items.py:62",
+    leaf="psycopg Connection.wait",
+)
+
+
+def test_the_stall_banner_names_the_culprit_where_it_is_and_what_it_was_in():
+    line = render.stall_banner(StallNow(1.6, READ_ITEMS), 120).plain
+    assert line == (
+        " STALL 1.6 s: read_items (app/api/routes/items.py:62) → psycopg Connection.wait"
+        " is blocking the event loop "
+    )
+    # narrower: the words go, then the call it was in, then the file:line; the name comes last
+    shapes = set()
+    for width in WIDTHS:
+        line = render.stall_banner(StallNow(1.6, READ_ITEMS), width).plain
+        assert len(line) <= width and "read_items" in line
+        assert ("(app/api/routes/items.py:62)" in line) == ("items.py" in line), line
+        assert ("→ psycopg Connection.wait" in line) == ("psycopg" in line), line
+        assert "→" not in line or "items.py:62" in line
+        shapes.add(("items.py" in line, "psycopg" in line, "blocking" in line))
+    assert shapes == {
+        (True, True, True),
+        (True, True, False),
+        (True, False, False),
+        (False, False, True),
+        (False, False, False),
+    }
+    assert render.stall_banner(StallNow(1.6, READ_ITEMS), 40).plain == (" STALL 1.6 s: read_items ")
+
+
+def test_the_stall_banner_shows_what_a_sidecar_says_as_text():
+    hostile = replace(
+        READ_ITEMS,
+        culprit="[bold red]x[/]\x1b[2J",
+        location="a.py:1\u202e",
+        leaf="\x1b]0;title\x07",
+    )
+    line = render.stall_banner(StallNow(None, hostile), 200)
+    assert line is not None and not line.spans  # one style for the whole line, no markup
+    assert "[bold red]x[/]\\x1b[2J (a.py:1\\u202e) → \\x1b]0;title\\x07" in line.plain
+    unnamed = render.stall_banner(StallNow(0.3, None, pid=12), 80, workers=2)
+    assert unnamed.plain == " STALL 0.3 s in worker 12: unknown code is blocking the event loop "

@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 
 from loadtui.engine import hdr
-from loadtui.formats import count, duration, megabytes, ms, ms_with_unit
+from loadtui.formats import code_at, count, duration, megabytes, ms, ms_with_unit
 from loadtui.probing.samples import STALL_THRESHOLD_S, ServerSample
 from loadtui.run import holders, stats
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RequestStats, ServerSecond, Summary, ThreadsSecond, Verdict
+from loadtui.run.stallnow import StallNow
 from loadtui.safe_text import shown
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -293,17 +294,28 @@ def server(model: RunModel, width: int) -> list[Text]:
     ]
 
 
-def stall_banner(sample: ServerSample | None, width: int, workers: int = 1) -> Text | None:
-    """One line, whatever the width (its height is the layout's): shorter words when narrow,
-    then the culprit's name cut."""
-    if sample is None or not sample.stalled_now:
+def stall_banner(now: StallNow | None, width: int, workers: int = 1) -> Text | None:
+    """One line, whatever the width (its height is the layout's): the culprit with its file:line
+    and the call it was in. Narrower, shorter words, then none, then the culprit without the
+    call, then without its file:line, then its name cut."""
+    if now is None:
         return None
-    age = sample.tick_age_s
-    culprit = shown(sample.stall_culprit or "unknown code")
-    seconds = f" {age:.1f} s" if age is not None else ""
-    where = f" in worker {sample.stall_pid}" if workers > 1 and sample.stall_pid else ""
-    words = ("is blocking the event loop", "blocks the loop")
-    forms = ([Text(f" STALL{seconds}{where}: {culprit} {w} ", style=STALL)] for w in words)
+    seconds = f" {now.seconds:.1f} s" if now.seconds is not None else ""
+    where = f" in worker {now.pid}" if workers > 1 and now.pid else ""
+    stall = now.stall
+    if stall is None:
+        names = ["unknown code"]
+    else:
+        named = (
+            code_at(stall.culprit, stall.location, stall.leaf),
+            code_at(stall.culprit, stall.location),
+            stall.culprit,
+        )
+        names = [shown(name) for name in dict.fromkeys(named)]
+    words = (" is blocking the event loop", " blocks the loop", "")
+    forms = (
+        [Text(f" STALL{seconds}{where}: {name}{w} ", style=STALL)] for name in names for w in words
+    )
     line = _fitting(width, forms)[0]
     line.truncate(width, overflow="ellipsis")
     return line
