@@ -498,7 +498,8 @@ MAX_SILENCES = 100  # kept in order; later ones only counted (a long run of a sl
 class SilenceRunning:
     """The run's silences (seconds with no answer while requests waited), kept as seconds
     close, and how fast the server answers when it does: the lowest median latency of a second
-    whose every request got an answer."""
+    whose every request got an answer. With several engines a second is judged as it closes,
+    with the engines' figures it holds by then (a late engine's part added after it is not)."""
 
     ended: list[Silence] = field(default_factory=list)  # at least SILENCE_MIN_S long
     more: int = 0  # ... beyond MAX_SILENCES

@@ -67,6 +67,20 @@ def test_without_the_token_every_request_is_an_error_by_status_and_the_run_fails
     assert "no request succeeded" not in allowed.stderr
 
 
+def test_a_matrix_with_a_run_without_a_success_names_it_and_exits_1(shop, tmp_path):
+    # GET /orders is answered 405 Method Not Allowed, every time; GET /items/1 succeeds
+    args = ["matrix", "--target", shop, "--routes", "/orders,/items/1", "--users", "2"]
+    args += ["--duration", "1"]
+    result = loadtui(*args, "--out", tmp_path / "a")
+    assert result.returncode == exits.FAILED, result.stderr
+    assert len(list(tmp_path.glob("a/*/route-*.json"))) == 2  # every run done and written
+    failed = [line for line in result.stderr.splitlines() if "no request succeeded" in line]
+    assert len(failed) == 1 and failed[0].startswith("loadtui matrix: /orders@2u: no request ")
+    assert failed[0].endswith(" answered 405: a failed run (--allow-no-success accepts it)")
+    allowed = loadtui(*args, "--out", tmp_path / "b", "--allow-no-success")
+    assert allowed.returncode == exits.OK, allowed.stderr
+
+
 def test_path_parameters_and_bodies_from_a_data_file(shop, tmp_path):
     rows = tmp_path / "rows.jsonl"
     rows.write_text("".join(json.dumps({"id": n, "item": f"item {n} ü"}) + "\n" for n in (1, 2, 3)))

@@ -144,11 +144,11 @@ def waiting(run: Summary, ended: bool, short: bool) -> tuple[str, str] | None:
     number, oldest = run.in_flight_at_end, run.oldest_in_flight_s
     if not number or oldest is None or (not ended and oldest < WAITING_SHOWN_S):
         return None
-    words = "unanswered at end" if ended else "waiting"
+    label = "unanswered" if ended else "waiting"
     if short:
-        text = f"{count(number)} {'unanswered' if ended else 'waiting'} {duration(oldest)}"
+        text = f"{count(number)} {label} {duration(oldest)}"
     else:
-        text = f"{count(number)} {words}, oldest {duration(oldest)}"
+        text = f"{count(number)} {label}{' at end' if ended else ''}, oldest {duration(oldest)}"
     return f"  {text}", BAD if oldest >= WAITING_BAD_S else WARN
 
 
