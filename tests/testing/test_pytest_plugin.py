@@ -113,7 +113,9 @@ def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
     write_module(tmp_path, "shop_app", SHOP)
     monkeypatch.chdir(tmp_path)
     blocking = loadtui_run(app="shop_app:app", route="/price", users=4, duration=2)
-    with pytest.raises(AssertionError, match=r"lookup_price at shop_app\.py:\d+: \d+ stalls?, "):
+    with pytest.raises(
+        AssertionError, match=r"lookup_price at shop_app\.py:\d+ → time\.sleep: \d+ stalls?, "
+    ):
         blocking.assert_no_blocking()
     fast = loadtui_run(app="shop_app:app", route="/fast", users=4, duration=2)
     fast.assert_no_blocking()
@@ -368,5 +370,5 @@ def test_a_real_pytest_run_over_the_readme_test_file(tmp_path: Path):
         in failure
     )
     line = next(n for n, text in enumerate(SHOP_PACKAGE.splitlines(), 1) if "sleep" in text)
-    where = re.escape(f"search_index at shop/main.py:{line}: ")
+    where = re.escape(f"search_index at shop/main.py:{line} → time.sleep: ")
     assert re.search(where + r"\d+ stalls?, the longest \d", failure), failure
