@@ -266,7 +266,14 @@ PAGE_FACTS = """({
 })"""
 
 
-def test_html_report_renders_offline_in_chromium(runs, tmp_path):
+def charts_of(doc: RunDocument) -> int:
+    """A run's charts: five, and who held the pool and the loop's busy share where sampled."""
+    threads = doc.server.threads
+    held = any(second.pool for second in threads)
+    return 5 + held + any(second.loop_busy is not None for second in threads)
+
+
+def test_html_report_renders_offline_in_chromium(runs, docs, tmp_path):
     if shutil.which("chromium") is None:
         pytest.fail("chromium is not installed: apt-get install chromium (make test installs it)")
     out = tmp_path / "report.html"
@@ -279,7 +286,8 @@ def test_html_report_renders_offline_in_chromium(runs, tmp_path):
     assert seen.errors == []
     assert seen.requests == [out.as_uri()]
     facts = seen.found
-    assert facts["charts"] == facts["drawn"] == 1 + 2 * 5  # the spectrum, five charts a run
+    charts = 1 + charts_of(docs["5a"]) + charts_of(docs["4"])  # the spectrum, then each run's
+    assert facts["charts"] == facts["drawn"] == charts
     assert facts["lines"] >= 2 + 2 * 4
     assert facts["stalls"] > 0  # route 4 blocked its loop
     assert facts["rows"] == 2 and facts["verdicts"] >= 1
