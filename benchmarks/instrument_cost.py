@@ -8,12 +8,20 @@ app file is served both ways: plain with ``LOADTUI_INSTRUMENT=0`` (instrument() 
 nothing), instrumented without. Pairs alternate their order (ABBA) so that drift on a shared
 machine cancels out. Aim: under 3 % req/s.
 
+``--sampling`` compares instead the instrumented app with its stack sampler off
+(``sample_hz=0``) and on (the default rate), both watched as loadtui watches: ``/samples`` read
+once a second (the sampler only runs while watched); ``--route sync`` serves a ``def`` route (the
+sampler then walks the pool's 40 threads too). ``--idle`` measures the watched app's CPU with no
+load, sampler off and on. Aims: under 3 % req/s at saturation, under 1 % of a core idle.
+
     flock /tmp/loadtui-bench.lock .venv/bin/python -m benchmarks.instrument_cost [--pairs 6]
+        [--sampling [--route sync] [--idle]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -22,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +41,7 @@ import psutil
 from benchmarks._common import pinned
 
 APP = """
+import os
 from fastapi import FastAPI
 from loadtui import instrument
 
@@ -43,7 +53,12 @@ async def ping():
     return {"ok": True}
 
 
-instrument(app)
+@app.get("/sync")
+def sync():
+    return {"ok": True}
+
+
+instrument(app, sample_hz=int(os.environ.get("COST_SAMPLE_HZ", "100")))
 """
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -54,8 +69,36 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(app_dir: Path, port: int, instrumented: bool) -> subprocess.Popen[bytes]:
+class Watcher:
+    """Reads the sidecar's /samples once a second, as loadtui's probe does during a run."""
+
+    def __init__(self, url: str) -> None:
+        beat = httpx.get(f"{url}/heartbeat", timeout=2).json()
+        self.samples = f"http://127.0.0.1:{beat['sidecar_port']}/samples"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.seconds_seen = 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            with contextlib.suppress(httpx.HTTPError):
+                self.seconds_seen = len(httpx.get(self.samples, timeout=2).json()["seconds"])
+
+    def __enter__(self) -> Watcher:
+        httpx.get(self.samples, timeout=2)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(3)
+
+
+def _serve(
+    app_dir: Path, port: int, instrumented: bool, sample_hz: int = 100
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ, LOADTUI_INSTRUMENT="1" if instrumented else "0")
+    env["COST_SAMPLE_HZ"] = str(sample_hz)
     command = [sys.executable, "-m", "uvicorn", "cost_app:app", "--app-dir", str(app_dir)]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(pinned(command, 0), env=env, stderr=subprocess.DEVNULL)
@@ -106,16 +149,74 @@ def measure(app_dir: Path, instrumented: bool, seconds: int, connections: int) -
         proc.wait(10)
 
 
+def measure_sampling(app_dir: Path, hz: int, args: argparse.Namespace) -> Result:
+    """The instrumented app, watched, its sampler at ``hz`` (0: off); idle or at saturation."""
+    port = _free_port()
+    proc = _serve(app_dir, port, True, sample_hz=hz)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        server = psutil.Process(proc.pid)
+        with Watcher(base):
+            if args.idle:
+                time.sleep(2)
+                before, started = _cpu(server), time.monotonic()
+                time.sleep(args.seconds)
+                share = (_cpu(server) - before) / (time.monotonic() - started)
+                return Result(0.0, 0.0, share * 100)  # cpu_us holds % of a core here
+            url = f"{base}/{args.route}"
+            _wrk(url, 2, args.connections, server)  # warm-up
+            return _wrk(url, args.seconds, args.connections, server)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def sampling(app_dir: Path, args: argparse.Namespace) -> None:
+    what = "server CPU, % of a core (idle)" if args.idle else f"/{args.route} at saturation"
+    print(f"stack sampler off vs on ({what}), watched: /samples read once a second\n")
+    print("| pair | req/s off | req/s on | change | CPU off | CPU on | change |")
+    print("|---|---|---|---|---|---|---|")
+    changes: list[float] = []
+    cpu: list[float] = []
+    for pair in range(args.pairs):
+        order = (0, 100) if pair % 2 == 0 else (100, 0)
+        results = {hz: measure_sampling(app_dir, hz, args) for hz in order}
+        off, on = results[0], results[100]
+        changes.append(on.rps / off.rps - 1 if off.rps else 0.0)
+        cpu.append(on.cpu_us - off.cpu_us if args.idle else on.cpu_us / off.cpu_us - 1)
+        unit = "%" if args.idle else " µs"
+        print(
+            f"| {pair + 1} | {off.rps:,.0f} | {on.rps:,.0f} | {changes[-1]:+.1%} | "
+            f"{off.cpu_us:.2f}{unit} | {on.cpu_us:.2f}{unit} | "
+            + (f"{cpu[-1]:+.2f} points |" if args.idle else f"{cpu[-1]:+.1%} |"),
+            flush=True,
+        )
+    if args.idle:
+        print(f"\nmedian extra CPU with sampling: {statistics.median(cpu):+.2f} % of a core")
+    else:
+        print(
+            f"\nmedian change, sampling on vs off: req/s {statistics.median(changes):+.1%} "
+            f"({min(changes):+.1%} to {max(changes):+.1%}), CPU/req "
+            f"{statistics.median(cpu):+.1%}; aim: req/s within -3 %"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--sampling", action="store_true", help="stack sampler off vs on")
+    parser.add_argument("--route", choices=("ping", "sync"), default="ping")
+    parser.add_argument("--idle", action="store_true", help="with --sampling: no load")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed")
     app_dir = Path(tempfile.mkdtemp())
     (app_dir / "cost_app.py").write_text(APP)
+    if args.sampling:
+        sampling(app_dir, args)
+        return
     print(
         "| pair | req/s plain | req/s instr. | change | p99 ms plain | p99 ms instr. "
         "| CPU µs/req plain | CPU µs/req instr. | change |"

@@ -31,12 +31,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     samples: list[object] = []
+    failures: list[str] = []
     with SpawnedServer.start() as server:
         process = psutil.Process(server.pid)
         time.sleep(2)
         idle = cpu_percent(process, args.seconds)
         target = parse_target(server.url, "/ping")
-        probe = Probe(target, samples.append, lambda _stalls: None, lambda _a, _m: None)
+        probe = Probe(
+            target, samples.append, lambda _stalls: None, lambda _a, _m: None, failures.append
+        )
         probe.start()
         time.sleep(2)
         probed = cpu_percent(process, args.seconds)
@@ -44,6 +47,8 @@ def main() -> None:
     rate = len(samples) / (args.seconds + 2)
     print(f"server CPU idle {idle:.2f}%, probed {probed:.2f}% ({rate:.1f} samples/s)")
     print(f"probe cost: {probed - idle:.2f}% of one core (target < 1%)")
+    if failures:
+        print(f"the probe failed: {failures[0]}")
 
 
 if __name__ == "__main__":

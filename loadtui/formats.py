@@ -52,3 +52,15 @@ def clock(seconds: float) -> str:
 def plural(number: int, word: str) -> str:
     """ "1 stall", "3 stalls"."""
     return f"{number} {word}" if number == 1 else f"{number} {word}s"
+
+
+def code_at(function: str, location: str = "", leaf: str = "") -> str:
+    """Application code as loadtui names it wherever it is shown: ``read_items
+    (app/api/routes/items.py:62) → psycopg Connection.wait`` (its file:line and the library
+    call it was in, each when known)."""
+    text = function
+    if location:
+        text += f" ({location})"
+    if leaf:
+        text += f" → {leaf}"
+    return text

@@ -8,6 +8,8 @@ process of it.
 - Each worker's sidecar (``/metrics``, parsed with prometheus_client's parser, and ``/stalls``):
   thread pool, background backlog, loop tick age and lag, stalls with their culprits. The
   sidecar lives outside the worker's event loop, so it answers while the loop is blocked.
+  One long poll per sidecar (``/stalls/wait``) hears each stall as it begins and ends, and hands
+  it on at once; a sidecar without it (an older loadtui) has its ``/stalls`` read once a second.
 - The app's ``/heartbeat``, on a dedicated connection with a short timeout; its answer names
   the worker (pid) that gave it.
 - psutil on each worker: CPU, RSS. This works even while a loop is blocked.
@@ -47,14 +49,22 @@ from loadtui.probing.samples import (
     STALL_THRESHOLD_S,
     ServerSample,
     Stall,
+    ThreadsLook,
 )
+from loadtui.probing.threads import parse_samples
 from loadtui.targets.target import Target, base_url
 
 PROBE_INTERVAL_S = 0.25
 HEARTBEAT_TIMEOUT_S = 0.5
 SIDECAR_TIMEOUT_S = 1.0  # the whole request, body included
 IDENTITY_TIMEOUT_S = 0.5
-STALLS_EVERY_S = 1.0
+STALLS_EVERY_S = 1.0  # /stalls, from a sidecar without the long poll
+WAIT_PATH = "/stalls/wait"
+WAIT_DEADLINE_S = 10.0  # a sidecar answers a long poll within ~5.5 s, news or not
+WAIT_GAP_S = 0.05  # between long polls: a sidecar answering at once is not asked in a loop
+WAIT_RETRY_S = 2.0  # after a long poll that failed (the sidecar's /stalls is read meanwhile)
+MAX_NEWS = 64
+SAMPLES_EVERY_S = 1.0  # the stack sampler's seconds: one new one a second
 DISCOVER_EVERY_S = 2.0
 MAX_BODY_BYTES = 4 * 1024 * 1024  # /stalls with 256 stacks of 40 frames is well under this
 MAX_SMALL_BODY_BYTES = 64 * 1024  # /heartbeat, /identity
@@ -64,6 +74,10 @@ _PATH = re.compile(r"/[\x21-\x7e]{0,200}")
 
 class FetchError(Exception):
     """A probe request that got no usable answer."""
+
+
+class _NoLongPoll(Exception):
+    """A sidecar of an older loadtui, without ``/stalls/wait``."""
 
 
 # ---- reading what a target says, checked -------------------------------------------------------
@@ -119,7 +133,7 @@ def _stall(raw: Any, pid: int | None) -> Stall | None:
     started, duration = _number(raw.get("started_at_epoch")), _number(raw.get("duration_s"))
     if started is None or duration is None or duration < 0:
         return None
-    stack = raw.get("stack")
+    stack, leaf = raw.get("stack"), raw.get("leaf")
     return Stall(
         started_at=_text(raw.get("started_at", ""), 40),
         started_epoch=started,
@@ -129,7 +143,32 @@ def _stall(raw: Any, pid: int | None) -> Stall | None:
         location=_text(raw.get("location", "")),
         stack=tuple(_text(line) for line in stack[:60]) if isinstance(stack, list) else (),
         pid=pid,
+        leaf=leaf[:300] if isinstance(leaf, str) else "",  # absent from older sidecars
     )
+
+
+@dataclass(frozen=True)
+class News:
+    """A ``/stalls/wait`` answer, checked: the stalls that began or ended since the last."""
+
+    seq: int  # the number of the newest news: the next long poll asks after it
+    complete: bool  # False: news was missed (read /stalls for the rest)
+    stalls: list[Stall]
+
+
+def _news(body: bytes, pid: int | None) -> News | None:
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(answer, dict):
+        return None
+    seq, raw = _integer(answer.get("seq"), 0, 2**53), answer.get("stalls")
+    if seq is None or not isinstance(raw, list):
+        return None
+    pid = _pid(answer.get("pid")) or pid
+    stalls = [s for r in raw[-MAX_NEWS:] if (s := _stall(r, pid)) is not None]
+    return News(seq, answer.get("complete") is True, stalls)
 
 
 # ---- one worker process ----------------------------------------------------------------------
@@ -143,6 +182,15 @@ class Worker:
     metrics: dict[str, Any] = field(default_factory=dict)
     sidecar_ok: bool | None = None
     stalls_read: float = 0.0  # when /stalls was last read (monotonic)
+    # the long poll: the number of the news heard last, whether it holds (a request in flight,
+    # the last answer good), whether news was missed (then /stalls is read once)
+    news_seq: int | None = field(default=None, init=False)
+    news_live: bool = field(default=False, init=False)
+    news_missed: bool = field(default=False, init=False)
+    news_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    samples_read: float = 0.0  # when /samples was last read (monotonic)
+    samples_newest: int = 0  # the newest second of /samples handed on (epoch)
+    samples_absent: bool = False  # a sidecar without a stack sampler (older, or switched off)
     ongoing: Stall | None = None  # its loop's current stall, as /stalls last said
 
     def watch_process(self) -> None:
@@ -191,8 +239,10 @@ class Probe:
         on_signals: Callable[[list[str], list[str]], None],
         on_failure: Callable[[str], None],
         interval_s: float = PROBE_INTERVAL_S,
+        on_threads: Callable[[list[ThreadsLook]], None] | None = None,
     ) -> None:
         self.target = target
+        self.on_threads = on_threads
         self.on_look = on_look
         self.on_stalls = on_stalls
         self.on_signals = on_signals
@@ -254,6 +304,7 @@ class Probe:
                 asyncio.create_task(self._sampler(sidecars)),
             ]
             await self._stop.wait()
+            tasks += [w.news_task for w in self.workers.values() if w.news_task is not None]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -267,7 +318,10 @@ class Probe:
         if not self.target.permits(host):
             raise FetchError(f"{host} is not a host loadtui may probe")
         try:
-            async with asyncio.timeout(deadline), client.stream("GET", url) as response:
+            async with (
+                asyncio.timeout(deadline),
+                client.stream("GET", url, timeout=deadline) as response,
+            ):
                 body = bytearray()
                 async for chunk in response.aiter_raw():
                     body += chunk
@@ -420,7 +474,10 @@ class Probe:
         except (FetchError, ValueError):  # ValueError: an exposition that does not parse
             worker.metrics, worker.sidecar_ok = {}, (False if worker.sidecar else None)
         if worker.sidecar and worker.sidecar_ok:
+            if worker.news_task is None:
+                worker.news_task = asyncio.create_task(self._hear_news(client, worker))
             await self._read_stalls(client, worker)
+            await self._read_samples(client, worker)
 
     async def _read_stalls(self, client: httpx.AsyncClient, worker: Worker) -> None:
         now = time.monotonic()
@@ -430,11 +487,13 @@ class Probe:
             age = worker.metrics.get("loadtui_event_loop_tick_age_seconds", 0.0)
             worker.ongoing = replace(worker.ongoing, duration_s=max(worker.ongoing.duration_s, age))
             self.on_stalls([worker.ongoing])
-        if now - worker.stalls_read < STALLS_EVERY_S:
+        if worker.news_live and not worker.news_missed:
+            return  # the long poll hears every stall
+        if now - worker.stalls_read < STALLS_EVERY_S and not worker.news_missed:
             return
         if not (worker.metrics.get("loadtui_event_loop_stalls_total") or stalled):
             return
-        worker.stalls_read = now
+        worker.stalls_read, worker.news_missed = now, False
         try:
             answer = await self._get_json(
                 client, f"{worker.sidecar}/stalls", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
@@ -449,6 +508,74 @@ class Probe:
         worker.ongoing = ongoing[-1] if ongoing and stalled else None
         if stalls:
             self.on_stalls(stalls)
+
+    async def _read_samples(self, client: httpx.AsyncClient, worker: Worker) -> None:
+        """The stack sampler's finished seconds not handed on yet (asking keeps it sampling)."""
+        now = time.monotonic()
+        if self.on_threads is None or worker.samples_absent:
+            return
+        if now - worker.samples_read < SAMPLES_EVERY_S:
+            return
+        worker.samples_read = now
+        try:
+            status, body = await self._get(
+                client, f"{worker.sidecar}/samples", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
+            )
+            answer = json.loads(body) if status == 200 else None
+        except (FetchError, ValueError, RecursionError):
+            return
+        worker.samples_absent = status == 404
+        looks = [
+            look for look in parse_samples(answer, worker.pid) if look.epoch > worker.samples_newest
+        ]
+        if looks:
+            worker.samples_newest = looks[-1].epoch
+            self.on_threads(looks)
+
+    async def _hear_news(self, client: httpx.AsyncClient, worker: Worker) -> None:
+        """Holds one long poll on ``worker``'s sidecar while it is the probe's: each stall's
+        start and end is handed on as the sidecar tells it. An older sidecar (404) is left to
+        the /stalls reads; after a failure they stand in until a long poll holds again."""
+        try:
+            while self.workers.get(worker.pid) is worker and worker.sidecar:
+                asked = time.monotonic()
+                news = await self._wait_news(client, worker.sidecar, worker)
+                worker.news_live = news is not None
+                if news is not None:
+                    self._heard(worker, news)
+                pause = WAIT_GAP_S if news is not None else WAIT_RETRY_S
+                await asyncio.sleep(max(0.0, asked + pause - time.monotonic()))
+        except _NoLongPoll:
+            worker.news_live = False
+        except Exception as exc:
+            worker.news_live = False
+            self._fail(exc)
+
+    async def _wait_news(
+        self, client: httpx.AsyncClient, sidecar: str, worker: Worker
+    ) -> News | None:
+        """The sidecar's next news; None when it gave none that holds."""
+        after = "" if worker.news_seq is None else f"?after={worker.news_seq}"
+        try:
+            status, body = await self._get(
+                client, f"{sidecar}{WAIT_PATH}{after}", WAIT_DEADLINE_S, MAX_BODY_BYTES
+            )
+        except FetchError:
+            return None
+        if status == 404:
+            raise _NoLongPoll
+        return _news(body, worker.pid) if status == 200 else None
+
+    def _heard(self, worker: Worker, news: News) -> None:
+        worker.news_missed = worker.news_missed or not news.complete
+        worker.news_seq = news.seq
+        for stall in news.stalls:
+            if stall.ongoing:
+                worker.ongoing = stall
+            elif worker.ongoing is not None and worker.ongoing.started_epoch == stall.started_epoch:
+                worker.ongoing = None
+        if news.stalls:
+            self.on_stalls(news.stalls)
 
     def _sample(self, worker: Worker, mono: float) -> ServerSample:
         m = worker.metrics
@@ -482,7 +609,7 @@ class Probe:
             heartbeat_ms=beat.ms if beat.ok and answered_here else None,
             heartbeat_ok=beat.ok if answered_here else None,
             stalled_now=stalled,
-            stall_culprit=worker.ongoing.culprit if stalled and worker.ongoing else None,
+            stall=worker.ongoing if stalled else None,
             stall_pid=worker.pid if stalled else None,
             **worker.process_stats(),
         )

@@ -457,9 +457,19 @@ class Engine:
             **self._resources(),
             tasks=len(asyncio.all_tasks()),
             by_name=done.names(self.mix.names),
+            oldest_in_flight_s=self._oldest_in_flight(),
         )
         done.clear()
         return snapshot
+
+    def _oldest_in_flight(self) -> float | None:
+        """How long the oldest request in flight has waited, s; None when none is. Once an
+        interval, over the users (open loop: the connections): the hot path keeps nothing for it,
+        each channel already holds when its request was sent."""
+        if not self.in_flight:
+            return None
+        sent = [user.started for user in self._users if user.in_flight]
+        return round(max(0.0, clock() - min(sent)), 3) if sent else None
 
     def _resources(self) -> dict[str, int]:
         """The engine's memory and descriptors; the last reading when none can be taken (out

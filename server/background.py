@@ -60,6 +60,7 @@ class BackgroundAccounting:
         self.pending = dict.fromkeys(KINDS, 0)
         self.running = dict.fromkeys(KINDS, 0)
         self.completed = dict.fromkeys(KINDS, 0)
+        self.threads: set[int] = set()  # running a sync background task now
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
@@ -98,10 +99,13 @@ class BackgroundAccounting:
     def _wrap_sync(self, func: Callable[..., Any], kind: str) -> Callable[..., Any]:
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
+            ident = threading.get_ident()
             self._started(kind)
+            self.threads.add(ident)
             try:
                 return func(*args, **kwargs)
             finally:
+                self.threads.discard(ident)
                 self._finished(kind)
 
         return run

@@ -10,7 +10,8 @@ What it adds:
   instrumentation's middleware, ahead of the app's routes: requests to the app's own routes pay
   no extra route matching);
 - a metrics sidecar on its own port (:mod:`loadtui.server.sidecar`) that answers while the loop
-  is blocked, one per worker process (:mod:`loadtui.server.listen`).
+  is blocked, one per worker process (:mod:`loadtui.server.listen`), and tells a waiting probe
+  of each stall as it begins and ends (``/stalls/wait``: :mod:`loadtui.server.stallnews`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import contextlib
 import json
 import logging
 import os
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +32,7 @@ from anyio import CapacityLimiter
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .appframes import AppCode, packages_of
 from .apppaths import AppPaths, InstrumentError, check_free
 from .background import (
     BackgroundAccounting,
@@ -39,7 +44,9 @@ from .background import (
 from .listen import AppPortHint, sidecar_socket
 from .loopwatch import LoopWatch
 from .metrics import CONTENT_TYPE, MetricSources, PoolReading, build_registry, exposition
+from .sampler import DEFAULT_HZ, MAX_HZ, Sampler
 from .sidecar import Responder, Sidecar
+from .stallnews import StallNews
 
 __all__ = ["ENV_SWITCH", "InstrumentError", "Instrumentation", "instrument", "mark_blocking"]
 
@@ -64,6 +71,9 @@ class Instrumentation:
     in_flight: int = 0
     limiter: CapacityLimiter | None = None
     sidecar: Sidecar | None = None
+    news: StallNews = field(default_factory=StallNews)
+    sample_hz: int = DEFAULT_HZ  # 0: no stack sampler
+    sampler: Sampler | None = None
     _port_hint: AppPortHint | None = None
 
     def __post_init__(self) -> None:
@@ -75,6 +85,7 @@ class Instrumentation:
         )
         self.registry = build_registry(sources)
         self.watch.on_stall = lambda _stall, codes: learn_blocking(codes)
+        self.watch.on_news = lambda stall: self.news.publish(stall.to_dict(time.monotonic()))
 
     # ---- lifecycle, inside the loop ------------------------------------------------
     async def startup(self) -> None:
@@ -84,10 +95,19 @@ class Instrumentation:
         self.watch.start()
         if self.metrics_port is not None:
             self._start_sidecar(self.metrics_port)
+        if self.sidecar is not None and self.sample_hz:
+            loop_thread = threading.get_ident()
+            threads = self.background.threads
+            self.sampler = Sampler(self.watch.app, loop_thread, threads, self.sample_hz)
+            self.sampler.start()
 
     async def shutdown(self) -> None:
         await self.watch.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
         if self.sidecar is not None:
+            self.news.on_news = None
             self.sidecar.stop()
             self.sidecar = None
         if self._port_hint is not None:
@@ -97,7 +117,8 @@ class Instrumentation:
         sock = sidecar_socket(self.metrics_host, port)
         if sock is None:
             return
-        self.sidecar = Sidecar(sock, self._sidecar_routes())
+        self.sidecar = Sidecar(sock, self._sidecar_routes(), {"/stalls/wait": self.news})
+        self.news.on_news = self.sidecar.notify
         self.sidecar.start()
         if port and self.sidecar.port == port:
             self._port_hint = AppPortHint(port)
@@ -111,6 +132,7 @@ class Instrumentation:
                 _JSON,
             ),
             "/identity": lambda: (_json(self.identity()), _JSON),
+            "/samples": lambda: (_json(self.samples()), _JSON),
         }
 
     # ---- readable from any thread ----------------------------------------------------
@@ -124,6 +146,15 @@ class Instrumentation:
             int(limiter.borrowed_tokens),
             limiter.statistics().tasks_waiting,
         )
+
+    def samples(self) -> dict[str, Any]:
+        """The stack sampler's last seconds: who held the threads, how busy the loop was."""
+        sampler = self.sampler
+        return {
+            "pid": os.getpid(),
+            "hz": sampler.hz if sampler else 0,
+            "seconds": sampler.seconds() if sampler else [],
+        }
 
     def metrics_text(self) -> bytes:
         return exposition(self.registry)
@@ -210,6 +241,7 @@ def _wrap_lifespan(app: Any, ins: Instrumentation) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
         check_free(app.router.routes, ins.paths)  # routes added after instrument()
+        ins.watch.app = ins.watch.app.with_packages(packages_of(app.router.routes))
         await ins.startup()
         try:
             async with original(inner_app) as state:
@@ -233,6 +265,7 @@ def instrument(
     threads: int | None = None,
     stall_threshold: float = 0.1,
     tick_interval: float = 0.02,
+    sample_hz: int = DEFAULT_HZ,
 ) -> Instrumentation | None:
     """Instrument a FastAPI or Starlette app in place, before it is served.
 
@@ -248,6 +281,8 @@ def instrument(
     route the app already has at one of them (a Prometheus exporter's ``/metrics``, added
     before or after this call) raises :class:`InstrumentError` naming this option.
     ``threads``: resize AnyIO's default thread pool (default 40) at startup.
+    ``sample_hz``: how often, while loadtui watches, the sidecar samples the threads' stacks to
+    name who holds the thread pool and how busy the loop is (0 turns it off; at most 1000).
 
     Calling it again on an instrumented app returns the existing instrumentation and adds
     nothing (later calls' options are ignored).
@@ -262,12 +297,23 @@ def instrument(
         return existing
     if threads is not None and threads < 1:
         raise ValueError("threads must be at least 1")
+    if (
+        isinstance(sample_hz, bool)
+        or not isinstance(sample_hz, int)
+        or not 0 <= sample_hz <= MAX_HZ
+    ):
+        raise ValueError(f"sample_hz must be a whole number from 0 to {MAX_HZ} (got {sample_hz!r})")
     ins = Instrumentation(
         paths=AppPaths.under(path_prefix),
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         threads=threads,
-        watch=LoopWatch(threshold_s=stall_threshold, tick_interval_s=tick_interval),
+        sample_hz=sample_hz,
+        watch=LoopWatch(
+            threshold_s=stall_threshold,
+            tick_interval_s=tick_interval,
+            app=AppCode([sys._getframe(1).f_globals.get("__name__", "")]),
+        ),
     )
     check_free(app.router.routes, ins.paths)
     install_patch()

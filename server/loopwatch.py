@@ -20,32 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import CodeType, FrameType
 
+from .appframes import AppCode, inside_loop, stack_of
 from .framepaths import shown_file
 
-# Frames from these top-level packages are plumbing, never the culprit.
-FRAMEWORK_PACKAGES = frozenset(
-    {
-        "uvicorn",
-        "starlette",
-        "fastapi",
-        "anyio",
-        "uvloop",
-        "h11",
-        "httptools",
-        "sniffio",
-        "pydantic",
-    }
-)
-# loadtui's own modules are plumbing too, except the demo app's routes: their work functions
-# are the application code the demo shows being blamed.
-DEMO_APP_MODULES = frozenset({"loadtui.server.routes"})
-# A frame of these modules runs the loop: frames beyond it started the loop, not the stall.
-LOOP_RUNNERS = frozenset({"asyncio.runners", "asyncio.base_events", "uvloop"})
 LOOP_INTERNALS = "event loop internals (no application frame)"
 # Thread.start() waits for the new thread to run: long only when the OS has no core for it (a
 # thread pool growing on a busy machine), so the loop was starved, not blocked by the app
 THREAD_STARTING = "event loop internals (waiting for a new thread to start)"
-MAX_STACK_FRAMES = 40
 
 
 @dataclass
@@ -55,6 +36,7 @@ class Stall:
     culprit: str
     location: str
     stack: list[str]
+    leaf: str = ""  # the library call the culprit was in
     duration_s: float | None = None  # None while the loop is still blocked
 
     def to_dict(self, now_mono: float) -> dict[str, object]:
@@ -67,18 +49,17 @@ class Stall:
             "ongoing": ongoing,
             "culprit": self.culprit,
             "location": self.location,
+            "leaf": self.leaf,
             "stack": self.stack,
         }
 
 
-def _is_plumbing(frame: FrameType) -> bool:
-    module = frame.f_globals.get("__name__", "") or ""
-    top = module.partition(".")[0]
-    return (
-        top in sys.stdlib_module_names
-        or top in FRAMEWORK_PACKAGES
-        or (top == "loadtui" and module not in DEMO_APP_MODULES)
-    )
+@dataclass(frozen=True)
+class Blame:
+    culprit: str
+    location: str  # "file:line", or "" when no application frame ran
+    leaf: str  # what the culprit was in: "psycopg Connection.wait", "time.sleep"
+    stack: list[str]  # outermost first
 
 
 def _is_thread_start(frame: FrameType) -> bool:
@@ -92,31 +73,22 @@ def _describe(frame: FrameType) -> str:
     return f"{shown_file(frame)}:{frame.f_lineno} in {frame.f_code.co_qualname}"
 
 
-def find_culprit(frame: FrameType | None) -> tuple[str, str, list[str]]:
-    """(culprit qualname, "file:line", stack outermost-first) for a loop thread's frame.
-
-    The culprit is the innermost frame of the application's own code that the loop is running
-    now. Frames outside the loop's run call (the program that started the loop) never count.
+def find_culprit(frame: FrameType | None, app: AppCode) -> Blame:
+    """Who blocked the loop, from the loop thread's frame: the innermost frame of the
+    application's own code (:mod:`loadtui.server.appframes`) that the loop is running now.
+    Frames outside the loop's run call (the program that started the loop) never count.
     Application code waiting inside ``Thread.start()`` is not to blame: see THREAD_STARTING.
     """
-    frames: list[FrameType] = []
-    while frame is not None and len(frames) < MAX_STACK_FRAMES:
-        frames.append(frame)
-        frame = frame.f_back
-    if not frames:
-        return LOOP_INTERNALS, "", []
-    inside = frames
-    for index, candidate in enumerate(frames):
-        if candidate.f_globals.get("__name__") in LOOP_RUNNERS:
-            inside = frames[:index]
-            break
-    own = next((f for f in inside if not _is_plumbing(f)), None)
+    frames = stack_of(frame)
     stack = [_describe(f) for f in reversed(frames)]
-    if own is None:
-        return LOOP_INTERNALS, "", stack
+    inside = inside_loop(frames)
+    caller = app.caller(inside)
+    if caller is None:
+        return Blame(LOOP_INTERNALS, "", "", stack)
+    own = next(f for f in inside if app.owns(f))
     if any(_is_thread_start(f) for f in inside[: inside.index(own)]):
-        return THREAD_STARTING, f"{shown_file(own)}:{own.f_lineno}", stack
-    return own.f_code.co_qualname, f"{shown_file(own)}:{own.f_lineno}", stack
+        return Blame(THREAD_STARTING, caller.location, "", stack)
+    return Blame(caller.function, caller.location, caller.leaf, stack)
 
 
 class GcWatch:
@@ -168,6 +140,10 @@ class LoopWatch:
     # Called when a stall ends, with the code objects that were on the blocked stack (none
     # when the garbage collector was to blame).
     on_stall: Callable[[Stall, list[CodeType]], None] | None = None
+    # Called from the watchdog thread as a stall begins and again as it ends (the sidecar's
+    # long poll answers with it at once).
+    on_news: Callable[[Stall], None] | None = None
+    app: AppCode = field(default_factory=AppCode)  # whose frames are the application's
 
     last_tick: float = field(default_factory=time.monotonic)
     stalls_total: int = 0
@@ -251,11 +227,13 @@ class LoopWatch:
 
     def _begin(self, last_tick: float) -> None:
         frame = sys._current_frames().get(self._loop_thread or 0)
-        culprit, location, stack = find_culprit(frame)
+        blame = find_culprit(frame, self.app)
         codes = _codes_of(frame)
         del frame
         started_epoch = time.time() - (time.monotonic() - last_tick)
-        stall = Stall(last_tick, started_epoch, culprit, location, stack)
+        stall = Stall(
+            last_tick, started_epoch, blame.culprit, blame.location, blame.stack, blame.leaf
+        )
         with self._lock:
             self._current = stall
             self._stalls.append(stall)
@@ -263,6 +241,7 @@ class LoopWatch:
                 self._stalls.popleft()
             self.stalls_total += 1
         self._current_codes = codes
+        self._tell(stall)
 
     def _end(self, resumed_tick: float) -> None:
         stall = self._current
@@ -274,12 +253,18 @@ class LoopWatch:
             if generation is not None:  # the collector, not the code it interrupted
                 stall.culprit = f"gc.collect (generation {generation})"
                 stall.location = "garbage collector"
+                stall.leaf = ""
                 self._current_codes = []
             stall.duration_s = duration
             self.stall_seconds_total += duration
             self._current = None
+        self._tell(stall)
         if self.on_stall is not None:
             self.on_stall(stall, self._current_codes)
+
+    def _tell(self, stall: Stall) -> None:
+        if self.on_news is not None:
+            self.on_news(stall)
 
 
 def _codes_of(frame: FrameType | None) -> list[CodeType]:

@@ -219,3 +219,74 @@ def assert_one_schedule(doc: RunDocument, numbers: list[int], due: int) -> None:
     sent = doc.summary.requests + last.in_flight
     assert doc.summary.requests <= len(numbers) <= sent
     assert doc.summary.requests <= due <= sent + (doc.summary.unsent or 0)
+
+
+ITEMS = """
+    import time
+
+    from fastapi import Depends, FastAPI
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from loadtui import instrument
+
+    # a sqlite file behind a pool as small as a real database's: two connections, none beyond,
+    # and a wait for one long enough to outlast a test's run (then QueuePool raises: a 500)
+    engine = create_engine(
+        "sqlite:///items.db",
+        pool_size=2,
+        max_overflow=0,
+        pool_timeout=15,
+        connect_args={"check_same_thread": False},
+    )
+    with engine.begin() as db:
+        db.execute(text("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT)"))
+        db.execute(text("INSERT INTO items (name) VALUES ('tea'), ('cake')"))
+
+    app = FastAPI()
+    instrument(app)
+    answered = {"items": 0, "listed": 0, "slow": 0}
+
+
+    def get_user_session():
+        # as the FastAPI template's session and current user: the user's row read and the
+        # token checked, in a thread of the pool; from here the session holds its connection
+        # until the request ends
+        with Session(engine) as session:
+            session.execute(text("SELECT 1"))
+            time.sleep(0.3)
+            yield session
+
+
+    def get_session():
+        with Session(engine) as session:
+            yield session
+
+
+    @app.get("/items")
+    def read_items(session: Session = Depends(get_user_session)):
+        # a second thread of the pool, needed while the connection above is held
+        rows = session.execute(text("SELECT id, name FROM items")).mappings().all()
+        answered["items"] += 1
+        return rows
+
+
+    @app.get("/listed")
+    def listed(session: Session = Depends(get_session)):
+        # the connection taken and used in one step: the pool makes it wait, never deadlock
+        rows = session.execute(text("SELECT id, name FROM items")).mappings().all()
+        answered["listed"] += 1
+        return rows
+
+
+    @app.get("/slow")
+    def slow():
+        time.sleep(3)
+        answered["slow"] += 1
+        return {"slow": True}
+
+
+    @app.get("/count")
+    async def count():
+        return answered
+"""

@@ -19,6 +19,10 @@ from loadtui.tui.widgets.runs import RunEvents
 SECONDS = 12
 T0 = 1000.0
 EPOCH = 1_795_000_000.0
+# route 4's stalls, named as the demo server's sidecar names them
+BLAME = {"location": "loadtui/server/routes.py:31", "leaf": "time.sleep"}
+ENDED = Stall("2026-11-23T10:00:02+00:00", EPOCH + 2, 2.4, False, "sync_inner_function", **BLAME)
+ONGOING = Stall("2026-11-23T10:00:06+00:00", EPOCH + 6, 3.1, True, "sync_inner_function", **BLAME)
 
 
 def _histogram(values_ms: list[float]) -> str:
@@ -96,14 +100,7 @@ class FakeRun:
                 model.add_server_look([self._sample(T0 + second - 1 + quarter / 4, second)])
         model.set_signals(["metrics sidecar", "heartbeat", "process stats"], [])
         if profile["stalled"]:
-            model.add_stalls(
-                [
-                    Stall(
-                        "2026-11-23T10:00:02+00:00", EPOCH + 2, 2.4, False, "sync_inner_function"
-                    ),
-                    Stall("2026-11-23T10:00:06+00:00", EPOCH + 6, 3.1, True, "sync_inner_function"),
-                ]
-            )
+            model.add_stalls([ENDED, ONGOING])
         self._listener("started", self)
 
     def _sample(self, mono: float, second: int) -> ServerSample:
@@ -128,7 +125,7 @@ class FakeRun:
             cpu_percent=12.5,
             rss_bytes=71_000_000,
             stalled_now=stalled,
-            stall_culprit="sync_inner_function" if stalled else None,
+            stall=ONGOING if stalled else None,
         )
 
     def stop(self) -> None:

@@ -33,7 +33,11 @@ def snapshot(
     cpu_percent: float = 5.0,
     loop_lag_ms: float = 1.0,
     users: int = 10,
+    in_flight: int = 0,
+    oldest_s: float | None = None,
 ) -> IntervalSnapshot:
+    """Second ``second`` of the run: a request per latency (``errors`` among them), and
+    ``in_flight`` requests waiting at its end, the oldest for ``oldest_s``."""
     return IntervalSnapshot(
         index=second,
         started_mono=T0 + second - 1,
@@ -42,10 +46,11 @@ def snapshot(
         errors=errors or {},
         latency_hdr=histogram(latencies_ms),
         users=users,
-        in_flight=0,
+        in_flight=in_flight,
         loop_lag_ms=loop_lag_ms,
         cpu_percent=cpu_percent,
-        last_response_mono=T0 + second - 0.01,
+        last_response_mono=T0 + second - 0.01 if latencies_ms else None,
+        oldest_in_flight_s=oldest_s if in_flight else None,
     )
 
 

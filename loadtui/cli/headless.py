@@ -25,6 +25,7 @@ from loadtui.report import step_summary, tables
 from loadtui.run import runfile
 from loadtui.run.gate import NO_GATE, GateSpec, breaches
 from loadtui.run.model import RunModel
+from loadtui.run.outcome import no_success
 from loadtui.run.rundoc import RunDocument
 from loadtui.run.runner import RunResult, run_to_end
 from loadtui.run.spec import RunSpec
@@ -119,8 +120,15 @@ def run_shown(
         progress.done()
 
 
+ACCEPT_HINT = "a failed run (--allow-no-success accepts it)"
+
+
 def run_command(
-    spec: RunSpec, json_path: Path | None, drain_s: float | None, gate: GateSpec = NO_GATE
+    spec: RunSpec,
+    json_path: Path | None,
+    drain_s: float | None,
+    gate: GateSpec = NO_GATE,
+    allow_no_success: bool = False,
 ) -> int:
     with StopRequested().installed() as stop:
         result = run_shown(spec, json_path, stop, drain_s=drain_s, gate=gate)
@@ -129,13 +137,16 @@ def run_command(
         print(f"loadtui run: {shown(result.document.failure)}", file=sys.stderr)
     if result.write_error:
         print(f"loadtui run: {result.write_error}", file=sys.stderr)
+    why = None if allow_no_success else no_success(result.document.summary)
+    if why and not result.interrupted:
+        print(f"loadtui run: {why}: {ACCEPT_HINT}", file=sys.stderr)
     breached = breaches(result.document)
     for line in breached:
         print(f"loadtui run: {line}", file=sys.stderr)
     github_summary("run", [result.document], breached)
     if result.interrupted:
         return exits.INTERRUPTED
-    if result.unreachable or result.write_error:
+    if result.unreachable or result.write_error or why:
         return exits.FAILED
     return exits.BREACHED if breached else exits.OK
 
@@ -158,6 +169,7 @@ def matrix_command(
     *,
     engines: int = 1,
     cluster: Cluster | None = None,
+    allow_no_success: bool = False,
 ) -> int:
     """Every route x every user count, files in ``out_dir``: a fresh demo server for each, or
     the given target's paths; each run by ``engines`` engines (on ``cluster``'s nodes)."""
@@ -195,6 +207,13 @@ def matrix_command(
     github_summary("matrix", docs, breached)
     if interrupted:
         return exits.INTERRUPTED
-    if write_error:
+    unsuccessful = [
+        f"{tables.route_label(doc)}@{tables.load_label(doc)}: {why}"
+        for doc in docs
+        if not allow_no_success and (why := no_success(doc.summary))
+    ]
+    for line in unsuccessful:
+        print(f"loadtui matrix: {line}: {ACCEPT_HINT}", file=sys.stderr)
+    if write_error or unsuccessful:
         return exits.FAILED
     return exits.BREACHED if breached else exits.OK

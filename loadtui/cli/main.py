@@ -43,7 +43,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         count, cluster = resources.placed(args, spec.engines, spec.plan.users)
         spec = replace(spec, engines=count, cluster=cluster)
-        return run_command(spec, args.json, args.drain, gate)
+        return run_command(spec, args.json, args.drain, gate, args.allow_no_success)
     except (SpawnError, TargetError, FleetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
         return exits.FAILED
@@ -77,6 +77,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             gate,
             engines=count,
             cluster=cluster,
+            allow_no_success=args.allow_no_success,
         )
     except (SpawnError, FleetError) as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)

@@ -187,6 +187,15 @@ def _add_gate(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_outcome(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-no-success",
+        action="store_true",
+        help="a run in which no request succeeded (every one failed, or none was answered) "
+        "is done, exit 0 (by default it is a failed run, exit 1)",
+    )
+
+
 def _add_tui_options(parser: argparse.ArgumentParser) -> None:
     """Without a command, loadtui opens the TUI; these options shape it."""
     p = parser.add_argument_group("TUI options (with no command)")
@@ -253,6 +262,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_request_options(p)
     _add_engine_options(p)
     _add_gate(p)
+    _add_outcome(p)
     p.add_argument(
         "--json",
         metavar="FILE",
@@ -288,6 +298,7 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     _add_request_options(p)
     _add_engine_options(p)
     _add_gate(p)
+    _add_outcome(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
 
 

@@ -142,7 +142,7 @@ class IntervalSnapshot:
     errors: dict[str, int]  # kind -> count: refused, timeout, disconnect, http_500, ...
     latency_hdr: str  # microseconds; open loop: from the intended send time
     users: int  # closed: users running; open: connections busy at the end
-    in_flight: int
+    in_flight: int  # requests sent and not answered yet, at the end of the interval
     loop_lag_ms: float  # the engine's own event-loop lag, worst in the interval
     cpu_percent: float  # the engine process, % of one core
     uncorrected_hdr: str | None = None  # open loop: from the actual send time
@@ -153,6 +153,9 @@ class IntervalSnapshot:
     open_fds: int = 0  # ... its open file descriptors (sockets included)
     tasks: int = 0  # ... and its asyncio tasks
     by_name: dict[str, NameInterval] | None = None  # a mix of named requests: each one's share
+    # how long the oldest of the requests in flight at the end had been waiting for its answer
+    # (since it was sent, connecting included); None: none was in flight
+    oldest_in_flight_s: float | None = None
 
     @property
     def seconds(self) -> float:

@@ -38,7 +38,7 @@ class ServerSample:
     cpu_percent: float | None = None
     rss_bytes: int | None = None
     stalled_now: bool = False
-    stall_culprit: str | None = None
+    stall: Stall | None = None  # the stall holding its loop now, as its sidecar named it
     stall_pid: int | None = None  # of the worker stalled now, in a look combining several
     pool_saturated_pids: tuple[int, ...] = ()  # workers whose pool is full, in such a look
 
@@ -53,3 +53,30 @@ class Stall:
     location: str = ""
     stack: tuple[str, ...] = field(default=())
     pid: int | None = None  # the worker process whose loop stalled
+    leaf: str = ""  # the library call the culprit was in ("psycopg Connection.wait"), or ""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """An application function seen holding a thread, over one second of one worker."""
+
+    function: str
+    location: str = ""  # "file:line"
+    leaf: str = ""  # the library call it was in ("time.sleep", "psycopg Connection.wait")
+    threads: float = 0.0  # threads it held, on average over the second (loop: share of it)
+    on_cpu: float = 0.0  # share of that time on CPU, 0-1
+    waiting_for: str = ""  # "database connection": inside SQLAlchemy's pool checkout
+    db_pool: str = ""  # that pool's size when it could be read: "5 + 10 overflow"
+    background: bool = False  # inside a sync background task
+
+
+@dataclass(frozen=True)
+class ThreadsLook:
+    """One second of one worker's stack sampler: who held its threads, how busy its loop was."""
+
+    epoch: int  # the second's start, on the wall clock
+    pid: int | None = None
+    loop_busy: float | None = None  # share of the second the loop ran code, 0-1
+    loop: tuple[Holder, ...] = ()
+    pool: tuple[Holder, ...] = ()
+    other: tuple[Holder, ...] = ()

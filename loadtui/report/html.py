@@ -18,8 +18,9 @@ from loadtui.engine import hdr
 from loadtui.engine.hdr import NINES, percentile_of_nines, spectrum
 from loadtui.report import svg, tables
 from loadtui.report.runs import Run
+from loadtui.run import holders
 from loadtui.run.atomic import write_text_atomic
-from loadtui.run.rundoc import RunDocument, TimelineEntry
+from loadtui.run.rundoc import RunDocument, ThreadsSecond, TimelineEntry
 from loadtui.safe_text import shown
 
 Reader = Callable[[TimelineEntry], float | None]
@@ -105,6 +106,40 @@ TIME_CHARTS: tuple[tuple[str, str, tuple[Line, ...]], ...] = (
 )
 
 
+HOLDERS_DRAWN = 5  # functions of their own in the holders chart; the rest are added up
+
+
+def _loop_busy(doc: RunDocument) -> list[svg.Point]:
+    return [(s.t, None if s.loop_busy is None else s.loop_busy * 100) for s in doc.server.threads]
+
+
+def _holder_series(doc: RunDocument) -> list[svg.Series]:
+    """The pool's threads by the function holding them, stacked, second by second."""
+    seconds = doc.server.threads
+    ranked = [s.holder for s in holders.shares(seconds, "pool")]
+    drawn = ranked[:HOLDERS_DRAWN]
+    names = [holders.named(h) for h in drawn]
+
+    def held(second: ThreadsSecond, index: int | None) -> float:
+        mine = [h for h in second.pool if (holders.named(h) in names) == (index is not None)]
+        if index is not None:
+            mine = [h for h in mine if holders.named(h) == names[index]]
+        return sum(h.threads for h in mine)
+
+    series: list[svg.Series] = []
+    base = [0.0] * len(seconds)
+    for index, label in [*enumerate(names), (None, "other functions")]:
+        values = [held(second, index) for second in seconds]
+        if not any(values):
+            continue
+        top = [b + v for b, v in zip(base, values, strict=True)]
+        color = svg.PALETTE[(index if index is not None else 8) % len(svg.PALETTE)]
+        points = [(second.t, y) for second, y in zip(seconds, top, strict=True)]
+        series.append(svg.Series(shown(label), points, color, base=base))
+        base = top
+    return series
+
+
 def _swatch(series: svg.Series) -> str:
     if series.dash is None:
         return f"background:{series.color}"
@@ -157,8 +192,15 @@ def _values(series: Sequence[svg.Series], axis: int) -> list[float | None]:
 
 
 def _run_charts(doc: RunDocument) -> list[str]:
-    """The run's charts, on one time axis, with the event loop's stalls shaded."""
+    """The run's charts, on one time axis, with the event loop's stalls shaded; beside the
+    pool's, who held its threads and how busy the loop was (from the stack samplers)."""
     drawn = [(title, y_label, _with_data(doc, lines)) for title, y_label, lines in TIME_CHARTS]
+    held = _holder_series(doc)
+    if held:
+        drawn.insert(3, ("Who held the pool's threads", "threads", held))
+    busy = _with_data(doc, [Line("share of each second running code", _loop_busy, RED)])
+    if busy:
+        drawn.append(("Event loop busy", "%", busy))
     x_axis = svg.time_axis("seconds", [x for *_, series in drawn for x in _values(series, 0)])
     bands = _stall_bands(doc)
     return [

@@ -140,6 +140,13 @@ def _summary(
     docs: Sequence[RunDocument], latency: Histogram, extra: dict[str, Histogram]
 ) -> Summary:
     unsent = [d.summary.unsent for d in docs if d.summary.unsent is not None]
+    waiting = [d.summary for d in docs if d.summary.in_flight_at_end is not None]
+    oldest = [s.oldest_in_flight_s for s in waiting if s.oldest_in_flight_s is not None]
+    in_flight = (
+        (sum(s.in_flight_at_end or 0 for s in waiting), max(oldest, default=None))
+        if waiting
+        else None
+    )
     return stats.summary(
         sum(d.summary.requests for d in docs),
         _counts(d.summary.errors_by_kind for d in docs),
@@ -148,6 +155,7 @@ def _summary(
         _decoded(extra.get("uncorrected")),
         _decoded(extra.get("send_lag")),
         unsent=sum(unsent) if unsent else None,
+        in_flight=in_flight,
     )
 
 

@@ -35,6 +35,7 @@ class Series:
     points: Sequence[Point]  # a None value breaks the line
     color: str
     dash: str | None = None  # an SVG stroke-dasharray: "5 3" dashed, "2 4" dotted
+    base: Sequence[float] | None = None  # stacked: the area down to these values is filled
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,19 @@ def _segments(frame: _Frame, points: Sequence[Point]) -> list[list[tuple[float, 
     return [segment for segment in segments if segment]
 
 
+def _area(frame: _Frame, series: Series, base: Sequence[float]) -> list[str]:
+    """A band of a stacked chart: from the series' values down to ``base``, x by x."""
+    top = [(frame.sx(x), frame.sy(y or 0.0)) for x, y in series.points]
+    bottom = [(frame.sx(x), frame.sy(b)) for (x, _), b in zip(series.points, base, strict=True)]
+    if not top:
+        return []
+    d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in [*top, *reversed(bottom)]) + " Z"
+    return [f'<path class="area" d="{d}" fill="{series.color}" stroke="{series.color}"/>']
+
+
 def _series(frame: _Frame, series: Series) -> list[str]:
+    if series.base is not None:
+        return _area(frame, series, series.base)
     dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
     out = []
     for segment in _segments(frame, series.points):

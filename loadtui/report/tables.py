@@ -9,7 +9,8 @@ from collections.abc import Collection, Sequence
 
 from loadtui.formats import count, duration, megabytes, ms, percent
 from loadtui.run.gate import figure
-from loadtui.run.rundoc import LatencyMs, RunDocument
+from loadtui.run.outcome import no_success
+from loadtui.run.rundoc import LatencyMs, RunDocument, Summary
 from loadtui.safe_text import shown
 
 WIDTH = 80
@@ -100,6 +101,13 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     if uncorrected is not None:
         lines.append(f"{'uncorrected (from actual send):':>33} {_latency_row(uncorrected)}")
     lines.append("  latency in ms unless marked s")
+    lines += waiting_lines(summary)
+    why = no_success(summary)
+    if why:
+        lines += [
+            "",
+            *textwrap.wrap(why, WIDTH, initial_indent="result     ", subsequent_indent=" " * 11),
+        ]
     if doc.requests:
         lines += ["", *request_table(doc)]
     lines += ["", *_server_lines(doc)]
@@ -112,6 +120,16 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     if path:
         lines += ["", f"run file   {shown(path)}"]
     return "\n".join(lines)
+
+
+def waiting_lines(summary: Summary) -> list[str]:
+    """The requests still waiting for an answer when the load ended (given up then: not among
+    the requests counted above), and the oldest one's wait; no line when none waited."""
+    waiting, oldest = summary.in_flight_at_end, summary.oldest_in_flight_s
+    if not waiting:
+        return []
+    since = f", the oldest for {oldest:.1f} s" if oldest is not None else ""
+    return [f"waiting    {count(waiting)} still waiting for an answer at the end{since}"]
 
 
 REQUEST_COLUMNS = ("request", "weight", "requests", "errors", "req/s", "mean", "p50", "p99")

@@ -28,8 +28,8 @@ from loadtui.engine.messages import (
 )
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
-from loadtui.probing.samples import ServerSample, Stall
-from loadtui.run import stats
+from loadtui.probing.samples import ServerSample, Stall, ThreadsLook
+from loadtui.run import holders, stats
 from loadtui.run.roster import Roster
 from loadtui.run.rundoc import (
     MIN_INTERVAL_S,
@@ -45,11 +45,14 @@ from loadtui.run.rundoc import (
     StallWindow,
     State,
     Summary,
+    ThreadsSecond,
     TimelineEntry,
 )
+from loadtui.run.stallnow import LiveStalls, StallNow
 from loadtui.targets.target import Target
 
 RECENT_SAMPLES = 240  # about a minute of server samples, for live figures and rates
+MAX_THREAD_SECONDS = 86_400  # the stack samplers' seconds kept (a day of them)
 LIVE_WINDOW_S = 1.0
 PLACED_SECONDS = 120  # several engines: how far back a late engine's second is still added
 
@@ -68,6 +71,7 @@ def _second(snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary) -> Ti
         max_ms=latency.max,
         users=snap.users,
         in_flight=snap.in_flight,
+        oldest_in_flight_s=snap.oldest_in_flight_s,
         unsent=snap.unsent,
         generator=GeneratorSecond(
             cpu_percent=snap.cpu_percent,
@@ -171,6 +175,8 @@ class RunModel:
         self.probe_failure: str | None = None
         self._seconds = stats.SecondsRunning()
         self._stalls: dict[float, Stall] = {}
+        self._live_stalls = LiveStalls()
+        self._threads: dict[int, dict[int | None, ThreadsLook]] = {}  # epoch -> pid -> look
         self._drain: list[tuple[float, ServerSample]] = []
         self.signals = Signals()
         self.version = 0  # bumped on every change; readers use it to skip redraws
@@ -248,6 +254,7 @@ class RunModel:
             return
         sample = stats.combine(samples)
         with self._lock:
+            self._live_stalls.look(samples)
             if self.finished or self.engine_done:
                 self._drain.append((sample.mono, sample))
             else:
@@ -278,10 +285,20 @@ class RunModel:
             self._closed.append(closed)
             self._seconds.add(closed)
 
-    def add_stalls(self, stalls: list[Stall]) -> None:
+    def add_stalls(self, stalls: list[Stall]) -> bool:
+        """Stalls as the probe heard of them; True when one began or ended (for the screen)."""
         with self._lock:
             for stall in stalls:
                 self._stalls[round(stall.started_epoch, 3)] = stall
+            self.version += 1
+            return self._live_stalls.hear(stalls, time.monotonic())
+
+    def add_threads(self, looks: list[ThreadsLook]) -> None:
+        """The stack samplers' seconds (several workers' may arrive apart)."""
+        with self._lock:
+            for look in looks:
+                if len(self._threads) < MAX_THREAD_SECONDS or look.epoch in self._threads:
+                    self._threads.setdefault(look.epoch, {})[look.pid] = look
             self.version += 1
 
     def set_probe_failure(self, message: str) -> None:
@@ -370,6 +387,7 @@ class RunModel:
             histograms.send_lag,
             unsent=self._unsent if self.plan.mode == "open" else None,
             rps_to_last_response=to_last,
+            in_flight=self.roster.in_flight(),
         )
 
     def request_stats(self) -> list[RequestStats]:
@@ -424,6 +442,11 @@ class RunModel:
             newest = self._newest(1)
             return newest[0] if newest else None
 
+    def stall_now(self) -> StallNow | None:
+        """The stall holding the server's loop now (the longest, with several workers)."""
+        with self._lock:
+            return self._live_stalls.now()
+
     def server_window(self, seconds: float = LIVE_WINDOW_S) -> ServerSecond:
         """The newest samples within ``seconds``, folded (for live display)."""
         with self._lock:
@@ -445,6 +468,28 @@ class RunModel:
                 return []
             start = self.started_epoch
             return stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
+
+    def threads(self) -> list[ThreadsSecond]:
+        """Who held the server's threads, second by second, within the run."""
+        with self._lock:
+            if self.started_epoch is None:
+                return []
+            start, end = self.started_epoch, self.started_epoch + self.elapsed_s()
+            return [
+                holders.combine(list(by_pid.values()), epoch + 1 - start)
+                for epoch, by_pid in sorted(self._threads.items())
+                if start - 1 < epoch < end
+            ]
+
+    def latest_threads(self) -> ThreadsSecond | None:
+        """The newest second the stack samplers gave (for live display)."""
+        with self._lock:
+            if not self._threads or self.started_epoch is None:
+                return None
+            epoch = max(self._threads)
+            return holders.combine(
+                list(self._threads[epoch].values()), epoch + 1 - self.started_epoch
+            )
 
     @property
     def workers(self) -> int:
@@ -483,5 +528,6 @@ class RunModel:
                         for mono, pending in drain
                     ],
                     "signals": self.signals,
+                    "threads": self.threads(),
                 }
             )

@@ -18,6 +18,8 @@ class Roster:
         self.finished: dict[int, str] = {}  # engine -> the reason it gave
         self.lost: dict[int, tuple[str, float]] = {}  # engine -> (why, seconds into the run)
         self._unsent = [0] * count
+        # each engine's requests in flight at its latest snapshot, and the oldest one's wait
+        self._in_flight: list[tuple[int, float | None]] = [(0, None)] * count
 
     def describe(self, infos: list[EngineInfo]) -> None:
         self.infos = list(infos)
@@ -26,7 +28,16 @@ class Roster:
         """Count one of its snapshots; the run's requests due and not sent, all engines'."""
         self.running[engine].add(snap)
         self._unsent[engine] = snap.unsent
+        self._in_flight[engine] = (snap.in_flight, snap.oldest_in_flight_s)
         return sum(self._unsent)
+
+    def in_flight(self) -> tuple[int, float | None]:
+        """The requests every engine had in flight at its latest snapshot (at the end: still
+        waiting when the load ended), and how long the oldest had waited. A lost engine's are
+        left out: nobody waits for them any more (``engine_lost`` says what became of it)."""
+        kept = [figures for k, figures in enumerate(self._in_flight) if k not in self.lost]
+        waited = [oldest for count, oldest in kept if count and oldest is not None]
+        return sum(count for count, _ in kept), max(waited, default=None)
 
     def finish(self, engine: int, reason: str) -> None:
         self.finished.setdefault(engine, reason)

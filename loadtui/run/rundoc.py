@@ -139,6 +139,16 @@ class Summary(Part):
     latency_uncorrected_ms: LatencyMs | None = None  # open loop: from the actual send
     send_lag_ms: LatencyMs | None = None  # open loop: actual minus intended send time
     unsent: Count | None = None  # open loop: due at the end, never sent
+    # requests sent and never answered: still waiting when the load ended (given up then, not
+    # counted in ``requests``), and how long the oldest of them had waited; None in files
+    # written before loadtui recorded them
+    in_flight_at_end: Count | None = None
+    oldest_in_flight_s: NonNegative | None = None
+
+    @property
+    def succeeded(self) -> int:
+        """Requests answered as expected (--expect; by default a status below 400)."""
+        return max(0, self.requests - self.errors)
 
 
 class Histogram(Part):
@@ -217,7 +227,8 @@ class TimelineEntry(Part):
     p99_ms: NonNegative | None = None
     max_ms: NonNegative | None = None
     users: Count
-    in_flight: Count = 0
+    in_flight: Count = 0  # requests sent and not answered yet, at the end of this second
+    oldest_in_flight_s: NonNegative | None = None  # ... the oldest of them waiting this long
     unsent: Count = 0
     generator: GeneratorSecond | None = None
     server: ServerSecond = Field(default_factory=ServerSecond)
@@ -228,8 +239,19 @@ class TimelineEntry(Part):
     def length_s(self) -> float:
         return max(self.seconds or 1.0, MIN_INTERVAL_S)
 
+    @property
+    def answered(self) -> int:
+        """Requests that got a response, whatever its status: not those that timed out, were
+        refused or cut off (the error kinds that are not ``http_<status>``)."""
+        lost = sum(n for kind, n in self.errors_by_kind.items() if not kind.startswith("http_"))
+        return max(0, self.requests - lost)
+
 
 # ---- what was seen, server side --------------------------------------------------------------
+Share = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
+Text = Annotated[str, Field(max_length=300)]
+
+
 class StallWindow(Part):
     """A stall of the server's event loop, the part of it that fell within the run."""
 
@@ -237,8 +259,33 @@ class StallWindow(Part):
     duration_s: NonNegative
     culprit: str
     location: str = ""
+    leaf: Text = ""  # the library call the culprit was in: "psycopg Connection.wait"
     ongoing: bool = False  # still blocked at the last look
     pid: Count | None = None  # the worker process whose loop it was
+
+
+class Holder(Part):
+    """An application function holding threads (the stack sampler's view, one second)."""
+
+    function: Text
+    location: Text = ""  # "file:line"
+    leaf: Text = ""  # the library call it was in: "time.sleep", "psycopg Connection.wait"
+    threads: NonNegative  # threads it held on average (the loop: the share of its time)
+    on_cpu: Share = 0.0  # the share of that time on CPU (the rest: waiting)
+    waiting_for: Text = ""  # "database connection": inside SQLAlchemy's pool checkout
+    db_pool: Text = ""  # that pool's size when it could be read: "5 + 10 overflow"
+    background: bool = False  # inside a sync background task
+
+
+class ThreadsSecond(Part):
+    """Who held the server's threads in one second, every worker added up, and how busy its
+    event loop was (the busiest worker's)."""
+
+    t: Number  # seconds from the start of the run to the end of this second
+    loop_busy: Share | None = None  # the share of the second the loop ran code, not waiting
+    loop: list[Holder] = Field(default_factory=list, max_length=64)
+    pool: list[Holder] = Field(default_factory=list, max_length=64)  # AnyIO's worker threads
+    other: list[Holder] = Field(default_factory=list, max_length=64)  # threads of their own
 
 
 class DrainPoint(Part):
@@ -287,6 +334,7 @@ class ServerTotals(Part):
     unresponsive_s: NonNegative | None = None  # ... and every sidecar too: a stopped process
     signals: Signals = Field(default_factory=Signals)
     workers: list[WorkerTotals] = Field(default_factory=list)  # one per process, when known
+    threads: list[ThreadsSecond] = Field(default_factory=list)  # the sidecars' stack samplers
     probe_failure: str | None = None  # the probe broke: server figures end where it did
 
     @property

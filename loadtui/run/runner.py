@@ -17,6 +17,7 @@ from loadtui.engine.plan import split
 from loadtui.fleet.engines import Engines
 from loadtui.fleet.local import LocalEngines
 from loadtui.probe import Probe
+from loadtui.probing.samples import Stall
 from loadtui.run import document, gate, runfile
 from loadtui.run.gate import NO_GATE, GateSpec
 from loadtui.run.model import RunModel, State
@@ -30,8 +31,11 @@ ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, t
 
 
 class Runner:
-    def __init__(self, spec: RunSpec) -> None:
+    def __init__(self, spec: RunSpec, on_stall: Callable[[], None] | None = None) -> None:
+        """``on_stall()``: called (from the probe's thread) as a stall of the server's loop
+        begins or ends, for a screen that shows it at once."""
         self.spec = spec
+        self.on_stall = on_stall
         self.server: SpawnedServer | None = None
         self.engines: Engines | None = None
         self.probe: Probe | None = None
@@ -64,9 +68,10 @@ class Runner:
         self.probe = Probe(
             target,
             on_look=model.add_server_look,
-            on_stalls=model.add_stalls,
+            on_stalls=self._stalls_heard,
             on_signals=model.set_signals,
             on_failure=model.set_probe_failure,
+            on_threads=model.add_threads,
         )
         self.probe.start()
         requests = tuple(
@@ -94,6 +99,11 @@ class Runner:
         model.set_engines(self.engines.infos)
         self._last_message = [time.monotonic()] * self.engine_count
         return model
+
+    def _stalls_heard(self, stalls: list[Stall]) -> None:
+        model = self.model
+        if model is not None and model.add_stalls(stalls) and self.on_stall is not None:
+            self.on_stall()
 
     def _prepare_target(self) -> Target:
         path = self.spec.route if self.spec.scenario else self.spec.path()

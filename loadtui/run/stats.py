@@ -9,7 +9,7 @@ figures, renderers format them, the run file serializes them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import fmean
 from typing import Any, TypeVar
@@ -102,7 +102,7 @@ def combine(samples: Sequence[ServerSample]) -> ServerSample:
         cpu_percent=_sum(s.cpu_percent for s in samples),
         rss_bytes=_sum(s.rss_bytes for s in samples),
         stalled_now=worst is not None,
-        stall_culprit=worst.stall_culprit if worst else None,
+        stall=worst.stall if worst else None,
         stall_pid=worst.pid if worst else None,
         pool_saturated_pids=tuple(
             s.pid for s in samples if s.pid is not None and sample_pool_saturated(s)
@@ -285,9 +285,11 @@ def summary(
     send_lag: HdrHistogram | None = None,
     unsent: int | None = None,
     rps_to_last_response: float | None = None,
+    in_flight: tuple[int, float | None] | None = None,
 ) -> Summary:
     """A run's summary from its counts, its length and its histograms (the corrected latency;
-    in open loop the uncorrected one and the send lag too)."""
+    in open loop the uncorrected one and the send lag too); ``in_flight``: the requests still
+    waiting for an answer at the end, and how long the oldest had waited (None: not known)."""
 
     def latency_ms(histogram: HdrHistogram | None) -> LatencyMs | None:
         return None if histogram is None else LatencyMs.of(hdr.summarize(histogram))
@@ -303,6 +305,8 @@ def summary(
         latency_uncorrected_ms=latency_ms(uncorrected),
         send_lag_ms=latency_ms(send_lag),
         unsent=unsent,
+        in_flight_at_end=in_flight[0] if in_flight is not None else None,
+        oldest_in_flight_s=in_flight[1] if in_flight is not None else None,
     )
 
 
@@ -329,6 +333,7 @@ def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[Sta
                     duration_s=round(ended - began, 4),
                     culprit=stall.culprit,
                     location=stall.location,
+                    leaf=stall.leaf,
                     ongoing=stall.ongoing,
                     pid=stall.pid,
                 )
@@ -436,6 +441,101 @@ class WorkerRunning:
 
 
 @dataclass
+class Silence:
+    """Seconds in a row in which no request got an answer while requests waited for one, and
+    what the server showed meanwhile."""
+
+    start_s: float  # seconds from the start of the run
+    seconds: float = 0.0
+    waiting_max: int = 0  # the most requests waiting at once (the engines' in flight)
+    oldest_s: float | None = None  # how long the oldest had waited, at its last second
+    ongoing: bool = False  # it lasted to the newest second (at the end: the run ended in it)
+    # the server meanwhile: seconds with samples, and of them those with a full pool (tasks
+    # waiting for a thread) and those with the event loop stalled
+    server_seconds: int = 0
+    pool_saturated_seconds: int = 0
+    loop_stalled_seconds: int = 0
+    pool_capacity: int | None = None
+    pool_waiting_max: int = 0
+    cpu_sum: float = 0.0
+    cpu_count: int = 0
+    server_in_flight_max: int | None = None  # the app's own in-flight gauge, highest second
+    sync_pending: int | None = None  # sync background tasks pending, the last reading
+
+    @property
+    def cpu_percent_mean(self) -> float | None:
+        return self.cpu_sum / self.cpu_count if self.cpu_count else None
+
+    def add(self, entry: TimelineEntry) -> None:
+        self.seconds += entry.length_s
+        self.waiting_max = max(self.waiting_max, entry.in_flight)
+        self.oldest_s = entry.oldest_in_flight_s
+        server = entry.server
+        if not server.samples:
+            return
+        self.server_seconds += 1
+        self.loop_stalled_seconds += server.stalled
+        if server.pool_saturated:
+            self.pool_saturated_seconds += 1
+            self.pool_capacity = server.threadpool_capacity
+            self.pool_waiting_max = max(self.pool_waiting_max, server.threadpool_waiting or 0)
+        if server.cpu_percent is not None:
+            self.cpu_sum += server.cpu_percent
+            self.cpu_count += 1
+        if server.requests_in_flight is not None:
+            self.server_in_flight_max = max(
+                self.server_in_flight_max or 0, server.requests_in_flight
+            )
+        if server.background_pending is not None:
+            self.sync_pending = server.background_pending.get("sync", 0)
+
+
+SILENCE_MIN_S = 3.0  # a silence shorter than this is not kept
+MAX_SILENCES = 100  # kept in order; later ones only counted (a long run of a slow route)
+
+
+@dataclass
+class SilenceRunning:
+    """The run's silences (seconds with no answer while requests waited), kept as seconds
+    close, and how fast the server answers when it does: the lowest median latency of a second
+    whose every request got an answer. With several engines a second is judged as it closes,
+    with the engines' figures it holds by then (a late engine's part added after it is not)."""
+
+    ended: list[Silence] = field(default_factory=list)  # at least SILENCE_MIN_S long
+    more: int = 0  # ... beyond MAX_SILENCES
+    current: Silence | None = None
+    fastest_p50_ms: float | None = None
+
+    def add(self, entry: TimelineEntry) -> None:
+        answered = entry.answered
+        if answered == 0 and entry.in_flight > 0:
+            if self.current is None:
+                self.current = Silence(start_s=max(0.0, entry.t - entry.length_s))
+            self.current.add(entry)
+            return
+        self._end()
+        if answered and answered == entry.requests and entry.p50_ms is not None:
+            fastest = self.fastest_p50_ms
+            self.fastest_p50_ms = entry.p50_ms if fastest is None else min(fastest, entry.p50_ms)
+
+    def _end(self) -> None:
+        silence, self.current = self.current, None
+        if silence is None or silence.seconds < SILENCE_MIN_S:
+            return
+        if len(self.ended) < MAX_SILENCES:
+            self.ended.append(silence)
+        else:
+            self.more += 1
+
+    def silences(self) -> list[Silence]:
+        """Every silence of at least SILENCE_MIN_S so far, the one still going on last."""
+        found = list(self.ended)
+        if self.current is not None and self.current.seconds >= SILENCE_MIN_S:
+            found.append(replace(self.current, ongoing=True))
+        return found
+
+
+@dataclass
 class SecondsRunning:
     """Totals over the timeline's seconds, kept as each second closes."""
 
@@ -444,6 +544,12 @@ class SecondsRunning:
     pool_waiting_max_saturated: int = 0  # most tasks waiting in a saturated second
     pool_capacity_saturated: int | None = None  # the pool's size in the last saturated second
     in_flight_max: int | None = None  # the server's requests in flight, highest second
+    # in the saturated seconds: the server's in-flight gauge and the engines' requests waiting
+    # for an answer, summed (for their means), and how many seconds had the gauge
+    saturated_server_in_flight: int = 0
+    saturated_gauge_seconds: int = 0
+    saturated_waiting: int = 0
+    silence: SilenceRunning = field(default_factory=SilenceRunning)
 
     def add(self, entry: TimelineEntry) -> None:
         self.seconds += 1
@@ -454,8 +560,23 @@ class SecondsRunning:
                 self.pool_waiting_max_saturated, server.threadpool_waiting or 0
             )
             self.pool_capacity_saturated = server.threadpool_capacity
+            self.saturated_waiting += entry.in_flight
+            if server.requests_in_flight is not None:
+                self.saturated_server_in_flight += server.requests_in_flight
+                self.saturated_gauge_seconds += 1
         if server.requests_in_flight is not None:
             self.in_flight_max = max(self.in_flight_max or 0, server.requests_in_flight)
+        self.silence.add(entry)
+
+    def in_flight_seen(self) -> tuple[float | None, float | None]:
+        """Over the saturated seconds, the mean of (the server's own in-flight gauge, the
+        requests the engines had waiting for an answer); None where not known."""
+        seconds = self.pool_saturated_seconds
+        gauge = self.saturated_gauge_seconds
+        return (
+            self.saturated_server_in_flight / gauge if gauge else None,
+            self.saturated_waiting / seconds if seconds else None,
+        )
 
 
 @dataclass

@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 
 from pydantic import JsonValue
 
-from loadtui.formats import duration, plural
+from loadtui.formats import code_at, duration, plural
 from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
-from loadtui.run import stats
+from loadtui.run import holders, stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
+from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, ThreadsSecond, Verdict
 
 POOL_SATURATED_MIN_SECONDS = 2
 POOL_SLOW_P50_MS = 1000.0  # requests queueing this long for a thread make saturation critical
@@ -27,8 +27,23 @@ UNRESPONSIVE_MIN_S = 1.0  # the whole server silent this long
 UNRESPONSIVE_CRITICAL_S = 5.0
 STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
+LOOP_SATURATED_SHARE = 0.85  # the loop ran code this share of a second or more ...
+LOOP_SATURATED_MIN_SECONDS = 3  # ... this many seconds in a row
+LOOP_SATURATED_STALL_SHARE = 0.5  # stalls covering this much of them: a blocked loop instead
+HOLDERS_NAMED = 3
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
+# Little's law is not quoted when what was seen holds this many times more requests (and a few)
+LITTLE_CONTRADICTED_FACTOR, LITTLE_CONTRADICTED_SLACK = 1.5, 3.0
+# server_stalled: no answer this long while requests waited (stats keeps silences from here) ...
+STALLED_MIN_S = stats.SILENCE_MIN_S
+# ... and this many times as long as the median of the server's fastest second: a route that is
+# simply slow (every answer takes 10 s) has silences as long as its answers take
+STALLED_FACTOR = 5.0
+STALLED_CRITICAL_S = 5.0
+SEEN_MOST = 0.5  # a sign seen in at least this share of the silent seconds explains them
+CPU_IDLE_PERCENT = 25.0  # the server's CPU (of one core) below this: its threads wait
+CPU_BUSY_PERCENT = 80.0  # ... at least this: they work
 
 
 # ---- event loop ----------------------------------------------------------------------------
@@ -53,7 +68,8 @@ def _stall_verdict(
     culprits = [
         {
             "culprit": group[0].culprit,
-            "location": group[0].location,
+            "location": "" if _is_gc(group[0]) else group[0].location,  # not a file:line
+            "leaf": group[0].leaf,
             "stalls": len(group),
             "total_s": round(sum(w.duration_s for w in group), 3),
             "longest_s": round(max(w.duration_s for w in group), 3),
@@ -63,7 +79,8 @@ def _stall_verdict(
     ]
     several = model.workers > 1
     named = "; ".join(
-        f"{c['culprit']} ({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s"
+        f"{code_at(c['culprit'], c['location'], c['leaf'])} "
+        f"({plural(c['stalls'], 'stall')}, {c['total_s']:.1f} s"
         + (f", in {_pids(c['pids'])}" if several and c["pids"] else "")
         + ")"
         for c in culprits[:3]
@@ -198,6 +215,19 @@ def probe_failed(model: RunModel) -> Verdict | None:
 
 
 # ---- thread pool -----------------------------------------------------------------------------
+def _unanswered(model: RunModel) -> str | None:
+    """How many requests got no answer and for how long, when some waited a second or more."""
+    summary = model.summary()
+    waiting, oldest = summary.in_flight_at_end, summary.oldest_in_flight_s
+    if not waiting or oldest is None or oldest * 1000 < POOL_SLOW_P50_MS:
+        return None
+    when = "at the end" if model.finished else "now"
+    return (
+        f"{when} {plural(waiting, 'request')} {'was' if waiting == 1 else 'were'} still waiting "
+        f"for one, the oldest for {oldest:.1f} s"
+    )
+
+
 def threadpool_saturated(model: RunModel) -> Verdict | None:
     seconds = model.seconds
     if seconds.pool_saturated_seconds < POOL_SATURATED_MIN_SECONDS:
@@ -208,35 +238,329 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
     p50 = summary.latency_ms.p50
     mean_s = (summary.latency_ms.mean or 0.0) / 1000.0
     in_system = stats.littles_law(summary.rps, summary.latency_ms.mean)
-    slow = p50 is not None and p50 >= POOL_SLOW_P50_MS
-    effect = (
-        f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
-        if slow and p50 is not None
-        else "Answers stay fast (the handlers do not need the pool), but work queues behind it."
+    # Little's law counts only the requests that were answered: what the server's own gauge
+    # and the engines' requests in flight saw is quoted instead when it holds far more
+    server_seen, waiting_seen = seconds.in_flight_seen()
+    seen = max((v for v in (server_seen, waiting_seen) if v is not None), default=None)
+    contradicted = (
+        seen is not None
+        and seen > LITTLE_CONTRADICTED_FACTOR * in_system + LITTLE_CONTRADICTED_SLACK
     )
+    if contradicted:
+        held = []
+        if server_seen is not None:
+            held.append(f"the server held ~{server_seen:.0f} requests (its own in-flight gauge)")
+        if waiting_seen is not None:
+            held.append(f"loadtui had ~{waiting_seen:.0f} waiting for an answer")
+        inside = "While it was full, " + " and ".join(held) + "."
+    else:
+        inside = (
+            f"By Little's law {summary.rps:.1f} req/s x {mean_s:.2f} s mean latency means "
+            f"~{in_system:.0f} requests inside the server at once, while all {capacity} threads "
+            "are taken."
+        )
+    slow = p50 is not None and p50 >= POOL_SLOW_P50_MS
+    unanswered = _unanswered(model)
+    if slow and p50 is not None:
+        effect = f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
+    elif unanswered is not None or contradicted:
+        came = f"Some were answered (p50 {p50:.0f} ms), but" if p50 is not None else "But"
+        effect = f"{came} others went unanswered" + (f": {unanswered}." if unanswered else ".")
+    else:
+        effect = "Answers stay fast (the handlers do not need the pool), but work queues behind it."
     message = (
         f"The thread pool was full for {seconds.pool_saturated_seconds} of {seconds.seconds} s: "
-        f"{capacity}/{capacity} threads busy, up to {waiting_max} tasks waiting. "
-        f"By Little's law {summary.rps:.1f} req/s x {mean_s:.2f} s mean latency means "
-        f"~{in_system:.0f} requests inside the server at once, while all {capacity} threads "
-        f"are taken. {effect}"
+        f"{capacity}/{capacity} threads busy, up to {waiting_max} tasks waiting. {inside} {effect}"
     )
     pids = model.pool_saturated_pids()
     if model.workers > 1 and pids:
         message += f" Saturated: {_pids(pids)}."
-    evidence = {
+    held = holders.shares(model.threads(), "pool")
+    message += _holding(held, "the threads") + _cure(held)
+    evidence: dict[str, JsonValue] = {
+        "holders": _holder_evidence(held),
         "pids": pids,
         "seconds_saturated": seconds.pool_saturated_seconds,
         "capacity": capacity,
         "waiting_max": waiting_max,
         "littles_law_in_flight": round(in_system, 1),
+        "littles_law_contradicted": contradicted,
         "server_in_flight_max": seconds.in_flight_max or 0,
+        "server_in_flight_mean": None if server_seen is None else round(server_seen, 1),
+        "waiting_mean": None if waiting_seen is None else round(waiting_seen, 1),
     }
     return Verdict(
         code="threadpool_saturated",
-        severity="critical" if slow else "warning",
+        severity="critical" if slow or unanswered is not None or contradicted else "warning",
         message=message,
         evidence=evidence,
+    )
+
+
+# ---- a server that answers nothing while requests wait ---------------------------------------
+def _stalled(model: RunModel) -> list[stats.Silence]:
+    """The silences long enough to be a stall: STALLED_MIN_S, and STALLED_FACTOR times the
+    median of the server's fastest second (when it ever answered every request of one)."""
+    running = model.seconds.silence
+    fastest = running.fastest_p50_ms
+    floor = STALLED_MIN_S
+    if fastest is not None:
+        floor = max(floor, STALLED_FACTOR * fastest / 1000.0)
+    return [s for s in running.silences() if s.seconds >= floor]
+
+
+def _most(part: float, whole: float) -> bool:
+    return whole > 0 and part >= SEEN_MOST * whole
+
+
+def _loop_culprit(model: RunModel, silences: Sequence[stats.Silence]) -> str | None:
+    """The application function that held the loop longest during the silences."""
+    start = model.started_epoch
+    if start is None:
+        return None
+    by_culprit: dict[str, float] = defaultdict(float)
+    for window in model.stall_windows():
+        began = window.started_at.timestamp() - start
+        ended = began + window.duration_s
+        if _is_app(window) and any(
+            began < s.start_s + s.seconds and s.start_s < ended for s in silences
+        ):
+            by_culprit[window.culprit] += window.duration_s
+    return max(by_culprit, key=lambda culprit: by_culprit[culprit]) if by_culprit else None
+
+
+def _stalled_seen(model: RunModel, silences: Sequence[stats.Silence]) -> tuple[str, str]:
+    """What else was seen while nothing was answered, and its cure, in plain words: (a key
+    for the evidence, the words)."""
+    total = sum(s.seconds for s in silences)
+    sampled = sum(s.server_seconds for s in silences)
+    cpu_count = sum(s.cpu_count for s in silences)
+    cpu = sum(s.cpu_sum for s in silences) / cpu_count if cpu_count else None
+    cpu_words = f"the server's CPU at {cpu:.0f}%" if cpu is not None else ""
+    _, silent = model.unanswered_s()
+    if _most(silent, total):
+        return "process_stopped", (
+            "Its metrics sidecar went silent too (server_unresponsive): the whole process was "
+            "stopped or starved (SIGSTOP, a debugger, swapping, a CPU limit), not one request."
+        )
+    if _most(sum(s.loop_stalled_seconds for s in silences), sampled):
+        culprit = _loop_culprit(model, silences)
+        if culprit is None:
+            return "loop_stalled", (
+                "Its event loop was stalled meanwhile with no application code on it "
+                "(loop_starved, gc_pauses): nothing is answered while the loop cannot run."
+            )
+        return "loop_blocked", (
+            f"Its event loop was blocked meanwhile, by {culprit} (event_loop_blocked): "
+            "nothing is answered while it is. Run that call in a thread (run_in_threadpool) or "
+            "make it truly async."
+        )
+    if _most(sum(s.pool_saturated_seconds for s in silences), sampled):
+        capacity = max((s.pool_capacity or 0 for s in silences), default=0)
+        queued = max(s.pool_waiting_max for s in silences)
+        full = (
+            f"Its thread pool was full meanwhile ({capacity}/{capacity} threads busy, up to "
+            f"{queued} tasks waiting for one)"
+        )
+        sync = max((s.sync_pending or 0 for s in silences), default=0)
+        if sync:
+            return "sync_background_tasks", (
+                f"{full}, with {sync:,} sync background tasks pending: they hold the threads "
+                "the handlers need. Give them an executor of their own, or make them async."
+            )
+        if cpu is not None and cpu >= CPU_BUSY_PERCENT:
+            return "pool_working", (
+                f"{full}, {cpu_words}: the threads were working, not waiting. More threads "
+                "will not help; make the work cheaper or run more processes."
+            )
+        held = holders.shares(model.threads(), "pool")
+        if held and held[0].holder.waiting_for:  # the stack sampler saw what they wait on
+            return "pool_waiting", (
+                f"{full}" + _holding(held, "the threads") + _cure(held) + " A connection taken "
+                "in a dependency and needed again in the route deadlocks once every thread waits."
+            )
+        pid = model.target.pid or "PID"
+        where = (
+            _holding(held, "the threads")
+            if held
+            else " A dump of the server's threads (py-spy dump --pid "
+            f"{pid}) shows what they wait on."
+        )
+        return "pool_waiting", (
+            f"{full}"
+            + (f" with {cpu_words}" if cpu_words else "")
+            + ": the threads were waiting, not working, and none came free. More threads do "
+            "not help when they wait for what requests queued behind them hold (a connection "
+            "from a pool smaller than the thread pool, taken in a dependency and needed again "
+            "in the route; a lock)." + where
+        )
+    gauge = max((s.server_in_flight_max for s in silences if s.server_in_flight_max is not None),
+                default=None)  # fmt: skip
+    waiting = max(s.waiting_max for s in silences)
+    if gauge is not None and gauge * 2 < waiting:
+        return "not_in_app", (
+            f"Only {gauge} of the {waiting} reached the app (its in-flight gauge): the others "
+            "waited in front of it (the server's listen backlog or connection limit, a proxy)."
+        )
+    if gauge is not None:
+        held = f"The app held them (its in-flight gauge read {gauge})"
+        if cpu is not None and cpu >= CPU_BUSY_PERCENT:
+            return "app_working", (
+                f"{held}, with its loop free, its thread pool not full and {cpu_words}: it was "
+                "busy but finished nothing. Make the work cheaper or run more processes."
+            )
+        return "app_waiting", (
+            f"{held}, with its loop free and its thread pool not full"
+            + (f" and {cpu_words}" if cpu_words else "")
+            + ": its handlers were waiting for something that did not answer (a database, "
+            "another service, a lock). Give what they wait for a timeout and find what it is."
+        )
+    return "nothing_seen", (
+        "Nothing was seen of the server meanwhile (no metrics sidecar): instrument(app) shows "
+        "whether its event loop, its thread pool or something it waits on held the requests."
+    )
+
+
+def server_stalled(model: RunModel) -> Verdict | None:
+    """Seconds in a row with no answer at all while requests waited, whatever the cause: a
+    blocked loop, a deadlocked pool, a database that does not answer."""
+    silences = _stalled(model)
+    if not silences:
+        return None
+    longest = max(silences, key=lambda s: s.seconds)
+    total = sum(s.seconds for s in silences)
+    waited = plural(longest.waiting_max, "request")
+    verb = "waited" if model.finished or not longest.ongoing else "wait"
+    message = f"No answer for {longest.seconds:.0f} s while {waited} {verb}"
+    message += f", from {longest.start_s:.0f} s into the run" + (
+        " to its end" if longest.ongoing and model.finished else ""
+    )
+    if len(silences) > 1:
+        message += f" ({len(silences)} times, {total:.0f} s in all)"
+    summary = model.summary()
+    if summary.in_flight_at_end and summary.oldest_in_flight_s is not None:
+        when = "When the run ended" if model.finished else "Now"
+        waiting = summary.in_flight_at_end
+        message += (
+            f". {when} {plural(waiting, 'request')} {'was' if waiting == 1 else 'were'} "
+            f"waiting, the oldest for {summary.oldest_in_flight_s:.1f} s"
+        )
+    seen, words = _stalled_seen(model, silences)
+    message += f". {words}"
+    fastest = model.seconds.silence.fastest_p50_ms
+    evidence: dict[str, JsonValue] = {
+        "longest_s": round(longest.seconds, 3),
+        "waiting_max": longest.waiting_max,
+        "total_s": round(total, 3),
+        "stalls": [
+            {
+                "from_s": round(s.start_s, 3),
+                "seconds": round(s.seconds, 3),
+                "waiting_max": s.waiting_max,
+                "oldest_s": s.oldest_s,
+                "ongoing": s.ongoing,
+            }
+            for s in silences[:20]
+        ],
+        "in_flight_at_end": summary.in_flight_at_end,
+        "oldest_in_flight_s": summary.oldest_in_flight_s,
+        "fastest_second_p50_ms": fastest,
+        "seen": seen,
+    }
+    return Verdict(
+        code="server_stalled",
+        severity="critical" if longest.seconds >= STALLED_CRITICAL_S else "warning",
+        message=message,
+        evidence=evidence,
+    )
+
+
+# ---- who holds the threads (the sidecars' stack samplers) -----------------------------------
+def _holding(held: list[holders.Share], what: str) -> str:
+    """ " Holding the threads: f (app.py:3) → time.sleep 80 % (waiting), ..." or ""."""
+    if not held:
+        return ""
+    named = "; ".join(
+        f"{holders.named(s.holder)} {s.share:.0%} ({holders.doing(s)}"
+        + (", a background task)" if s.holder.background else ")")
+        for s in held[:HOLDERS_NAMED]
+    )
+    return f" Holding {what}: {named}."
+
+
+def _cure(held: list[holders.Share]) -> str:
+    """The cure that fits what the biggest holder was seen doing."""
+    if not held:
+        return ""
+    top = held[0]
+    if top.holder.waiting_for:
+        size = f" ({top.holder.db_pool})" if top.holder.db_pool else ""
+        return (
+            f" The threads wait for a {top.holder.waiting_for}: the database pool{size}, not "
+            "the thread pool, is the limit; more threads will not help. A bigger database pool, "
+            "shorter sessions or fewer queries at once will."
+        )
+    if top.holder.background:
+        return (
+            " Sync background tasks hold threads the handlers need: give them an executor of "
+            "their own, or make them async."
+        )
+    if top.on_cpu:
+        return (
+            " They burn CPU: more threads will not help. Make the work cheaper, or move it to "
+            "processes (a ProcessPoolExecutor, more workers)."
+        )
+    return (
+        " They wait: more thread-pool tokens (instrument(app, threads=N)) or an async client "
+        "(httpx.AsyncClient, asyncio.sleep) let more requests through."
+    )
+
+
+def _holder_evidence(held: list[holders.Share]) -> list[JsonValue]:
+    return [
+        {**s.holder.model_dump(), "share": round(s.share, 3)} for s in held[: 2 * HOLDERS_NAMED]
+    ]
+
+
+def _busy_run(seconds: list[ThreadsSecond]) -> list[ThreadsSecond]:
+    """The longest run of consecutive seconds whose loop was saturated."""
+    best: list[ThreadsSecond] = []
+    current: list[ThreadsSecond] = []
+    for second in seconds:
+        busy = second.loop_busy is not None and second.loop_busy >= LOOP_SATURATED_SHARE
+        adjacent = current and abs(second.t - current[-1].t - 1.0) < 0.5
+        current = ([*current, second] if adjacent else [second]) if busy else []
+        best = current if len(current) > len(best) else best
+    return best
+
+
+def event_loop_saturated(model: RunModel) -> Verdict | None:
+    """The loop ran code nearly every moment for seconds, in steps each too short to stall it:
+    saturated by CPU work on the loop, not blocked by one call."""
+    busy = _busy_run(model.threads())
+    if len(busy) < LOOP_SATURATED_MIN_SECONDS:
+        return None
+    stalled = sum(w.duration_s for w in model.stall_windows())
+    if stalled >= LOOP_SATURATED_STALL_SHARE * len(busy):
+        return None  # event_loop_blocked explains these seconds
+    held = holders.shares(busy, "loop")
+    mean = sum(s.loop_busy or 0.0 for s in busy) / len(busy)
+    message = (
+        f"The event loop ran code {mean:.0%} of the time for {len(busy)} s in a row, in steps "
+        "each too short to count as a stall: it is saturated, and every request waits its turn."
+        + _holding(held, "the loop")
+        + " Make the work on the loop cheaper, or move CPU-heavy work to processes (a "
+        "ProcessPoolExecutor, uvicorn --workers N)."
+    )
+    return Verdict(
+        code="event_loop_saturated",
+        severity="warning",
+        message=message,
+        evidence={
+            "seconds": len(busy),
+            "loop_busy_mean": round(mean, 3),
+            "holders": _holder_evidence(held),
+        },
     )
 
 
@@ -270,7 +594,15 @@ def background_backlog(model: RunModel) -> Verdict | None:
             message += " They hold the thread pool the whole time."
     else:
         message += " None has finished yet, so how long they take is not known."
+    held = [
+        share
+        for group in ("pool", "other")
+        for share in holders.shares(model.threads(), group)
+        if share.holder.background
+    ]
+    message += _holding(held, "the threads running them")
     evidence = {
+        "holders": _holder_evidence(held),
         "pending": backlog.pending,
         "completion_rate_per_s": {k: round(v, 3) for k, v in backlog.rates.items()},
         "drain_estimate_s": {
@@ -426,8 +758,10 @@ def signals_missing(model: RunModel) -> Verdict | None:
 RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     event_loop_blocked,
     server_unresponsive,
+    server_stalled,  # after the two that name a cause, before the pool's
     gc_pauses,
     loop_starved,
+    event_loop_saturated,
     threadpool_saturated,
     background_backlog,
     generator_saturated,

@@ -27,6 +27,7 @@ from loadtui.run.gate import (
     parse_fail_on,
     parse_threshold,
 )
+from loadtui.run.outcome import no_success
 from loadtui.run.rundoc import LatencyMs, RunDocument, Summary, Verdict
 from loadtui.safe_text import shown
 from loadtui.targets.serve_app import AppImport
@@ -36,6 +37,7 @@ from loadtui.targets.spawn import START_TIMEOUT_S, SpawnedServer, SpawnError
 # names a test passes them to loadtui_run.
 REQUEST_OPTIONS = frozenset({"method", "headers", "json", "data", "expect"})
 BLOCKED = "event_loop_blocked"
+SATURATED = "threadpool_saturated"
 
 
 class LoadCheckError(Exception):
@@ -50,6 +52,7 @@ class LoadResult:
     route: str
     document: RunDocument
     path: Path
+    allow_no_success: bool = False  # a run in which no request succeeded passes the assertions
 
     def __repr__(self) -> str:  # what pytest shows beside a failed assertion
         summary = self.summary
@@ -86,10 +89,20 @@ class LoadResult:
     def _where(self) -> str:
         return shown(f"GET {self.route} on {self.app} (run file {self.path})")
 
+    def _succeeded(self) -> None:
+        """AssertionError saying why, when no request succeeded: such a run measured only
+        failures, so nothing it says of the route can pass (unless ``allow_no_success``)."""
+        __tracebackhide__ = True
+        why = None if self.allow_no_success else no_success(self.summary)
+        if why:
+            raise AssertionError(shown(f"{why}, loading {self._where()}"))
+
     def assert_no_blocking(self) -> None:
         """AssertionError naming the functions that blocked the event loop, with their file and
-        line, how many stalls and the longest; also when the run could not tell (no sidecar)."""
+        line, how many stalls and the longest; also when the run could not tell (no sidecar),
+        and when no request succeeded."""
         __tracebackhide__ = True
+        self._succeeded()
         blocked = [v for v in self.verdicts if v.code == BLOCKED]
         if blocked:
             raise AssertionError(
@@ -102,10 +115,27 @@ class LoadResult:
                 "sidecar did not answer (does it call instrument(app, metrics_port=None)?)"
             )
 
+    def assert_pool_not_saturated(self) -> None:
+        """AssertionError when the thread pool was full, naming who held its threads (function,
+        file:line, share, on CPU or waiting) and the cure that fits; also when the run could
+        not tell (no sidecar)."""
+        __tracebackhide__ = True
+        full = [v for v in self.verdicts if v.code == SATURATED]
+        if full:
+            raise AssertionError(
+                f"the thread pool was full while loading {self._where()}: " + shown(full[0].message)
+            )
+        if SIGNAL_SIDECAR not in self.document.server.signals.available:
+            raise AssertionError(
+                f"cannot tell whether {self._where()} fills the thread pool: the app's metrics "
+                "sidecar did not answer (does it call instrument(app, metrics_port=None)?)"
+            )
+
     def assert_thresholds(self, *thresholds: str) -> None:
         """AssertionError listing every breached threshold (``'p99<300ms'``, ``'errors==0'``:
-        the CLI's --threshold)."""
+        the CLI's --threshold); also when no request succeeded."""
         __tracebackhide__ = True
+        self._succeeded()
         spec = GateSpec(thresholds=tuple(parse_threshold(text) for text in thresholds))
         gate = judge(self.document, spec)
         if not gate.passed:
@@ -113,8 +143,10 @@ class LoadResult:
             raise AssertionError(f"thresholds breached by {self._where()}: " + "; ".join(lines))
 
     def assert_no_verdicts(self, *fail_on: str) -> None:
-        """AssertionError when a verdict has one of these codes or severities (--fail-on's)."""
+        """AssertionError when a verdict has one of these codes or severities (--fail-on's),
+        and when no request succeeded."""
         __tracebackhide__ = True
+        self._succeeded()
         gate = judge(self.document, GateSpec(fail_on=parse_fail_on(fail_on)))
         found = [v for v in self.verdicts if v.code in gate.matched]
         if found:
@@ -128,14 +160,15 @@ class LoadResult:
 
 
 def blocking(verdict: Verdict) -> str:
-    """An event_loop_blocked verdict in one line: each culprit at its file:line, the stalls and
-    the longest."""
+    """An event_loop_blocked verdict in one line: each culprit at its file:line (and the call it
+    was in), the stalls and the longest."""
     evidence = verdict.evidence
     culprits = [c for c in _list(evidence.get("culprits")) if isinstance(c, Mapping)]
     if not culprits:  # no sidecar: the culprit cannot be named
         return shown(verdict.message)
     named = [
-        f"{c.get('culprit')} at {c.get('location') or 'an unknown location'}: "
+        f"{c.get('culprit')} at {c.get('location') or 'an unknown location'}"
+        f"{f' → {leaf}' if (leaf := c.get('leaf')) else ''}: "
         f"{_stalls(c.get('stalls'), c.get('longest_s'))}"
         for c in culprits
     ]
@@ -228,12 +261,14 @@ def run_app(
     think: tuple[float, float] = (0.1, 0.5),
     timeout: float = 10.0,
     start_timeout: float = START_TIMEOUT_S,
+    allow_no_success: bool = False,
     **request_options: object,
 ) -> LoadResult:
     """Serve ``app`` (an import string), load ``route`` with ``users`` for ``duration`` seconds
     (``think``: each user's pause, s; ``timeout``: a request's, s; ``start_timeout``: the app's
     to start listening, s), write the run file; LoadCheckError when the app or the route cannot
-    be loaded."""
+    be loaded. ``allow_no_success``: the assertions pass a run in which no request succeeded
+    (by default they fail on it, saying why)."""
     from loadtui.engine.plan import LoadPlan, PlanError
     from loadtui.run.runner import run_to_end
     from loadtui.run.spec import RunSpec
@@ -241,6 +276,10 @@ def run_app(
 
     seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
     _check_arguments(route, users, seconds, think, request_options)
+    if not isinstance(allow_no_success, bool):
+        raise ValueError(
+            f"loadtui_run: allow_no_success must be True or False, not {allow_no_success!r}"
+        )
     shape = request_shape(request_options)
     try:
         plan = LoadPlan(
@@ -267,7 +306,8 @@ def run_app(
         server.stop()
     if result.interrupted:
         raise KeyboardInterrupt
-    return _checked(LoadResult(app, route, result.document, run_file), result.write_error)
+    loaded = LoadResult(app, route, result.document, run_file, allow_no_success)
+    return _checked(loaded, result.write_error)
 
 
 def _checked(result: LoadResult, write_error: str | None) -> LoadResult:

@@ -34,8 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(app, route, users=10, duration=5, forbid=['event_loop_blocked'], "
-        "thresholds=[]): load the app's route with loadtui as the test; fail on a forbidden "
-        "verdict (codes or critical/warning) or a breached threshold ('p99<300ms')",
+        "thresholds=[], allow_no_success=False): load the app's route with loadtui as the test; "
+        "fail on a forbidden verdict (codes or critical/warning), a breached threshold "
+        "('p99<300ms') or a run in which no request succeeded",
     )
 
 

@@ -8,12 +8,14 @@ is left running, files are whole or absent.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
 import psutil
 import pytest
 
+from loadtui.exits import FAILED as EXIT_FAILED
 from loadtui.run import runfile
 from loadtui.run.atomic import write_text_atomic
 from loadtui.targets.spawn import SpawnedServer, SpawnError
@@ -140,9 +142,10 @@ def test_a_server_that_fails_to_start_says_why():
 
 def test_a_route_that_does_not_exist_is_named(demo_server):
     result = loadtui("run", "/no-such-route", "--target", demo_server.url, "--duration", "2")
-    assert result.returncode == 0
+    assert result.returncode == EXIT_FAILED  # no request succeeded: a failed run
     words = " ".join(result.stdout.split())
     assert "http_404" in words and "Does /no-such-route exist on the target?" in words
+    assert re.search(r"result no request succeeded: ([\d,]+) of \1 answered 404", words)
 
 
 def test_an_engine_that_stops_answering_is_killed_and_the_run_ends(tmp_path):

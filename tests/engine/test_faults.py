@@ -238,11 +238,13 @@ def assert_bounded(run: Run, overhead: Overhead, duration: float, steady: bool =
 
 
 def assert_all_failed_as(run: Run, kind: str) -> None:
+    """Every request failed as ``kind``: a failed run (exit 1), saying so."""
     summary = run.summary
     assert summary.requests > 0
     assert summary.errors_by_kind == {kind: summary.requests}, summary
     assert summary.errors == summary.requests
     assert "Traceback" not in run.stderr
+    assert f"loadtui run: no request succeeded: {summary.requests:,} of " in run.stderr
 
 
 # ---- the faults ----------------------------------------------------------------------------
@@ -274,7 +276,9 @@ def test_error_responses_are_counted_by_kind(name: str, overhead: Overhead, tmp_
     case = ERROR_RESPONSES[name]
     duration = 2
     target = partial(serving, on_route(case.answer))
-    run = run_against(target, tmp_path / "run.json", duration=duration, timeout=5)
+    run = run_against(
+        target, tmp_path / "run.json", duration=duration, timeout=5, exit_code=EXIT_FAILED
+    )
     assert_all_failed_as(run, case.kind)
     # answered at once, then 0.1-0.2 s of thinking: about 6 requests a second per user
     assert run.summary.requests >= USERS * duration * 6 * 0.5
@@ -284,8 +288,12 @@ def test_error_responses_are_counted_by_kind(name: str, overhead: Overhead, tmp_
 
 
 CLOSED_CONNECTIONS: dict[str, tuple[Target, str, int]] = {
-    "close_at_once": (partial(serving, close_at_once), "disconnect", EXIT_OK),
-    "close_after_request": (partial(serving, on_route(close_unanswered)), "disconnect", EXIT_OK),
+    "close_at_once": (partial(serving, close_at_once), "disconnect", EXIT_FAILED),
+    "close_after_request": (
+        partial(serving, on_route(close_unanswered)),
+        "disconnect",
+        EXIT_FAILED,
+    ),
     "refused": (gone_after_check, "refused", EXIT_FAILED),  # the server_unreachable verdict
 }
 
@@ -321,7 +329,13 @@ TIMING_OUT: dict[str, Target] = {
 @pytest.mark.parametrize("name", TIMING_OUT)
 def test_timeouts_hold(name: str, overhead: Overhead, tmp_path: Path):
     duration = 3
-    run = run_against(TIMING_OUT[name], tmp_path / "run.json", duration=duration, timeout=TIMEOUT_S)
+    run = run_against(
+        TIMING_OUT[name],
+        tmp_path / "run.json",
+        duration=duration,
+        timeout=TIMEOUT_S,
+        exit_code=EXIT_FAILED,
+    )
     assert_all_failed_as(run, "timeout")
     latency = run.summary.latency_ms
     # HDR histograms keep 3 significant digits: 1 s may read as 999 ms

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
+from loadtui import exits
 from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
@@ -46,16 +47,38 @@ def test_a_post_with_a_body_behind_a_bearer_token_counts_as_the_app_does(shop, t
     assert 0 <= accepted(shop)["orders"] - doc.summary.requests <= 5
 
 
-def test_without_the_token_every_request_is_an_error_by_status(shop, tmp_path):
+def test_without_the_token_every_request_is_an_error_by_status_and_the_run_fails(shop, tmp_path):
     out = tmp_path / "run.json"
-    result = loadtui(
-        "run", "/orders", "--target", shop, "-d", '{"item": "tea", "qty": 2}',
-        "--users", "2", "--duration", "2", "--json", out,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    args = ["run", "/orders", "--target", shop, "-d", '{"item": "tea", "qty": 2}']
+    result = loadtui(*args, "--users", "2", "--duration", "2", "--json", out)
+    assert result.returncode == exits.FAILED, result.stderr
     doc = runfile.load(out)
-    assert doc.summary.errors_by_kind == {"http_401": doc.summary.requests}
+    requests = doc.summary.requests
+    assert requests > 0 and doc.summary.errors_by_kind == {"http_401": requests}
     assert accepted(shop)["orders"] == 0
+    why = f"no request succeeded: {requests:,} of {requests:,} answered 401"
+    assert f"result     {why}" in result.stdout.splitlines()
+    assert result.stderr.splitlines()[-1] == (
+        f"loadtui run: {why}: a failed run (--allow-no-success accepts it)"
+    )
+    allowed = loadtui(*args, "--users", "2", "--duration", "1", "--allow-no-success")
+    assert allowed.returncode == exits.OK, allowed.stderr
+    assert "result     no request succeeded: " in allowed.stdout
+    assert "no request succeeded" not in allowed.stderr
+
+
+def test_a_matrix_with_a_run_without_a_success_names_it_and_exits_1(shop, tmp_path):
+    # GET /orders is answered 405 Method Not Allowed, every time; GET /items/1 succeeds
+    args = ["matrix", "--target", shop, "--routes", "/orders,/items/1", "--users", "2"]
+    args += ["--duration", "1"]
+    result = loadtui(*args, "--out", tmp_path / "a")
+    assert result.returncode == exits.FAILED, result.stderr
+    assert len(list(tmp_path.glob("a/*/route-*.json"))) == 2  # every run done and written
+    failed = [line for line in result.stderr.splitlines() if "no request succeeded" in line]
+    assert len(failed) == 1 and failed[0].startswith("loadtui matrix: /orders@2u: no request ")
+    assert failed[0].endswith(" answered 405: a failed run (--allow-no-success accepts it)")
+    allowed = loadtui(*args, "--out", tmp_path / "b", "--allow-no-success")
+    assert allowed.returncode == exits.OK, allowed.stderr
 
 
 def test_path_parameters_and_bodies_from_a_data_file(shop, tmp_path):

@@ -184,6 +184,21 @@ def test_a_lost_engine_keeps_its_seconds_and_the_run_goes_on():
     assert RunDocument.model_validate_json(doc.to_json()) == doc
 
 
+def test_the_requests_waiting_at_the_end_are_every_engines_but_a_lost_ones():
+    a = [snapshot(s, [10.0], in_flight=4, oldest_s=0.5 * s) for s in (1, 2, 3)]
+    b = [snapshot(s, [10.0], in_flight=6, oldest_s=2.0 * s) for s in (1, 2, 3)]
+    model = two_engine_model(interleaved(a, b), 3)
+    summary = model.summary()
+    assert (summary.in_flight_at_end, summary.oldest_in_flight_s) == (10, 6.0)
+    last = model.timeline()[-1]
+    assert (last.in_flight, last.oldest_in_flight_s) == (10, 6.0)  # added; the oldest's wait
+    c = [snapshot(s, [10.0], in_flight=3, oldest_s=1.0) for s in (1, 2, 3)]
+    died = EngineFailed("the engine process ended (exit code -9)")
+    order = [(0, c[0]), (1, b[0]), (0, c[1]), (1, died), (0, c[2])]
+    summary = two_engine_model(order, 3).summary()
+    assert (summary.in_flight_at_end, summary.oldest_in_flight_s) == (3, 1.0)
+
+
 def test_every_engine_lost_fails_the_run():
     order = [(0, snapshot(1)), (1, snapshot(1)), (0, EngineFailed("a")), (1, EngineFailed("b"))]
     model = two_engine_model(order, 3)
@@ -248,6 +263,28 @@ def test_uneven_splits_merge_aligned_by_wall_clock():
     every = [e.hdr for d in docs for e in d.timeline]
     assert hdr.recorded(hdr.decode(merged.histogram.data)) == added(*every)
     assert [e.engine for e in merged.generator.engines] == [1, 2, 3]
+
+
+def test_merged_runs_add_their_requests_waiting_at_the_end_and_keep_the_oldest():
+    docs = [machine_run(34, 0.0, 5, 4), machine_run(33, 0.4, 5, 3)]
+    waiting = [(5, 1.5), (7, 0.5)]
+    docs = [
+        d.model_copy(
+            update={
+                "summary": d.summary.model_copy(
+                    update={"in_flight_at_end": n, "oldest_in_flight_s": oldest}
+                )
+            }
+        )
+        for d, (n, oldest) in zip(docs, waiting, strict=True)
+    ]
+    merged = merge_documents(docs).summary
+    assert (merged.in_flight_at_end, merged.oldest_in_flight_s) == (12, 1.5)
+    older = [
+        d.model_copy(update={"summary": d.summary.model_copy(update={"in_flight_at_end": None})})
+        for d in docs
+    ]
+    assert merge_documents(older).summary.in_flight_at_end is None  # files that did not say
 
 
 def test_runs_one_after_another_stay_apart():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,12 +19,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtui.probe import Probe
+from loadtui.probe import WAIT_GAP_S, Probe
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
 from loadtui.targets.target import parse_target
 from tests.apps import free_port, serve_app
-from tests.helpers import LOAD, wait_for, wait_load
+from tests.helpers import LOAD, get, wait_for, wait_load
 
 pytestmark = [pytest.mark.e2e, LOAD]
 
@@ -179,6 +180,64 @@ def test_a_blocked_app_is_diagnosed_from_its_sidecar_found_by_itself(tmp_path):
     blocked = next(v for v in doc.verdicts if v.code == "event_loop_blocked")
     assert blocked.evidence["culprits"][0]["culprit"] == "compress_report"
     assert [w.pid for w in doc.server.workers] == [pid]
+    # named where it is and what it was in, in the run file and in the summary
+    assert all(s.leaf == "time.sleep" for s in doc.server.stalls)
+    assert all(s.location.endswith("app_under_test.py:9") for s in doc.server.stalls)
+    summary = " ".join(result.stdout.split())
+    assert re.search(r"Culprit: compress_report \(\S*app_under_test\.py:9\) → time\.sleep", summary)
+
+
+# A sidecar as earlier loadtui releases served it: no long poll (/stalls/wait is a 404).
+EARLIER_SIDECAR_APP = (
+    BLOCKING_APP
+    + """
+    from loadtui.server import instrumentation, sidecar
+
+    class EarlierSidecar(sidecar.Sidecar):
+        def __init__(self, sock, routes, feeds=None):
+            super().__init__(sock, routes)
+
+    instrumentation.Sidecar = EarlierSidecar
+"""
+)
+
+
+def test_a_sidecar_without_the_long_poll_is_read_as_before(tmp_path):
+    with serve_app(EARLIER_SIDECAR_APP, app_dir(tmp_path)) as app:
+        port = get(app.url + "/heartbeat").json()["sidecar_port"]
+        assert get(f"http://127.0.0.1:{port}/stalls/wait").status_code == 404
+        result, doc, _ = loadtui_run(tmp_path, app.url, "/slow", "--users", "20", seconds=5)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.server.signals.missing == []
+    assert doc.server.stalls and all(s.culprit == "compress_report" for s in doc.server.stalls)
+    assert all(s.leaf == "time.sleep" for s in doc.server.stalls)
+
+
+def test_a_long_poll_that_lies_is_checked_and_kept_small(tmp_path):
+    with hostile("bad-news") as url:
+        result, doc, peak = loadtui_run(tmp_path, url, seconds=5)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.summary.requests > 0
+    assert peak < 250_000_000, f"loadtui grew to {peak / 1e6:.0f} MB"
+    # of 200 stalls in an answer, the last 64 were looked at, and of those the few with a finite
+    # start and a length >= 0 kept (those that fell within the run), each text cut to its bound
+    assert 0 < len(doc.server.stalls) <= 64
+    for stall in doc.server.stalls:
+        assert len(stall.culprit) <= 300 and len(stall.location) <= 300
+        assert len(stall.leaf) <= 300
+    assert {len(s.location) for s in doc.server.stalls} == {300}  # 1,300 offered
+    assert {len(s.leaf) for s in doc.server.stalls} == {0, 300}  # a list, 7, None: no leaf
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+
+
+def test_a_long_poll_answered_at_once_is_not_asked_in_a_loop(tmp_path):
+    with hostile("quick-news") as url:
+        started = time.monotonic()
+        result, _, _ = loadtui_run(tmp_path, url, seconds=4)
+        elapsed = time.monotonic() - started
+        asked = get(url + "/asked").json()["long_polls"]
+    assert result.returncode == 0, result.stderr
+    assert 0 < asked <= elapsed / WAIT_GAP_S + 10, (asked, elapsed)
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
@@ -243,3 +302,20 @@ def test_an_ongoing_stall_has_one_length_everywhere(tmp_path, demo_server):
     lag = max(e.server.loop_lag_max_s or 0.0 for e in doc.timeline)
     assert longest >= 2.0
     assert abs(lag - longest) < 1.0, (lag, longest)  # the lag shown is the stall's age
+
+
+def test_a_sidecars_holders_are_bounded_checked_and_shown_as_text(tmp_path):
+    with hostile("holders") as url:
+        result, doc, _ = loadtui_run(tmp_path, url, seconds=5)
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc.server.threads, "no holder second was kept"
+    assert len(doc.server.threads) <= 7  # the run's seconds only, not the twelve offered
+    for second in doc.server.threads:
+        assert second.loop_busy is None  # 1e9, -1 and NaN are no shares
+        for holder in second.loop + second.pool + second.other:
+            assert 0 <= holder.threads <= 100_000 and 0 <= holder.on_cpu <= 1
+            assert len(holder.function) <= 200 and len(holder.location) <= 300
+    found = {v.code: v for v in doc.verdicts}["threadpool_saturated"]
+    assert "hash[/]password" in found.message
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "hash[/]password\\x1b[31m" in result.stdout.replace("\n", "").replace(" ", "")

@@ -22,7 +22,7 @@ from loadtui.report.html import render as render_html
 from loadtui.report.merge import merge_documents
 from loadtui.report.runs import Run, find_run_files
 from loadtui.run import runfile
-from loadtui.run.rundoc import RunDocument
+from loadtui.run.rundoc import Holder, RunDocument, ThreadsSecond
 from tests.chromium import visit
 from tests.helpers import loadtui
 
@@ -266,7 +266,14 @@ PAGE_FACTS = """({
 })"""
 
 
-def test_html_report_renders_offline_in_chromium(runs, tmp_path):
+def charts_of(doc: RunDocument) -> int:
+    """A run's charts: five, and who held the pool and the loop's busy share where sampled."""
+    threads = doc.server.threads
+    held = any(second.pool for second in threads)
+    return 5 + held + any(second.loop_busy is not None for second in threads)
+
+
+def test_html_report_renders_offline_in_chromium(runs, docs, tmp_path):
     if shutil.which("chromium") is None:
         pytest.fail("chromium is not installed: apt-get install chromium (make test installs it)")
     out = tmp_path / "report.html"
@@ -279,7 +286,8 @@ def test_html_report_renders_offline_in_chromium(runs, tmp_path):
     assert seen.errors == []
     assert seen.requests == [out.as_uri()]
     facts = seen.found
-    assert facts["charts"] == facts["drawn"] == 1 + 2 * 5  # the spectrum, five charts a run
+    charts = 1 + charts_of(docs["5a"]) + charts_of(docs["4"])  # the spectrum, then each run's
+    assert facts["charts"] == facts["drawn"] == charts
     assert facts["lines"] >= 2 + 2 * 4
     assert facts["stalls"] > 0  # route 4 blocked its loop
     assert facts["rows"] == 2 and facts["verdicts"] >= 1
@@ -303,6 +311,23 @@ def test_html_charts_show_busy_over_waiting_and_end_with_the_run(docs):
     end = max(entry.t for entry in docs["4"].timeline)
     ticks = [float(t) for t in re.findall(r'text-anchor="middle">([\d.]+)</text>', pool)]
     assert ticks and max(ticks) <= end < max(ticks) + 1.0  # not 12.5 for a 10 s run
+
+
+def test_html_stacks_who_held_the_pool_and_draws_the_loops_busy_share(docs):
+    doc = docs["4"]
+    hostile = Holder(function="<script>x</script>", location="a.py:1", threads=30.0)
+    second = ThreadsSecond(
+        t=1.0, loop_busy=0.5, pool=[Holder(function="hash_password", threads=10.0), hostile]
+    )
+    busy = ThreadsSecond(t=2.0, loop_busy=0.9, pool=[hostile.model_copy(update={"threads": 40})])
+    server = doc.server.model_copy(update={"threads": [second, busy]})
+    page = render_html(
+        [Run("route-4", ("route-4.json",), doc.model_copy(update={"server": server}))], "now"
+    )
+    held = _figure(page, "Who held the pool&#x27;s threads")
+    assert held.count('class="area"') == 2 and "hash_password" in held
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt; (a.py:1)" in held
+    assert "share of each second running code" in _figure(page, "Event loop busy")
 
 
 # ---- bad input -------------------------------------------------------------------------------

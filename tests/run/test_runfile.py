@@ -62,6 +62,9 @@ def test_files_of_the_first_release_still_load_and_report(path):
     doc = runfile.load(path)
     assert doc.tool.version == "0.1.0" and doc.summary.requests > 0
     assert RunDocument.model_validate_json(doc.to_json()) == doc
+    # it did not record the requests still waiting at the end: not known, so not shown
+    assert doc.summary.in_flight_at_end is None and doc.timeline[-1].oldest_in_flight_s is None
+    assert "still waiting" not in tables.run_summary(doc)
     assert tables.route_label(doc) in tables.comparison_table([doc])
     code, out, err = report(path)
     assert code == 0 and err == "" and tables.route_label(doc) in out

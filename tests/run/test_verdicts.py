@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
+from loadtui.probing.samples import ServerSample, Stall
 from loadtui.run import verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import Verdict
@@ -49,7 +51,19 @@ def test_one_stall_is_named_in_the_singular():
     blocked = found(model(10, stalls=[stall(2, 1.5, "sync_inner_function")]), "event_loop_blocked")
     assert blocked is not None
     assert "blocked once, 1.5 s in total" in blocked.message
-    assert "sync_inner_function (1 stall, 1.5 s)" in blocked.message
+    assert "sync_inner_function (app.py:1) (1 stall, 1.5 s)" in blocked.message
+
+
+def test_the_culprit_is_named_with_its_file_line_and_the_call_it_was_in():
+    """As the summary, `d` and the reports show it: the verdict's message."""
+    leaf = replace(stall(2, 1.5, "read_items"), location="app/items.py:62", leaf="psycopg wait")
+    blocked = found(model(10, stalls=[leaf]), "event_loop_blocked")
+    assert blocked is not None
+    assert "Culprit: read_items (app/items.py:62) → psycopg wait (1 stall" in blocked.message
+    assert blocked.evidence["culprits"][0]["leaf"] == "psycopg wait"
+    collector = replace(stall(1, 3, "gc.collect (generation 2)"), location="garbage collector")
+    gc = found(model(10, stalls=[collector]), "gc_pauses")
+    assert gc is not None and "Culprit: gc.collect (generation 2) (1 stall" in gc.message
 
 
 def test_a_stall_before_the_run_is_not_counted_and_one_across_its_start_is_clipped():
@@ -235,3 +249,204 @@ def test_several_workers_are_named_in_the_blocked_verdict():
     assert blocked is not None and "in workers 101, 202" in blocked.message
     assert blocked.evidence["culprits"][0]["pids"] == [101, 202]
     assert [w.pid for w in run.server_totals().workers] == [101, 202]
+
+
+# ---- a server that answers nothing while requests wait ---------------------------------------
+def _stalled(
+    answering_s: int = 3,
+    silent_s: int = 8,
+    *,
+    waiting: int = 100,
+    latency_ms: float = 20.0,
+    samples: Sequence[ServerSample] = (),
+    stalls: Sequence[Stall] = (),
+    silent_errors: dict[str, int] | None = None,
+) -> RunModel:
+    """``answering_s`` seconds of quick answers, then ``silent_s`` with none while ``waiting``
+    requests wait (``silent_errors``: requests that failed meanwhile, e.g. timeouts)."""
+    per_second = [
+        snapshot(s, [latency_ms] * 50, in_flight=10, oldest_s=0.05)
+        for s in range(1, answering_s + 1)
+    ]
+    failed = sum((silent_errors or {}).values())
+    per_second += [
+        snapshot(
+            s,
+            [1000.0] * failed,
+            errors=silent_errors,
+            in_flight=waiting,
+            oldest_s=float(s - answering_s),
+        )
+        for s in range(answering_s + 1, answering_s + silent_s + 1)
+    ]
+    return model(answering_s + silent_s, per_second=per_second, samples=samples, stalls=stalls)
+
+
+def test_no_answer_while_requests_wait_is_a_stalled_server_with_its_figures():
+    run = _stalled()
+    verdict = found(run, "server_stalled")
+    assert verdict is not None and verdict.severity == "critical"
+    assert verdict.message.startswith(
+        "No answer for 8 s while 100 requests waited, from 3 s into the run to its end. "
+        "When the run ended 100 requests were waiting, the oldest for 8.0 s."
+    )
+    evidence = verdict.evidence
+    assert evidence["longest_s"] == 8 and evidence["waiting_max"] == 100
+    assert evidence["stalls"] == [
+        {"from_s": 3.0, "seconds": 8.0, "waiting_max": 100, "oldest_s": 8.0, "ongoing": True}
+    ]
+    assert evidence["in_flight_at_end"] == 100 and evidence["oldest_in_flight_s"] == 8.0
+    assert evidence["fastest_second_p50_ms"] == pytest.approx(20.0, rel=0.01)
+    assert run.summary().in_flight_at_end == 100 and run.summary().oldest_in_flight_s == 8.0
+
+
+@pytest.mark.parametrize(("silent_s", "expected"), [(2, None), (3, "warning"), (5, "critical")])
+def test_a_stalled_server_from_three_seconds_critical_from_five(silent_s, expected):
+    assert severity(_stalled(silent_s=silent_s), "server_stalled") == expected
+
+
+def test_a_silence_that_ended_is_placed_and_counted():
+    per_second = [snapshot(s, [20.0] * 10, in_flight=5, oldest_s=0.1) for s in (1, 2)]
+    per_second += [snapshot(s, [], in_flight=40, oldest_s=s - 2.0) for s in range(3, 7)]
+    per_second += [snapshot(s, [20.0] * 10, in_flight=5, oldest_s=0.1) for s in range(7, 10)]
+    per_second += [snapshot(s, [], in_flight=30, oldest_s=s - 9.0) for s in range(10, 14)]
+    per_second += [snapshot(14, [20.0] * 10, in_flight=5, oldest_s=0.1)]
+    verdict = found(model(14, per_second=per_second), "server_stalled")
+    assert verdict is not None
+    assert verdict.message.startswith(
+        "No answer for 4 s while 40 requests waited, from 2 s into the run (2 times, 8 s in all)"
+    )
+    assert [s["ongoing"] for s in verdict.evidence["stalls"]] == [False, False]  # type: ignore[index]
+
+
+def test_a_route_that_is_simply_slow_is_not_a_stalled_server():
+    # one user, 10 s an answer: nine seconds without one, every ten seconds, for a minute
+    slow = [
+        snapshot(s, [10_000.0], in_flight=1, oldest_s=0.0)
+        if s % 10 == 0
+        else snapshot(s, [], in_flight=1, oldest_s=float(s % 10))
+        for s in range(1, 61)
+    ]
+    assert found(model(60, per_second=slow), "server_stalled") is None
+    # ten users answered together every 5 s (4 s without an answer in between)
+    together = [
+        snapshot(s, [5000.0] * 10, in_flight=10, oldest_s=0.0)
+        if s % 5 == 0
+        else snapshot(s, [], in_flight=10, oldest_s=float(s % 5))
+        for s in range(1, 61)
+    ]
+    assert found(model(60, per_second=together), "server_stalled") is None
+
+
+@pytest.mark.parametrize(("silent_s", "expected"), [(4, None), (5, "critical")])
+def test_a_silence_counts_from_five_times_the_fastest_seconds_median(silent_s, expected):
+    # answers take 0.99 s at best: a silence is a stall from 4.95 s
+    assert severity(_stalled(silent_s=silent_s, latency_ms=990.0), "server_stalled") == expected
+
+
+def test_seconds_without_answers_and_without_requests_waiting_are_no_stall():
+    idle = [snapshot(1, [20.0] * 5)] + [snapshot(s, [], in_flight=0) for s in range(2, 11)]
+    assert found(model(10, per_second=idle), "server_stalled") is None
+
+
+def test_timeouts_are_no_answer_and_error_statuses_are():
+    timed_out = _stalled(silent_errors={"timeout": 5})
+    assert severity(timed_out, "server_stalled") == "critical"
+    assert found(_stalled(silent_errors={"http_500": 5}), "server_stalled") is None
+
+
+def _meanwhile(**figures: object) -> list[ServerSample]:
+    """Server samples through the silent seconds of ``_stalled()`` (seconds 4 to 11)."""
+    return [sample(s + 0.5, **figures) for s in range(3, 11)]
+
+
+FULL_POOL = {"threadpool_capacity": 40, "threadpool_busy": 40, "threadpool_waiting": 60}
+
+
+@pytest.mark.parametrize(
+    ("figures", "seen", "words"),
+    [
+        (
+            {**FULL_POOL, "cpu_percent": 2.0, "requests_in_flight": 100},
+            "pool_waiting",
+            "40/40 threads busy, up to 60 tasks waiting for one) with the server's CPU at "
+            "2%: the threads were waiting, not working, and none came free",
+        ),
+        (
+            {**FULL_POOL, "cpu_percent": 3.0, "background_pending": {"sync": 900}},
+            "sync_background_tasks",
+            "with 900 sync background tasks pending: they hold the threads the handlers need. "
+            "Give them an executor of their own",
+        ),
+        (
+            {**FULL_POOL, "cpu_percent": 180.0},
+            "pool_working",
+            "the threads were working, not waiting. More threads will not help",
+        ),
+        (
+            {"cpu_percent": 1.0, "requests_in_flight": 10},
+            "not_in_app",
+            "Only 10 of the 100 reached the app (its in-flight gauge)",
+        ),
+        (
+            {"cpu_percent": 1.0, "requests_in_flight": 100, **FULL_POOL, "threadpool_busy": 3},
+            "app_waiting",
+            "The app held them (its in-flight gauge read 100), with its loop free and its "
+            "thread pool not full and the server's CPU at 1%: its handlers were waiting",
+        ),
+    ],
+)
+def test_a_stalled_server_gets_the_cure_that_fits_what_was_seen(figures, seen, words):
+    verdict = found(_stalled(samples=_meanwhile(**figures)), "server_stalled")
+    assert verdict is not None and verdict.evidence["seen"] == seen
+    assert words in verdict.message
+
+
+def test_a_stalled_server_with_a_blocked_loop_names_the_culprit():
+    run = _stalled(samples=_meanwhile(stalled_now=True), stalls=[stall(3, 8, "slow_report")])
+    verdict = found(run, "server_stalled")
+    assert verdict is not None and verdict.evidence["seen"] == "loop_blocked"
+    assert "Its event loop was blocked meanwhile, by slow_report (event_loop_blocked)" in (
+        verdict.message
+    )
+
+
+def test_a_stalled_server_seen_from_outside_only_says_what_would_show_more():
+    verdict = found(_stalled(), "server_stalled")
+    assert verdict is not None and verdict.evidence["seen"] == "nothing_seen"
+    assert "instrument(app) shows" in verdict.message
+
+
+def test_a_healthy_run_with_requests_always_in_flight_has_no_verdict():
+    busy = [snapshot(s, [200.0] * 180, in_flight=40, oldest_s=0.2) for s in range(1, 31)]
+    samples = [
+        sample(s + 0.5, threadpool_capacity=40, threadpool_busy=2, requests_in_flight=40)
+        for s in range(30)
+    ]
+    assert verdicts.compute(model(30, per_second=busy, samples=samples)) == []
+
+
+# ---- Little's law, only where what was seen does not contradict it -----------------------------
+def test_littles_law_is_not_quoted_against_the_in_flight_gauges():
+    full = _meanwhile(**FULL_POOL, cpu_percent=2.0, requests_in_flight=100)
+    run = _stalled(samples=[sample(s + 0.5, **FULL_POOL) for s in range(3)] + full)
+    verdict = found(run, "threadpool_saturated")
+    assert verdict is not None and verdict.severity == "critical"
+    message = verdict.message
+    assert "Little's law" not in message and "Answers stay fast" not in message
+    assert "the server held ~100 requests (its own in-flight gauge)" in message
+    assert "loadtui had ~75 waiting for an answer" in message  # (3 x 10 + 8 x 100) / 11
+    assert "Some were answered (p50 20 ms), but others went unanswered: at the end 100 " in (
+        message
+    )
+    assert "100 requests were still waiting for one, the oldest for 8.0 s." in message
+    assert verdict.evidence["littles_law_contradicted"] is True
+
+
+def test_littles_law_is_quoted_when_the_gauges_agree():
+    per_second = [snapshot(s, [100.0] * 10, in_flight=1, oldest_s=0.05) for s in range(1, 11)]
+    samples = [sample(s + 0.5, **FULL_POOL, requests_in_flight=1) for s in range(10)]
+    verdict = found(model(10, per_second=per_second, samples=samples), "threadpool_saturated")
+    assert verdict is not None and verdict.severity == "warning"
+    assert "By Little's law 10.0 req/s x 0.10 s mean latency means ~1 requests" in (verdict.message)
+    assert "Answers stay fast" in verdict.message

@@ -106,6 +106,12 @@ def test_a_bad_prefix_is_refused():
             instrument(FastAPI(), path_prefix=prefix)
 
 
+def test_a_bad_sampling_rate_is_refused():
+    for rate in (-1, 1001, 2.5, True, "100"):
+        with pytest.raises(ValueError, match="sample_hz must be a whole number from 0 to 1000"):
+            instrument(FastAPI(), sample_hz=rate)  # type: ignore[arg-type]
+
+
 # ---- the switch, and idempotence --------------------------------------------------------------
 @pytest.mark.e2e
 def test_the_environment_switch_turns_everything_off(tmp_path):

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,18 @@ def test_route_5_passes(loadtui_run: Callable[..., LoadResult]):
     assert result.path.is_file() and result.document.target.spawned
 
 
+@pytest.mark.e2e
+@LOAD
+def test_a_full_pool_fails_naming_who_holds_it(loadtui_run: Callable[..., LoadResult]):
+    result = loadtui_run(app=DEMO, route=demo_path("1"), users=60, duration=5)
+    with pytest.raises(AssertionError) as caught:
+        result.assert_pool_not_saturated()
+    message = str(caught.value)
+    assert "sync_background_task (loadtui/server/routes.py:" in message, message
+    assert "a background task" in message and "an executor of their own" in message
+    loadtui_run(app=DEMO, route=demo_path("5"), users=5, duration=2).assert_pool_not_saturated()
+
+
 # ---- apps written here ----------------------------------------------------------------------
 @pytest.mark.e2e
 def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
@@ -100,7 +113,9 @@ def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
     write_module(tmp_path, "shop_app", SHOP)
     monkeypatch.chdir(tmp_path)
     blocking = loadtui_run(app="shop_app:app", route="/price", users=4, duration=2)
-    with pytest.raises(AssertionError, match=r"lookup_price at shop_app\.py:\d+: \d+ stalls?, "):
+    with pytest.raises(
+        AssertionError, match=r"lookup_price at shop_app\.py:\d+ → time\.sleep: \d+ stalls?, "
+    ):
         blocking.assert_no_blocking()
     fast = loadtui_run(app="shop_app:app", route="/fast", users=4, duration=2)
     fast.assert_no_blocking()
@@ -248,6 +263,30 @@ def test_request_options_send_a_post_with_headers_and_a_body(tmp_path, monkeypat
     result.assert_no_blocking()
 
 
+@pytest.mark.e2e
+def test_a_route_whose_every_request_fails_fails_every_assertion_saying_why(
+    tmp_path, monkeypatch, loadtui_run
+):
+    write_module(tmp_path, "orders_401", apps.SHOP)  # POST /orders wants a bearer token
+    monkeypatch.chdir(tmp_path)
+    result = loadtui_run(
+        app="orders_401:app", route="/orders", users=2, duration=2, json={"item": "tea", "qty": 1}
+    )
+    requests = result.requests
+    assert requests > 0 and result.summary.errors_by_kind == {"http_401": requests}
+    why = rf"^no request succeeded: {requests} of {requests} answered 401, loading .*/orders "
+    for check in (
+        result.assert_no_blocking,
+        lambda: result.assert_thresholds("p99<10s"),
+        lambda: result.assert_no_verdicts("critical"),
+    ):
+        with pytest.raises(AssertionError, match=why):
+            check()
+    allowed = replace(result, allow_no_success=True)  # loadtui_run(..., allow_no_success=True)
+    allowed.assert_no_blocking()
+    allowed.assert_thresholds("p99<10s")
+
+
 def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_starts(
     loadtui_run,
 ):
@@ -268,6 +307,8 @@ def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_s
         loadtui_run(app=DEMO, route="/ping", start_timeout=0)
     with pytest.raises(ValueError, match=r"think must be \(least, most\) seconds"):
         loadtui_run(app=DEMO, route="/ping", think=(0.5, 0.1))
+    with pytest.raises(ValueError, match="allow_no_success must be True or False, not 'yes'"):
+        loadtui_run(app=DEMO, route="/ping", allow_no_success="yes")
 
 
 # ---- the README's test file, run by a real pytest --------------------------------------------
@@ -329,5 +370,5 @@ def test_a_real_pytest_run_over_the_readme_test_file(tmp_path: Path):
         in failure
     )
     line = next(n for n, text in enumerate(SHOP_PACKAGE.splitlines(), 1) if "sleep" in text)
-    where = re.escape(f"search_index at shop/main.py:{line}: ")
+    where = re.escape(f"search_index at shop/main.py:{line} → time.sleep: ")
     assert re.search(where + r"\d+ stalls?, the longest \d", failure), failure

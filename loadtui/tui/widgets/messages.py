@@ -8,11 +8,12 @@ from textual.message import Message
 
 from loadtui.tui.widgets.runs import PaneRun
 
-RunEventName = Literal["started", "ended", "failed"]
+RunEventName = Literal["started", "ended", "failed", "stall"]
 
 
 class RunEvent(Message):
-    """A run started, ended or failed; posted from the run's thread."""
+    """A run started, ended or failed, or its server's loop began or stopped being stalled;
+    posted from the run's (or its probe's) thread."""
 
     def __init__(self, run: PaneRun, event: RunEventName) -> None:
         super().__init__()

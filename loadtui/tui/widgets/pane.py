@@ -169,6 +169,10 @@ class RoutePane(Vertical):
         message.stop()
         if message.run is not self.run:
             return  # a run this pane already left behind
+        if message.event == "stall":
+            if self.app.screen is self.screen:  # covered panes wait, as for the timer
+                self.redraw()
+            return
         if message.event == "started":
             self.status = "running"
         elif message.event == "failed":
@@ -197,7 +201,7 @@ class RoutePane(Vertical):
             self.border_title = Text(titles[0], style="bold" if self.focused else "")
             self.border_subtitle = Text(titles[1])
         width = max(40, self.content_size.width)
-        stall = render.stall_banner(model.latest_sample(), width, model.workers) if model else None
+        stall = render.stall_banner(model.stall_now(), width, model.workers) if model else None
         if self._banner.display != (stall is not None):
             self._banner.display = stall is not None  # this one changes the layout:
             self.call_after_refresh(self.redraw, True)  # the lower part's height with it

@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 
 from loadtui.engine import hdr
-from loadtui.formats import count, duration, megabytes, ms, ms_with_unit
+from loadtui.formats import code_at, count, duration, megabytes, ms, ms_with_unit
 from loadtui.probing.samples import STALL_THRESHOLD_S, ServerSample
-from loadtui.run import stats
+from loadtui.run import holders, stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import RequestStats, ServerSecond, Summary, Verdict
+from loadtui.run.rundoc import RequestStats, ServerSecond, Summary, ThreadsSecond, Verdict
+from loadtui.run.stallnow import StallNow
 from loadtui.safe_text import shown
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -32,6 +33,8 @@ STALL = "bold reverse red"
 SEVERITY_STYLE = {"critical": BAD, "warning": WARN, "info": DIM}
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 DISTRIBUTION_EDGES_MS = (1, 10, 100, 200, 500, 1000, 5000)
+WAITING_SHOWN_S = 1.0  # while running, requests waiting are shown once the oldest waited this
+WAITING_BAD_S = 5.0
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
@@ -132,18 +135,44 @@ def latency(model: RunModel, width: int) -> list[Text]:
             for value_width, gap, columns in LATENCY_FORMS
         ),
     )
-    return [*figures, totals(run, width)]
+    return [*figures, totals(run, width, model.finished)]
 
 
-def totals(run: Summary, width: int) -> Text:
-    """Requests and errors (under the latency figures when they fit there), then the errors'
-    kinds, cut to the width: the kinds are words, every number is whole."""
+def waiting(run: Summary, ended: bool, short: bool) -> tuple[str, str] | None:
+    """The requests waiting for an answer and the oldest one's wait: at the end, whenever some
+    were left unanswered; while running, once the oldest has waited WAITING_SHOWN_S."""
+    number, oldest = run.in_flight_at_end, run.oldest_in_flight_s
+    if not number or oldest is None or (not ended and oldest < WAITING_SHOWN_S):
+        return None
+    label = "unanswered" if ended else "waiting"
+    if short:
+        text = f"{count(number)} {label} {duration(oldest)}"
+    else:
+        text = f"{count(number)} {label}{' at end' if ended else ''}, oldest {duration(oldest)}"
+    return f"  {text}", BAD if oldest >= WAITING_BAD_S else WARN
+
+
+def totals(run: Summary, width: int, ended: bool = False) -> Text:
+    """Requests and errors (under the latency figures when they fit there), the requests
+    waiting for an answer, then the errors' kinds, cut to the width: the kinds are words, every
+    number is whole."""
     errors = run.errors
     figures = (
         f"{count(run.requests)} requests  ",
         (f"{count(errors)} errors", BAD if errors else DIM),
     )
-    line = _fitting(width, ([_line((indent, LABEL), *figures)] for indent in (" " * 8, "")))[0]
+    # the indent goes first, then the waiting figures' words, then the waiting figures
+    forms = (
+        [_line((indent, LABEL), *figures, *([found] if found else []))]
+        for indent, short, shown_waiting in (
+            (" " * 8, False, True),
+            ("", False, True),
+            ("", True, True),
+            ("", False, False),
+        )
+        for found in [waiting(run, ended, short) if shown_waiting else None]
+    )
+    line = _fitting(width, forms)[0]
     room = width - line.cell_len
     if errors and room > 0:  # (Rich cuts nothing to 0 cells)
         kinds = Text(f"  {', '.join(sorted(run.errors_by_kind))}", style=DIM)
@@ -152,7 +181,17 @@ def totals(run: Summary, width: int) -> Text:
     return line
 
 
-def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
+def top_holder(second: ThreadsSecond | None) -> str:
+    """``31 in hash_password (on CPU)``: who held most of the pool's threads, or ""."""
+    held = holders.shares([second], "pool") if second is not None else []
+    if not held or held[0].holder.threads < 0.5:
+        return ""
+    top = held[0]
+    threads = count(round(top.holder.threads))
+    return f"{threads} in {shown(top.holder.function)} ({holders.doing(top)})"
+
+
+def pool(window: ServerSecond, width: int, workers: int = 1, holder: str = "") -> Text:
     capacity, busy = window.threadpool_capacity, window.threadpool_busy
     if capacity is None or busy is None:
         words = ("no thread-pool figures from this target", "no thread-pool figures")
@@ -161,11 +200,12 @@ def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
     full = busy >= capacity and waiting > 0
     bar_style = BAD if full or window.pool_saturated else GOOD
 
-    def form(label: str, gap: str, with_workers: bool) -> list[Text]:
+    def form(label: str, gap: str, with_workers: bool, held: str = "") -> list[Text]:
         figures = _line(
             f"{busy}/{capacity} busy{gap}",
             (f"{count(waiting)} waiting", BAD if waiting else DIM),
             (f"{gap}{workers} workers" if workers > 1 and with_workers else "", DIM),
+            (f"{gap}· {held}" if held else "", WARN if full else ""),
         )
         # the bar gives way to the figures
         bar_width = min(max(6, min(30, width - 38)), width - len(label) - 1 - figures.cell_len)
@@ -173,6 +213,7 @@ def pool(window: ServerSecond, width: int, workers: int = 1) -> Text:
         return [_line((label, LABEL), (drawn, bar_style), " " if drawn else "", figures)]
 
     forms = (
+        *((("pool    ", "  ", True, holder), ("pool    ", " ", False, holder)) if holder else ()),
         ("pool    ", "  ", True),
         ("pool    ", " ", True),
         ("pool    ", " ", False),
@@ -247,23 +288,34 @@ def server(model: RunModel, width: int) -> list[Text]:
     """The pane's second part: what the server's pool, background tasks and loop are doing."""
     window = model.server_window()
     return [
-        pool(window, width, model.workers),
+        pool(window, width, model.workers, top_holder(model.latest_threads())),
         backlog(model.backlog(), width),
         loop_and_process(window, model.latest_sample(), width),
     ]
 
 
-def stall_banner(sample: ServerSample | None, width: int, workers: int = 1) -> Text | None:
-    """One line, whatever the width (its height is the layout's): shorter words when narrow,
-    then the culprit's name cut."""
-    if sample is None or not sample.stalled_now:
+def stall_banner(now: StallNow | None, width: int, workers: int = 1) -> Text | None:
+    """One line, whatever the width (its height is the layout's): the culprit with its file:line
+    and the call it was in. Narrower, shorter words, then none, then the culprit without the
+    call, then without its file:line, then its name cut."""
+    if now is None:
         return None
-    age = sample.tick_age_s
-    culprit = shown(sample.stall_culprit or "unknown code")
-    seconds = f" {age:.1f} s" if age is not None else ""
-    where = f" in worker {sample.stall_pid}" if workers > 1 and sample.stall_pid else ""
-    words = ("is blocking the event loop", "blocks the loop")
-    forms = ([Text(f" STALL{seconds}{where}: {culprit} {w} ", style=STALL)] for w in words)
+    seconds = f" {now.seconds:.1f} s" if now.seconds is not None else ""
+    where = f" in worker {now.pid}" if workers > 1 and now.pid else ""
+    stall = now.stall
+    if stall is None:
+        names = ["unknown code"]
+    else:
+        named = (
+            code_at(stall.culprit, stall.location, stall.leaf),
+            code_at(stall.culprit, stall.location),
+            stall.culprit,
+        )
+        names = [shown(name) for name in dict.fromkeys(named)]
+    words = (" is blocking the event loop", " blocks the loop", "")
+    forms = (
+        [Text(f" STALL{seconds}{where}: {name}{w} ", style=STALL)] for name in names for w in words
+    )
     line = _fitting(width, forms)[0]
     line.truncate(width, overflow="ellipsis")
     return line
@@ -272,6 +324,33 @@ def stall_banner(sample: ServerSample | None, width: int, workers: int = 1) -> T
 def _wrapped(text: str, width: int, style: str) -> list[Text]:
     lines = textwrap.wrap(text, max(10, width), subsequent_indent=" " * 3) or [""]
     return [Text(line, style=style, no_wrap=True) for line in lines]
+
+
+HOLDER_GROUPS = (
+    ("pool", "the thread pool: thread-seconds by function"),
+    ("loop", "the event loop: its time by function"),
+    ("other", "other threads: thread-seconds by function"),
+)
+
+
+def holder_lines(seconds: Sequence[ThreadsSecond]) -> list[Text]:
+    """Who held the server's threads over ``seconds`` (the `d` view): per group, each function
+    with its share, what it was doing and its file:line, all as text."""
+    lines: list[Text] = []
+    busy = [s.loop_busy for s in seconds if s.loop_busy is not None]
+    if busy:
+        mean = sum(busy) / len(busy)
+        lines.append(Text(f"event loop busy {mean:.0%} of the time, at most {max(busy):.0%}"))
+    for group, title in HOLDER_GROUPS:
+        held = holders.shares(seconds, group)
+        if not held:
+            continue
+        lines.append(Text(title, style=LABEL))
+        for share in held:
+            what = holders.doing(share) + (", background task" if share.holder.background else "")
+            lines.append(Text(f"  {share.share:>4.0%}  {shown(holders.named(share.holder))}"))
+            lines.append(Text(f"        {shown(what)}", style=DIM))
+    return lines
 
 
 def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list[Text], bool]:

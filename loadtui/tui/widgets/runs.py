@@ -14,7 +14,9 @@ from typing import Protocol
 from loadtui.run.model import RunModel
 from loadtui.run.spec import RunSpec
 
-RunEvents = Callable[[str, "PaneRun"], None]  # (event, run); events: started, ended, failed
+# (event, run); events: started, ended, failed, and stall (a stall of its server's loop began
+# or ended)
+RunEvents = Callable[[str, "PaneRun"], None]
 
 
 class PaneRun(Protocol):
@@ -41,7 +43,7 @@ class LiveRun:
         self._listener = listener
         from loadtui.run.runner import Runner  # after the first frame: engines, probe, httpx
 
-        self._runner = Runner(spec)
+        self._runner = Runner(spec, on_stall=lambda: listener("stall", self))
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loadtui-run", daemon=True)

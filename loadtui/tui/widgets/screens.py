@@ -189,9 +189,12 @@ class VerdictScreen(ModalScreen[None]):
             lines.append(Text(shown(f"{mark} {verdict.code}"), style=f"{style} bold"))
             lines.append(Text(shown(verdict.message), style=style))
             lines.append(Text(""))
-        self.query_one("#verdicts", Static).update(
-            Group(*lines) if lines else Text("no verdicts yet: nothing stood out")
-        )
+        if not lines:
+            lines.append(Text("no verdicts yet: nothing stood out"))
+        held = render.holder_lines(model.threads()) if model is not None else []
+        if held:
+            lines += [Text(""), Text("who held the server's threads", style=render.LABEL), *held]
+        self.query_one("#verdicts", Static).update(Group(*lines))
 
 
 QuitChoice = Literal["export", "discard"]

@@ -1,0 +1,245 @@
+"""loadtui.server.sampler, loadtui.probing.threads, loadtui.run.holders and the verdicts that
+name who holds the threads (threadpool_saturated, background_backlog, event_loop_saturated), on
+real apps under real load: what each holder was doing, and the cure that fits it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loadtui.run.rundoc import RunDocument, ThreadsSecond, Verdict
+from tests.apps import serve_app
+from tests.helpers import LOAD, loadtui
+
+pytestmark = [pytest.mark.e2e, LOAD]
+
+HASHING = """
+    import hashlib
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    def hash_password(password: bytes) -> bytes:
+        return hashlib.pbkdf2_hmac("sha256", password, b"salt", 60_000)
+
+    @app.get("/login")
+    def login():
+        return {"hash": hash_password(b"secret").hex()[:8]}
+"""
+
+# Two database connections for forty threads: the threads wait for a connection.
+SMALL_DB_POOL = """
+    import time
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db", pool_size=2, max_overflow=0, pool_timeout=60)
+    app = FastAPI()
+    instrument(app)
+
+    @app.get("/items")
+    def read_items():
+        with engine.connect() as connection:
+            rows = connection.execute(text("select 1")).all()
+            time.sleep(0.05)  # the query's time, holding the connection
+        return {"rows": len(rows)}
+"""
+
+# ~5 ms of CPU per request on the loop: each step far below the stall threshold.
+BUSY_LOOP = """
+    import time
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    def render_report() -> int:
+        until, n = time.perf_counter() + 0.005, 0
+        while time.perf_counter() < until:
+            n += 1
+        return n
+
+    @app.get("/report")
+    async def report():
+        return {"n": render_report()}
+"""
+
+# The realistic mistake: a sync SQLAlchemy query inside `async def`, on the loop.
+SYNC_QUERY_ON_THE_LOOP = """
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db")
+    app = FastAPI()
+    instrument(app)
+    SLOW = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 400000) "
+
+    @app.get("/items")
+    async def read_items_async_copy():
+        with engine.connect() as connection:
+            return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
+"""
+
+# A plain Starlette app, two workers: each its own database pool of one connection.
+STARLETTE_TWO_WORKERS = """
+    import time
+    from sqlalchemy import create_engine, text
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db", pool_size=1, max_overflow=0, pool_timeout=60)
+
+    def list_orders(request):
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+            time.sleep(0.05)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/orders", list_orders)])
+    instrument(app)
+"""
+
+HEALTHY = """
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    @app.get("/fast")
+    def fast():
+        return {"ok": True}
+
+    @app.get("/fast-async")
+    async def fast_async():
+        return {"ok": True}
+"""
+
+
+def run(
+    tmp_path: Path, source: str, path: str, users: int, seconds: int = 8, think: float = 0.1
+) -> RunDocument:
+    out = tmp_path / "run.json"
+    with serve_app(source, tmp_path) as app:
+        args = ["run", path, "--target", app.url, "--users", users, "--duration", seconds]
+        args += ["--think-min", think, "--think-max", think]
+        result = loadtui(*args, "--json", out, "--force", timeout=120)
+    assert out.exists(), result.stderr
+    return RunDocument.model_validate(json.loads(out.read_text()))
+
+
+def verdict(doc: RunDocument, code: str) -> Verdict:
+    found = {v.code: v for v in doc.verdicts}
+    assert code in found, [f"{v.code}: {v.message}" for v in doc.verdicts]
+    return found[code]
+
+
+def holder_evidence(verdict: Verdict) -> list[dict]:
+    held = verdict.evidence["holders"]
+    assert isinstance(held, list) and held, verdict.message
+    return held  # type: ignore[return-value]
+
+
+def full_seconds(doc: RunDocument, capacity: int = 40) -> list[ThreadsSecond]:
+    return [s for s in doc.server.threads if sum(h.threads for h in s.pool) >= capacity - 4]
+
+
+def test_hashing_in_def_routes_is_named_on_cpu_and_more_threads_will_not_help(tmp_path):
+    doc = run(tmp_path, HASHING, "/login", users=60)
+    found = verdict(doc, "threadpool_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "hash_password" and top["leaf"] == "hashlib.pbkdf2_hmac"
+    assert top["location"].endswith("app_under_test.py:10")
+    assert top["on_cpu"] >= 0.5 and top["share"] >= 0.8
+    assert "hash_password (app_under_test.py:10)" in found.message
+    assert "on CPU" in found.message and "more threads will not help" in found.message
+
+
+def test_a_small_database_pool_is_named_as_the_limit_not_the_thread_pool(tmp_path):
+    doc = run(tmp_path, SMALL_DB_POOL, "/items", users=60)
+    found = verdict(doc, "threadpool_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "read_items" and top["waiting_for"] == "database connection"
+    assert top["db_pool"] == "2 + 0 overflow"
+    assert "the database pool (2 + 0 overflow), not the thread pool, is the limit" in (
+        found.message
+    )
+    seconds = full_seconds(doc)
+    assert seconds, "no second with the pool full"
+    # the threads add up to the pool: two hold connections, the rest wait for one
+    for second in seconds:
+        waiting = sum(h.threads for h in second.pool if h.waiting_for)
+        assert waiting >= 30, second
+
+
+def test_cpu_work_on_the_loop_in_short_steps_is_a_saturated_loop_not_a_stall(tmp_path):
+    doc = run(tmp_path, BUSY_LOOP, "/report", users=4, seconds=10, think=0)
+    found = verdict(doc, "event_loop_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "render_report" and "app_under_test.py" in top["location"]
+    assert "render_report (app_under_test.py:" in found.message
+    codes = {v.code for v in doc.verdicts}
+    assert "event_loop_blocked" not in codes and "threadpool_saturated" not in codes
+
+
+def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
+    doc = run(tmp_path, SYNC_QUERY_ON_THE_LOOP, "/items", users=3, seconds=5)
+    found = verdict(doc, "event_loop_blocked")
+    culprits = found.evidence["culprits"]
+    assert isinstance(culprits, list) and culprits, found.message
+    assert culprits[0]["culprit"] == "read_items_async_copy", found.message
+    assert culprits[0]["location"].startswith("app_under_test.py:")
+    stalls = [s for s in doc.server.stalls if s.culprit == "read_items_async_copy"]
+    assert stalls and all(s.leaf.startswith("sqlalchemy ") for s in stalls), stalls[:2]
+
+
+def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path):
+    out = tmp_path / "run.json"
+    with serve_app(STARLETTE_TWO_WORKERS, tmp_path, workers=2) as app:
+        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 8]
+        result = loadtui(*args, "--json", out, "--force", timeout=120)
+    assert out.exists(), result.stderr
+    doc = RunDocument.model_validate(json.loads(out.read_text()))
+    assert len(doc.server.workers) == 2
+    found = verdict(doc, "threadpool_saturated")
+    top = holder_evidence(found)[0]
+    assert top["function"] == "list_orders" and top["waiting_for"] == "database connection"
+    assert top["db_pool"] == "1 + 0 overflow"
+    assert max(sum(h.threads for h in s.pool) for s in doc.server.threads) > 45  # both workers
+
+
+def test_a_healthy_app_gets_no_holder_verdict(tmp_path):
+    for path in ("/fast", "/fast-async"):
+        (tmp_path / path.strip("/")).mkdir()
+        doc = run(tmp_path / path.strip("/"), HEALTHY, path, users=10, seconds=5)
+        assert doc.server.threads, "the sampler gave nothing"
+        codes = {v.code for v in doc.verdicts}
+        assert not codes & {"threadpool_saturated", "event_loop_saturated", "background_backlog"}
+
+
+@pytest.mark.parametrize("route", ["1", "3", "7"])
+def test_demo_routes_are_held_by_their_sync_background_task_waiting(tmp_path, route):
+    out = tmp_path / "run.json"
+    result = loadtui("run", route, "--users", "60", "--duration", "6", "--json", out, "--force")
+    assert out.exists(), result.stderr
+    doc = RunDocument.model_validate(json.loads(out.read_text()))
+    for code in ("threadpool_saturated", "background_backlog"):
+        top = holder_evidence(verdict(doc, code))[0]
+        assert top["function"] == "sync_background_task" and top["background"] is True
+        assert top["leaf"] == "time.sleep" and top["on_cpu"] < 0.5
+    assert "give them an executor of their own" in verdict(doc, "threadpool_saturated").message
+    if route in ("1", "3"):  # def handlers: their inner call holds threads before the pool fills
+        assert "sync_inner_function" in {h.function for s in doc.server.threads for h in s.pool}
+    full = full_seconds(doc)
+    assert full, "no second with the pool full"
+    for second in full:  # the shares add up to the busy threads
+        assert 36 <= sum(h.threads for h in second.pool) <= 41, second
