@@ -31,6 +31,7 @@ LOOP_SATURATED_SHARE = 0.85  # the loop ran code this share of a second or more 
 LOOP_SATURATED_MIN_SECONDS = 3  # ... this many seconds in a row
 LOOP_SATURATED_STALL_SHARE = 0.5  # stalls covering this much of them: a blocked loop instead
 HOLDERS_NAMED = 3
+SATURATION_LAG_MAX_S = 0.25  # a stall this short in a saturated spell may be its queueing lag
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
 # Little's law is not quoted when what was seen holds this many times more requests (and a few)
@@ -117,7 +118,8 @@ def _is_app(window: StallWindow) -> bool:
 
 
 def event_loop_blocked(model: RunModel) -> Verdict | None:
-    windows = [w for w in model.stall_windows() if _is_app(w)]
+    lag = _saturation_lag(model)
+    windows = [w for w in model.stall_windows() if _is_app(w) and not lag(w)]
     if not windows:
         return _blocked_by_heartbeat(model)
     advice = (
@@ -534,13 +536,34 @@ def _busy_run(seconds: list[ThreadsSecond]) -> list[ThreadsSecond]:
     return best
 
 
+def _saturation_lag(model: RunModel) -> Callable[[StallWindow], bool]:
+    """Whether a stall is the lag of a saturated loop: short, within a saturated spell, and
+    named after a function that kept the loop busy in it. Its heartbeat queued behind many
+    short steps of that function; no one call blocked the loop."""
+    busy = _busy_run(model.threads())
+    start = model.started_epoch
+    if len(busy) < LOOP_SATURATED_MIN_SECONDS or start is None:
+        return lambda _window: False
+    names = {share.holder.function for share in holders.shares(busy, "loop")}
+    first, last = busy[0].t - 1.0, busy[-1].t
+
+    def lag(window: StallWindow) -> bool:
+        at = window.started_at.timestamp() - start
+        short = window.duration_s < SATURATION_LAG_MAX_S
+        return short and first <= at <= last and window.culprit in names
+
+    return lag
+
+
 def event_loop_saturated(model: RunModel) -> Verdict | None:
     """The loop ran code nearly every moment for seconds, in steps each too short to stall it:
     saturated by CPU work on the loop, not blocked by one call."""
     busy = _busy_run(model.threads())
     if len(busy) < LOOP_SATURATED_MIN_SECONDS:
         return None
-    stalled = sum(w.duration_s for w in model.stall_windows())
+    lag = _saturation_lag(model)
+    late = [w for w in model.stall_windows() if lag(w)]
+    stalled = sum(w.duration_s for w in model.stall_windows() if not lag(w))
     if stalled >= LOOP_SATURATED_STALL_SHARE * len(busy):
         return None  # event_loop_blocked explains these seconds
     held = holders.shares(busy, "loop")
@@ -549,6 +572,13 @@ def event_loop_saturated(model: RunModel) -> Verdict | None:
         f"The event loop ran code {mean:.0%} of the time for {len(busy)} s in a row, in steps "
         "each too short to count as a stall: it is saturated, and every request waits its turn."
         + _holding(held, "the loop")
+        + (
+            f" Its heartbeat came late {plural(len(late), 'time')} (at most "
+            f"{max(w.duration_s for w in late):.2f} s), queued behind that work: not one call "
+            "blocking it."
+            if late
+            else ""
+        )
         + " Make the work on the loop cheaper, or move CPU-heavy work to processes (a "
         "ProcessPoolExecutor, uvicorn --workers N)."
     )
@@ -559,6 +589,7 @@ def event_loop_saturated(model: RunModel) -> Verdict | None:
         evidence={
             "seconds": len(busy),
             "loop_busy_mean": round(mean, 3),
+            "late_heartbeats": len(late),
             "holders": _holder_evidence(held),
         },
     )

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from loadtui.probing.samples import ServerSample, Stall
+from loadtui.probing.samples import Holder, ServerSample, Stall, ThreadsLook
 from loadtui.run import verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import Verdict
-from tests.synthetic import model, sample, snapshot, stall
+from tests.synthetic import EPOCH, model, sample, snapshot, stall
 
 
 def found(run: RunModel, code: str) -> Verdict | None:
@@ -450,3 +450,28 @@ def test_littles_law_is_quoted_when_the_gauges_agree():
     assert verdict is not None and verdict.severity == "warning"
     assert "By Little's law 10.0 req/s x 0.10 s mean latency means ~1 requests" in (verdict.message)
     assert "Answers stay fast" in verdict.message
+
+
+def saturated_loop(stalls: list[Stall]) -> RunModel:
+    """Ten seconds whose loop ran render_report 95 % of each second, with ``stalls``."""
+    found = model(10, stalls=stalls)
+    busy = Holder("render_report", "app.py:9", "time.perf_counter", 0.95, 1.0)
+    epoch = int(EPOCH)
+    found.add_threads([ThreadsLook(epoch + s, 1, 0.95, loop=(busy,)) for s in range(10)])
+    return found
+
+
+def test_a_saturated_loops_late_heartbeats_are_not_a_blocked_loop():
+    lags = [stall(s + 0.5, 0.12, "render_report") for s in (2, 4, 6)]
+    found = {v.code: v for v in verdicts.compute(saturated_loop(lags))}
+    assert "event_loop_blocked" not in found
+    saturated = found["event_loop_saturated"]
+    assert "render_report (app.py:9) → time.perf_counter" in saturated.message
+    assert "Its heartbeat came late 3 times (at most 0.12 s)" in saturated.message
+
+
+def test_a_long_stall_inside_a_saturated_loop_is_still_a_blocked_loop():
+    found = {v.code for v in verdicts.compute(saturated_loop([stall(3, 0.6, "render_report")]))}
+    assert "event_loop_blocked" in found
+    other = {v.code for v in verdicts.compute(saturated_loop([stall(3, 0.12, "load_config")]))}
+    assert "event_loop_blocked" in other  # a stall named after another function is its own
