@@ -232,7 +232,9 @@ def test_demo_routes_are_held_by_their_sync_background_task_waiting(tmp_path, ro
     result = loadtui("run", route, "--users", "60", "--duration", "6", "--json", out, "--force")
     assert out.exists(), result.stderr
     doc = RunDocument.model_validate(json.loads(out.read_text()))
-    for code in ("threadpool_saturated", "background_backlog"):
+    # route 7's backlog is thousands of tasks; 1's and 3's, at 6 s, may stay under the verdict's 50
+    codes = ["threadpool_saturated", *(["background_backlog"] if route == "7" else [])]
+    for code in codes:
         top = holder_evidence(verdict(doc, code))[0]
         assert top["function"] == "sync_background_task" and top["background"] is True
         assert top["leaf"] == "time.sleep" and top["on_cpu"] < 0.5
