@@ -177,6 +177,7 @@ class RunModel:
         self._stalls: dict[float, Stall] = {}
         self._live_stalls = LiveStalls()
         self._threads: dict[int, dict[int | None, ThreadsLook]] = {}  # epoch -> pid -> look
+        self._threads_combined: tuple[int, list[ThreadsSecond]] = (-1, [])  # at a version
         self._drain: list[tuple[float, ServerSample]] = []
         self.signals = Signals()
         self.version = 0  # bumped on every change; readers use it to skip redraws
@@ -474,12 +475,15 @@ class RunModel:
         with self._lock:
             if self.started_epoch is None:
                 return []
-            start, end = self.started_epoch, self.started_epoch + self.elapsed_s()
-            return [
-                holders.combine(list(by_pid.values()), epoch + 1 - start)
-                for epoch, by_pid in sorted(self._threads.items())
-                if start - 1 < epoch < end
-            ]
+            if self._threads_combined[0] != self.version:  # several verdicts ask per judging
+                start, end = self.started_epoch, self.started_epoch + self.elapsed_s()
+                combined = [
+                    holders.combine(list(by_pid.values()), epoch + 1 - start)
+                    for epoch, by_pid in sorted(self._threads.items())
+                    if start - 1 < epoch < end
+                ]
+                self._threads_combined = (self.version, combined)
+            return list(self._threads_combined[1])
 
     def latest_threads(self) -> ThreadsSecond | None:
         """The newest second the stack samplers gave (for live display)."""

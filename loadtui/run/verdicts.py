@@ -625,10 +625,11 @@ def background_backlog(model: RunModel) -> Verdict | None:
             message += " They hold the thread pool the whole time."
     else:
         message += " None has finished yet, so how long they take is not known."
+    sampled = model.threads()
     held = [
         share
         for group in ("pool", "other")
-        for share in holders.shares(model.threads(), group)
+        for share in holders.shares(sampled, group)
         if share.holder.background
     ]
     message += _holding(held, "the threads running them")
