@@ -88,6 +88,7 @@ class AppConfig:
     openapi: bool = False
     shape: RequestSpec | None = None
     notice: str = ""  # one line shown when the TUI opens (where its routes came from)
+    cookies: bool = True  # a scenario's users keep cookie jars (--no-cookies: they do not)
 
     @classmethod
     def default(cls, plan: LoadPlan) -> AppConfig:
@@ -293,6 +294,7 @@ class LoadtuiApp(App[int]):
             scenario=choice.scenario,
             engines=self.config.engines,
             cluster=self.config.cluster,
+            cookies=self.config.cookies,
         )
         return self._make_run(spec, listener)
 

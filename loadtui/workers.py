@@ -48,6 +48,7 @@ from typing import Any
 import psutil
 
 from loadtui.engine import hdr
+from loadtui.engine.journey import Journey, UserJourney
 from loadtui.engine.loopback import is_loopback
 from loadtui.engine.messages import (
     EngineConfig,
@@ -130,30 +131,40 @@ class _Interval(_Counts):
 
 class _Mix:
     """Which request a user sends next: by weight among the names, then the next data row
-    (round-robin or at random). One request of one row is simply that request."""
+    (round-robin or at random). One request of one row is simply that request. A journey's
+    setup and flow steps weigh nothing: the mix never picks them, their users ask for their
+    rows (``row``)."""
 
     def __init__(self, requests: tuple[EngineRequest, ...]) -> None:
         self.requests = requests
         self.names = tuple(r.name for r in requests)
-        self.single = len(requests) == 1 and len(requests[0].payloads) == 1
-        total = sum(r.weight for r in requests)
+        self.single = len(requests) == 1 and requests[0].rows == 1
+        total = sum(r.weight for r in requests) or 1.0
         self._cumulative = list(itertools.accumulate(r.weight / total for r in requests))
+        self._rows = [r.rows for r in requests]
         self._next_row = [0] * len(requests)
 
     def pick(self) -> tuple[int, bytes]:
         """(which request, its bytes)."""
         if self.single:
             return 0, self.requests[0].payloads[0]
-        which = 0
-        if len(self.requests) > 1:
-            which = min(bisect.bisect(self._cumulative, random.random()), len(self.requests) - 1)
-        request = self.requests[which]
-        payloads = request.payloads
-        if request.random_order:
-            return which, payloads[random.randrange(len(payloads))]
+        which = self.choose()
+        return which, self.requests[which].payloads[self.row(which)]
+
+    def choose(self) -> int:
+        if len(self.requests) == 1:
+            return 0
+        return min(bisect.bisect(self._cumulative, random.random()), len(self.requests) - 1)
+
+    def row(self, which: int) -> int:
+        rows = self._rows[which]
+        if rows == 1:
+            return 0
+        if self.requests[which].random_order:
+            return random.randrange(rows)
         row = self._next_row[which]
-        self._next_row[which] = (row + 1) % len(payloads)
-        return which, payloads[row]
+        self._next_row[which] = (row + 1) % rows
+        return row
 
     def kind(self, which: int, status: int) -> str | None:
         """None for a success, else the error kind ``http_<status>``."""
@@ -177,10 +188,16 @@ class _Channel:
         self.deadline = 0.0
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._connecting: asyncio.Task[None] | None = None
+        # a scenario's journey: this user's variables, cookies and place in it
+        self.journey = UserJourney(engine.journey) if engine.journey is not None else None
+        self._pick = self.journey.pick if self.journey is not None else engine.mix.pick
+        # which requests' responses are kept whole (steps that extract), when any connection
+        # captures at all
+        self._keeps = engine.journey.keeps if engine.connection is not None else None  # type: ignore[union-attr]
 
     def send(self) -> None:
         engine = self.engine
-        self.which, self.payload = engine.mix.pick()
+        self.which, self.payload = self._pick()
         self.started = clock()
         self.deadline = self.started + engine.timeout
         self.in_flight = True
@@ -188,6 +205,8 @@ class _Channel:
         if self._deadline_timer is None:
             self._deadline_timer = self.loop.call_later(engine.timeout, self._check_deadline)
         conn = self.conn
+        if self._keeps is not None and conn is not None:
+            conn.keep = self._keeps[self.which]  # type: ignore[attr-defined]
         if conn is None or not conn.send(self.payload):
             self.conn = None
             self._connecting = self.loop.create_task(self._connect())
@@ -197,12 +216,21 @@ class _Channel:
         engine = self.engine
         config = engine.config
         try:
-            conn = await connect(config.host, config.port, self, engine.tls, engine.server_hostname)
+            conn = await connect(
+                config.host,
+                config.port,
+                self,
+                engine.tls,
+                engine.server_hostname,
+                engine.connection,
+            )
         except RequestFailed as failure:
             self._connecting = None
             self._end(failure.kind)
             return
         self._connecting = None
+        if self._keeps is not None:
+            conn.keep = self._keeps[self.which]  # type: ignore[attr-defined]
         if conn.send(self.payload):
             self.conn = conn
         else:
@@ -238,6 +266,8 @@ class _Channel:
     def _end(self, kind: str | None) -> None:
         self.in_flight = False
         self.engine.in_flight -= 1
+        if self.journey is not None:  # self.conn: the connection a response came on, else None
+            kind = self.journey.done(self.which, kind, self.conn, self.payload)
         self._done(clock(), kind)
 
     def _done(self, now: float, kind: str | None) -> None:
@@ -267,6 +297,8 @@ class _ClosedUser(_Channel):
         think = random.uniform(*engine.think_s) if engine.thinks else 0.0
         if kind is not None and not kind.startswith("http_"):
             think = max(think, FAILURE_BACKOFF_S)
+        if self.journey is not None and self.journey.backoff:
+            think = max(think, self.journey.backoff)  # a setup that failed, retried later
         if think > 0:
             self._thinking = self.loop.call_later(think, self._think_over)
         else:
@@ -284,18 +316,44 @@ class _ClosedUser(_Channel):
 
 
 class _OpenConnection(_Channel):
-    """One of the open loop's connections: it takes the next due request whenever it is free."""
+    """One of the open loop's connections: it takes the next due request whenever it is free.
+
+    In a journey each connection is a user: its setup runs when it opens, off the schedule
+    (setup requests are recorded from their actual send, not due at any time), and the
+    connection takes due requests once through it."""
 
     intended = 0.0  # when the request in flight was due
+    _retry: asyncio.TimerHandle | None = None
+
+    def begin(self) -> None:
+        """Start taking due requests, once through the journey's setup."""
+        if self.journey is not None and self.journey.in_setup:
+            self._retry = None
+            self.send()
+            return
+        self.engine.idle.append(self)
+        self.engine.dispatch()
 
     def _done(self, now: float, kind: str | None) -> None:
         engine = self.engine
         current = engine.current
+        journey = self.journey
+        if journey is not None and (journey.in_setup or self.which in journey.journey.setup):
+            current.record_request(self.which, self.started, now, kind)
+            current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
+            self._retry = self.loop.call_later(journey.backoff, self.begin)
+            return
         current.record_request(self.which, self.intended, now, kind)
         current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
         current.send_lag.record(int((self.started - self.intended) * 1e6))  # type: ignore[union-attr]
         engine.idle.append(self)
         engine.dispatch()
+
+    def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        super().stop()
 
 
 class Engine:
@@ -307,6 +365,8 @@ class Engine:
         self.open_loop = self.plan.mode == "open"
         self.target_users = self.plan.users
         self.mix = _Mix(config.requests)
+        self.journey = _journey(config, self.mix)
+        self.connection = self.journey.connection() if self.journey is not None else None
         self.tls = config.tls.context() if config.tls else None
         self.server_hostname = config.tls.server_hostname if config.tls else None
         self.timeout = self.plan.timeout_s
@@ -458,6 +518,7 @@ class Engine:
             tasks=len(asyncio.all_tasks()),
             by_name=done.names(self.mix.names),
             oldest_in_flight_s=self._oldest_in_flight(),
+            setup_pending=self._setup_pending(),
         )
         done.clear()
         return snapshot
@@ -470,6 +531,12 @@ class Engine:
             return None
         sent = [user.started for user in self._users if user.in_flight]
         return round(max(0.0, clock() - min(sent)), 3) if sent else None
+
+    def _setup_pending(self) -> int:
+        """The users not through the journey's setup (at the end: never through it)."""
+        if self.journey is None or not self.journey.setup:
+            return 0
+        return sum(1 for user in self._users if user.journey is not None and user.journey.in_setup)
 
     def _resources(self) -> dict[str, int]:
         """The engine's memory and descriptors; the last reading when none can be taken (out
@@ -500,8 +567,7 @@ class Engine:
         if self.open_loop:
             connection = _OpenConnection(self)
             self._users.append(connection)
-            self.idle.append(connection)
-            self.dispatch()
+            connection.begin()
         else:
             user = _ClosedUser(self)
             self._users.append(user)
@@ -544,6 +610,18 @@ class Engine:
             current = self.current
             if lag > current.lag_max:
                 current.lag_max = lag
+
+
+def _journey(config: EngineConfig, mix: _Mix) -> Journey | None:
+    """A scenario's journey, when it has one (setup, a flow, extractions, variables or
+    cookies); None: a plain mix or request, sent as its bytes."""
+    requests = config.requests
+    plain = all(r.stage == "mix" and not r.extract and r.personal is None for r in requests)
+    if plain and not config.cookies:
+        return None
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    origin = f"{'https' if config.tls else 'http'}://{host}:{config.port}"
+    return Journey(requests, mix, origin, config.cookies)
 
 
 # ---- the engine process --------------------------------------------------------------------

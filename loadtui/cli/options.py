@@ -223,6 +223,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
         shape=shape,
         scenario=mix,
         engines=engines(args, load.users, spawned=where is None),
+        cookies=not args.no_cookies,
     )
     return checked_run(spec, on_cluster=args.ray is not None)
 
@@ -294,7 +295,9 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     where = target(args, "/") if args.target is not None else None
     if where is not None and args.threads is not None:
         raise UsageError("--threads applies to a spawned demo server, not to --target")
-    config = replace(AppConfig.default(load), target=where, shape=shape)
+    config = replace(
+        AppConfig.default(load), target=where, shape=shape, cookies=not args.no_cookies
+    )
     if mix:
         config = replace(
             config, routes=route_choices.scenario(args.scenario, mix), panes=[(0, args.users)]

@@ -159,8 +159,13 @@ def _add_request_options(p: argparse.ArgumentParser) -> None:
         "--scenario",
         type=Path,
         metavar="FILE.toml",
-        help="a mix of named requests picked by weight (loadtui scenario --target URL writes "
-        "a start)",
+        help="a mix of named requests picked by weight, or a journey: [[setup]] once per user, "
+        "then the mix or a [[flow]] in order (loadtui scenario --target URL writes a start)",
+    )
+    g.add_argument(
+        "--no-cookies",
+        action="store_true",
+        help="a scenario's users keep no cookies (by default each has a jar, as a browser)",
     )
     g.add_argument("-k", "--insecure", action="store_true", help="https: accept any certificate")
     g.add_argument("--cacert", type=Path, metavar="FILE", help="https: trust this CA bundle")

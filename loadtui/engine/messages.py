@@ -11,18 +11,28 @@ import math
 import ssl
 from dataclasses import dataclass, replace
 
+from loadtui.engine.extract import Extraction
 from loadtui.engine.plan import LoadPlan, split
+from loadtui.engine.request_spec import Personal, Stage
 
 
 @dataclass(frozen=True)
 class EngineRequest:
-    """One named request, as bytes: one payload per data row (or the one request)."""
+    """One named request, as bytes: one payload per data row (or the one request); a request
+    naming a user's variables is built per user from ``personal`` instead."""
 
     name: str
     payloads: tuple[bytes, ...]
-    weight: float = 1.0
+    weight: float = 1.0  # 0 for a setup or flow step (never picked by weight)
     expect: frozenset[int] | None = None  # None: any status below 400 is a success
     random_order: bool = False  # rows in random order (else round-robin)
+    stage: Stage = "mix"
+    extract: tuple[Extraction, ...] = ()
+    personal: Personal | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.personal.rows if self.personal is not None else len(self.payloads)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class EngineConfig:
     # parent sends (``("start", epoch)``), together with the others. Else start at once.
     agreed_start: bool = False
     allow_remote: bool = False  # --allow-remote: ``host`` may be other than loopback
+    cookies: bool = False  # each user keeps a cookie jar (a scenario's, unless --no-cookies)
 
     def split(self, engines: int) -> list[EngineConfig]:
         """Each of ``engines`` engines' configuration: its users and spawn rate (``split``), its
@@ -156,6 +167,8 @@ class IntervalSnapshot:
     # how long the oldest of the requests in flight at the end had been waiting for its answer
     # (since it was sent, connecting included); None: none was in flight
     oldest_in_flight_s: float | None = None
+    # a scenario with [[setup]]: the users (open loop: connections) not through it at the end
+    setup_pending: int = 0
 
     @property
     def seconds(self) -> float:

@@ -2,9 +2,12 @@
 body, the statuses that count as success, its weight in a mix, and the data rows that vary it.
 Turned into the exact bytes the engine sends (:func:`payloads`), once per distinct request.
 
-Templates: ``{field}`` in a path (as OpenAPI writes path parameters) and ``{{field}}`` in a body
-(so that JSON's own braces need no escaping) take the field from the data file's row: one row per
-request, round-robin or in random order. Every field a template names must be in every row.
+Templates: ``{field}`` in a path (as OpenAPI writes path parameters) and ``{{field}}`` in a path,
+a header value or a body (so that JSON's own braces need no escaping) take the field from the data
+file's row: one row per request, round-robin or in random order. Every field a template names must
+be in every row, unless it is one of a journey's variables (``variables``): what a user's earlier
+step extracted, built into that user's bytes by :class:`Personal`. Data-row fields and variables
+meet in one mapping (:func:`_request_bytes`), each value encoded for where it goes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from urllib.parse import quote
 from loadtui import __version__
 
 Order = Literal["round-robin", "random"]
+Stage = Literal["mix", "setup", "flow"]  # a scenario's [[requests]], [[setup]] or [[flow]] step
 MAX_ROWS = 100_000  # every row becomes the bytes of one request, built before the run
 MAX_DATA_BYTES = 64 * 1024 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -48,9 +52,14 @@ class RequestSpec:
     rows: tuple[Mapping[str, Any], ...] = ()
     order: Order = "round-robin"
     data_file: str | None = None  # where the rows came from, for messages
+    stage: Stage = "mix"
+    extract: tuple[Any, ...] = ()  # of extract.Extraction: what this step keeps of its response
+    variables: frozenset[str] = frozenset()  # fields that are a user's variables, not data rows
 
     def fields(self) -> set[str]:
         found = set(PATH_FIELD.findall(self.path))
+        for _, value in self.headers:
+            found |= set(BODY_FIELD.findall(value))
         if self.body is not None:
             found |= set(BODY_FIELD.findall(self.body.decode("utf-8", "replace")))
         return found
@@ -193,7 +202,7 @@ def _csv_rows(path: Path, text: str) -> list[Mapping[str, Any]]:
 
 def check_fields(spec: RequestSpec) -> None:
     """Every field a template names is in every row (and there are rows if it names any)."""
-    needed = spec.fields()
+    needed = spec.fields() - spec.variables
     if not needed:
         return
     where = spec.data_file or "--data-file"
@@ -225,6 +234,12 @@ def _path_value(value: Any) -> str:
     return quote(text, safe="")
 
 
+def _header_value(value: Any) -> str:
+    """A value in a header: no CR, LF or other control character, UTF-8 bytes as they are."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return CONTROL.sub("", text).encode("utf-8").decode("latin-1")
+
+
 def _body_value(value: Any, as_json: bool) -> str:
     if not as_json:
         return value if isinstance(value, str) else json.dumps(value)
@@ -232,16 +247,22 @@ def _body_value(value: Any, as_json: bool) -> str:
 
 
 def _request_bytes(spec: RequestSpec, host: str, row: Mapping[str, Any] | None) -> bytes:
-    path, body = spec.path, spec.body
+    """``row``: the fields of a data row and, in a journey, the user's variables."""
+    path, body, given = spec.path, spec.body, spec.headers
     if row is not None:
+        path = BODY_FIELD.sub(lambda m: _path_value(row[m.group(1)]), path)
         path = PATH_FIELD.sub(lambda m: _path_value(row[m.group(1)]), path)
+        given = tuple(
+            (name, BODY_FIELD.sub(lambda m: _header_value(row[m.group(1)]), value))
+            for name, value in given
+        )
         if body is not None:
             text = body.decode("utf-8")
             as_json = spec.json_body
             body = BODY_FIELD.sub(lambda m: _body_value(row[m.group(1)], as_json), text).encode()
     headers = {"host": ("Host", host), "user-agent": ("User-Agent", f"loadtui/{__version__}")}
     headers["accept"] = ("Accept", "*/*")
-    for name, value in spec.headers:
+    for name, value in given:
         headers[name.lower()] = (name, value)
     if body is not None:
         headers["content-length"] = ("Content-Length", str(len(body)))
@@ -260,6 +281,24 @@ def payloads(spec: RequestSpec, host: str) -> tuple[bytes, ...]:
         raise SpecError(
             f"request {spec.name!r}: a header holds characters HTTP/1.1 cannot carry"
         ) from None
+
+
+@dataclass(frozen=True)
+class Personal:
+    """A request naming a user's variables: its bytes are built in the engine, for each user,
+    once per distinct set of that user's values (the engine keeps them)."""
+
+    spec: RequestSpec
+    host: str
+
+    @property
+    def rows(self) -> int:
+        return max(1, len(self.spec.rows))
+
+    def build(self, row: int, values: Mapping[str, Any]) -> bytes:
+        """The bytes of data row ``row`` with ``values`` (a user's variables) filled in."""
+        fields = {**self.spec.rows[row], **values} if self.spec.rows else values
+        return _request_bytes(self.spec, self.host, fields)
 
 
 def host_header(host: str, port: int, default_port: int) -> str:

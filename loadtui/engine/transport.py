@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import ssl
+from collections.abc import Callable
 from typing import Protocol
 
 import httptools
@@ -51,19 +52,22 @@ async def connect(
     owner: RequestOwner,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    protocol: Callable[[RequestOwner], HttpConnection] | None = None,
 ) -> HttpConnection:
     """A new connection reporting to ``owner``, TLS when given a context; RequestFailed if
     none could be opened (a failed handshake is the kind ``tls``).
 
-    No timeout of its own: the caller's deadline cancels it.
+    No timeout of its own: the caller's deadline cancels it. ``protocol``: how to make the
+    connection (a :class:`CapturingConnection`, say); a plain HttpConnection by default.
     """
     loop = asyncio.get_running_loop()
+    make = protocol or HttpConnection
     try:
         if tls is None:
-            _, conn = await loop.create_connection(lambda: HttpConnection(owner), host, port)
+            _, conn = await loop.create_connection(lambda: make(owner), host, port)
         else:
             _, conn = await loop.create_connection(
-                lambda: HttpConnection(owner),
+                lambda: make(owner),
                 host,
                 port,
                 ssl=tls,
@@ -161,3 +165,39 @@ class HttpConnection(asyncio.Protocol):
             with contextlib.suppress(Exception):
                 self.close()
         self.owner.on_response(status)
+
+
+class CapturingConnection(HttpConnection):
+    """A connection that keeps what a journey needs of each response: all its headers and its
+    body when the request asks (``keep``: a step that extracts), else only its Set-Cookie
+    headers when the user keeps cookies. Plain connections keep nothing (no ``on_body``)."""
+
+    MAX_BODY = 1024 * 1024  # a body kept for extraction; beyond it, nothing is found
+
+    def __init__(self, owner: RequestOwner, cookies: bool = True) -> None:
+        super().__init__(owner)
+        self.cookies = cookies
+        self.keep = False  # set before each send
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.body_whole = True
+
+    def on_message_begin(self) -> None:
+        if self.headers:
+            self.headers = []
+        if self.body:
+            self.body = bytearray()
+        self.body_whole = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        if self.keep or (self.cookies and len(name) == 10 and name.lower() == b"set-cookie"):
+            self.headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        if not self.keep:
+            return
+        if len(self.body) + len(body) > self.MAX_BODY:
+            self.body_whole = False
+        else:
+            self.body += body

@@ -101,7 +101,7 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     if uncorrected is not None:
         lines.append(f"{'uncorrected (from actual send):':>33} {_latency_row(uncorrected)}")
     lines.append("  latency in ms unless marked s")
-    lines += waiting_lines(summary)
+    lines += waiting_lines(summary) + setup_lines(summary)
     why = no_success(summary)
     if why:
         lines += [
@@ -130,6 +130,14 @@ def waiting_lines(summary: Summary) -> list[str]:
         return []
     since = f", the oldest for {oldest:.1f} s" if oldest is not None else ""
     return [f"waiting    {count(waiting)} still waiting for an answer at the end{since}"]
+
+
+def setup_lines(summary: Summary) -> list[str]:
+    """A journey's users that never got through its setup (each kept retrying it)."""
+    left = summary.users_not_through_setup
+    if not left:
+        return []
+    return [f"setup      {count(left)} users never got through setup (each retried it)"]
 
 
 REQUEST_COLUMNS = ("request", "weight", "requests", "errors", "req/s", "mean", "p50", "p99")

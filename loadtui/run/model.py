@@ -157,6 +157,7 @@ class RunModel:
         self._lock = threading.RLock()
         self._histograms = _Histograms()
         self._by_name = {spec.name: _NameTotals() for spec in self.mix}
+        self._has_setup = any(spec.stage == "setup" for spec in self.mix)
         self._errors: Counter[str] = Counter()
         self._requests = 0
         self._last_response_mono: float | None = None
@@ -389,6 +390,7 @@ class RunModel:
             unsent=self._unsent if self.plan.mode == "open" else None,
             rps_to_last_response=to_last,
             in_flight=self.roster.in_flight(),
+            setup_pending=self.roster.setup_pending() if self._has_setup else None,
         )
 
     def request_stats(self) -> list[RequestStats]:

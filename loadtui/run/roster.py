@@ -18,6 +18,7 @@ class Roster:
         self.finished: dict[int, str] = {}  # engine -> the reason it gave
         self.lost: dict[int, tuple[str, float]] = {}  # engine -> (why, seconds into the run)
         self._unsent = [0] * count
+        self._setup_pending = [0] * count  # users not through a journey's setup, by engine
         # each engine's requests in flight at its latest snapshot, and the oldest one's wait
         self._in_flight: list[tuple[int, float | None]] = [(0, None)] * count
 
@@ -28,6 +29,7 @@ class Roster:
         """Count one of its snapshots; the run's requests due and not sent, all engines'."""
         self.running[engine].add(snap)
         self._unsent[engine] = snap.unsent
+        self._setup_pending[engine] = snap.setup_pending
         self._in_flight[engine] = (snap.in_flight, snap.oldest_in_flight_s)
         return sum(self._unsent)
 
@@ -38,6 +40,11 @@ class Roster:
         kept = [figures for k, figures in enumerate(self._in_flight) if k not in self.lost]
         waited = [oldest for count, oldest in kept if count and oldest is not None]
         return sum(count for count, _ in kept), max(waited, default=None)
+
+    def setup_pending(self) -> int:
+        """The users every engine had not got through setup at its latest snapshot (a lost
+        engine's are left out, as in ``in_flight``)."""
+        return sum(n for k, n in enumerate(self._setup_pending) if k not in self.lost)
 
     def finish(self, engine: int, reason: str) -> None:
         self.finished.setdefault(engine, reason)

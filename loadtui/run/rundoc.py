@@ -144,6 +144,9 @@ class Summary(Part):
     # written before loadtui recorded them
     in_flight_at_end: Count | None = None
     oldest_in_flight_s: NonNegative | None = None
+    # a scenario with [[setup]]: the users (open loop: connections) still not through it when
+    # the load ended (their setup kept failing: each retried it with back-off); None: no setup
+    users_not_through_setup: Count | None = None
 
     @property
     def succeeded(self) -> int:

@@ -30,6 +30,22 @@ STOP_WAIT_S = 5.0
 ENGINE_SILENCE_S = 10.0  # snapshots come every second; this long without one, the engine is stuck
 
 
+def _engine_request(spec: request_spec.RequestSpec, host: str) -> EngineRequest:
+    """A request as the engine sends it: its bytes, or (naming a user's variables) how to
+    build them per user."""
+    personal = request_spec.Personal(spec, host) if spec.variables else None
+    return EngineRequest(
+        name=spec.name,
+        payloads=request_spec.payloads(spec, host) if personal is None else (),
+        weight=spec.weight if spec.stage == "mix" else 0.0,
+        expect=spec.expect,
+        random_order=spec.order == "random",
+        stage=spec.stage,
+        extract=spec.extract,
+        personal=personal,
+    )
+
+
 class Runner:
     def __init__(self, spec: RunSpec, on_stall: Callable[[], None] | None = None) -> None:
         """``on_stall()``: called (from the probe's thread) as a stall of the server's loop
@@ -74,16 +90,7 @@ class Runner:
             on_threads=model.add_threads,
         )
         self.probe.start()
-        requests = tuple(
-            EngineRequest(
-                name=spec.name,
-                payloads=request_spec.payloads(spec, target.host_header),
-                weight=spec.weight,
-                expect=spec.expect,
-                random_order=spec.order == "random",
-            )
-            for spec in specs
-        )
+        requests = tuple(_engine_request(spec, target.host_header) for spec in specs)
         config = EngineConfig(
             target.host,
             target.port,
@@ -91,6 +98,7 @@ class Runner:
             self.spec.plan,
             tls=target.tls_options(),
             allow_remote=target.allow_remote,
+            cookies=bool(self.spec.scenario) and self.spec.cookies,
         )
         configs = config.split(self.engine_count)
         cluster = self.spec.cluster

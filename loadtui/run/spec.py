@@ -26,6 +26,7 @@ class RunSpec:
     scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
     engines: int = 1  # engine processes sharing the load
     cluster: Cluster | None = None  # where they run: None here, else a Ray cluster's nodes
+    cookies: bool = True  # a scenario's users keep cookie jars (--no-cookies: they do not)
 
     def requests(self) -> tuple[RequestSpec, ...]:
         """What the engine sends: the scenario's mix, or the route asked as ``shape`` says.

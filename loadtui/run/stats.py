@@ -286,6 +286,7 @@ def summary(
     unsent: int | None = None,
     rps_to_last_response: float | None = None,
     in_flight: tuple[int, float | None] | None = None,
+    setup_pending: int | None = None,
 ) -> Summary:
     """A run's summary from its counts, its length and its histograms (the corrected latency;
     in open loop the uncorrected one and the send lag too); ``in_flight``: the requests still
@@ -307,6 +308,7 @@ def summary(
         unsent=unsent,
         in_flight_at_end=in_flight[0] if in_flight is not None else None,
         oldest_in_flight_s=in_flight[1] if in_flight is not None else None,
+        users_not_through_setup=setup_pending,
     )
 
 

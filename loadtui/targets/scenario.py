@@ -1,5 +1,8 @@
-"""A request mix from a TOML file (``loadtui run --scenario FILE.toml``): named requests, each
-user picking one by weight for every request it sends.
+"""A request mix, or a journey, from a TOML file (``loadtui run --scenario FILE.toml``): named
+requests, each user picking one by weight for every request it sends (``[[requests]]``) or
+sending the steps of ``[[flow]]`` in order, again and again; before either, the ``[[setup]]``
+steps once per user, in order (a login, say). See :mod:`loadtui.targets.journey_check` for
+``extract`` and the ``{{variables}}`` it fills.
 
     headers = { Authorization = "Bearer secret" }     # optional: sent with every request
 
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from loadtui.engine import request_spec
 from loadtui.engine.request_spec import RequestSpec, SpecError
+from loadtui.targets import journey_check
 
 KEYS = {
     "name",
@@ -43,8 +48,10 @@ KEYS = {
     "data_file",
     "data_order",
     "expect",
+    "extract",
 }
 MAX_REQUESTS = 100
+STAGES = {"setup": "setup", "requests": "mix", "flow": "flow"}  # table -> RequestSpec.stage
 
 
 def load(path: Path) -> list[RequestSpec]:
@@ -56,21 +63,39 @@ def load(path: Path) -> list[RequestSpec]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not TOML: {exc}") from None
-    unknown = set(document) - {"headers", "requests"}
+    unknown = set(document) - {"headers", *STAGES}
     if unknown:
-        raise SpecError(f"{path}: unknown key {sorted(unknown)[0]!r} (headers, requests)")
+        raise SpecError(
+            f"{path}: unknown key {sorted(unknown)[0]!r} (headers, setup, requests, flow)"
+        )
     common = _headers(path, "headers", document.get("headers", {}))
-    raw = document.get("requests")
-    if not isinstance(raw, list) or not raw or not all(isinstance(r, dict) for r in raw):
-        raise SpecError(f"{path}: no [[requests]] tables")
-    if len(raw) > MAX_REQUESTS:
-        raise SpecError(f"{path}: {len(raw)} requests, more than {MAX_REQUESTS}")
-    specs = [_request(path, number, table, common) for number, table in enumerate(raw, start=1)]
+    if "requests" in document and "flow" in document:
+        raise SpecError(
+            f"{path}: give [[requests]] (a weighted mix) or [[flow]] (in order), not both"
+        )
+    tables = [(stage, _tables(path, document, key)) for key, stage in STAGES.items()]
+    if not any(found for stage, found in tables if stage != "setup"):
+        raise SpecError(f"{path}: no [[requests]] or [[flow]] tables")
+    count = sum(len(found) for _, found in tables)
+    if count > MAX_REQUESTS:
+        raise SpecError(f"{path}: {count} requests, more than {MAX_REQUESTS}")
+    specs = [
+        _request(path, number, table, common, stage)
+        for stage, found in tables
+        for number, table in enumerate(found, start=1)
+    ]
     try:
         request_spec.unique_names(specs)
+        return journey_check.checked(specs)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
-    return specs
+
+
+def _tables(path: Path, document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    raw = document.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise SpecError(f"{path}: {key} must be [[{key}]] tables")
+    return raw
 
 
 def _headers(path: Path, where: str, table: object) -> tuple[tuple[str, str], ...]:
@@ -83,12 +108,20 @@ def _headers(path: Path, where: str, table: object) -> tuple[tuple[str, str], ..
 
 
 def _request(
-    path: Path, number: int, table: dict[str, Any], common: tuple[tuple[str, str], ...]
+    path: Path,
+    number: int,
+    table: dict[str, Any],
+    common: tuple[tuple[str, str], ...],
+    stage: request_spec.Stage = "mix",
 ) -> RequestSpec:
     name = table.get("name")
-    where = f"request {number}" + (f" ({name!r})" if isinstance(name, str) else "")
+    kind = {"mix": "request", "setup": "setup step", "flow": "flow step"}[stage]
+    where = f"{kind} {number}" + (f" ({name!r})" if isinstance(name, str) else "")
     try:
-        return _checked(path, table, common)
+        if stage != "mix" and "weight" in table:
+            raise SpecError("weight is for [[requests]] (a mix); steps go in order")
+        spec = _checked(path, table, common)
+        return replace(spec, stage=stage, extract=journey_check.extractions(table))
     except SpecError as exc:
         raise SpecError(f"{path}: {where}: {exc}") from None
 
@@ -135,6 +168,4 @@ def _checked(path: Path, table: dict[str, Any], common: tuple[tuple[str, str], .
         order=order,
         data_file=str(data_file) if data_file else None,
     )
-    spec = request_spec.with_defaults(spec)
-    request_spec.check_fields(spec)
-    return spec
+    return request_spec.with_defaults(spec)

@@ -27,13 +27,25 @@ def given(routes: list[str], shape: RequestSpec | None) -> list[RouteChoice]:
 
 
 def scenario(path: Path, mix: tuple[RequestSpec, ...]) -> list[RouteChoice]:
-    """The whole mix first, then each of its requests on its own (as the file asks it)."""
-    whole = RouteChoice(path.name, path.name, f"mix of {len(mix)} requests", scenario=mix)
+    """The whole mix first, then each of its requests on its own (as the file asks it). A
+    journey's setup runs per user in every choice: before the whole, before each request."""
+    setup = tuple(spec for spec in mix if spec.stage == "setup")
+    steps = [spec for spec in mix if spec.stage != "setup"]
+    flow = any(spec.stage == "flow" for spec in steps)
+    kind = "flow" if flow else "mix"
+    what = f"{kind} of {len(steps)} requests" + (f" after {len(setup)} setup" if setup else "")
+    whole = RouteChoice(path.name, path.name, what, scenario=mix)
     alone = [
-        RouteChoice(spec.path, spec.name, f"{spec.method} {spec.path}", scenario=(spec,))
-        for spec in mix
+        RouteChoice(spec.path, spec.name, f"{spec.method} {spec.path}", scenario=(*setup, spec))
+        for spec in steps
+        if _alone(spec, setup)
     ]
     return [whole, *alone]
+
+
+def _alone(spec: RequestSpec, setup: tuple[RequestSpec, ...]) -> bool:
+    """A request can be sent on its own (after the setup): it needs no earlier flow step's."""
+    return spec.variables <= {e.variable for s in setup for e in s.extract}
 
 
 def from_openapi(target: Target, shape: RequestSpec | None) -> tuple[list[RouteChoice], str]:

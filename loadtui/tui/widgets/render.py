@@ -152,6 +152,16 @@ def waiting(run: Summary, ended: bool, short: bool) -> tuple[str, str] | None:
     return f"  {text}", BAD if oldest >= WAITING_BAD_S else WARN
 
 
+def in_setup(run: Summary, ended: bool) -> tuple[tuple[str, str], ...]:
+    """The users not through a journey's setup: while running, still in it (or retrying it);
+    at the end, the ones that never got through."""
+    left = run.users_not_through_setup
+    if not left:
+        return ()
+    label = "never through setup" if ended else "in setup"
+    return ((f"  {count(left)} {label}", BAD if ended else WARN),)
+
+
 def totals(run: Summary, width: int, ended: bool = False) -> Text:
     """Requests and errors (under the latency figures when they fit there), the requests
     waiting for an answer, then the errors' kinds, cut to the width: the kinds are words, every
@@ -160,6 +170,7 @@ def totals(run: Summary, width: int, ended: bool = False) -> Text:
     figures = (
         f"{count(run.requests)} requests  ",
         (f"{count(errors)} errors", BAD if errors else DIM),
+        *in_setup(run, ended),
     )
     # the indent goes first, then the waiting figures' words, then the waiting figures
     forms = (
