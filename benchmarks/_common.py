@@ -125,9 +125,14 @@ http {{
         listen 127.0.0.1:{port}{tls};
         default_type text/plain;
         location / {{ return 200 "pong\\n"; }}
+        location = /login {{
+            default_type application/json;
+            return 200 '{{"access_token": "{token}", "token_type": "bearer"}}';
+        }}
     }}
 }}
 """
+LOGIN_TOKEN = "0123456789abcdef0123456789abcdef"  # what nginx's /login answers (journey_cost)
 NGINX_TLS = """ ssl;
         ssl_certificate {dir}/server.pem;
         ssl_certificate_key {dir}/server.pem;
@@ -136,7 +141,8 @@ NGINX_TLS = """ ssl;
 
 @contextmanager
 def nginx_server(core: int | None = None, port: int = 18910, tls: bool = False):
-    """Debian's nginx answering a static 200 (to any method) on a loopback port: one process
+    """Debian's nginx answering a static 200 (to any method; ``/login``: a JSON token) on a
+    loopback port: one process
     in the foreground (no daemon, no master), its own configuration in a temporary directory.
     ``tls``: https, with a certificate for 127.0.0.1 made for the run (trustme)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -150,7 +156,7 @@ def nginx_server(core: int | None = None, port: int = 18910, tls: bool = False):
             )
         conf = Path(where) / "nginx.conf"
         tls_lines = NGINX_TLS.format(dir=where) if tls else ""
-        conf.write_text(NGINX_CONF.format(dir=where, port=port, tls=tls_lines))
+        conf.write_text(NGINX_CONF.format(dir=where, port=port, tls=tls_lines, token=LOGIN_TOKEN))
         command = [nginx, "-p", where, "-c", str(conf), "-e", f"{where}/error.log"]
         proc = subprocess.Popen(
             pinned(command, core), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

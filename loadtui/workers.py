@@ -149,7 +149,8 @@ class _Mix:
         if self.single:
             return 0, self.requests[0].payloads[0]
         which = self.choose()
-        return which, self.requests[which].payloads[self.row(which)]
+        payloads = self.requests[which].payloads
+        return which, payloads[0] if self._rows[which] == 1 else payloads[self.row(which)]
 
     def choose(self) -> int:
         if len(self.requests) == 1:
@@ -266,8 +267,11 @@ class _Channel:
     def _end(self, kind: str | None) -> None:
         self.in_flight = False
         self.engine.in_flight -= 1
-        if self.journey is not None:  # self.conn: the connection a response came on, else None
-            kind = self.journey.done(self.which, kind, self.conn, self.payload)
+        journey = self.journey
+        if journey is not None:  # self.conn: the connection a response came on, else None
+            captured = self.conn if self._keeps is not None else None
+            if journey.fixed is None or (captured is not None and captured.headers):  # type: ignore[attr-defined]
+                kind = journey.done(self.which, kind, captured, self.payload)
         self._done(clock(), kind)
 
     def _done(self, now: float, kind: str | None) -> None:

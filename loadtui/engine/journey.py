@@ -11,7 +11,7 @@ looked into only for the steps that extract and, with cookies on, for their Set-
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from loadtui.engine import extract
 from loadtui.engine.cookies import Jar
@@ -41,6 +41,13 @@ class Journey:
         self.setup = tuple(k for k, r in enumerate(requests) if r.stage == "setup")
         self.flow = tuple(k for k, r in enumerate(requests) if r.stage == "flow")
         self.keeps = tuple(bool(r.extract) for r in requests)
+        mix = [k for k, r in enumerate(requests) if r.stage == "mix"]
+        self.only = mix[0] if len(mix) == 1 else None  # the mix's one request: nothing to pick
+        self.one_row = tuple(r.rows == 1 for r in requests)
+        steady = self.only is not None and not self.flow
+        steady = steady and self.one_row[self.only] and not self.keeps[self.only]  # type: ignore[index]
+        # the one request every user sends once through the setup, always the same bytes
+        self.steady = self.only if steady else None
 
     def connection(self) -> Callable[..., CapturingConnection] | None:
         """How its users' connections are made: capturing what its steps need of responses;
@@ -54,13 +61,27 @@ class Journey:
 class UserJourney:
     """One user's place in the journey, its variables, its cookies and its built requests."""
 
-    __slots__ = ("_failures", "backoff", "built", "jar", "journey", "next_flow", "step", "values")
+    __slots__ = (
+        "_failures",
+        "backoff",
+        "built",
+        "fixed",
+        "jar",
+        "journey",
+        "next_flow",
+        "step",
+        "values",
+    )
 
     def __init__(self, journey: Journey) -> None:
         self.journey = journey
         self.values: dict[str, extract.Value] = {}
         self.jar = Jar(journey.origin) if journey.cookies else None
-        self.built: dict[tuple[int, int], bytes] = {}
+        self.built: dict[int, bytes] = {}  # by row * requests + which
+        # once through the setup of a journey whose next requests are one and the same (one
+        # request of one row, extracting nothing, no cookie to expire): it, ready to send; the
+        # engine then calls ``done`` only when a response set a cookie
+        self.fixed: tuple[int, bytes] | None = None
         self.step = 0  # setup steps done: through when it is len(journey.setup)
         self.next_flow = 0
         self.backoff = 0.0  # how long to wait before the next request (a setup retrying)
@@ -72,27 +93,38 @@ class UserJourney:
 
     def pick(self) -> tuple[int, bytes]:
         """(which request, its bytes) for this user's next request."""
+        if self.fixed is not None:
+            return self.fixed
         journey = self.journey
         if self.step < len(journey.setup):
             which = journey.setup[self.step]
         elif journey.flow:
             which = journey.flow[self.next_flow]
             self.next_flow = (self.next_flow + 1) % len(journey.flow)
+        elif journey.only is not None:
+            which = journey.only
         else:
             which = journey.rows.choose()
-        row = journey.rows.row(which)
+        row = 0 if journey.one_row[which] else journey.rows.row(which)
         request = journey.requests[which]
         jar = self.jar
         if jar is not None and jar.next_expiry is not None and jar.expired():
-            self.built.clear()
+            self._forget()
         if request.personal is None and not jar:
-            return which, request.payloads[row]
-        payload = self.built.get((which, row))
-        if payload is None:
-            payload = self._build(which, row)
+            payload = request.payloads[row]
+        else:
+            key = row * len(journey.requests) + which
+            payload = self.built.get(key) or self._build(key, which, row)
+        if which == journey.steady and (jar is None or jar.next_expiry is None):
+            self.fixed = (which, payload)
         return which, payload
 
-    def _build(self, which: int, row: int) -> bytes:
+    def _forget(self) -> None:
+        """The user's values changed: its requests are built again."""
+        self.built.clear()
+        self.fixed = None
+
+    def _build(self, key: int, which: int, row: int) -> bytes:
         request = self.journey.requests[which]
         personal = request.personal
         payload = request.payloads[row] if personal is None else personal.build(row, self.values)
@@ -100,28 +132,32 @@ class UserJourney:
             payload = _with_cookies(payload, self.jar)
         if len(self.built) >= MAX_KEPT:
             self.built.clear()
-        self.built[(which, row)] = payload
+        self.built[key] = payload
         return payload
 
-    def done(self, which: int, kind: str | None, conn: object, payload: bytes) -> str | None:
-        """A request of this user ended (``conn``: the connection its response came on, None
-        when none came); the error kind it counts as (``extract``: its extraction found
-        nothing)."""
-        request = self.journey.requests[which]
-        if isinstance(conn, CapturingConnection) and conn.headers:
+    def done(self, which: int, kind: str | None, conn: Any, payload: bytes) -> str | None:
+        """A request of this user ended (``conn``: the connection its response came on, a
+        CapturingConnection when the journey captures anything; None when no response came);
+        the error kind it counts as (``extract``: its extraction found nothing)."""
+        journey = self.journey
+        if conn is not None and (conn.headers or conn.body):  # this step extracts, or a cookie
             if self.jar is not None:
                 self._keep_cookies(conn.headers, payload)
-            if kind is None and request.extract:
-                kind = self._extract(request, conn)
-        elif kind is None and request.extract:
+            if kind is None and journey.keeps[which]:
+                kind = self._extract(journey.requests[which], conn)
+            conn.clear()
+        elif kind is None and journey.keeps[which]:
             kind = "extract"
-        self._advance(kind)
+        if self.step < len(journey.setup):
+            self._setup_step(kind)
+        elif kind is not None and journey.flow:
+            self.next_flow = 0  # a later step may need what this one failed to give
         return kind
 
     def _keep_cookies(self, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
         set_cookies = [value for name, value in headers if name.lower() == b"set-cookie"]
         if set_cookies and self.jar is not None and self.jar.take(_path(payload), set_cookies):
-            self.built.clear()
+            self._forget()
 
     def _extract(self, request: EngineRequest, conn: CapturingConnection) -> str | None:
         parsed = extract.document(bytes(conn.body)) if conn.body_whole else extract.NOT_JSON
@@ -134,20 +170,17 @@ class UserJourney:
                 self.values[extraction.variable] = found
                 changed = True
         if changed:
-            self.built.clear()
+            self._forget()
         return None
 
-    def _advance(self, kind: str | None) -> None:
-        if self.step < len(self.journey.setup):
-            if kind is None:
-                self.step += 1
-                self._failures, self.backoff = 0, 0.0
-            else:  # the setup starts again from its first step, after a while
-                first, most = SETUP_BACKOFF_S
-                self.step, self.backoff = 0, min(most, first * 2**self._failures)
-                self._failures = min(self._failures + 1, 32)
-        elif kind is not None and self.journey.flow:
-            self.next_flow = 0  # a later step may need what this one failed to give
+    def _setup_step(self, kind: str | None) -> None:
+        if kind is None:
+            self.step += 1
+            self._failures, self.backoff = 0, 0.0
+        else:  # the setup starts again from its first step, after a while
+            first, most = SETUP_BACKOFF_S
+            self.step, self.backoff = 0, min(most, first * 2**self._failures)
+            self._failures = min(self._failures + 1, 32)
 
 
 def _path(payload: bytes) -> str:

@@ -170,7 +170,8 @@ class HttpConnection(asyncio.Protocol):
 class CapturingConnection(HttpConnection):
     """A connection that keeps what a journey needs of each response: all its headers and its
     body when the request asks (``keep``: a step that extracts), else only its Set-Cookie
-    headers when the user keeps cookies. Plain connections keep nothing (no ``on_body``)."""
+    headers when the user keeps cookies. Plain connections keep nothing (no ``on_body``).
+    Whoever reads what was kept empties it (``clear``) before the next response."""
 
     MAX_BODY = 1024 * 1024  # a body kept for extraction; beyond it, nothing is found
 
@@ -182,16 +183,17 @@ class CapturingConnection(HttpConnection):
         self.body = bytearray()
         self.body_whole = True
 
-    def on_message_begin(self) -> None:
-        if self.headers:
-            self.headers = []
-        if self.body:
-            self.body = bytearray()
+    def clear(self) -> None:
+        self.headers = []
+        self.body = bytearray()
         self.body_whole = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        if self.keep or (self.cookies and len(name) == 10 and name.lower() == b"set-cookie"):
+        # the framing check of HttpConnection.on_header, inline: this runs for every header
+        size = len(name)
+        if size in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+            self._framed = True
+        if self.keep or (size == 10 and self.cookies and name.lower() == b"set-cookie"):
             self.headers.append((name, value))
 
     def on_body(self, body: bytes) -> None:

@@ -248,3 +248,17 @@ def test_a_journey_that_cannot_work_is_one_line_and_exit_2_before_any_request(
     assert len(result.stderr.splitlines()) == 1
     time.sleep(0.2)
     assert server.received == []
+
+
+def test_in_open_loop_each_connection_logs_in_once_off_the_schedule(login_app, tmp_path):
+    scenario = LOGIN.format(password="pw") + f'[[requests]]\nname = "me"\npath = "/me"\n{BEARER}'
+    result, doc = run(tmp_path, login_app, scenario, "--rate", "40", users=3)
+    assert result.returncode == exits.OK, result.stderr
+    by_name = {r.name: r for r in doc.requests}
+    app = counted(login_app)
+    assert app["logins"] == 3 and by_name["login"].requests == 3  # one a connection
+    assert app["unauthorized"] == 0 and by_name["me"].errors == 0
+    assert 0 <= app["authorized"] - by_name["me"].requests <= 3
+    # the schedule is the mix's: 40 a second for 2 s, whatever the logins took
+    assert 60 <= by_name["me"].requests + (doc.summary.unsent or 0) <= 81
+    assert doc.summary.users_not_through_setup == 0
