@@ -15,7 +15,7 @@ import pytest
 import trustme
 
 from loadtui.targets.spawn import SpawnedServer
-from tests.apps import COUNTER, MODULE, SHOP, accepted, free_port, serve_app
+from tests.apps import COUNTER, LOGIN_APP, MODULE, SHOP, accepted, free_port, serve_app
 from tests.helpers import wait_for
 
 
@@ -97,4 +97,11 @@ def tls_shop(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def counter(tmp_path: Path) -> Iterator[str]:
     """COUNTER served by uvicorn: its URL."""
     with serve_app(COUNTER, tmp_path, ready_path="/count") as app:
+        yield app.url
+
+
+@pytest.fixture
+def login_app(tmp_path: Path) -> Iterator[str]:
+    """LOGIN_APP (an OAuth2 password-form login, a token per login) served by uvicorn: its URL."""
+    with serve_app(LOGIN_APP, tmp_path, ready_path="/count") as app:
         yield app.url

@@ -156,7 +156,14 @@ def _summary(
         _decoded(extra.get("send_lag")),
         unsent=sum(unsent) if unsent else None,
         in_flight=in_flight,
+        setup_pending=_sum_known(d.summary.users_not_through_setup for d in docs),
     )
+
+
+def _sum_known(values: Iterable[int | None]) -> int | None:
+    """The sum of the figures the runs have; None when none has it."""
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
 
 
 def _timeline(docs: Sequence[RunDocument]) -> list[TimelineEntry]:

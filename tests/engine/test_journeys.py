@@ -8,127 +8,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from loadtui import exits
 from loadtui.run import runfile
-from tests.apps import serve_app
+from tests.apps import BEARER, LOGIN, SESSION_APP, counted, serve_app
 from tests.helpers import LOAD, loadtui
 from tests.servers import RawServer
 
 pytestmark = [pytest.mark.e2e, LOAD]
-
-LOGIN_APP = """
-    import secrets
-
-    from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-
-    app = FastAPI()
-    tokens, items = {}, {}
-    counts = {"logins": 0, "authorized": 0, "unauthorized": 0, "read": 0, "missing": 0}
-    bearer = OAuth2PasswordBearer(tokenUrl="login")
-
-
-    @app.post("/login")
-    async def login(form: OAuth2PasswordRequestForm = Depends()):
-        if form.password != "pw":
-            raise HTTPException(400, "wrong password")
-        counts["logins"] += 1
-        token = secrets.token_hex(8)
-        tokens[token] = form.username
-        return {"access_token": token, "token_type": "bearer"}
-
-
-    def user(token: str = Depends(bearer)):
-        if token not in tokens:
-            counts["unauthorized"] += 1
-            raise HTTPException(401)
-        return tokens[token]
-
-
-    @app.get("/me")
-    async def me(who: str = Depends(user)):
-        counts["authorized"] += 1
-        return {"user": who}
-
-
-    @app.post("/items", status_code=201)
-    async def create(who: str = Depends(user)):
-        ident = secrets.token_hex(4)
-        items[ident] = who
-        return {"items": [{"id": ident}]}
-
-
-    @app.get("/items/{ident}")
-    async def read(ident: str, who: str = Depends(user)):
-        if items.get(ident) != who:
-            counts["missing"] += 1
-            raise HTTPException(404)
-        counts["read"] += 1
-        return {"id": ident}
-
-
-    @app.get("/count")
-    async def count():
-        return counts
-"""
-
-SESSION_APP = """
-    from starlette.applications import Starlette
-    from starlette.middleware import Middleware
-    from starlette.middleware.sessions import SessionMiddleware
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    counts = {"sessions": 0, "known": 0, "unknown": 0}
-
-
-    async def start(request):
-        counts["sessions"] += 1
-        request.session["user"] = counts["sessions"]
-        return JSONResponse({"ok": True})
-
-
-    async def me(request):
-        if "user" not in request.session:
-            counts["unknown"] += 1
-            return JSONResponse({"detail": "no session"}, status_code=401)
-        counts["known"] += 1
-        return JSONResponse({"user": request.session["user"]})
-
-
-    async def count(request):
-        return JSONResponse(counts)
-
-
-    app = Starlette(
-        routes=[Route("/start", start, methods=["POST"]), Route("/me", me), Route("/count", count)],
-        middleware=[Middleware(SessionMiddleware, secret_key="test")],
-    )
-"""
-
-LOGIN = """
-[[setup]]
-name = "login"
-method = "POST"
-path = "/login"
-data = "username=ann&password={password}"
-headers = {{ "Content-Type" = "application/x-www-form-urlencoded" }}
-extract = {{ token = "json:access_token" }}
-"""
-BEARER = 'headers = { Authorization = "Bearer {{token}}" }\n'
-
-
-def counted(url: str) -> dict[str, int]:
-    return httpx.get(f"{url}/count", timeout=5).json()
-
-
-@pytest.fixture
-def login_app(tmp_path: Path):
-    with serve_app(LOGIN_APP, tmp_path, ready_path="/count") as app:
-        yield app.url
 
 
 def run(tmp_path: Path, url: str, scenario: str, *args: str, users: int = 4):

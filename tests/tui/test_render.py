@@ -184,6 +184,14 @@ def test_the_pane_shows_requests_waiting_for_an_answer(oldest_s, finished, words
     )
 
 
+def test_the_pane_says_how_many_users_are_in_setup_and_at_the_end_never_through_it():
+    run = waiting_run(0.1, True).summary().model_copy(update={"users_not_through_setup": 2})
+    assert "0 errors  2 in setup" in render.totals(run, 80, ended=False).plain
+    assert "0 errors  2 never through setup" in render.totals(run, 80, ended=True).plain
+    none = run.model_copy(update={"users_not_through_setup": 0})
+    assert "setup" not in render.totals(none, 80, ended=True).plain
+
+
 READ_ITEMS = Stall(
     "",
     synthetic.EPOCH,
