@@ -61,7 +61,7 @@ from loadtui.engine.messages import (
     IntervalSnapshot,
     NameInterval,
 )
-from loadtui.engine.transport import HttpConnection, RequestFailed, connect
+from loadtui.engine.transport import CookieConnection, HttpConnection, RequestFailed, connect
 
 LAG_PROBE_S = 0.05
 FAILURE_BACKOFF_S = 0.05  # a user whose connection failed waits at least this long
@@ -192,9 +192,8 @@ class _Channel:
         # a scenario's journey: this user's variables, cookies and place in it
         self.journey = UserJourney(engine.journey) if engine.journey is not None else None
         self._pick = self.journey.pick if self.journey is not None else engine.mix.pick
-        # which requests' responses are kept whole (steps that extract), when any connection
-        # captures at all
-        self._keeps = engine.journey.keeps if engine.connection is not None else None  # type: ignore[union-attr]
+        # the connection each request's response is parsed by (what it keeps), when any keeps
+        self._kinds = engine.kinds
 
     def send(self) -> None:
         engine = self.engine
@@ -206,8 +205,9 @@ class _Channel:
         if self._deadline_timer is None:
             self._deadline_timer = self.loop.call_later(engine.timeout, self._check_deadline)
         conn = self.conn
-        if self._keeps is not None and conn is not None:
-            conn.keep = self._keeps[self.which]  # type: ignore[attr-defined]
+        kinds = self._kinds
+        if kinds is not None and conn is not None and type(conn) is not kinds[self.which]:
+            conn = self.conn = conn.become(kinds[self.which])
         if conn is None or not conn.send(self.payload):
             self.conn = None
             self._connecting = self.loop.create_task(self._connect())
@@ -223,15 +223,13 @@ class _Channel:
                 self,
                 engine.tls,
                 engine.server_hostname,
-                engine.connection,
+                self._kinds[self.which] if self._kinds is not None else None,
             )
         except RequestFailed as failure:
             self._connecting = None
             self._end(failure.kind)
             return
         self._connecting = None
-        if self._keeps is not None:
-            conn.keep = self._keeps[self.which]  # type: ignore[attr-defined]
         if conn.send(self.payload):
             self.conn = conn
         else:
@@ -269,8 +267,9 @@ class _Channel:
         self.engine.in_flight -= 1
         journey = self.journey
         if journey is not None:  # self.conn: the connection a response came on, else None
-            captured = self.conn if self._keeps is not None else None
-            if journey.fixed is None or (captured is not None and captured.headers):  # type: ignore[attr-defined]
+            conn = self.conn
+            captured = conn if isinstance(conn, CookieConnection) else None
+            if journey.fixed is None or (captured is not None and captured.headers):
                 kind = journey.done(self.which, kind, captured, self.payload)
         self._done(clock(), kind)
 
@@ -370,7 +369,7 @@ class Engine:
         self.target_users = self.plan.users
         self.mix = _Mix(config.requests)
         self.journey = _journey(config, self.mix)
-        self.connection = self.journey.connection() if self.journey is not None else None
+        self.kinds = self.journey.kinds() if self.journey is not None else None
         self.tls = config.tls.context() if config.tls else None
         self.server_hostname = config.tls.server_hostname if config.tls else None
         self.timeout = self.plan.timeout_s

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import psutil
@@ -296,20 +296,22 @@ ITEMS = """
 LOGIN_APP = """
     import secrets
 
-    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi import Depends, FastAPI, HTTPException, Request
     from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
     app = FastAPI()
     tokens, items = {}, {}
     counts = {"logins": 0, "authorized": 0, "unauthorized": 0, "read": 0, "missing": 0}
+    ports = {"login": set(), "me": set()}  # the client ports (connections) each came on
     bearer = OAuth2PasswordBearer(tokenUrl="login")
 
 
     @app.post("/login")
-    async def login(form: OAuth2PasswordRequestForm = Depends()):
+    async def login(request: Request, form: OAuth2PasswordRequestForm = Depends()):
         if form.password != "pw":
             raise HTTPException(400, "wrong password")
         counts["logins"] += 1
+        ports["login"].add(request.client.port)
         token = secrets.token_hex(8)
         tokens[token] = form.username
         return {"access_token": token, "token_type": "bearer"}
@@ -323,8 +325,9 @@ LOGIN_APP = """
 
 
     @app.get("/me")
-    async def me(who: str = Depends(user)):
+    async def me(request: Request, who: str = Depends(user)):
         counts["authorized"] += 1
+        ports["me"].add(request.client.port)
         return {"user": who}
 
 
@@ -346,7 +349,7 @@ LOGIN_APP = """
 
     @app.get("/count")
     async def count():
-        return counts
+        return {**counts, "ports": {name: sorted(found) for name, found in ports.items()}}
 """
 
 SESSION_APP = """
@@ -396,6 +399,6 @@ extract = {{ token = "json:access_token" }}
 BEARER = 'headers = { Authorization = "Bearer {{token}}" }\n'
 
 
-def counted(url: str) -> dict[str, int]:
+def counted(url: str) -> dict[str, Any]:
     """What LOGIN_APP or SESSION_APP counted."""
     return httpx.get(f"{url}/count", timeout=5).json()

@@ -10,13 +10,12 @@ looked into only for the steps that extract and, with cookies on, for their Set-
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from loadtui.engine import extract
 from loadtui.engine.cookies import Jar
 from loadtui.engine.messages import EngineRequest
-from loadtui.engine.transport import CapturingConnection
+from loadtui.engine.transport import CapturingConnection, CookieConnection, HttpConnection
 
 SETUP_BACKOFF_S = (0.1, 5.0)  # a failed setup waits 0.1 s, then twice as long each time, to 5 s
 MAX_KEPT = 4096  # a user's built requests kept at once (rows x steps); beyond, built afresh
@@ -49,13 +48,15 @@ class Journey:
         # the one request every user sends once through the setup, always the same bytes
         self.steady = self.only if steady else None
 
-    def connection(self) -> Callable[..., CapturingConnection] | None:
-        """How its users' connections are made: capturing what its steps need of responses;
-        None when none is needed."""
-        cookies = self.cookies
-        if not (cookies or any(self.keeps)):
-            return None
-        return lambda owner: CapturingConnection(owner, cookies)
+    def kinds(self) -> tuple[type[HttpConnection], ...] | None:
+        """For each request, the connection its response is parsed by: capturing its headers
+        and body for a step that extracts, its Set-Cookie headers with cookies on, nothing
+        else (the plain connection); None when every request's is plain."""
+        kinds = tuple(
+            CapturingConnection if keep else CookieConnection if self.cookies else HttpConnection
+            for keep in self.keeps
+        )
+        return None if all(kind is HttpConnection for kind in kinds) else kinds
 
 
 class UserJourney:
@@ -136,9 +137,9 @@ class UserJourney:
         return payload
 
     def done(self, which: int, kind: str | None, conn: Any, payload: bytes) -> str | None:
-        """A request of this user ended (``conn``: the connection its response came on, a
-        CapturingConnection when the journey captures anything; None when no response came);
-        the error kind it counts as (``extract``: its extraction found nothing)."""
+        """A request of this user ended (``conn``: the CookieConnection or CapturingConnection
+        its response came on; None when no response came or none was kept); the error kind it
+        counts as (``extract``: its extraction found nothing)."""
         journey = self.journey
         if conn is not None and (conn.headers or conn.body):  # this step extracts, or a cookie
             if self.jar is not None:

@@ -58,7 +58,7 @@ async def connect(
     none could be opened (a failed handshake is the kind ``tls``).
 
     No timeout of its own: the caller's deadline cancels it. ``protocol``: how to make the
-    connection (a :class:`CapturingConnection`, say); a plain HttpConnection by default.
+    connection (a :class:`CookieConnection`, say); a plain HttpConnection by default.
     """
     loop = asyncio.get_running_loop()
     make = protocol or HttpConnection
@@ -106,6 +106,17 @@ class HttpConnection(asyncio.Protocol):
         self._head = payload.startswith(b"HEAD ")
         transport.write(payload)
         return True
+
+    def become(self, kind: Callable[[RequestOwner], HttpConnection]) -> HttpConnection:
+        """This connection, between two requests, as a new protocol object of ``kind`` (the
+        same socket, handed over): what a journey's next request needs kept of its response."""
+        successor = kind(self.owner)
+        transport = self.transport
+        if transport is not None:
+            transport.set_protocol(successor)
+            successor.transport = transport
+            self.transport = None
+        return successor
 
     def close(self) -> None:
         """Abort the connection; a request in flight is given up without a report."""
@@ -167,18 +178,12 @@ class HttpConnection(asyncio.Protocol):
         self.owner.on_response(status)
 
 
-class CapturingConnection(HttpConnection):
-    """A connection that keeps what a journey needs of each response: all its headers and its
-    body when the request asks (``keep``: a step that extracts), else only its Set-Cookie
-    headers when the user keeps cookies. Plain connections keep nothing (no ``on_body``).
-    Whoever reads what was kept empties it (``clear``) before the next response."""
+class CookieConnection(HttpConnection):
+    """A connection that keeps the Set-Cookie headers of each response (a journey's user with a
+    cookie jar). Whoever reads what was kept empties it (``clear``) before the next response."""
 
-    MAX_BODY = 1024 * 1024  # a body kept for extraction; beyond it, nothing is found
-
-    def __init__(self, owner: RequestOwner, cookies: bool = True) -> None:
+    def __init__(self, owner: RequestOwner) -> None:
         super().__init__(owner)
-        self.cookies = cookies
-        self.keep = False  # set before each send
         self.headers: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
         self.body_whole = True
@@ -193,12 +198,22 @@ class CapturingConnection(HttpConnection):
         size = len(name)
         if size in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
             self._framed = True
-        if self.keep or (size == 10 and self.cookies and name.lower() == b"set-cookie"):
+        elif size == 10 and name.lower() == b"set-cookie":
             self.headers.append((name, value))
 
+
+class CapturingConnection(CookieConnection):
+    """A connection that keeps each response's headers and body (a journey's step that
+    extracts). Only it has ``on_body``: httptools calls that for every response parsed."""
+
+    MAX_BODY = 1024 * 1024  # a body kept for extraction; beyond it, nothing is found
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+            self._framed = True
+        self.headers.append((name, value))
+
     def on_body(self, body: bytes) -> None:
-        if not self.keep:
-            return
         if len(self.body) + len(body) > self.MAX_BODY:
             self.body_whole = False
         else:

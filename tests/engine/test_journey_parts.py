@@ -16,7 +16,7 @@ from loadtui.engine.cookies import Jar
 from loadtui.engine.journey import Journey, UserJourney
 from loadtui.engine.messages import EngineRequest
 from loadtui.engine.request_spec import Personal, RequestSpec, SpecError
-from loadtui.engine.transport import CapturingConnection
+from loadtui.engine.transport import CapturingConnection, CookieConnection, HttpConnection
 from loadtui.targets import scenario
 
 
@@ -156,27 +156,31 @@ def journey(cookies: bool = True) -> Journey:
     return Journey((login, plain, me), Steps(), "http://h:80", cookies)
 
 
-def test_setup_first_then_the_request_built_once_per_token():
+def test_setup_first_then_the_request_built_once_per_token_and_cookie():
+    assert journey().kinds() == (CapturingConnection, CookieConnection, CookieConnection)
+    assert journey(cookies=False).kinds() == (CapturingConnection, HttpConnection, HttpConnection)
     user = UserJourney(journey())
-    conn = CapturingConnection(Owner())
     which, payload = user.pick()
     assert which == 0 and user.in_setup
-    conn.keep = True
-    response(conn, b'{"access_token": "t1"}', b"Set-Cookie: s=1")
-    assert user.done(which, None, conn, payload) is None and not user.in_setup
+    login = CapturingConnection(Owner())
+    response(login, b'{"access_token": "t1"}', b"Set-Cookie: s=1")
+    assert user.done(which, None, login, payload) is None and not user.in_setup
     which, first = user.pick()
     assert which == 2 and b"Authorization: Bearer t1\r\n" in first and b"Cookie: s=1\r\n" in first
     assert user.pick()[1] is first  # the same bytes, not built again
-    conn.keep = False
-    response(conn, b"{}")
+    conn = CookieConnection(Owner())
+    response(conn, b"{}", b"X-Other: 1")
+    assert conn.headers == [] and not conn.body  # nothing of it kept
     assert user.done(which, None, conn, first) is None
     assert user.pick()[1] is first  # nothing changed
+    response(conn, b"{}", b"Set-Cookie: s=2")
+    assert user.done(which, None, conn, first) is None and conn.headers == []
+    assert b"Cookie: s=2\r\n" in user.pick()[1]
 
 
 def test_an_empty_extraction_is_an_extract_error_and_setup_backs_off_to_five_seconds():
     user = UserJourney(journey())
     conn = CapturingConnection(Owner())
-    conn.keep = True
     waits = []
     for _ in range(8):
         which, payload = user.pick()

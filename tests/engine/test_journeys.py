@@ -42,6 +42,8 @@ def test_a_login_once_per_user_then_its_token_on_every_request(login_app, tmp_pa
     assert 0 <= app["authorized"] - by_name["me"].requests <= 4
     assert by_name["me"].requests > 4
     assert doc.summary.users_not_through_setup == 0
+    # each user went on on the connection it logged in on, as a browser keeps its connection
+    assert app["ports"]["me"] == app["ports"]["login"] and len(app["ports"]["login"]) == 4
 
 
 def test_a_flow_reads_back_the_id_it_created_and_an_empty_extraction_is_its_own_error(
