@@ -4,8 +4,11 @@ weighted mix; what its steps extract (its variables) and its cookie jar.
 
 Cheap per request: a request that names no variable goes out as the bytes built before the run
 while the user has no cookie; otherwise its bytes are built once per distinct set of the user's
-values (variables and cookies) and kept, rebuilt only when one of them changes. Responses are
-looked into only for the steps that extract and, with cookies on, for their Set-Cookie headers.
+values (variables and cookies) and kept, rebuilt only when one of them changes; a user whose
+next requests are all the same sends them as they are (``fixed``). Responses are looked into only
+for the steps that extract and, with cookies on, for their Set-Cookie headers: each request's
+response is parsed by the connection that keeps just that (``Journey.kinds``; the socket is
+handed over between requests), so a user through its setup parses as a plain user does.
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ class CookieConnection(HttpConnection):
         size = len(name)
         if size in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
             self._framed = True
-        elif size == 10 and name.lower() == b"set-cookie":
+        elif size == 10 and name[0] in b"Ss" and name.lower() == b"set-cookie":
             self.headers.append((name, value))
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from loadtui import exits
 from loadtui.run import runfile
-from tests.apps import BEARER, LOGIN, SESSION_APP, counted, serve_app
+from tests.apps import BEARER, LOGIN, SESSION_APP, accepted, counted, serve_app
 from tests.helpers import LOAD, loadtui
 from tests.servers import RawServer
 
@@ -152,3 +152,18 @@ def test_in_open_loop_each_connection_logs_in_once_off_the_schedule(login_app, t
     # the schedule is the mix's: 40 a second for 2 s, whatever the logins took
     assert 60 <= by_name["me"].requests + (doc.summary.unsent or 0) <= 81
     assert doc.summary.users_not_through_setup == 0
+
+
+def test_a_journey_over_https_keeps_its_connection_and_extracts(tls_shop, tmp_path):
+    url, ca = tls_shop
+    scenario = (
+        '[[setup]]\nname = "first"\npath = "/items/7"\nextract = { id = "json:id" }\n'
+        '[[requests]]\nname = "again"\npath = "/items/{{id}}"\n'
+    )
+    result, doc = run(tmp_path, url, scenario, "--cacert", str(ca), users=2)
+    assert result.returncode == exits.OK, result.stderr
+    by_name = {r.name: r for r in doc.requests}
+    assert by_name["first"].requests == 2 and doc.summary.errors == 0
+    # every request asked for item 7: the id the setup extracted
+    assert set(accepted(url, ca)["items"]) == {"7"}
+    assert by_name["again"].requests > 2
