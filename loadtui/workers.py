@@ -269,7 +269,7 @@ class _Channel:
         if journey is not None:  # self.conn: the connection a response came on, else None
             conn = self.conn
             captured = conn if isinstance(conn, CookieConnection) else None
-            if journey.fixed is None or (captured is not None and captured.headers):
+            if not journey.settled or (captured is not None and captured.headers):
                 kind = journey.done(self.which, kind, captured, self.payload)
         self._done(clock(), kind)
 

@@ -25,6 +25,9 @@ MAX_KEPT = 4096  # a user's built requests kept at once (rows x steps); beyond, 
 
 
 class Rows(Protocol):
+    def pick(self) -> tuple[int, bytes]:
+        """(which request of the weighted mix, its bytes as built before the run)."""
+
     def choose(self) -> int:
         """Which request of the weighted mix."""
 
@@ -50,6 +53,11 @@ class Journey:
         steady = steady and self.one_row[self.only] and not self.keeps[self.only]  # type: ignore[index]
         # the one request every user sends once through the setup, always the same bytes
         self.steady = self.only if steady else None
+        mix_steps = [r for r in requests if r.stage == "mix"]
+        # once through the setup, nothing to do for a response but keep its cookies
+        self.quiet = not self.flow and not any(r.extract for r in mix_steps)
+        # ... and the mix's bytes are everyone's (no variable in them)
+        self.shared = self.quiet and all(r.personal is None for r in mix_steps)
 
     def kinds(self) -> tuple[type[HttpConnection], ...] | None:
         """For each request, the connection its response is parsed by: capturing its headers
@@ -73,6 +81,8 @@ class UserJourney:
         "jar",
         "journey",
         "next_flow",
+        "plain",
+        "settled",
         "step",
         "values",
     )
@@ -83,13 +93,18 @@ class UserJourney:
         self.jar = Jar(journey.origin) if journey.cookies else None
         self.built: dict[int, bytes] = {}  # by row * requests + which
         # once through the setup of a journey whose next requests are one and the same (one
-        # request of one row, extracting nothing, no cookie to expire): it, ready to send; the
-        # engine then calls ``done`` only when a response set a cookie
+        # request of one row, extracting nothing, no cookie to expire): it, ready to send
         self.fixed: tuple[int, bytes] | None = None
+        # through the setup of a quiet journey: the engine calls ``done`` only when a response
+        # set a cookie
+        self.settled = False
+        # ... and with no cookie yet, of a mix everyone shares: the mix picks for it
+        self.plain = False
         self.step = 0  # setup steps done: through when it is len(journey.setup)
         self.next_flow = 0
         self.backoff = 0.0  # how long to wait before the next request (a setup retrying)
         self._failures = 0
+        self._shortcuts()
 
     @property
     def in_setup(self) -> bool:
@@ -100,6 +115,8 @@ class UserJourney:
         if self.fixed is not None:
             return self.fixed
         journey = self.journey
+        if self.plain:
+            return journey.rows.pick()
         if self.step < len(journey.setup):
             which = journey.setup[self.step]
         elif journey.flow:
@@ -127,6 +144,12 @@ class UserJourney:
         """The user's values changed: its requests are built again."""
         self.built.clear()
         self.fixed = None
+        self._shortcuts()
+
+    def _shortcuts(self) -> None:
+        journey = self.journey
+        self.settled = self.step >= len(journey.setup) and journey.quiet
+        self.plain = self.settled and journey.shared and not self.jar
 
     def _build(self, key: int, which: int, row: int) -> bytes:
         request = self.journey.requests[which]
@@ -181,6 +204,7 @@ class UserJourney:
         if kind is None:
             self.step += 1
             self._failures, self.backoff = 0, 0.0
+            self._shortcuts()
         else:  # the setup starts again from its first step, after a while
             first, most = SETUP_BACKOFF_S
             self.step, self.backoff = 0, min(most, first * 2**self._failures)

@@ -266,3 +266,41 @@ def test_a_data_file_field_stands_in_for_a_variable_not_set_yet(tmp_path):
         '[[flow]]\nname = "b"\npath = "/"\nextract = { t = "json:t" }\n',
     )
     assert specs[0].variables == {"t"}
+
+
+class Mix(Steps):
+    """The engine's mix of requests 1 and 2 (shared bytes), taking turns."""
+
+    def __init__(self, requests: tuple[EngineRequest, ...]) -> None:
+        self.requests, self.turn = requests, 0
+
+    def choose(self) -> int:
+        self.turn = 2 if self.turn == 1 else 1
+        return self.turn
+
+    def pick(self) -> tuple[int, bytes]:
+        which = self.choose()
+        return which, self.requests[which].payloads[0]
+
+
+def test_a_mix_everyone_shares_is_the_mix_s_bytes_until_a_cookie_is_set():
+    login = EngineRequest(
+        "login", (b"POST /login HTTP/1.1\r\nHost: h\r\n\r\n",), 0.0, stage="setup"
+    )
+    a = EngineRequest("a", (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n",))
+    b = EngineRequest("b", (b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n",))
+    requests = (login, a, b)
+    user = UserJourney(Journey(requests, Mix(requests), "http://h:80", True))
+    assert not user.settled and user.pick()[0] == 0
+    conn = CookieConnection(Owner())
+    response(conn, b"{}")
+    assert user.done(0, None, conn, login.payloads[0]) is None
+    assert user.settled and user.plain
+    assert [user.pick() for _ in range(2)] == [(1, a.payloads[0]), (2, b.payloads[0])]
+    response(conn, b"{}", b"Set-Cookie: s=1; Path=/a")
+    assert user.done(2, None, conn, b.payloads[0]) is None
+    assert user.settled and not user.plain
+    assert [user.pick()[1] for _ in range(2)] == [
+        b"GET /a HTTP/1.1\r\nHost: h\r\nCookie: s=1\r\n\r\n",
+        b.payloads[0],  # the cookie's path is /a
+    ]
