@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import CodeType, FrameType
 
-from .appframes import AppCode, inside_loop, stack_of
+from .appframes import AppCode, described, stack_of
 from .framepaths import shown_file
 
 LOOP_INTERNALS = "event loop internals (no application frame)"
@@ -79,14 +79,13 @@ def find_culprit(frame: FrameType | None, app: AppCode) -> Blame:
     Frames outside the loop's run call (the program that started the loop) never count.
     Application code waiting inside ``Thread.start()`` is not to blame: see THREAD_STARTING.
     """
-    frames = stack_of(frame)
-    stack = [_describe(f) for f in reversed(frames)]
-    inside = inside_loop(frames)
-    caller = app.caller(inside)
-    if caller is None:
+    stack = [_describe(f) for f in reversed(stack_of(frame))]
+    found = app.innermost(frame, in_loop=True)
+    if found is None:
         return Blame(LOOP_INTERNALS, "", "", stack)
-    own = next(f for f in inside if app.owns(f))
-    if any(_is_thread_start(f) for f in inside[: inside.index(own)]):
+    own, inside = found
+    caller = described(own, inside)
+    if any(_is_thread_start(f) for f in inside):
         return Blame(THREAD_STARTING, caller.location, "", stack)
     return Blame(caller.function, caller.location, caller.leaf, stack)
 
