@@ -510,7 +510,8 @@ class Probe:
             self.on_stalls(stalls)
 
     async def _read_samples(self, client: httpx.AsyncClient, worker: Worker) -> None:
-        """The stack sampler's finished seconds not handed on yet (asking keeps it sampling)."""
+        """The stack sampler's finished seconds not handed on yet, asked for as those after the
+        newest one heard (an older sidecar sends all it keeps); asking keeps it sampling."""
         now = time.monotonic()
         if self.on_threads is None or worker.samples_absent:
             return
@@ -518,8 +519,9 @@ class Probe:
             return
         worker.samples_read = now
         try:
+            after = f"?after={worker.samples_newest}" if worker.samples_newest else ""
             status, body = await self._get(
-                client, f"{worker.sidecar}/samples", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
+                client, f"{worker.sidecar}/samples{after}", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
             )
             answer = json.loads(body) if status == 200 else None
         except (FetchError, ValueError, RecursionError):

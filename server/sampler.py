@@ -207,12 +207,14 @@ class Sampler:
         self._stop.set()
         self._thread.join(2.0)
 
-    def seconds(self) -> list[dict[str, object]]:
-        """The finished seconds kept; asking counts as watching."""
+    def seconds(self, after: int | None = None) -> list[dict[str, object]]:
+        """The finished seconds kept (those after epoch ``after`` when given); asking counts
+        as watching."""
         self._watched_until = time.monotonic() + WATCHED_S
         now = int(time.time())
+        first = -1 if after is None else after
         with self._lock:
-            return [s.to_dict() for s in self._seconds if s.epoch < now]
+            return [s.to_dict() for s in self._seconds if first < s.epoch < now]
 
     # ---- the sampling thread ---------------------------------------------------------------
     def _run(self) -> None:
