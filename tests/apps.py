@@ -290,3 +290,21 @@ ITEMS = """
     async def count():
         return answered
 """
+
+
+# The realistic mistake: a sync SQLAlchemy query inside `async def`, on the loop.
+SYNC_QUERY_ON_THE_LOOP = """
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db")
+    app = FastAPI()
+    instrument(app)
+    SLOW = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 400000) "
+
+    @app.get("/items")
+    async def read_items_async_copy():
+        with engine.connect() as connection:
+            return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
+"""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtui.run.rundoc import RunDocument, ThreadsSecond, Verdict
-from tests.apps import serve_app
+from tests.apps import SYNC_QUERY_ON_THE_LOOP, serve_app
 from tests.helpers import LOAD, loadtui
 
 pytestmark = [pytest.mark.e2e, LOAD]
@@ -70,22 +70,6 @@ BUSY_LOOP = """
         return {"n": render_report()}
 """
 
-# The realistic mistake: a sync SQLAlchemy query inside `async def`, on the loop.
-SYNC_QUERY_ON_THE_LOOP = """
-    from fastapi import FastAPI
-    from sqlalchemy import create_engine, text
-    from loadtui import instrument
-
-    engine = create_engine("sqlite:///shop.db")
-    app = FastAPI()
-    instrument(app)
-    SLOW = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 400000) "
-
-    @app.get("/items")
-    async def read_items_async_copy():
-        with engine.connect() as connection:
-            return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
-"""
 
 # A plain Starlette app, two workers: each its own database pool of one connection.
 STARLETTE_TWO_WORKERS = """
@@ -202,10 +186,11 @@ def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
     assert stalls and all(s.leaf.startswith("sqlalchemy ") for s in stalls), stalls[:2]
 
 
-def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path):
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path, server):
     out = tmp_path / "run.json"
-    with serve_app(STARLETTE_TWO_WORKERS, tmp_path, workers=2) as app:
-        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 8]
+    with serve_app(STARLETTE_TWO_WORKERS, tmp_path, server=server, workers=2) as app:
+        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 6]
         result = loadtui(*args, "--json", out, "--force", timeout=120)
     assert out.exists(), result.stderr
     doc = RunDocument.model_validate(json.loads(out.read_text()))
