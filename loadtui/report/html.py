@@ -174,7 +174,7 @@ def _stall_bands(doc: RunDocument) -> list[tuple[float, float]]:
             stall.started_at.timestamp() - start,
             stall.started_at.timestamp() - start + stall.duration_s,
         )
-        for stall in doc.server.stalls
+        for stall in doc.server.blocking_stalls
     ]
 
 

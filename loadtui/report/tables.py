@@ -37,7 +37,7 @@ def describe_load(doc: RunDocument) -> str:
 
 
 def stall_cell(doc: RunDocument) -> str:
-    stalls = doc.server.stalls
+    stalls = doc.server.blocking_stalls
     longest = doc.server.longest_stall_s
     return "0" if longest is None else f"{len(stalls)} ({longest:.1f}s)"
 

@@ -157,7 +157,7 @@ def _summary(doc: RunDocument, request: str | None) -> Summary | RequestStats | 
 def observed(doc: RunDocument, threshold: Threshold) -> float | None:
     """The run's figure that ``threshold`` judges, in its unit; None when it has none."""
     if threshold.metric == "stalls":
-        return float(len(doc.server.stalls))
+        return float(len(doc.server.blocking_stalls))
     summary = _summary(doc, threshold.request)
     if summary is None:
         return None

@@ -29,7 +29,7 @@ from loadtui.engine.messages import (
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.probing.samples import ServerSample, Stall, ThreadsLook
-from loadtui.run import holders, stats
+from loadtui.run import holders, saturation, stats
 from loadtui.run.roster import Roster
 from loadtui.run.rundoc import (
     MIN_INTERVAL_S,
@@ -444,9 +444,13 @@ class RunModel:
             return newest[0] if newest else None
 
     def stall_now(self) -> StallNow | None:
-        """The stall holding the server's loop now (the longest, with several workers)."""
+        """The stall holding the server's loop now (the longest, with several workers); none
+        while it is young enough to be the lag of a loop last seen saturated."""
         with self._lock:
-            return self._live_stalls.now()
+            now = self._live_stalls.now()
+            if now is None or saturation.young_lag(now.seconds, self.latest_threads()):
+                return None
+            return now
 
     def server_window(self, seconds: float = LIVE_WINDOW_S) -> ServerSecond:
         """The newest samples within ``seconds``, folded (for live display)."""
@@ -463,12 +467,15 @@ class RunModel:
         return stats.backlog(samples, self.elapsed_s())
 
     def stall_windows(self) -> list[StallWindow]:
-        """The stalls that fell within the run (clipped to it), in order."""
+        """The stalls that fell within the run (clipped to it), in order; those that were a
+        saturated loop's lag marked so (:mod:`loadtui.run.saturation`)."""
         with self._lock:
             if self.started_epoch is None:
                 return []
             start = self.started_epoch
-            return stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
+            windows = stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
+            lag = saturation.lag_judge(self.threads(), start)
+            return [w.model_copy(update={"saturation_lag": True}) if lag(w) else w for w in windows]
 
     def threads(self) -> list[ThreadsSecond]:
         """Who held the server's threads, second by second, within the run."""
@@ -523,7 +530,10 @@ class RunModel:
             return totals.model_copy(
                 update={
                     "stalls": stalls,
-                    "workers": [w.totals(stalls) for _, w in sorted(self._workers.items())],
+                    "workers": [
+                        w.totals([s for s in stalls if not s.saturation_lag])
+                        for _, w in sorted(self._workers.items())
+                    ],
                     "probe_failure": self.probe_failure,
                     "background_tasks_pending_after_drain": after,
                     "drain_s": self.drain_s,

@@ -262,6 +262,8 @@ class StallWindow(Part):
     leaf: Text = ""  # the library call the culprit was in: "psycopg Connection.wait"
     ongoing: bool = False  # still blocked at the last look
     pid: Count | None = None  # the worker process whose loop it was
+    # a saturated loop's late heartbeat, not one call blocking it: left out of stall counts
+    saturation_lag: bool = False
 
 
 class Holder(Part):
@@ -338,8 +340,13 @@ class ServerTotals(Part):
     probe_failure: str | None = None  # the probe broke: server figures end where it did
 
     @property
+    def blocking_stalls(self) -> list[StallWindow]:
+        """The stalls that count: not a saturated loop's late heartbeats."""
+        return [s for s in self.stalls if not s.saturation_lag]
+
+    @property
     def longest_stall_s(self) -> float | None:
-        return max((s.duration_s for s in self.stalls), default=None)
+        return max((s.duration_s for s in self.blocking_stalls), default=None)
 
 
 class EngineTotals(Part):

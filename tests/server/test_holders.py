@@ -173,6 +173,8 @@ def test_cpu_work_on_the_loop_in_short_steps_is_a_saturated_loop_not_a_stall(tmp
     assert "render_report (app_under_test.py:" in found.message
     codes = {v.code for v in doc.verdicts}
     assert "event_loop_blocked" not in codes and "threadpool_saturated" not in codes
+    late = [s for s in doc.server.stalls if s.culprit == "render_report"]
+    assert all(s.saturation_lag for s in late)  # late heartbeats: not counted as stalls
 
 
 def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
