@@ -308,3 +308,29 @@ SYNC_QUERY_ON_THE_LOOP = """
         with engine.connect() as connection:
             return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
 """
+
+
+# An async route that blocks its loop for ``seconds`` in compress_report (time.sleep, line 9)
+# and answers when it began (the app's wall clock); /ok answers at once.
+BLOCKING = """
+    import time
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+
+    def compress_report(seconds):
+        time.sleep(seconds)
+
+    @app.get("/ok")
+    async def ok():
+        return {}
+
+    @app.get("/block")
+    async def block(seconds: float):
+        began = time.time()
+        compress_report(seconds)  # blocks the event loop
+        return {"began": began}
+
+    ins = instrument(app)
+"""
