@@ -5,6 +5,7 @@ real apps under real load: what each holder was doing, and the cure that fits it
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,11 @@ def test_demo_routes_are_held_by_their_sync_background_task_waiting(tmp_path, ro
     assert full, "no second with the pool full"
     for second in full:  # the shares add up to the busy threads
         assert 36 <= sum(h.threads for h in second.pool) <= 41, second
+    saturated = verdict(doc, "threadpool_saturated")
+    assert saturated.evidence["capacity"] == 40 and doc.server.threadpool_busy_max == 40
+    assert doc.server.threadpool_waiting_max > 0
+    if route == "7":  # fast answers hide a backlog that takes minutes to drain
+        backlog = verdict(doc, "background_backlog")
+        assert re.search(r"takes ~(\d+m\d\ds|\d+h\d\dm)", backlog.message), backlog.message
+        assert backlog.evidence["pending"]["sync"] > 300
+        assert doc.summary.latency_ms.p50 < 300
