@@ -36,6 +36,11 @@ class RunSpec:
             return self.scenario
         return (request_spec.for_path(self.shape or RequestSpec(name=""), self.path()),)
 
+    @property
+    def method(self) -> str:
+        """The method of the one request loaded (GET for a scenario's mix)."""
+        return self.shape.method if self.shape is not None and not self.scenario else "GET"
+
     def path(self) -> str:
         """The path loaded: a variant key names the demo's route (on any target), anything
         else is a path; on a given target, under its base path."""
