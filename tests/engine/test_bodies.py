@@ -14,8 +14,10 @@ import pytest
 from loadtui.cli import options
 from loadtui.cli.parser import build_parser
 from loadtui.engine import request_spec
+from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec, Shape, SpecError, from_command_line, payloads
 from loadtui.run import runfile
+from loadtui.run.spec import RunSpec
 from loadtui.targets import scenario
 
 FORM = "application/x-www-form-urlencoded"
@@ -268,6 +270,11 @@ def test_run_file_names_differ_by_method_and_get_keeps_its_name():
     assert runfile.file_name("/users/", 10, "GET") == "route-users-10u.json"
     assert runfile.file_name("/users/", 10, "POST") == "route-POST-users-10u.json"
     assert runfile.file_name("/", 5, "DELETE") == "route-DELETE-root-5u.json"
+    plan = LoadPlan(users=10, duration_s=1)
+    post = from_command_line("/users/", Shape(data="a=1"))
+    assert RunSpec("/users/", plan, shape=post).method == "POST"  # matrix and the TUI ask it
+    assert RunSpec("/users/", plan).method == "GET"
+    assert RunSpec("mix.toml", plan, shape=post, scenario=(post,)).method == "GET"
 
 
 def test_a_bodys_bytes_are_built_once_per_distinct_request(tmp_path):
