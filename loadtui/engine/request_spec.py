@@ -178,7 +178,9 @@ def part(name: str, value: str, base: Path | None, what: str) -> Part:
     """A multipart field ``name`` from curl's spelling of its ``value`` (a file relative to
     ``base``); :func:`form_part` and a scenario's ``multipart`` table."""
     check_text("a form field's name", name)
-    content, params = _form_params(check_text(f"{what}:", value))
+    content, params = _form_params(value)
+    for key, found in params.items():
+        check_text(f"{what}: {key}", found)  # they go into the part's headers, as the name
     if not content.startswith("@"):
         return Part(name, text=content, content_type=params.get("type"))
     path = (base or Path()) / content[1:]
@@ -402,8 +404,8 @@ def _body(spec: RequestSpec, row: Mapping[str, Any] | None) -> bytes | None:
 
 def _request_bytes(spec: RequestSpec, host: str, row: Mapping[str, Any] | None) -> bytes:
     path, body = spec.path, _body(spec, row)
-    if row is not None:
-        path = fill(path, PATH_FIELD, row, _path_value)
+    if row is not None:  # {{field}} first: {field} would find the inner braces of {{field}}
+        path = fill(fill(path, BODY_FIELD, row, _path_value), PATH_FIELD, row, _path_value)
     headers = {"host": ("Host", host), "user-agent": ("User-Agent", f"loadtui/{__version__}")}
     headers["accept"] = ("Accept", "*/*")
     for name, value in spec.headers:

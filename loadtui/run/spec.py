@@ -38,8 +38,9 @@ class RunSpec:
 
     @property
     def method(self) -> str:
-        """The method of the one request loaded (GET for a scenario's mix)."""
-        return self.shape.method if self.shape is not None and not self.scenario else "GET"
+        """The method of the one request loaded, for the run file's name (GET for a mix)."""
+        asked = self.scenario or ((self.shape,) if self.shape is not None else ())
+        return asked[0].method if len(asked) == 1 else "GET"
 
     def path(self) -> str:
         """The path loaded: a variant key names the demo's route (on any target), anything

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -173,6 +174,21 @@ def test_a_header_template_without_its_value_is_refused(tmp_path, rows, words):
     assert "\n" not in str(caught.value)
 
 
+def test_a_path_takes_double_braced_fields_as_single_ones(tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,q\n7,a b\n")
+    spec = from_command_line("/items/{{id}}/{id}?q={{q}}", Shape(data_file=rows))
+    (payload,) = payloads(spec, "h")
+    assert payload.startswith(b"GET /items/7/7?q=a%20b HTTP/1.1\r\n")
+
+
+def test_multipart_text_may_hold_line_breaks_but_its_part_headers_may_not():
+    (part,) = from_command_line("/a", Shape(form=("note=line 1\r\nline 2",))).multipart.parts
+    assert part.text == "line 1\r\nline 2"
+    with pytest.raises(SpecError, match="control character"):
+        from_command_line("/a", Shape(form=("f=x;type=a/b\r\nX-Smuggled: 1",)))
+
+
 # ---- what is refused ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("shape", "words"),
@@ -274,7 +290,8 @@ def test_run_file_names_differ_by_method_and_get_keeps_its_name():
     post = from_command_line("/users/", Shape(data="a=1"))
     assert RunSpec("/users/", plan, shape=post).method == "POST"  # matrix and the TUI ask it
     assert RunSpec("/users/", plan).method == "GET"
-    assert RunSpec("mix.toml", plan, shape=post, scenario=(post,)).method == "GET"
+    assert RunSpec("/users/", plan, scenario=(post,)).method == "POST"  # a scenario's step alone
+    assert RunSpec("mix.toml", plan, scenario=(post, replace(post, name="b"))).method == "GET"
 
 
 def test_a_bodys_bytes_are_built_once_per_distinct_request(tmp_path):
