@@ -1,5 +1,5 @@
 """Bodies as curl sends them, end to end: loadtui's CLI against a real FastAPI app with a ``Form``
-login, a ``Form`` search and an ``UploadFile`` upload. The app counts what it accepted (and the
+login and an ``UploadFile`` upload. The app counts what it accepted (and the
 size and content of every upload): that count is the referee of loadtui's successes. Bad bodies
 are refused by the real CLI before a byte is sent."""
 
@@ -26,7 +26,7 @@ FORMS = """
     from fastapi import FastAPI, Form, Header, HTTPException, UploadFile
 
     app = FastAPI()
-    counted = {"logins": 0, "searches": {}, "uploads": 0, "sizes": [], "notes": [], "types": []}
+    counted = {"logins": 0, "uploads": 0, "sizes": [], "notes": [], "types": []}
     PASSWORDS = {"u": "p", "ann": "p&ss wörd=1+2", "bob": "ünïcode %41"}
 
 
@@ -36,13 +36,6 @@ FORMS = """
             raise HTTPException(401)
         counted["logins"] += 1
         return {"user": username}
-
-
-    @app.post("/search")
-    async def search(q: str = Form(), tag: str = Form()):
-        key = f"{q}|{tag}"
-        counted["searches"][key] = counted["searches"].get(key, 0) + 1
-        return {"q": q}
 
 
     @app.post("/upload")
@@ -101,10 +94,6 @@ def test_data_urlencode_and_data_file_values_in_body_and_header(forms, tmp_path)
     )  # fmt: skip
     assert doc.summary.requests > 0 and doc.summary.errors == 0, doc.summary.errors_by_kind
     assert 0 <= counted(forms)["logins"] - doc.summary.requests <= USERS
-    search = run(
-        forms, tmp_path / "s.json", "/search", "--data-urlencode", "q=tea & cake", "-d", "tag=a"
-    )
-    assert search.summary.errors == 0 and set(counted(forms)["searches"]) == {"tea & cake|a"}
 
 
 def test_a_multipart_upload_is_counted_and_sized_by_the_app(forms, tmp_path):
