@@ -396,7 +396,8 @@ class LoadtuiApp(App[int]):
                 assert model is not None
                 if interrupted and run in interrupted:
                     model.finish("interrupted")
-                name = runfile.file_name(model.variant_key or model.target.route, model.plan.users)
+                route = model.variant_key or model.target.route
+                name = runfile.file_name(route, model.plan.users, run.spec.method)
                 path = directory / f"{number:02d}-{name}"
                 version = model.version
                 runfile.write(path, document.build(model))

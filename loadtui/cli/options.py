@@ -103,20 +103,24 @@ def no_metrics_without_target(args: argparse.Namespace) -> None:
 
 
 def request_shape(args: argparse.Namespace) -> RequestSpec | None:
-    """The request options (-X, -H, -d, --expect, --data-file), checked; None if none given."""
+    """The request options (-X, -H, -d, --data-urlencode, -F, --expect, --data-file), checked;
+    None if none given."""
     from loadtui.engine.request_spec import Shape, SpecError, shaped
 
-    given = args.method or args.header or args.data is not None or args.expect
+    given = args.method or args.header or _body_given(args) or args.expect
     if not (given or args.data_file):
         return None
     if args.scenario is not None:
         raise UsageError(
-            "--scenario holds its own requests: leave out -X, -H, -d, --expect, --data-file"
+            "--scenario holds its own requests: leave out -X, -H, -d, --data-urlencode, -F, "
+            "--expect, --data-file"
         )
     shape = Shape(
         method=args.method,
         headers=tuple(args.header),
         data=args.data,
+        data_urlencode=tuple(args.data_urlencode),
+        form=tuple(args.form),
         expect=args.expect,
         data_file=args.data_file,
         data_order=args.data_order,
@@ -125,6 +129,10 @@ def request_shape(args: argparse.Namespace) -> RequestSpec | None:
         return shaped(shape)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _body_given(args: argparse.Namespace) -> bool:
+    return args.data is not None or bool(args.data_urlencode) or bool(args.form)
 
 
 def scenario_requests(args: argparse.Namespace) -> tuple[RequestSpec, ...]:
@@ -329,13 +337,13 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
 
 
 def _whole_requests_need_a_route(args: argparse.Namespace) -> None:
-    """-X, -d and --data-file make one request of one route: without --route, the panes walk
-    the target's operations, each with its own method and example body."""
-    if args.method or args.data is not None or args.data_file:
+    """-X, a body and --data-file make one request of one route: without --route, the panes
+    walk the target's operations, each with its own method and example body."""
+    if args.method or _body_given(args) or args.data_file:
         raise UsageError(
-            "-X, -d and --data-file ask one route: give --route PATH with them (without "
-            "--route the panes step through the target's OpenAPI operations, each with its "
-            "own method and example body)"
+            "-X, -d, --data-urlencode, -F and --data-file ask one route: give --route PATH with "
+            "them (without --route the panes step through the target's OpenAPI operations, "
+            "each with its own method and example body)"
         )
 
 

@@ -123,7 +123,7 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
 def _add_request_options(p: argparse.ArgumentParser) -> None:
     """What each request is, in curl's spellings (run, matrix and the TUI)."""
     g = p.add_argument_group("request", "what each request is (curl's spellings)")
-    g.add_argument("-X", "--method", help="the method (default GET; POST when -d is given)")
+    g.add_argument("-X", "--method", help="the method (default GET; POST with a body)")
     g.add_argument(
         "-H",
         "--header",
@@ -136,8 +136,26 @@ def _add_request_options(p: argparse.ArgumentParser) -> None:
         "-d",
         "--data",
         metavar="TEXT|@FILE",
-        help="the body (Content-Type: application/json when it parses as JSON and no header "
-        "says otherwise); as in curl, -d without -X means POST",
+        help="the body (Content-Type: application/json when it parses as JSON, else "
+        "application/x-www-form-urlencoded as curl, unless a header says otherwise); as in "
+        "curl, -d without -X means POST",
+    )
+    g.add_argument(
+        "--data-urlencode",
+        action="append",
+        default=[],
+        metavar="[NAME]=TEXT|[NAME]@FILE",
+        help="a form field, percent-encoded as curl does, as many as you like: joined with & "
+        "(after -d's data) and sent as application/x-www-form-urlencoded",
+    )
+    g.add_argument(
+        "-F",
+        "--form",
+        action="append",
+        default=[],
+        metavar="NAME=TEXT|NAME=@FILE",
+        help="a multipart/form-data field, as many as you like; a file (@FILE, read once "
+        "before the run) may end in ;type=TYPE and ;filename=NAME, as in curl (not with -d)",
     )
     g.add_argument(
         "--expect", metavar="200,201", help="the statuses that succeed (default: below 400)"
@@ -146,8 +164,8 @@ def _add_request_options(p: argparse.ArgumentParser) -> None:
         "--data-file",
         type=Path,
         metavar="FILE",
-        help="rows (.jsonl or .csv) for {field} in the path and {{field}} in the body, one a "
-        "request",
+        help="rows (.jsonl or .csv) for {field} in the path and {{field}} in the path, header "
+        "values and the body, one a request",
     )
     g.add_argument(
         "--data-order",

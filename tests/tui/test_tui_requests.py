@@ -167,6 +167,7 @@ async def test_https_targets_are_trusted_as_run_trusts_them(tls_shop, tmp_path):
         (["-H", "nocolon"], "no colon"),
         (["--scenario", "TMP/missing.toml"], "cannot read"),
         (["-d", "x"], "give --route PATH"),
+        (["-F", "a=1"], "give --route PATH"),
         (["--route", "/a", "-H", "X-A: b\r\nX-Smuggled: 1"], "control character"),
         (["--route", "/items/{id}"], "no data file"),
         (["--route", "/a", "--scenario", "TMP/mix.toml"], "not both"),
