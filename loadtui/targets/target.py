@@ -34,6 +34,13 @@ class Target:
     def default_port(self) -> int:
         return 443 if self.tls else 80
 
+    @property
+    def origin(self) -> str:
+        """The server's root, ``http://h:8000`` of ``http://h:8000/api``: where instrument(app)
+        serves /heartbeat, whatever prefix the app's own routes have."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def path_for(self, route: str) -> str:
         """``route`` under the target's base path (``--target http://h:8000/api``)."""
         base = urlsplit(self.url).path.rstrip("/")
