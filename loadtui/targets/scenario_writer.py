@@ -24,7 +24,9 @@ BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _string(text: str) -> str:
-    return json.dumps(text)  # a JSON string is a TOML basic string
+    """``text`` as a TOML basic string: JSON's, but with characters beyond the BMP as they are
+    (TOML has no surrogate escapes) and DEL escaped (TOML allows no raw control character)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _key(name: str) -> str:

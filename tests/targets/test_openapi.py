@@ -207,6 +207,16 @@ def test_the_scenario_writes_forms_and_multipart_as_tables():
     assert created["headers"] == {"Content-Type": "application/json"}
 
 
+def test_the_scenario_is_valid_toml_whatever_the_document_names():
+    names = ["emoji \U0001f600", "del \x7f", 'quote " back \\ nl \n', "tab\t"]
+    schemas = [
+        {"required": [n], "properties": {n: {"type": "string", "example": n}}} for n in names
+    ]
+    found = [body_operation("application/x-www-form-urlencoded", schema) for schema in schemas]
+    written = tomllib.loads(scenario_toml(ROOT, found, "where"))
+    assert [r["form"] for r in written["requests"]] == [{n: n} for n in names]
+
+
 # ---- finding the document ----------------------------------------------------------------------
 def test_the_docs_pages_link_is_read_from_fastapis_own_pages():
     swagger = get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="t").body.decode()
