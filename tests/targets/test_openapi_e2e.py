@@ -21,12 +21,13 @@ import pytest
 from fastapi.openapi.docs import get_swagger_ui_html
 
 from loadtui.cli.main import main
+from loadtui.probe import Probe
 from loadtui.run.rundoc import RunDocument
 from loadtui.targets.examples import FORMATS
 from loadtui.targets.openapi_source import MAX_TRIES, OpenAPIError, find
 from loadtui.targets.target import parse_target
 from tests.apps import free_port, template_counts
-from tests.helpers import loadtui
+from tests.helpers import loadtui, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -215,3 +216,22 @@ def test_the_search_asks_no_other_host_and_stops_after_its_tries():
     assert len(asked) <= MAX_TRIES and not any("192.0.2.1" in path for path in asked)
     assert str(refused.value).startswith(f"no OpenAPI document at {url} (tried /api/openapi.json,")
     assert "HTTP 404 x" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def ignored(*_: object) -> None:
+    pass
+
+
+def test_the_heartbeat_is_asked_under_the_prefix_when_only_the_prefix_is_served():
+    """A proxy that passes only the target's path: the root's 404 is not the last word."""
+    pages = {"/api/heartbeat": json.dumps({"pid": 1}).encode()}
+    with serving(pages) as (url, asked):
+        probe = Probe(parse_target(f"{url}/api", "/"), *[ignored] * 4)
+        probe.start()
+        try:
+            assert wait_for(lambda: probe.heartbeat.ever, timeout=10)
+        finally:
+            probe.stop()
+    beats = [path for path in asked if path.endswith("/heartbeat")]
+    assert beats[0] == "/heartbeat" and set(beats[1:]) == {"/api/heartbeat"}
+    assert not probe.heartbeat.absent
