@@ -83,7 +83,7 @@ def _operation(
     target: Target, operation: Operation, shape: RequestSpec | None
 ) -> RouteChoice | None:
     """One operation as a choice, or None when its example values do not make a request that
-    can be sent (a path parameter the document does not describe, a control character)."""
+    can be sent (a multipart body, a control character in a value or header)."""
     from loadtui.targets.openapi import example_request
 
     try:

@@ -20,7 +20,10 @@ import httpx
 import pytest
 from fastapi.openapi.docs import get_swagger_ui_html
 
+from loadtui.app import with_target_routes
+from loadtui.cli import options
 from loadtui.cli.main import main
+from loadtui.cli.parser import build_parser
 from loadtui.probe import Probe
 from loadtui.run.rundoc import RunDocument
 from loadtui.targets.examples import FORMATS
@@ -113,6 +116,16 @@ def test_the_heartbeat_is_asked_at_the_servers_root_under_a_prefixed_target(temp
     assert doc.summary.errors == 0
     beats = [s.server.heartbeat_ms_max for s in doc.timeline if s.server is not None]
     assert any(ms is not None for ms in beats), beats
+
+
+def test_the_tui_asks_the_operations_of_the_document_openapi_names(template):
+    args = build_parser().parse_args(
+        ["--target", f"{template}/api/v1", "--openapi", "/api/v1/openapi.json"]
+    )
+    config = with_target_routes(options.tui_config(args))
+    assert [choice.label for choice in config.routes] == [" ".join(o.split()) for o in OPERATIONS]
+    assert config.notice == f"←/→: the 2 operations of {template}/api/v1/openapi.json"
+    assert config.target is not None and config.target.url == template  # paths from the root
 
 
 # ---- --openapi that cannot be used: one line, exit 2, nothing else --------------------------
