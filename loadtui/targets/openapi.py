@@ -30,7 +30,7 @@ from loadtui.targets.examples import (
     text_of,
     value_of,
 )
-from loadtui.targets.target import CONTROL, Target
+from loadtui.targets.target import CONTROL, Target, joined
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 FORM = "application/x-www-form-urlencoded"
@@ -67,14 +67,6 @@ class Operation:
     @property
     def name(self) -> str:
         return f"{self.method} {self.path}"
-
-
-def joined(prefix: str, path: str) -> str:
-    """``path`` under ``prefix``, unless it is there already."""
-    prefix = prefix.rstrip("/")
-    if not prefix or path == prefix or path.startswith(prefix + "/"):
-        return path
-    return prefix + path
 
 
 def server_path(document: dict[str, Any]) -> str:

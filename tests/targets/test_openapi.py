@@ -13,13 +13,15 @@ import uuid
 import pytest
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 
+from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import SpecError
 from loadtui.run.rundoc import Summary
+from loadtui.run.spec import RunSpec
 from loadtui.targets import examples, openapi
-from loadtui.targets.openapi import example_path, example_request, joined, operations, server_path
+from loadtui.targets.openapi import example_path, example_request, operations, server_path
 from loadtui.targets.openapi_source import LINK, OpenAPIError, _document, given
 from loadtui.targets.scenario_writer import scenario_toml
-from loadtui.targets.target import parse_target
+from loadtui.targets.target import joined, parse_target
 from loadtui.tui.widgets.render import fallback
 
 ROOT = parse_target("http://127.0.0.1:8000", "/")
@@ -106,6 +108,13 @@ def test_an_object_sends_its_required_properties_and_the_others_the_document_fil
 )
 def test_a_prefix_is_joined_once(prefix, path, expected):
     assert joined(prefix, path) == expected
+
+
+def test_a_route_as_routes_lists_it_is_not_prefixed_again_by_the_target():
+    spec = RunSpec("/api/v1/items/", LoadPlan(users=1), target=PREFIXED)
+    assert spec.path() == "/api/v1/items/"
+    assert RunSpec("/items/", LoadPlan(users=1), target=PREFIXED).path() == "/api/v1/items/"
+    assert parse_target("http://127.0.0.1:8000/api", "/apis").route == "/api/apis"
 
 
 def test_operations_are_from_the_servers_root_whatever_the_target_and_servers_say():
