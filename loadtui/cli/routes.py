@@ -58,7 +58,10 @@ def _describe(operation: Operation) -> list[str]:
             f"{required}"
         )
     if operation.body_type is not None:
-        lines.append(f"        body {shown(operation.body_type)}")
+        fields = ", ".join(f.name + (" (file)" if f.file else "") for f in operation.form)
+        lines.append(
+            f"        body {shown(operation.body_type)}{shown(': ' + fields if fields else '')}"
+        )
     return lines
 
 

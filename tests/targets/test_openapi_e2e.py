@@ -55,6 +55,7 @@ def test_routes_lists_the_operations_under_one_prefix_from_the_root_or_the_prefi
         assert result.stdout.splitlines()[0] == f"# 2 operations, from {document}"
         assert listed(result.stdout) == OPERATIONS
         assert "path item_id: string (uuid), required" in result.stdout
+        assert "body application/x-www-form-urlencoded: username, password, scope" in result.stdout
 
 
 def test_routes_reads_a_saved_document_given_as_a_file(template, tmp_path):
