@@ -58,14 +58,16 @@ def given(text: str, target: Target) -> str:
     """``--openapi``'s value, checked (nothing fetched): an http(s) URL on a host the target
     permits, a file, or a path on the target's server (``/api/v1/openapi.json``). The URL to
     read, or the file's path; OpenAPIError saying what is wrong."""
-    if CONTROL.search(text) or not text:
+    if not text or CONTROL.search(text.replace(" ", "")):
         raise OpenAPIError(f"--openapi {text!r}: a control character or nothing")
     if "://" not in text:
         if Path(text).is_file():
             return text
-        if not text.startswith("/"):
+        if not text.startswith("/") or " " in text:
             raise OpenAPIError(f"--openapi {text}: no such file (a URL starts with http://)")
         return target.origin + text
+    if " " in text:
+        raise OpenAPIError(f"--openapi {text}: a space in a URL")
     parts = urlsplit(text)
     try:
         host = parts.hostname

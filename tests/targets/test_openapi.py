@@ -252,7 +252,9 @@ def test_a_document_that_is_not_openapi_3_is_refused_saying_why(body, words):
 
 def test_the_openapi_option_is_a_url_on_a_permitted_host_a_file_or_a_path_on_the_target(tmp_path):
     (tmp_path / "o.json").write_text("{}")
+    (tmp_path / "my docs.json").write_text("{}")
     assert given(str(tmp_path / "o.json"), PREFIXED) == str(tmp_path / "o.json")
+    assert given(str(tmp_path / "my docs.json"), PREFIXED) == str(tmp_path / "my docs.json")
     assert given("/api/v1/openapi.json", PREFIXED) == "http://127.0.0.1:8000/api/v1/openapi.json"
     assert given("http://localhost:9/o.json", PREFIXED) == "http://localhost:9/o.json"
     for text, words in [
@@ -260,6 +262,8 @@ def test_the_openapi_option_is_a_url_on_a_permitted_host_a_file_or_a_path_on_the
         ("ftp://127.0.0.1/o.json", "http:// or https://"),
         ("nowhere.json", "no such file"),
         ("http://127.0.0.1:x/o.json", "not a URL"),
+        ("http://127.0.0.1/a b.json", "a space in a URL"),
+        ("/a\nb.json", "a control character"),
     ]:
         with pytest.raises(OpenAPIError, match=words):
             given(text, PREFIXED)
