@@ -227,6 +227,9 @@ class Heartbeat:
     pid: int | None = None  # the worker that answered last
     path: str = "/heartbeat"
     absent: bool = False  # 404: the app is not instrumented
+    # where it is asked: the server's root (instrument(app) serves it there, whatever prefix
+    # the target's routes have), then the target's prefix (a proxy that passes only that)
+    bases: list[str] = field(default_factory=list)
 
 
 # ---- the probe -----------------------------------------------------------------------------------
@@ -249,7 +252,7 @@ class Probe:
         self.on_failure = on_failure
         self.interval_s = interval_s
         self.workers: dict[int | None, Worker] = {}
-        self.heartbeat = Heartbeat()
+        self.heartbeat = Heartbeat(bases=list(dict.fromkeys([target.origin, target.url])))
         self._app_metrics = False  # no sidecar anywhere, but the app's /metrics has ours
         self._hinted: set[tuple[int, str, int]] = set()  # (pid, host, port) from heartbeats
         self._failed = False
@@ -359,10 +362,11 @@ class Probe:
     async def _heartbeat(self, client: httpx.AsyncClient) -> None:
         beat = self.heartbeat
         started = time.perf_counter()
-        url = f"{self.target.url}{beat.path}"
+        url = f"{beat.bases[0]}{beat.path}"
         status, body = await self._get(client, url, HEARTBEAT_TIMEOUT_S, MAX_SMALL_BODY_BYTES)
-        if status == 404:  # not instrumented: nothing to watch here
-            beat.absent, beat.ok = True, None
+        if status == 404:  # not here; nowhere: not instrumented, nothing to watch
+            beat.bases = beat.bases[1:]
+            beat.absent, beat.ok = not beat.bases, None
             return
         try:
             answer = json.loads(body)
@@ -433,7 +437,7 @@ class Probe:
 
     async def _has_our_metrics(self, client: httpx.AsyncClient) -> bool:
         """Without a sidecar in sight, the app's own /metrics may still carry our gauges."""
-        url = f"{self.target.url}/metrics"
+        url = f"{self.target.origin}/metrics"
         try:
             status, body = await self._get(client, url, SIDECAR_TIMEOUT_S, MAX_BODY_BYTES)
         except FetchError:

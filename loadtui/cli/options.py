@@ -97,6 +97,22 @@ def _with_trust(args: argparse.Namespace, found: Target) -> Target:
     return replace(found, insecure=insecure, cafile=str(cafile) if cafile else None)
 
 
+def openapi_given(args: argparse.Namespace, where: Target | None) -> str | None:
+    """--openapi URL_OR_PATH, checked (nothing fetched): the URL or file to read the target's
+    operations from, or None."""
+    from loadtui.targets.openapi_source import OpenAPIError, given
+
+    text = getattr(args, "openapi", None)
+    if text is None:
+        return None
+    if where is None:
+        raise UsageError("--openapi names the document of a --target: give --target too")
+    try:
+        return given(text, where)
+    except OpenAPIError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def no_metrics_without_target(args: argparse.Namespace) -> None:
     if getattr(args, "metrics", None) and args.target is None:
         raise UsageError("--metrics names the sidecar of a --target: give --target too")
@@ -302,6 +318,11 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     where = target(args, "/") if args.target is not None else None
     if where is not None and args.threads is not None:
         raise UsageError("--threads applies to a spawned demo server, not to --target")
+    given = openapi_given(args, where)
+    if given is not None and (mix or routes):
+        raise UsageError(
+            "--openapi gives the panes the target's operations: leave out --route and --scenario"
+        )
     config = replace(AppConfig.default(load), target=where, shape=shape)
     if mix:
         config = replace(
@@ -316,7 +337,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
         config = replace(config, routes=route_choices.demo(shape), panes=panes)
     elif where is not None:
         _whole_requests_need_a_route(args)
-        config = replace(config, routes=route_choices.demo(shape), openapi=True)
+        config = replace(config, routes=route_choices.demo(shape), openapi=True, openapi_from=given)
     else:
         config = replace(config, routes=route_choices.demo(shape))
     count = engines(args, args.users, spawned=where is None)

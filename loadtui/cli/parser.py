@@ -90,6 +90,16 @@ def _add_target(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str,
     )
 
 
+def _add_openapi(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--openapi",
+        metavar="URL|PATH",
+        help="the target's OpenAPI document: a URL, a file, or a path on the target's server "
+        "(default: found at /openapi.json, /api/openapi.json, /api/v1/openapi.json, "
+        "/v1/openapi.json, under the target's path, or linked from /docs or /redoc)",
+    )
+
+
 def _add_metrics(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics",
@@ -229,6 +239,7 @@ def _add_tui_options(parser: argparse.ArgumentParser) -> None:
         help="a pane per --route (variant key or path; up to four); the request options below "
         "say how each is asked",
     )
+    _add_openapi(p)
     p.add_argument("--users", type=users, default=40, help="users per pane (default 40)")
     p.add_argument("--spawn-rate", type=spawn_rate, default=20.0, help="users started per s")
     p.add_argument("--think-min", type=seconds, default=0.1, help=argparse.SUPPRESS)
@@ -344,6 +355,7 @@ def _add_routes(sub: argparse._SubParsersAction) -> None:
         help="list the demo's route variants, or with --target the app's own (OpenAPI)",
     )
     _add_target(p, "list this running app's operations")
+    _add_openapi(p)
 
 
 def _add_scenario(sub: argparse._SubParsersAction) -> None:
@@ -351,6 +363,7 @@ def _add_scenario(sub: argparse._SubParsersAction) -> None:
         "scenario", help="write a starting scenario (TOML) from a target's OpenAPI document"
     )
     _add_target(p, "the running app", required=True)
+    _add_openapi(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -388,6 +388,19 @@ def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list
     return out, True
 
 
+def fallback(route: str, chosen: str, run: Summary, width: int) -> list[Text]:
+    """A route loaded as a fallback (nobody named it) says so, and once it answers 4xx/5xx,
+    which status and how often."""
+    statuses = {k: n for k, n in run.errors_by_kind.items() if k.startswith("http_")}
+    how = f"loaded as a fallback: {chosen}; give --route PATH or --openapi URL"
+    if not statuses:
+        return _wrapped(shown(f"i  {route}: {how}"), width, WARN)
+    status = max(statuses, key=lambda kind: statuses[kind])
+    answered = f"{count(statuses[status])} of {count(run.requests)}"
+    text = f"!! {route} answered HTTP {status.removeprefix('http_')} ({answered}): {how}"
+    return _wrapped(shown(text), width, BAD)
+
+
 def column_chart(values: Sequence[float], rows: int, top: float) -> list[str]:
     """``values`` as columns of block characters ``rows`` high (eighths of a row), top first."""
     eighths = [round(v / top * rows * 8) if top > 0 else 0 for v in values]
