@@ -51,7 +51,7 @@ from loadtui.probing.samples import (
     Stall,
     ThreadsLook,
 )
-from loadtui.probing.threads import parse_samples
+from loadtui.probing.threads import parse_samples, share
 from loadtui.targets.target import Target, base_url
 
 PROBE_INTERVAL_S = 0.25
@@ -144,6 +144,7 @@ def _stall(raw: Any, pid: int | None) -> Stall | None:
         stack=tuple(_text(line) for line in stack[:60]) if isinstance(stack, list) else (),
         pid=pid,
         leaf=leaf[:300] if isinstance(leaf, str) else "",  # absent from older sidecars
+        runqueue_share=share(raw.get("runqueue_share")) or 0.0,
     )
 
 

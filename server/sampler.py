@@ -16,8 +16,6 @@ per group each: bounded whatever the app does. Nothing runs while nobody watches
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import threading
 import time
@@ -25,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
 
+from . import schedstat
 from .appframes import AppCode, described
 
 DEFAULT_HZ = 100
@@ -133,19 +132,17 @@ class CpuClock:
 
     def _read(self, native_id: int) -> int | None:
         fd = self._fds.get(native_id)
-        try:
+        if fd is None:
+            fd = schedstat.open_for(native_id)
             if fd is None:
-                fd = os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY)
-                self._fds[native_id] = fd
-            fields = os.pread(fd, 96, 0).split()
-            return int(fields[0]) + int(fields[1])  # on CPU, and waiting in a run queue for one
-        except (OSError, ValueError, IndexError):
-            return None
+                return None
+            self._fds[native_id] = fd
+        times = schedstat.read(fd)
+        return None if times is None else times[0] + times[1]  # on CPU, or waiting for one
 
     def forget_all_but(self, alive: set[int]) -> None:
         for native_id in [n for n in self._fds if n not in alive]:
-            with contextlib.suppress(OSError):
-                os.close(self._fds.pop(native_id))
+            schedstat.close(self._fds.pop(native_id))
             self._last.pop(native_id, None)
 
     def close(self) -> None:

@@ -100,13 +100,13 @@ def _with_trust(args: argparse.Namespace, found: Target) -> Target:
 def openapi_given(args: argparse.Namespace, where: Target | None) -> str | None:
     """--openapi URL_OR_PATH, checked (nothing fetched): the URL or file to read the target's
     operations from, or None."""
-    from loadtui.targets.openapi_source import OpenAPIError, given
-
     text = getattr(args, "openapi", None)
     if text is None:
         return None
     if where is None:
         raise UsageError("--openapi names the document of a --target: give --target too")
+    from loadtui.targets.openapi_source import OpenAPIError, given  # httpx: only when asked
+
     try:
         return given(text, where)
     except OpenAPIError as exc:

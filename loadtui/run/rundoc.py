@@ -262,6 +262,8 @@ class StallWindow(Part):
     leaf: Text = ""  # the library call the culprit was in: "psycopg Connection.wait"
     ongoing: bool = False  # still blocked at the last look
     pid: Count | None = None  # the worker process whose loop it was
+    # the share of it the loop's thread was runnable but waiting for a CPU: a busy machine's part
+    runqueue_share: Share = 0.0
     # a saturated loop's late heartbeat, not one call blocking it: left out of stall counts
     saturation_lag: bool = False
 

@@ -36,7 +36,8 @@ def busy_run(seconds: list[ThreadsSecond]) -> list[ThreadsSecond]:
 
 def lag_judge(seconds: list[ThreadsSecond], started_epoch: float) -> Callable[[StallWindow], bool]:
     """Whether a stall is the lag of a saturated loop: short, within the saturated spell, and
-    named after a function that kept the loop busy in it."""
+    named after a function that kept the loop busy in it. Short, not counting the time its
+    thread waited for a CPU: on a busy machine a saturated loop's lag stretches with the wait."""
     busy = busy_run(seconds)
     if len(busy) < LOOP_SATURATED_MIN_SECONDS:
         return lambda _window: False
@@ -45,7 +46,7 @@ def lag_judge(seconds: list[ThreadsSecond], started_epoch: float) -> Callable[[S
 
     def lag(window: StallWindow) -> bool:
         at = window.started_at.timestamp() - started_epoch
-        short = window.duration_s < SATURATION_LAG_MAX_S
+        short = window.duration_s * (1.0 - window.runqueue_share) < SATURATION_LAG_MAX_S
         return short and first <= at <= last and window.culprit in names
 
     return lag

@@ -336,6 +336,7 @@ def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[Sta
                     leaf=stall.leaf,
                     ongoing=stall.ongoing,
                     pid=stall.pid,
+                    runqueue_share=stall.runqueue_share,
                 )
             )
     return windows

@@ -492,6 +492,12 @@ def test_no_banner_for_a_young_stall_while_the_loop_is_saturated():
     assert calm.stall_now() is not None  # a loop not seen saturated: shown at once
 
 
+def test_a_saturated_loops_lag_stretched_by_a_busy_machine_is_still_its_lag():
+    starved = replace(stall(3, 0.6, "render_report"), runqueue_share=0.75)  # 0.15 s its own
+    found = {v.code for v in verdicts.compute(saturated_loop([starved]))}
+    assert "event_loop_blocked" not in found and "event_loop_saturated" in found
+
+
 def test_a_long_stall_inside_a_saturated_loop_is_still_a_blocked_loop():
     found = {v.code for v in verdicts.compute(saturated_loop([stall(3, 0.6, "render_report")]))}
     assert "event_loop_blocked" in found

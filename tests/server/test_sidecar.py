@@ -184,6 +184,7 @@ def test_a_long_poll_hears_a_stall_as_it_begins_and_as_it_ends(app):
     [stall] = ended["stalls"]
     assert (ended["seq"], stall["ongoing"], stall["culprit"]) == (2, False, "compress_report")
     assert stall["duration_s"] >= 1.5
+    assert stall["runqueue_share"] < 0.5  # asleep in time.sleep: not waiting for a CPU
     assert get(app.sidecar + "/stalls").json()["stalls"] == [stall]  # as /stalls lists it
 
 
