@@ -483,7 +483,13 @@ def first_byte_and_streams(run: Summary, width: int) -> list[Text]:
     gap = [("  gap ", LABEL), ("p50 ", DIM), ms(stream.gap_ms.p50), (" p99 ", DIM)]
     gap.append(ms_with_unit(stream.gap_ms.p99))
     rate = [f"  {stream.events_per_s:.1f} ", ("events/s", DIM)]
-    forms = ([_line(*parts, *gap, *rate)], [_line(*parts, *gap)], [_line(*gap[1:], *rate)])
+    # narrow: a stream's gaps matter more than its first byte
+    forms = (
+        [_line(*parts, *gap, *rate)],
+        [_line(*parts, *gap)],
+        [_line(("gap ", LABEL), *gap[1:], *rate)],
+        [_line(("gap ", LABEL), *gap[1:])],
+    )
     return _fitting(width, forms)
 
 
