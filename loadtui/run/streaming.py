@@ -3,6 +3,7 @@ up (for the whole run and for each name), and read out as the run document has t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
@@ -55,8 +56,12 @@ class StreamTotals:
         hdr.release(gaps)
         return longest
 
+    def histograms(self) -> dict[str, HdrHistogram]:
+        """By their names in the run document."""
+        return {"gap": self.gaps, "first_piece": self.first_piece, "duration": self.duration}
+
     def stats(self, duration_s: float) -> StreamStats:
-        histograms = {"gap": self.gaps, "first_piece": self.first_piece, "duration": self.duration}
+        histograms = self.histograms()
         return StreamStats(
             streams=self.streams,
             events=self.events,
@@ -80,3 +85,20 @@ def add_stream(totals: StreamTotals | None, interval: StreamInterval | None) -> 
     totals = totals if totals is not None else StreamTotals()
     totals.add(interval)
     return totals
+
+
+def merged(found: Sequence[StreamStats | None], duration_s: float) -> StreamStats | None:
+    """Several runs' streams as one (``loadtui report --merge``): counts and histograms add."""
+    present = [stream for stream in found if stream is not None]
+    if not present:
+        return None
+    totals = StreamTotals(
+        streams=sum(s.streams for s in present),
+        events=sum(s.events for s in present),
+        chunks=sum(s.chunks for s in present),
+    )
+    into = totals.histograms()
+    for stream in present:
+        for name, histogram in stream.histograms.items():
+            hdr.add_encoded(into[name], histogram.data)
+    return totals.stats(duration_s)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from loadtui.engine import hdr
 from loadtui.engine.messages import IntervalSnapshot, StreamInterval
 from loadtui.report import tables
+from loadtui.report.merge import merge_documents
 from loadtui.run import document, gate, runfile, stats, verdicts
 from loadtui.run.gate import ThresholdError
 from loadtui.run.model import RunModel
@@ -189,3 +191,18 @@ def test_the_pane_line_fits_every_width(width: int):
     assert lines[0].plain.startswith(("first byte p50 2.0 p99 4.0 ms", "gap p50 50.0 p99 50.0 ms"))
     if width >= 80:
         assert "gap" in lines[0].plain and "events/s" in lines[0].plain
+
+
+def test_merged_runs_add_their_first_bytes_and_streams():
+    one, two = document.build(streaming(2)), document.build(streaming(4))
+    merged = merge_documents([one, two])
+    stream, first = merged.summary.stream, merged.summary.first_byte_ms
+    assert stream is not None and first is not None
+    assert (stream.streams, stream.events) == (6, 120)
+    assert first.max == pytest.approx(4.0, rel=0.01)
+    # the histograms added: the merged first byte's count is both runs'
+    data = merged.histograms["first_byte"].data
+    assert hdr.decode(data).total_count == 12
+    # a run with no stream (or from before streams were recorded) adds none
+    plain = merge_documents([one, document.build(synthetic.model(2))]).summary.stream
+    assert plain is not None and (plain.streams, plain.events) == (2, 40)
