@@ -125,8 +125,10 @@ class _Counts:
         self.requests = 0
         self.errors: Counter[str] = Counter()
 
-    def record(self, microseconds: int, kind: str | None) -> None:
+    def record(self, microseconds: int, kind: str | None, to_first_byte: int | None) -> None:
         self.latency.record(microseconds)
+        if to_first_byte is not None:
+            self.first_byte.record(to_first_byte)
         self.requests += 1
         if kind is not None:
             self.errors[kind] += 1
@@ -176,16 +178,12 @@ class _Interval(_Counts):
     ) -> None:
         """A request sent (or due) at ``started`` ended at ``done``; its response's first byte
         came at ``first_byte`` (0: none came)."""
-        microseconds = _us(started, done)
-        self.record(microseconds, kind)
+        microseconds = int((done - started) * 1e6)
+        to_first = int((first_byte - started) * 1e6) if first_byte else None
+        self.record(microseconds, kind, to_first)
         self.last_done = done
-        if first_byte:
-            self.first_byte.record(_us(started, first_byte))
         if self.by_name is not None:
-            named = self.by_name[which]
-            named.record(microseconds, kind)
-            if first_byte:
-                named.first_byte.record(_us(started, first_byte))
+            self.by_name[which].record(microseconds, kind, to_first)
 
     def record_gap(self, which: int, microseconds: int) -> None:
         self.stream_part().gaps.record(microseconds)

@@ -25,7 +25,7 @@ class SseEvents:
     HTML, "event stream interpretation"); comments and other fields alone are not events. Lines
     end with CRLF, LF or CR, and a piece may end anywhere, a CRLF included."""
 
-    __slots__ = ("_after_cr", "_data", "_line", "_pending", "events")
+    __slots__ = ("_after_cr", "_clean", "_data", "_line", "_pending", "events")
 
     def __init__(self) -> None:
         self.events = 0
@@ -33,9 +33,23 @@ class SseEvents:
         self._data = False  # the event being read has a data field
         self._after_cr = False  # the last piece ended in CR (its LF may start the next)
         self._pending = 0  # the bytes of the event being read
+        self._clean = True  # at the start of a line, no data field read since the last event
 
     def feed(self, piece: bytes) -> None:
         """Count what ``piece`` completes; TooLarge when the event read exceeds its bound."""
+        if (
+            self._clean
+            and piece[:5] == b"data:"
+            and piece[-2:] == b"\n\n"
+            and piece.count(b"\n\n") == 1
+            and b"\r" not in piece
+        ):  # the common case, one whole event (a chunk each), without splitting it into lines
+            self.events += 1
+            self._pending = 0
+            return
+        self._feed_lines(piece)
+
+    def _feed_lines(self, piece: bytes) -> None:
         if self._after_cr and piece[:1] == b"\n":
             piece = piece[1:]
         self._after_cr = piece[-1:] == b"\r"
@@ -62,6 +76,7 @@ class SseEvents:
         if pending > MAX_EVENT_BYTES:
             raise TooLarge
         self._pending = pending
+        self._clean = not (self._line or self._data or self._after_cr)
 
 
 class Stream:
@@ -82,9 +97,6 @@ class Stream:
     @property
     def events(self) -> int:
         return self.sse.events if self.sse is not None else 0
-
-    def chunk_begins(self) -> None:
-        self.chunk_bytes = 0
 
     def piece(self, body: bytes, at: float) -> None:
         """Body bytes read at ``at`` (several calls for one read carry the same ``at``)."""

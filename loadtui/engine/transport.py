@@ -21,6 +21,7 @@ import httptools
 from loadtui.engine.streams import Stream, TooLarge
 
 clock = time.perf_counter  # the engine's clock (``loadtui.workers``)
+SSE = b"text/event-stream"
 CONNECT_ERRORS = {
     errno.ECONNREFUSED: "refused",
     errno.ECONNRESET: "disconnect",
@@ -94,7 +95,8 @@ class HttpConnection(asyncio.Protocol):
         self._headers_done = False  # ... and its response's head is in
         self._framed = False  # ... with a length (or chunks); else its body ends at close
         self._head = False  # ... to a HEAD request: no body follows, whatever the head says
-        self._sse = self._chunked = False  # ... its head says text/event-stream, chunked
+        self._chunked = False  # ... its body is chunked
+        self._type_name = self._type = b""  # ... its Content-Type, perhaps (a 12-byte name)
         # on ``clock`` (the engine's): the response's first byte (0: none yet), the newest read
         self.first_byte = self.read_at = 0.0
         self.stream: Stream | None = None  # the response streams: read piece by piece
@@ -109,7 +111,8 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return False
         self._waiting = True
-        self._headers_done = self._framed = self._sse = self._chunked = False
+        self._headers_done = self._framed = self._chunked = False
+        self._type = b""
         self.first_byte = 0.0
         self.stream = None
         self._head = payload.startswith(b"HEAD ")
@@ -134,9 +137,10 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.read_at = clock()
-        if not self.first_byte:
-            self.first_byte = self.read_at
+        if self.stream is not None:
+            self.read_at = clock()
+        elif not self.first_byte:
+            self.first_byte = self.read_at = clock()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -158,30 +162,38 @@ class HttpConnection(asyncio.Protocol):
 
     # ---- httptools callbacks -----------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) in (12, 14, 17):
+        size = len(name)
+        if size == 14 or size == 17:
             name = name.lower()
-            if name == b"content-type":
-                self._sse = value[:17].lower() == b"text/event-stream"
-            elif name in (b"content-length", b"transfer-encoding"):
+            if name == b"content-length":
                 self._framed = True
-                self._chunked = self._chunked or b"chunked" in value.lower()
+            elif name == b"transfer-encoding":
+                self._framed = True
+                self._chunked = b"chunked" in value.lower()
+        elif size == 12:  # perhaps Content-Type: looked at only if the body may stream
+            self._type_name, self._type = name, value
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        if (self._sse or self._chunked) and not self._head:
-            if self._parser.get_status_code() >= 200:
-                self.stream = Stream(self._sse, self._chunked, self.owner.on_gap)
-        elif self._head:
-            # httptools cannot be told that no body follows: answer now, start afresh
+        if not self._head:
+            if self._chunked or not self._framed:  # a body of no length known up front
+                self._stream_begins()
+        else:  # httptools cannot be told that no body follows: answer now, start afresh
             status = self._parser.get_status_code()
             if status >= 200:
                 self._waiting = False
                 self.close()
                 self.owner.on_response(status)
 
+    def _stream_begins(self) -> None:
+        """A chunked body, or a ``text/event-stream`` one, is a stream: read piece by piece."""
+        sse = self._type[:17].lower() == SSE and self._type_name.lower() == b"content-type"
+        if (sse or self._chunked) and self._parser.get_status_code() >= 200:
+            self.stream = Stream(sse, self._chunked, self.owner.on_gap)
+
     def on_chunk_header(self) -> None:
         if self.stream is not None:
-            self.stream.chunk_begins()
+            self.stream.chunk_bytes = 0  # a chunk begins
 
     def on_body(self, body: bytes) -> None:
         if self.stream is not None:

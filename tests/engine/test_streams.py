@@ -52,6 +52,21 @@ def test_a_crlf_split_between_reads_ends_one_line_not_two():
     assert count([b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"]) == 1
 
 
+@pytest.mark.parametrize(
+    ("pieces", "events"),
+    [
+        ([b"data: 1\n\n", b"data: 2\n\n", b": c\n\n", b"data: 3\n", b"\n", b"data: 4\n\n"], 4),
+        ([b"data: a\n", b"data: b\n\n"], 1),  # one event of two data lines
+        ([b"id: 1\n", b"data: x\n\n"], 1),
+        ([b"data: a\r", b"\ndata: b\n\n"], 1),  # the CR's LF begins the next piece
+        ([b"dat", b"a: a\n\n", b"data: b\n\n"], 2),
+        ([b"data: a\n\ndata: b\n\n", b"data: c\n\n"], 3),
+    ],
+)
+def test_whole_events_a_piece_each_and_split_ones_count_alike(pieces: list[bytes], events: int):
+    assert count(pieces) == events
+
+
 def test_memory_is_bounded_on_a_line_that_never_ends():
     counter = SseEvents()
     piece = b"x" * 65536
@@ -77,13 +92,13 @@ def test_an_event_of_many_lines_is_bounded_as_a_whole():
 def test_pieces_give_gaps_between_reads_not_between_calls():
     gaps: list[int] = []
     stream = Stream(sse=True, chunked=True, on_gap=gaps.append)
-    stream.chunk_begins()
+    stream.chunk_bytes = 0
     stream.piece(b"data: 1\n\n", 1.0)
-    stream.chunk_begins()
+    stream.chunk_bytes = 0
     stream.piece(b"data: 2\n\n", 1.0)  # the same read: no gap
-    stream.chunk_begins()
+    stream.chunk_bytes = 0
     stream.piece(b"data: 3\n\n", 1.25)
-    stream.chunk_begins()
+    stream.chunk_bytes = 0
     stream.piece(b"data: 4\n\n", 2.25)
     assert gaps == [250_000, 1_000_000]
     assert (stream.first, stream.last, stream.events, stream.chunks) == (1.0, 2.25, 4, 4)
@@ -91,7 +106,7 @@ def test_pieces_give_gaps_between_reads_not_between_calls():
 
 def test_a_chunk_beyond_its_bound_is_too_large():
     stream = Stream(sse=False, chunked=True, on_gap=lambda _: None)
-    stream.chunk_begins()
+    stream.chunk_bytes = 0
     piece = b"z" * 2**20
     with pytest.raises(TooLarge):
         for _ in range(streams.MAX_CHUNK_BYTES // len(piece) + 1):
