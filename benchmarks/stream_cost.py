@@ -69,14 +69,21 @@ def get_us(url: str, seconds: int, baseline: str | None = None) -> float:
     return engine_measured_cpu_s(doc) / doc["summary"]["requests"] * 1e6
 
 
-def stream_us(url: str, seconds: int) -> tuple[float, float]:
-    """Engine CPU µs per event, and reads per event (pieces: a stream's gaps plus its first)."""
-    doc, _tree = run_loadtui_busy(["/events"], url, CONNECTIONS, seconds, core=GENERATOR_CORE)
+def stream_us(url: str, seconds: int, baseline: str | None = None) -> tuple[float, float]:
+    """Engine CPU µs per event, and reads per event (pieces: a stream's gaps plus its first);
+    with ``baseline``, that tree's engine reading the same streams (untimed: it parses and drops
+    bodies), and no reads figure."""
+    env = {"PYTHONPATH": baseline} if baseline else None
+    doc, _tree = run_loadtui_busy(
+        ["/events"], url, CONNECTIONS, seconds, core=GENERATOR_CORE, env=env
+    )
+    if baseline:
+        return engine_measured_cpu_s(doc) / (doc["summary"]["requests"] * EVENTS) * 1e6, 0.0
     stream = doc["summary"]["stream"]
     if stream["events"] != EVENTS * stream["streams"]:
         raise RuntimeError(f"{stream['events']} events in {stream['streams']} streams")
-    gaps = hdr.decode(stream["histograms"]["gap"]["data"]).total_count
-    pieces = gaps + stream["streams"]
+    gap = stream["histograms"].get("gap")
+    pieces = (hdr.decode(gap["data"]).total_count if gap else 0) + stream["streams"]
     return engine_measured_cpu_s(doc) / stream["events"] * 1e6, pieces / stream["events"]
 
 
@@ -109,6 +116,9 @@ def main() -> None:
                 us, reads = stream_us(url, args.seconds)
                 found.setdefault(f"SSE {name}", []).append(us)
                 found.setdefault(f"SSE {name} reads/event", []).append(reads)
+                if args.baseline:
+                    before, _ = stream_us(url, args.seconds, args.baseline)
+                    found.setdefault(f"SSE {name} baseline", []).append(before)
                 if not burst and not args.no_locust:
                     found.setdefault("Locust SSE apart", []).append(locust_us(url, args.seconds))
     cost = {name: statistics.median(values) for name, values in found.items()}
@@ -122,9 +132,11 @@ def main() -> None:
             f"pairs {', '.join(f'{p:.3f}' for p in pairs)}"
         )
     for name in ("apart", "burst"):
+        before = cost.get(f"SSE {name} baseline")
         print(
             f"  SSE, {EVENTS} events a stream, {name}: {cost[f'SSE {name}']:.2f} µs an event "
             f"(bound 2), {cost[f'SSE {name} reads/event']:.2f} reads an event"
+            + (f"; baseline (untimed) {before:.2f}" if before is not None else "")
         )
     if "Locust SSE apart" in cost:
         print(f"  Locust FastHttpUser reading them: {cost['Locust SSE apart']:.2f} µs an event")
