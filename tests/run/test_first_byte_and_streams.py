@@ -206,3 +206,13 @@ def test_merged_runs_add_their_first_bytes_and_streams():
     # a run with no stream (or from before streams were recorded) adds none
     plain = merge_documents([one, document.build(synthetic.model(2))]).summary.stream
     assert plain is not None and (plain.streams, plain.events) == (2, 40)
+
+
+def test_the_panes_lower_part_at_80x24_shows_them_under_the_verdicts():
+    run = with_gap(4, 1010.0, [synthetic.stall(2.2, 1.0, "stalling_events")])
+    found = verdicts.compute(run)
+    # a pane at 80x24 is 78 cells wide; its lower part about 12 rows high
+    lines = [line.plain for line in render.lower(run, found, 78, 12)]
+    shown = render.verdict_lines(found, 78, 12)[0]
+    assert lines[len(shown)].startswith("first byte p50 2.0 p99 4.0 ms  gap p50 50.")
+    assert all(len(line) <= 78 for line in lines) and len(lines) <= 12
