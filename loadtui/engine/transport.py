@@ -171,7 +171,8 @@ class HttpConnection(asyncio.Protocol):
                 self._framed = True
                 self._chunked = b"chunked" in value.lower()
         elif size == 12:  # perhaps Content-Type: looked at only if the body may stream
-            self._type_name, self._type = name, value
+            self._type_name = name
+            self._type = value
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
