@@ -179,3 +179,19 @@ def test_a_stream_longer_than_the_timeout_ends_as_one_and_keeps_its_figures(
     assert 5 * stream.streams <= stream.events <= 11 * stream.streams
     assert 60 <= stream.gap_ms.p50 <= 400
     assert summary.first_byte_ms is not None and summary.first_byte_ms.p50 < 500
+
+
+def test_open_loop_times_the_first_byte_corrected_and_uncorrected(app_url: str, tmp_path: Path):
+    out = tmp_path / "run.json"
+    result = loadtui(
+        "run", "/chunks", "--target", app_url, "--rate", "10", "--users", "10",
+        "--duration", "2", "--json", str(out), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = runfile.load(out).summary
+    corrected, uncorrected = summary.first_byte_ms, summary.first_byte_uncorrected_ms
+    assert corrected is not None and uncorrected is not None
+    # from the intended send time (corrected) it is never shorter than from the actual one
+    assert uncorrected.p50 <= corrected.p50 and uncorrected.max <= corrected.max
+    assert summary.stream is not None
+    assert summary.stream.chunks == CHUNKS * summary.stream.streams
