@@ -5,6 +5,8 @@
 LOADTUI_USER: "http" (HttpUser, requests; the seed's) or "fast" (FastHttpUser).
 LOADTUI_THINK: "0" for no think time (cost runs); default is the seed's 0.1-0.5 s.
 LOADTUI_METHOD, LOADTUI_HEADERS (JSON object), LOADTUI_BODY: the request's shape (default a GET).
+LOADTUI_STREAM: "1" to read each response as a stream, line by line, counting SSE data lines
+(as a user timing a stream would have to).
 """
 
 import json
@@ -18,14 +20,21 @@ HEADERS = json.loads(os.environ.get("LOADTUI_HEADERS", "{}"))
 BODY = os.environ.get("LOADTUI_BODY")
 WAIT = constant(0) if os.environ.get("LOADTUI_THINK") == "0" else between(0.1, 0.5)
 BASE = FastHttpUser if os.environ.get("LOADTUI_USER", "http") == "fast" else HttpUser
+STREAM = os.environ.get("LOADTUI_STREAM") == "1"
 
 
 class SeedUser(BASE):
     wait_time = WAIT
 
+    events = 0
+
     @task
     def hit(self) -> None:
-        if METHOD == "GET" and not HEADERS:
+        if STREAM:
+            for line in self.client.iter_lines(ROUTE):
+                if line.startswith("data:"):
+                    self.events += 1
+        elif METHOD == "GET" and not HEADERS:
             self.client.get(ROUTE)
         else:
             self.client.request(METHOD, ROUTE, headers=HEADERS, data=BODY)

@@ -42,6 +42,10 @@ STALLED_CRITICAL_S = 5.0
 SEEN_MOST = 0.5  # a sign seen in at least this share of the silent seconds explains them
 CPU_IDLE_PERCENT = 25.0  # the server's CPU (of one core) below this: its threads wait
 CPU_BUSY_PERCENT = 80.0  # ... at least this: they work
+# stream_gaps: a gap between two pieces of a stream, at least this share of a stall as long, that
+# ended in the second the stall ended in (or this soon after): the stall held the stream
+STREAM_GAP_SHARE = 0.8
+STREAM_GAP_SLACK_S = 0.25
 
 
 # ---- event loop ----------------------------------------------------------------------------
@@ -99,6 +103,64 @@ def _stall_verdict(
         severity=_stall_severity(share, longest),
         message=message,
         evidence=evidence,
+    )
+
+
+def _stalls_in_streams(model: RunModel) -> list[tuple[StallWindow, float]]:
+    """Each stall a stream's gap spanned, with the longest such gap (ms): the gap ends when the
+    stall does (the next piece comes once the loop runs again), in that second or just after."""
+    start = model.started_epoch
+    seconds = [(e.t - e.length_s, e.t, e.gap_max_ms) for e in model.timeline() if e.gap_max_ms]
+    if start is None or not seconds:
+        return []
+    found = []
+    for window in model.stall_windows():
+        if window.ongoing:
+            continue
+        end = window.started_at.timestamp() + window.duration_s - start
+        gaps = [
+            g for began, ended, g in seconds if began <= end + STREAM_GAP_SLACK_S and ended >= end
+        ]
+        if gaps and max(gaps) >= STREAM_GAP_SHARE * window.duration_s * 1000:
+            found.append((window, max(gaps)))
+    return found
+
+
+def stream_gaps(model: RunModel) -> Verdict | None:
+    """Streams (SSE, chunked) whose longest gaps were the event loop's stalls: named after the
+    code that stalled it. Nothing on a stream whose gaps no stall explains."""
+    stream = model.summary().stream
+    tied = _stalls_in_streams(model) if stream is not None else []
+    if stream is None or not tied:
+        return None
+    longest = max(gap for _, gap in tied)
+    by_culprit: dict[str, StallWindow] = {}
+    for window, _ in sorted(tied, key=lambda pair: -pair[1]):
+        by_culprit.setdefault(window.culprit, window)
+    named = "; ".join(code_at(w.culprit, w.location, w.leaf) for w in by_culprit.values())
+    names = [r.name for r in model.request_stats() if r.stream is not None]
+    which = f" ({', '.join(names)})" if names else ""
+    message = (
+        f"Streaming responses{which} stopped mid-stream while the event loop was blocked: "
+        f"gaps between their pieces of up to {duration(longest / 1000)} ended with "
+        f"{plural(len(tied), 'stall')} (gap p99 {stream.gap_ms.p99 or 0:.0f} ms). Culprit: "
+        f"{named}. A blocked loop sends nothing to any stream; run blocking code in a thread "
+        "(run_in_threadpool) or make it truly async."
+    )
+    return Verdict(
+        code="stream_gaps",
+        severity="warning",
+        message=message,
+        evidence={
+            "stalls": len(tied),
+            "longest_gap_ms": round(longest, 3),
+            "gap_p99_ms": stream.gap_ms.p99,
+            "requests": list(names),
+            "culprits": [
+                {"culprit": w.culprit, "location": w.location, "leaf": w.leaf}
+                for w in by_culprit.values()
+            ],
+        },
     )
 
 
@@ -759,6 +821,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     gc_pauses,
     loop_starved,
     event_loop_saturated,
+    stream_gaps,
     threadpool_saturated,
     background_backlog,
     generator_saturated,
