@@ -256,13 +256,21 @@ def run_locust(
     }
 
 
-def run_loadtui(args: list[str], core: int | None = None) -> tuple[dict, float, float]:
+def run_loadtui(
+    args: list[str], core: int | None = None, env: dict[str, str] | None = None
+) -> tuple[dict, float, float]:
     """`loadtui run ... --json`; the document, the CPU seconds of loadtui's whole tree (exact,
-    start-up included), and of its engine process alone (sampled while alive)."""
+    start-up included), and of its engine process alone (sampled while alive). ``env`` is added
+    to this process's (PYTHONPATH: another loadtui's source tree, say); with it, loadtui runs
+    in a directory of its own, where no loadtui comes before PYTHONPATH's."""
     out = Path(tempfile.mkdtemp()) / "run.json"
     command = [sys.executable, "-m", "loadtui", "run", *args, "--json", str(out)]
     proc = subprocess.Popen(
-        pinned(command, core), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        pinned(command, core),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        cwd=out.parent if env else None,
     )
     seen: dict[int, tuple[str, float]] = {}
     finished = wait_measured(proc, lambda: sample_tree(proc.pid, seen))
@@ -271,7 +279,12 @@ def run_loadtui(args: list[str], core: int | None = None) -> tuple[dict, float, 
 
 
 def run_loadtui_busy(
-    request: list[str], url: str, users: int, seconds: int, core: int | None = None
+    request: list[str],
+    url: str,
+    users: int,
+    seconds: int,
+    core: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[dict, float]:
     """`loadtui run` with no think time (the cost workload): the document, checked free of
     errors, and the whole tree's CPU seconds."""
@@ -279,6 +292,7 @@ def run_loadtui_busy(
         [*request, "--target", url, "--users", str(users), "--spawn-rate", "1000",
          "--think-min", "0", "--think-max", "0", "--duration", str(seconds)],
         core=core,
+        env=env,
     )  # fmt: skip
     if doc["summary"]["errors"]:
         raise RuntimeError(f"loadtui counted errors: {doc['summary']['errors_by_kind']}")

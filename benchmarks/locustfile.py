@@ -7,6 +7,8 @@ LOADTUI_THINK: "0" for no think time (cost runs); default is the seed's 0.1-0.5 
 LOADTUI_METHOD, LOADTUI_HEADERS (JSON object), LOADTUI_BODY: the request's shape (default a GET).
 LOADTUI_LOGIN: a journey: each user first POSTs this form body to /login, once, and sends
 the ``access_token`` of its JSON answer as ``Authorization: Bearer ...`` on every request.
+LOADTUI_STREAM: "1" to read each response as a stream, line by line, counting SSE data lines
+(as a user timing a stream would have to).
 """
 
 import json
@@ -22,6 +24,7 @@ LOGIN = os.environ.get("LOADTUI_LOGIN")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 WAIT = constant(0) if os.environ.get("LOADTUI_THINK") == "0" else between(0.1, 0.5)
 BASE = FastHttpUser if os.environ.get("LOADTUI_USER", "http") == "fast" else HttpUser
+STREAM = os.environ.get("LOADTUI_STREAM") == "1"
 
 
 class SeedUser(BASE):
@@ -33,10 +36,16 @@ class SeedUser(BASE):
             token = self.client.post("/login", data=LOGIN, headers=FORM).json()["access_token"]
             self.headers = {**HEADERS, "Authorization": f"Bearer {token}"}
 
+    events = 0
+
     @task
     def hit(self) -> None:
         if LOGIN is not None:
             self.client.request(METHOD, ROUTE, headers=self.headers, data=BODY)
+        elif STREAM:
+            for line in self.client.iter_lines(ROUTE):
+                if line.startswith("data:"):
+                    self.events += 1
         elif METHOD == "GET" and not HEADERS:
             self.client.get(ROUTE)
         else:

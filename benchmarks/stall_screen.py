@@ -36,35 +36,13 @@ from pathlib import Path
 import httpx
 
 from benchmarks.tui_cost import Writes, loadtui, rank, tmux, wait_screen
-from tests.apps import free_port
+from tests.apps import BLOCKING, free_port
 
-APP = """
-import time
-from fastapi import FastAPI
-from loadtui import instrument
-
-app = FastAPI()
-
-def compress_report(seconds):
-    time.sleep(seconds)
-
-@app.get("/ok")
-async def ok():
-    return {}
-
-@app.get("/block")
-async def block(seconds: float):
-    began = time.time()
-    compress_report(seconds)
-    return {"began": began}
-
-instrument(app)
-"""
 CULPRIT = "compress_report"
 
 
 def serve(app_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    (app_dir / "stall_app.py").write_text(textwrap.dedent(APP))
+    (app_dir / "stall_app.py").write_text(textwrap.dedent(BLOCKING))
     command = [sys.executable, "-m", "uvicorn", "stall_app:app", "--app-dir", str(app_dir)]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     # from the app's directory: never this checkout's loadtui ahead of PYTHONPATH's

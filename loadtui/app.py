@@ -86,6 +86,7 @@ class AppConfig:
     # the routes are the target's OpenAPI operations, asked as ``shape`` says, once it is
     # reached (route_choices.from_openapi; until then ``routes`` are the demo's)
     openapi: bool = False
+    openapi_from: str | None = None  # --openapi: the document's URL or file
     shape: RequestSpec | None = None
     notice: str = ""  # one line shown when the TUI opens (where its routes came from)
     cookies: bool = True  # a scenario's users keep cookie jars (--no-cookies: they do not)
@@ -100,14 +101,15 @@ class AppConfig:
 
 def with_target_routes(config: AppConfig) -> AppConfig:
     """``config`` with the routes of its target's OpenAPI document when it asks for them (this
-    fetches the document: call it once the target is reached), a pane on the first."""
+    fetches the document: call it once the target is reached), a pane on the first.
+    OpenAPIError when the document --openapi names cannot be used."""
     if not config.openapi or config.target is None:
         return config
-    routes, notice = route_choices.from_openapi(config.target, config.shape)
-    config = replace(config, openapi=False, notice=notice)
-    if routes == config.routes:  # loadtui's demo server: its variants, as without --target
+    found = route_choices.from_openapi(config.target, config.shape, config.openapi_from)
+    config = replace(config, openapi=False, notice=found.notice)
+    if found.routes == config.routes:  # loadtui's demo server: its variants, as without --target
         return config
-    return replace(config, routes=routes, panes=[(0, config.plan.users)])
+    return replace(config, routes=found.routes, panes=[(0, config.plan.users)], target=found.target)
 
 
 class Collector:
@@ -398,7 +400,8 @@ class LoadtuiApp(App[int]):
                 assert model is not None
                 if interrupted and run in interrupted:
                     model.finish("interrupted")
-                name = runfile.file_name(model.variant_key or model.target.route, model.plan.users)
+                route = model.variant_key or model.target.route
+                name = runfile.file_name(route, model.plan.users, run.spec.method)
                 path = directory / f"{number:02d}-{name}"
                 version = model.version
                 runfile.write(path, document.build(model))

@@ -51,7 +51,7 @@ from loadtui.probing.samples import (
     Stall,
     ThreadsLook,
 )
-from loadtui.probing.threads import parse_samples
+from loadtui.probing.threads import parse_samples, share
 from loadtui.targets.target import Target, base_url
 
 PROBE_INTERVAL_S = 0.25
@@ -144,6 +144,7 @@ def _stall(raw: Any, pid: int | None) -> Stall | None:
         stack=tuple(_text(line) for line in stack[:60]) if isinstance(stack, list) else (),
         pid=pid,
         leaf=leaf[:300] if isinstance(leaf, str) else "",  # absent from older sidecars
+        runqueue_share=share(raw.get("runqueue_share")) or 0.0,
     )
 
 
@@ -227,6 +228,9 @@ class Heartbeat:
     pid: int | None = None  # the worker that answered last
     path: str = "/heartbeat"
     absent: bool = False  # 404: the app is not instrumented
+    # where it is asked: the server's root (instrument(app) serves it there, whatever prefix
+    # the target's routes have), then the target's prefix (a proxy that passes only that)
+    bases: list[str] = field(default_factory=list)
 
 
 # ---- the probe -----------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ class Probe:
         self.on_failure = on_failure
         self.interval_s = interval_s
         self.workers: dict[int | None, Worker] = {}
-        self.heartbeat = Heartbeat()
+        self.heartbeat = Heartbeat(bases=list(dict.fromkeys([target.origin, target.url])))
         self._app_metrics = False  # no sidecar anywhere, but the app's /metrics has ours
         self._hinted: set[tuple[int, str, int]] = set()  # (pid, host, port) from heartbeats
         self._failed = False
@@ -359,10 +363,11 @@ class Probe:
     async def _heartbeat(self, client: httpx.AsyncClient) -> None:
         beat = self.heartbeat
         started = time.perf_counter()
-        url = f"{self.target.url}{beat.path}"
+        url = f"{beat.bases[0]}{beat.path}"
         status, body = await self._get(client, url, HEARTBEAT_TIMEOUT_S, MAX_SMALL_BODY_BYTES)
-        if status == 404:  # not instrumented: nothing to watch here
-            beat.absent, beat.ok = True, None
+        if status == 404:  # not here; nowhere: not instrumented, nothing to watch
+            beat.bases = beat.bases[1:]
+            beat.absent, beat.ok = not beat.bases, None
             return
         try:
             answer = json.loads(body)
@@ -433,7 +438,7 @@ class Probe:
 
     async def _has_our_metrics(self, client: httpx.AsyncClient) -> bool:
         """Without a sidecar in sight, the app's own /metrics may still carry our gauges."""
-        url = f"{self.target.url}/metrics"
+        url = f"{self.target.origin}/metrics"
         try:
             status, body = await self._get(client, url, SIDECAR_TIMEOUT_S, MAX_BODY_BYTES)
         except FetchError:
@@ -510,7 +515,8 @@ class Probe:
             self.on_stalls(stalls)
 
     async def _read_samples(self, client: httpx.AsyncClient, worker: Worker) -> None:
-        """The stack sampler's finished seconds not handed on yet (asking keeps it sampling)."""
+        """The stack sampler's finished seconds not handed on yet, asked for as those after the
+        newest one heard (an older sidecar sends all it keeps); asking keeps it sampling."""
         now = time.monotonic()
         if self.on_threads is None or worker.samples_absent:
             return
@@ -518,8 +524,9 @@ class Probe:
             return
         worker.samples_read = now
         try:
+            after = f"?after={worker.samples_newest}" if worker.samples_newest else ""
             status, body = await self._get(
-                client, f"{worker.sidecar}/samples", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
+                client, f"{worker.sidecar}/samples{after}", SIDECAR_TIMEOUT_S, MAX_BODY_BYTES
             )
             answer = json.loads(body) if status == 200 else None
         except (FetchError, ValueError, RecursionError):

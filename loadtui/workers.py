@@ -60,7 +60,9 @@ from loadtui.engine.messages import (
     EngineStarted,
     IntervalSnapshot,
     NameInterval,
+    StreamInterval,
 )
+from loadtui.engine.streams import Stream
 from loadtui.engine.transport import CookieConnection, HttpConnection, RequestFailed, connect
 
 LAG_PROBE_S = 0.05
@@ -69,24 +71,84 @@ TIMER_RESOLUTION_S = 0.001  # uvloop's timers count whole milliseconds
 clock = time.perf_counter  # every time in the hot path; snapshots convert to monotonic
 
 
+def _encoded(recorder: hdr.Recorder) -> str | None:
+    histogram = recorder.histogram
+    return hdr.encode(histogram) if histogram.total_count else None
+
+
+def _us(since: float, until: float) -> int:
+    return int((until - since) * 1e6)
+
+
+class _Streams:
+    """Streaming responses of an interval (or of one name in it): made when the first is seen."""
+
+    def __init__(self) -> None:
+        self.gaps = hdr.Recorder(hdr.new_histogram())
+        self.first_piece = hdr.Recorder(hdr.new_histogram())
+        self.duration = hdr.Recorder(hdr.new_histogram())
+        self.clear()
+
+    def clear(self) -> None:
+        for recorder in (self.gaps, self.first_piece, self.duration):
+            hdr.reset(recorder.histogram)
+        self.streams = self.events = self.chunks = 0
+
+    def ended(self, stream: Stream, started: float, first_byte: float, done: float) -> None:
+        self.streams += 1
+        self.events += stream.events
+        self.chunks += stream.chunks
+        if stream.first:
+            self.first_piece.record(_us(started, stream.first))
+        self.duration.record(_us(first_byte, done))
+
+    def interval(self) -> StreamInterval | None:
+        if not self.streams and not self.gaps.histogram.total_count:
+            return None
+        return StreamInterval(
+            self.streams,
+            self.events,
+            self.chunks,
+            _encoded(self.gaps),
+            _encoded(self.first_piece),
+            _encoded(self.duration),
+        )
+
+
 class _Counts:
-    """Requests, errors by kind and a latency histogram: of an interval, or of one name."""
+    """Requests, errors by kind, latency and first-byte histograms, streams: of an interval, or
+    of one name."""
 
     def __init__(self) -> None:
         self.latency = hdr.Recorder(hdr.new_histogram())
+        self.first_byte = hdr.Recorder(hdr.new_histogram())
+        self.streams: _Streams | None = None
         self.requests = 0
         self.errors: Counter[str] = Counter()
 
-    def record(self, microseconds: int, kind: str | None) -> None:
+    def record(self, microseconds: int, kind: str | None, to_first_byte: int | None) -> None:
         self.latency.record(microseconds)
+        if to_first_byte is not None:
+            self.first_byte.record(to_first_byte)
         self.requests += 1
         if kind is not None:
             self.errors[kind] += 1
 
+    def stream_part(self) -> _Streams:
+        if self.streams is None:
+            self.streams = _Streams()
+        return self.streams
+
     def clear(self) -> None:
         hdr.reset(self.latency.histogram)
+        hdr.reset(self.first_byte.histogram)
+        if self.streams is not None:
+            self.streams.clear()
         self.requests = 0
         self.errors = Counter()
+
+    def stream_interval(self) -> StreamInterval | None:
+        return self.streams.interval() if self.streams is not None else None
 
 
 class _Interval(_Counts):
@@ -98,12 +160,13 @@ class _Interval(_Counts):
         super().__init__()
         self.uncorrected = hdr.Recorder(hdr.new_histogram()) if open_loop else None
         self.send_lag = hdr.Recorder(hdr.new_histogram()) if open_loop else None
+        self.first_byte_uncorrected = hdr.Recorder(hdr.new_histogram()) if open_loop else None
         self.by_name = [_Counts() for _ in names] if len(names) > 1 else None
         self.clear()
 
     def clear(self) -> None:
         super().clear()
-        for recorder in (self.uncorrected, self.send_lag):
+        for recorder in (self.uncorrected, self.send_lag, self.first_byte_uncorrected):
             if recorder is not None:
                 hdr.reset(recorder.histogram)
         for counts in self.by_name or ():
@@ -111,19 +174,40 @@ class _Interval(_Counts):
         self.lag_max = 0.0
         self.last_done: float | None = None  # on ``clock``
 
-    def record_request(self, which: int, started: float, done: float, kind: str | None) -> None:
+    def record_request(
+        self, which: int, started: float, done: float, kind: str | None, first_byte: float
+    ) -> None:
+        """A request sent (or due) at ``started`` ended at ``done``; its response's first byte
+        came at ``first_byte`` (0: none came)."""
         microseconds = int((done - started) * 1e6)
-        self.record(microseconds, kind)
+        to_first = int((first_byte - started) * 1e6) if first_byte else None
+        self.record(microseconds, kind, to_first)
         self.last_done = done
         if self.by_name is not None:
-            self.by_name[which].record(microseconds, kind)
+            self.by_name[which].record(microseconds, kind, to_first)
+
+    def record_gap(self, which: int, microseconds: int) -> None:
+        self.stream_part().gaps.record(microseconds)
+        if self.by_name is not None:
+            self.by_name[which].stream_part().gaps.record(microseconds)
+
+    def record_stream(
+        self, which: int, stream: Stream, started: float, first_byte: float, done: float
+    ) -> None:
+        self.stream_part().ended(stream, started, first_byte, done)
+        if self.by_name is not None:
+            self.by_name[which].stream_part().ended(stream, started, first_byte, done)
 
     def names(self, names: tuple[str, ...]) -> dict[str, NameInterval] | None:
         if self.by_name is None:
             return None
         return {
             name: NameInterval(
-                counts.requests, dict(counts.errors), hdr.encode(counts.latency.histogram)
+                counts.requests,
+                dict(counts.errors),
+                hdr.encode(counts.latency.histogram),
+                _encoded(counts.first_byte),
+                counts.stream_interval(),
             )
             for name, counts in zip(names, self.by_name, strict=True)
         }
@@ -227,13 +311,13 @@ class _Channel:
             )
         except RequestFailed as failure:
             self._connecting = None
-            self._end(failure.kind)
+            self._end(failure.kind, None)
             return
         self._connecting = None
         if conn.send(self.payload):
             self.conn = conn
         else:
-            self._end("disconnect")
+            self._end("disconnect", None)
 
     def _check_deadline(self) -> None:
         self._deadline_timer = None
@@ -243,8 +327,9 @@ class _Channel:
         if remaining > TIMER_RESOLUTION_S:  # armed for an earlier request: wait for this one's
             self._deadline_timer = self.loop.call_later(remaining, self._check_deadline)
             return
+        conn = self.conn  # what it measured (a stream that never ends) is kept
         self._drop_connection()
-        self._end("timeout")
+        self._end("timeout", conn)
 
     def _drop_connection(self) -> None:
         if self._connecting is not None:
@@ -256,24 +341,40 @@ class _Channel:
 
     # ---- transport.RequestOwner ------------------------------------------------------------
     def on_response(self, status: int) -> None:
-        self._end(self.engine.mix.kind(self.which, status))
+        self._end(self.engine.mix.kind(self.which, status), self.conn)
 
     def on_failure(self, kind: str) -> None:
-        self.conn = None
-        self._end(kind)
+        conn, self.conn = self.conn, None
+        self._end(kind, conn)
 
-    def _end(self, kind: str | None) -> None:
+    def on_gap(self, microseconds: int) -> None:
+        self.engine.current.record_gap(self.which, microseconds)
+
+    def _end(self, kind: str | None, conn: HttpConnection | None) -> None:
+        """The request ended; ``conn`` is the connection it went out on, if it did."""
         self.in_flight = False
         self.engine.in_flight -= 1
         journey = self.journey
-        if journey is not None:  # self.conn: the connection a response came on, else None
-            conn = self.conn
+        if journey is not None:  # what a connection that keeps kept of the response, if any
             captured = conn if isinstance(conn, CookieConnection) else None
             if not journey.settled or (captured is not None and captured.headers):
                 kind = journey.done(self.which, kind, captured, self.payload)
-        self._done(clock(), kind)
+        now = clock()
+        if conn is None:
+            self._done(now, kind, 0.0)
+            return
+        first_byte = conn.first_byte
+        if conn.stream is not None and first_byte:
+            self.engine.current.record_stream(
+                self.which, conn.stream, self._start(), first_byte, now
+            )
+        self._done(now, kind, first_byte)
 
-    def _done(self, now: float, kind: str | None) -> None:
+    def _start(self) -> float:
+        """When the request's latency is counted from."""
+        return self.started
+
+    def _done(self, now: float, kind: str | None, first_byte: float) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -294,9 +395,9 @@ class _ClosedUser(_Channel):
         super().__init__(engine)
         self._thinking: asyncio.TimerHandle | None = None
 
-    def _done(self, now: float, kind: str | None) -> None:
+    def _done(self, now: float, kind: str | None, first_byte: float) -> None:
         engine = self.engine
-        engine.current.record_request(self.which, self.started, now, kind)
+        engine.current.record_request(self.which, self.started, now, kind, first_byte)
         think = random.uniform(*engine.think_s) if engine.thinks else 0.0
         if kind is not None and not kind.startswith("http_"):
             think = max(think, FAILURE_BACKOFF_S)
@@ -337,20 +438,33 @@ class _OpenConnection(_Channel):
         self.engine.idle.append(self)
         self.engine.dispatch()
 
-    def _done(self, now: float, kind: str | None) -> None:
+    def _start(self) -> float:
+        return self.intended
+
+    def _done(self, now: float, kind: str | None, first_byte: float) -> None:
         engine = self.engine
         current = engine.current
         journey = self.journey
         if journey is not None and (journey.in_setup or self.which in journey.journey.setup):
-            current.record_request(self.which, self.started, now, kind)
-            current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
-            self._retry = self.loop.call_later(journey.backoff, self.begin)
+            self._setup_done(now, kind, first_byte)
             return
-        current.record_request(self.which, self.intended, now, kind)
+        current.record_request(self.which, self.intended, now, kind, first_byte)
         current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
         current.send_lag.record(int((self.started - self.intended) * 1e6))  # type: ignore[union-attr]
+        if first_byte:
+            current.first_byte_uncorrected.record(_us(self.started, first_byte))  # type: ignore[union-attr]
         engine.idle.append(self)
         engine.dispatch()
+
+    def _setup_done(self, now: float, kind: str | None, first_byte: float) -> None:
+        """A setup request ended: off the schedule, timed from its actual send (corrected and
+        uncorrected alike, no send lag); the setup's next step (or its retry) follows."""
+        current = self.engine.current
+        current.record_request(self.which, self.started, now, kind, first_byte)
+        current.uncorrected.record(_us(self.started, now))  # type: ignore[union-attr]
+        if first_byte:
+            current.first_byte_uncorrected.record(_us(self.started, first_byte))  # type: ignore[union-attr]
+        self._retry = self.loop.call_later(self.journey.backoff, self.begin)  # type: ignore[union-attr]
 
     def stop(self) -> None:
         if self._retry is not None:
@@ -521,6 +635,11 @@ class Engine:
             tasks=len(asyncio.all_tasks()),
             by_name=done.names(self.mix.names),
             oldest_in_flight_s=self._oldest_in_flight(),
+            first_byte_hdr=_encoded(done.first_byte),
+            first_byte_uncorrected_hdr=(
+                _encoded(done.first_byte_uncorrected) if done.first_byte_uncorrected else None
+            ),
+            stream=done.stream_interval(),
             setup_pending=self._setup_pending(),
         )
         done.clear()

@@ -120,13 +120,6 @@ class AppCode:
             return False  # "<frozen ...>", "<string>": nobody's source file
         return not _normal(filename).startswith(self._roots)
 
-    def caller(self, frames: list[FrameType]) -> Caller | None:
-        """The innermost application frame of ``frames`` (innermost first), with its leaf."""
-        for index, frame in enumerate(frames):
-            if self.owns(frame):
-                return described(frame, frames[:index])
-        return None
-
     def innermost(
         self, frame: FrameType | None, in_loop: bool = False
     ) -> tuple[FrameType, list[FrameType]] | None:
@@ -147,15 +140,6 @@ def described(frame: FrameType, inside: list[FrameType]) -> Caller:
     return Caller(
         frame.f_code.co_qualname, f"{shown_file(frame)}:{frame.f_lineno}", leaf_of(inside, frame)
     )
-
-
-def inside_loop(frames: list[FrameType]) -> list[FrameType]:
-    """The frames the event loop is running (innermost first): those beyond the loop's run
-    call started the loop and are never to blame."""
-    for index, frame in enumerate(frames):
-        if frame.f_globals.get("__name__") in LOOP_RUNNERS:
-            return frames[:index]
-    return frames
 
 
 def stack_of(frame: FrameType | None) -> list[FrameType]:

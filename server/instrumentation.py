@@ -46,7 +46,7 @@ from .loopwatch import LoopWatch
 from .metrics import CONTENT_TYPE, MetricSources, PoolReading, build_registry, exposition
 from .sampler import DEFAULT_HZ, MAX_HZ, Sampler
 from .sidecar import Responder, Sidecar
-from .stallnews import StallNews
+from .stallnews import StallNews, after_of
 
 __all__ = ["ENV_SWITCH", "InstrumentError", "Instrumentation", "instrument", "mark_blocking"]
 
@@ -126,13 +126,13 @@ class Instrumentation:
 
     def _sidecar_routes(self) -> dict[str, Responder]:
         return {
-            "/metrics": lambda: (self.metrics_text(), CONTENT_TYPE),
-            "/stalls": lambda: (
+            "/metrics": lambda _query: (self.metrics_text(), CONTENT_TYPE),
+            "/stalls": lambda _query: (
                 _json({"pid": os.getpid(), "stalls": self.watch.stalls()}),
                 _JSON,
             ),
-            "/identity": lambda: (_json(self.identity()), _JSON),
-            "/samples": lambda: (_json(self.samples()), _JSON),
+            "/identity": lambda _query: (_json(self.identity()), _JSON),
+            "/samples": lambda query: (_json(self.samples(after_of(query))), _JSON),
         }
 
     # ---- readable from any thread ----------------------------------------------------
@@ -147,13 +147,14 @@ class Instrumentation:
             limiter.statistics().tasks_waiting,
         )
 
-    def samples(self) -> dict[str, Any]:
-        """The stack sampler's last seconds: who held the threads, how busy the loop was."""
+    def samples(self, after: int | None = None) -> dict[str, Any]:
+        """The stack sampler's finished seconds (those after epoch ``after`` when given): who
+        held the threads, how busy the loop was."""
         sampler = self.sampler
         return {
             "pid": os.getpid(),
             "hz": sampler.hz if sampler else 0,
-            "seconds": sampler.seconds() if sampler else [],
+            "seconds": sampler.seconds(after) if sampler else [],
         }
 
     def metrics_text(self) -> bytes:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import CodeType, FrameType
 
-from .appframes import AppCode, inside_loop, stack_of
+from . import schedstat
+from .appframes import AppCode, described, stack_of
 from .framepaths import shown_file
 
 LOOP_INTERNALS = "event loop internals (no application frame)"
@@ -38,6 +39,9 @@ class Stall:
     stack: list[str]
     leaf: str = ""  # the library call the culprit was in
     duration_s: float | None = None  # None while the loop is still blocked
+    # of it, the share the loop's thread was runnable but waiting for a CPU (a busy machine,
+    # not the code); None where it cannot be read
+    runqueue_share: float | None = None
 
     def to_dict(self, now_mono: float) -> dict[str, object]:
         ongoing = self.duration_s is None
@@ -51,6 +55,7 @@ class Stall:
             "location": self.location,
             "leaf": self.leaf,
             "stack": self.stack,
+            "runqueue_share": self.runqueue_share,
         }
 
 
@@ -79,14 +84,13 @@ def find_culprit(frame: FrameType | None, app: AppCode) -> Blame:
     Frames outside the loop's run call (the program that started the loop) never count.
     Application code waiting inside ``Thread.start()`` is not to blame: see THREAD_STARTING.
     """
-    frames = stack_of(frame)
-    stack = [_describe(f) for f in reversed(frames)]
-    inside = inside_loop(frames)
-    caller = app.caller(inside)
-    if caller is None:
+    stack = [_describe(f) for f in reversed(stack_of(frame))]
+    found = app.innermost(frame, in_loop=True)
+    if found is None:
         return Blame(LOOP_INTERNALS, "", "", stack)
-    own = next(f for f in inside if app.owns(f))
-    if any(_is_thread_start(f) for f in inside[: inside.index(own)]):
+    own, inside = found
+    caller = described(own, inside)
+    if any(_is_thread_start(f) for f in inside):
         return Blame(THREAD_STARTING, caller.location, "", stack)
     return Blame(caller.function, caller.location, caller.leaf, stack)
 
@@ -160,11 +164,13 @@ class LoopWatch:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _gc: GcWatch = field(default_factory=GcWatch)
     _current_codes: list[CodeType] = field(default_factory=list)
+    _runqueue: schedstat.RunQueueWatch | None = None
 
     # ---- inside the loop -------------------------------------------------------------
     def start(self) -> None:
         """Call from inside the running loop."""
         self._loop_thread = threading.get_ident()
+        self._runqueue = schedstat.RunQueueWatch(threading.get_native_id())
         self._gc.install(self._loop_thread)
         self.last_tick = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._heartbeat())
@@ -210,6 +216,14 @@ class LoopWatch:
 
     # ---- the watchdog thread ---------------------------------------------------------
     def _watch(self) -> None:
+        runqueue = self._runqueue  # this thread's: closed when it ends
+        try:
+            self._watch_until_stopped()
+        finally:
+            if runqueue is not None:
+                runqueue.close()
+
+    def _watch_until_stopped(self) -> None:
         # While the loop is healthy, sleep until the moment the last tick would become a
         # stall: ~10 wakeups a second instead of one per tick. During a stall, poll per tick.
         while not self._stop.is_set():
@@ -226,6 +240,8 @@ class LoopWatch:
                 time.sleep(self.tick_interval_s)
 
     def _begin(self, last_tick: float) -> None:
+        if self._runqueue is not None:
+            self._runqueue.mark()
         frame = sys._current_frames().get(self._loop_thread or 0)
         blame = find_culprit(frame, self.app)
         codes = _codes_of(frame)
@@ -249,7 +265,9 @@ class LoopWatch:
         # The resuming tick lands up to one tick interval after the loop came free.
         duration = max(0.0, resumed_tick - stall.started_mono - self.tick_interval_s / 2)
         generation = self._gc.explains(stall.started_mono, resumed_tick)
+        runqueue = self._runqueue.share_since_mark() if self._runqueue is not None else None
         with self._lock:
+            stall.runqueue_share = None if runqueue is None else round(runqueue, 3)
             if generation is not None:  # the collector, not the code it interrupted
                 stall.culprit = f"gc.collect (generation {generation})"
                 stall.location = "garbage collector"

@@ -16,8 +16,6 @@ per group each: bounded whatever the app does. Nothing runs while nobody watches
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import threading
 import time
@@ -25,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
 
+from . import schedstat
 from .appframes import AppCode, described
 
 DEFAULT_HZ = 100
@@ -133,19 +132,17 @@ class CpuClock:
 
     def _read(self, native_id: int) -> int | None:
         fd = self._fds.get(native_id)
-        try:
+        if fd is None:
+            fd = schedstat.open_for(native_id)
             if fd is None:
-                fd = os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY)
-                self._fds[native_id] = fd
-            fields = os.pread(fd, 96, 0).split()
-            return int(fields[0]) + int(fields[1])  # on CPU, and waiting in a run queue for one
-        except (OSError, ValueError, IndexError):
-            return None
+                return None
+            self._fds[native_id] = fd
+        times = schedstat.read(fd)
+        return None if times is None else times[0] + times[1]  # on CPU, or waiting for one
 
     def forget_all_but(self, alive: set[int]) -> None:
         for native_id in [n for n in self._fds if n not in alive]:
-            with contextlib.suppress(OSError):
-                os.close(self._fds.pop(native_id))
+            schedstat.close(self._fds.pop(native_id))
             self._last.pop(native_id, None)
 
     def close(self) -> None:
@@ -207,12 +204,14 @@ class Sampler:
         self._stop.set()
         self._thread.join(2.0)
 
-    def seconds(self) -> list[dict[str, object]]:
-        """The finished seconds kept; asking counts as watching."""
+    def seconds(self, after: int | None = None) -> list[dict[str, object]]:
+        """The finished seconds kept (those after epoch ``after`` when given); asking counts
+        as watching."""
         self._watched_until = time.monotonic() + WATCHED_S
         now = int(time.time())
+        first = -1 if after is None else after
         with self._lock:
-            return [s.to_dict() for s in self._seconds if s.epoch < now]
+            return [s.to_dict() for s in self._seconds if first < s.epoch < now]
 
     # ---- the sampling thread ---------------------------------------------------------------
     def _run(self) -> None:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-Responder = Callable[[], tuple[bytes, str]]  # () -> (body, content type)
+Responder = Callable[[str], tuple[bytes, str]]  # (query string) -> (body, content type)
 
 
 class Feed(Protocol):
@@ -273,7 +273,7 @@ class Sidecar:
         responder = self._routes.get(path)
         if responder is None:
             return _error(404, "not found")
-        return _answer(responder)
+        return _answer(lambda: responder(query))
 
     @staticmethod
     def _respond_feed(feed: Feed, query: str) -> bytes:
@@ -293,7 +293,7 @@ def _request(head: bytes) -> tuple[str, str] | bytes:
     return path, query
 
 
-def _answer(responder: Responder) -> bytes:
+def _answer(responder: Callable[[], tuple[bytes, str]]) -> bytes:
     try:
         body, content_type = responder()
     except Exception as exc:  # a responder's bug: say it to the client, keep serving

@@ -24,8 +24,9 @@ _JSON = "application/json"
 Item = dict[str, object]  # a stall as /stalls lists it
 
 
-def _after(query: str) -> int | None:
-    """The number the asker heard last; None when it heard none (or says nonsense)."""
+def after_of(query: str) -> int | None:
+    """The number (news sequence, or epoch second) the asker heard last; None when it heard
+    none (or says nonsense)."""
     values = parse_qs(query[:200]).get("after", [])
     if len(values) != 1 or not _NUMBER.fullmatch(values[0]):
         return None
@@ -53,13 +54,13 @@ class StallNews:
     # ---- the sidecar's Feed ----------------------------------------------------------
     def ready(self, query: str) -> bool:
         """Whether there is something to say to this asker now (else its request waits)."""
-        after = _after(query)
+        after = after_of(query)
         with self._lock:
             return after != self._seq
 
     def answer(self, query: str) -> tuple[bytes, str]:
         """Every stall that began or ended after ``after``, each once, in its newest state."""
-        after = _after(query)
+        after = after_of(query)
         start = 0 if after is None else after
         with self._lock:
             seq, news = self._seq, list(self._news)

@@ -165,6 +165,62 @@ def accepted(url: str, ca: Path | None = None) -> dict:
     return httpx.get(f"{url}/count", timeout=5, verify=verify).json()
 
 
+# As the FastAPI full-stack template: the document at /api/v1/openapi.json and every route under
+# /api/v1 (the document's paths carry the prefix), a uuid path parameter, a date query parameter,
+# an OAuth2 form login, instrument(app) at the server's root. Counts what it accepted and what
+# it refused as invalid (422).
+TEMPLATE = """
+    import datetime
+    import uuid
+    from typing import Annotated
+
+    from fastapi import APIRouter, Depends, FastAPI, Query
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from fastapi.security import OAuth2PasswordRequestForm
+
+    from loadtui import instrument
+
+    app = FastAPI(openapi_url="/api/v1/openapi.json")
+    instrument(app)
+    router = APIRouter(prefix="/api/v1")
+    counted = {"items": {}, "logins": {}, "invalid": 0}
+
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc):
+        counted["invalid"] += 1
+        return JSONResponse({"detail": "invalid"}, status_code=422)
+
+
+    @router.get("/items/{item_id}")
+    async def read_item(
+        item_id: uuid.UUID, day: datetime.date, limit: Annotated[int, Query(ge=5, le=9)] = 5
+    ):
+        counted["items"][str(item_id)] = counted["items"].get(str(item_id), 0) + 1
+        return {"id": str(item_id), "day": day.isoformat(), "limit": limit}
+
+
+    @router.post("/login/access-token")
+    def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]):
+        counted["logins"][form.username] = counted["logins"].get(form.username, 0) + 1
+        return {"access_token": "t", "token_type": "bearer"}
+
+
+    app.include_router(router)
+
+
+    @app.get("/count", include_in_schema=False)
+    async def count():
+        return counted
+"""
+
+
+def template_counts(url: str) -> dict:
+    """What TEMPLATE accepted (items by id, logins by username) and refused as invalid."""
+    return httpx.get(f"{url}/count", timeout=5).json()
+
+
 COUNTER = """
     from fastapi import FastAPI
 
@@ -289,6 +345,50 @@ ITEMS = """
     @app.get("/count")
     async def count():
         return answered
+"""
+
+
+# The realistic mistake: a sync SQLAlchemy query inside `async def`, on the loop.
+SYNC_QUERY_ON_THE_LOOP = """
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine, text
+    from loadtui import instrument
+
+    engine = create_engine("sqlite:///shop.db")
+    app = FastAPI()
+    instrument(app)
+    SLOW = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 400000) "
+
+    @app.get("/items")
+    async def read_items_async_copy():
+        with engine.connect() as connection:
+            return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
+"""
+
+
+# An async route that blocks its loop for ``seconds`` in compress_report (time.sleep, line 9)
+# and answers when it began (the app's wall clock); /ok answers at once.
+BLOCKING = """
+    import time
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+
+    def compress_report(seconds):
+        time.sleep(seconds)
+
+    @app.get("/ok")
+    async def ok():
+        return {}
+
+    @app.get("/block")
+    async def block(seconds: float):
+        began = time.time()
+        compress_report(seconds)  # blocks the event loop
+        return {"began": began}
+
+    ins = instrument(app)
 """
 
 

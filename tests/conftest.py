@@ -15,7 +15,7 @@ import pytest
 import trustme
 
 from loadtui.targets.spawn import SpawnedServer
-from tests.apps import COUNTER, LOGIN_APP, MODULE, SHOP, accepted, free_port, serve_app
+from tests.apps import COUNTER, LOGIN_APP, MODULE, SHOP, TEMPLATE, accepted, free_port, serve_app
 from tests.helpers import wait_for
 
 
@@ -57,6 +57,14 @@ def tiny_disk(tmp_path) -> Path:
 def shop(tmp_path: Path) -> Iterator[str]:
     """SHOP served by uvicorn: its URL."""
     with serve_app(SHOP, tmp_path, ready_path="/count") as app:
+        yield app.url
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """TEMPLATE (routes and document under /api/v1) served by uvicorn, one for a test module:
+    its URL (the server's root). Its counts grow from test to test: read them as differences."""
+    with serve_app(TEMPLATE, tmp_path_factory.mktemp("template")) as app:
         yield app.url
 
 

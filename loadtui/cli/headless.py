@@ -185,7 +185,7 @@ def matrix_command(
                 route, plan, target=target, threads=threads, shape=shape, engines=engines,
                 cluster=cluster,
             )  # fmt: skip
-            path = out_dir / runfile.file_name(route, count)
+            path = out_dir / runfile.file_name(route, count, spec.method)
             label = f"[{number}/{total}] {route} x {count}u"
             result = run_shown(spec, path, stop, label=label, gate=gate)
             docs.append(result.document)

@@ -91,6 +91,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from loadtui.app import LoadtuiApp, with_target_routes
+    from loadtui.targets.openapi_source import OpenAPIError
     from loadtui.targets.target import TargetError, check_reachable
 
     config = options.tui_config(args)
@@ -100,7 +101,10 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except TargetError as exc:
             print(f"loadtui: {exc}", file=sys.stderr)
             return exits.FAILED
-        config = with_target_routes(config)
+        try:
+            config = with_target_routes(config)
+        except OpenAPIError as exc:  # the document --openapi names
+            raise UsageError(f"--openapi {exc}") from None
     count, cluster = resources.placed(args, config.engines, args.users)
     try:
         app = LoadtuiApp(replace(config, engines=count, cluster=cluster))
@@ -126,14 +130,17 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     from loadtui.cli.routes import print_operations, print_variants
 
     if args.target is not None:
-        return print_operations(options.target(args, "/"))
+        target = options.target(args, "/")
+        return print_operations(target, options.openapi_given(args, target))
+    options.openapi_given(args, None)
     return print_variants()
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
     from loadtui.cli.routes import print_scenario
 
-    return print_scenario(options.target(args, "/"))
+    target = options.target(args, "/")
+    return print_scenario(target, options.openapi_given(args, target))
 
 
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {

@@ -97,26 +97,46 @@ def _with_trust(args: argparse.Namespace, found: Target) -> Target:
     return replace(found, insecure=insecure, cafile=str(cafile) if cafile else None)
 
 
+def openapi_given(args: argparse.Namespace, where: Target | None) -> str | None:
+    """--openapi URL_OR_PATH, checked (nothing fetched): the URL or file to read the target's
+    operations from, or None."""
+    text = getattr(args, "openapi", None)
+    if text is None:
+        return None
+    if where is None:
+        raise UsageError("--openapi names the document of a --target: give --target too")
+    from loadtui.targets.openapi_source import OpenAPIError, given  # httpx: only when asked
+
+    try:
+        return given(text, where)
+    except OpenAPIError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def no_metrics_without_target(args: argparse.Namespace) -> None:
     if getattr(args, "metrics", None) and args.target is None:
         raise UsageError("--metrics names the sidecar of a --target: give --target too")
 
 
 def request_shape(args: argparse.Namespace) -> RequestSpec | None:
-    """The request options (-X, -H, -d, --expect, --data-file), checked; None if none given."""
+    """The request options (-X, -H, -d, --data-urlencode, -F, --expect, --data-file), checked;
+    None if none given."""
     from loadtui.engine.request_spec import Shape, SpecError, shaped
 
-    given = args.method or args.header or args.data is not None or args.expect
+    given = args.method or args.header or _body_given(args) or args.expect
     if not (given or args.data_file):
         return None
     if args.scenario is not None:
         raise UsageError(
-            "--scenario holds its own requests: leave out -X, -H, -d, --expect, --data-file"
+            "--scenario holds its own requests: leave out -X, -H, -d, --data-urlencode, -F, "
+            "--expect, --data-file"
         )
     shape = Shape(
         method=args.method,
         headers=tuple(args.header),
         data=args.data,
+        data_urlencode=tuple(args.data_urlencode),
+        form=tuple(args.form),
         expect=args.expect,
         data_file=args.data_file,
         data_order=args.data_order,
@@ -125,6 +145,10 @@ def request_shape(args: argparse.Namespace) -> RequestSpec | None:
         return shaped(shape)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _body_given(args: argparse.Namespace) -> bool:
+    return args.data is not None or bool(args.data_urlencode) or bool(args.form)
 
 
 def scenario_requests(args: argparse.Namespace) -> tuple[RequestSpec, ...]:
@@ -295,6 +319,11 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
     where = target(args, "/") if args.target is not None else None
     if where is not None and args.threads is not None:
         raise UsageError("--threads applies to a spawned demo server, not to --target")
+    given = openapi_given(args, where)
+    if given is not None and (mix or routes):
+        raise UsageError(
+            "--openapi gives the panes the target's operations: leave out --route and --scenario"
+        )
     config = replace(
         AppConfig.default(load), target=where, shape=shape, cookies=not args.no_cookies
     )
@@ -311,7 +340,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
         config = replace(config, routes=route_choices.demo(shape), panes=panes)
     elif where is not None:
         _whole_requests_need_a_route(args)
-        config = replace(config, routes=route_choices.demo(shape), openapi=True)
+        config = replace(config, routes=route_choices.demo(shape), openapi=True, openapi_from=given)
     else:
         config = replace(config, routes=route_choices.demo(shape))
     count = engines(args, args.users, spawned=where is None)
@@ -332,13 +361,13 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
 
 
 def _whole_requests_need_a_route(args: argparse.Namespace) -> None:
-    """-X, -d and --data-file make one request of one route: without --route, the panes walk
-    the target's operations, each with its own method and example body."""
-    if args.method or args.data is not None or args.data_file:
+    """-X, a body and --data-file make one request of one route: without --route, the panes
+    walk the target's operations, each with its own method and example body."""
+    if args.method or _body_given(args) or args.data_file:
         raise UsageError(
-            "-X, -d and --data-file ask one route: give --route PATH with them (without "
-            "--route the panes step through the target's OpenAPI operations, each with its "
-            "own method and example body)"
+            "-X, -d, --data-urlencode, -F and --data-file ask one route: give --route PATH with "
+            "them (without --route the panes step through the target's OpenAPI operations, "
+            "each with its own method and example body)"
         )
 
 

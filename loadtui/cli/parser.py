@@ -90,6 +90,16 @@ def _add_target(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str,
     )
 
 
+def _add_openapi(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--openapi",
+        metavar="URL|PATH",
+        help="the target's OpenAPI document: a URL, a file, or a path on the target's server "
+        "(default: found at /openapi.json, /api/openapi.json, /api/v1/openapi.json, "
+        "/v1/openapi.json, under the target's path, or linked from /docs or /redoc)",
+    )
+
+
 def _add_metrics(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics",
@@ -123,7 +133,7 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
 def _add_request_options(p: argparse.ArgumentParser) -> None:
     """What each request is, in curl's spellings (run, matrix and the TUI)."""
     g = p.add_argument_group("request", "what each request is (curl's spellings)")
-    g.add_argument("-X", "--method", help="the method (default GET; POST when -d is given)")
+    g.add_argument("-X", "--method", help="the method (default GET; POST with a body)")
     g.add_argument(
         "-H",
         "--header",
@@ -136,8 +146,26 @@ def _add_request_options(p: argparse.ArgumentParser) -> None:
         "-d",
         "--data",
         metavar="TEXT|@FILE",
-        help="the body (Content-Type: application/json when it parses as JSON and no header "
-        "says otherwise); as in curl, -d without -X means POST",
+        help="the body (Content-Type: application/json when it parses as JSON, else "
+        "application/x-www-form-urlencoded as curl, unless a header says otherwise); as in "
+        "curl, -d without -X means POST",
+    )
+    g.add_argument(
+        "--data-urlencode",
+        action="append",
+        default=[],
+        metavar="[NAME]=TEXT|[NAME]@FILE",
+        help="a form field, percent-encoded as curl does, as many as you like: joined with & "
+        "(after -d's data) and sent as application/x-www-form-urlencoded",
+    )
+    g.add_argument(
+        "-F",
+        "--form",
+        action="append",
+        default=[],
+        metavar="NAME=TEXT|NAME=@FILE",
+        help="a multipart/form-data field, as many as you like; a file (@FILE, read once "
+        "before the run) may end in ;type=TYPE and ;filename=NAME, as in curl (not with -d)",
     )
     g.add_argument(
         "--expect", metavar="200,201", help="the statuses that succeed (default: below 400)"
@@ -146,8 +174,8 @@ def _add_request_options(p: argparse.ArgumentParser) -> None:
         "--data-file",
         type=Path,
         metavar="FILE",
-        help="rows (.jsonl or .csv) for {field} in the path and {{field}} in the body, one a "
-        "request",
+        help="rows (.jsonl or .csv) for {field} in the path and {{field}} in the path, header "
+        "values and the body, one a request",
     )
     g.add_argument(
         "--data-order",
@@ -216,6 +244,7 @@ def _add_tui_options(parser: argparse.ArgumentParser) -> None:
         help="a pane per --route (variant key or path; up to four); the request options below "
         "say how each is asked",
     )
+    _add_openapi(p)
     p.add_argument("--users", type=users, default=40, help="users per pane (default 40)")
     p.add_argument("--spawn-rate", type=spawn_rate, default=20.0, help="users started per s")
     p.add_argument("--think-min", type=seconds, default=0.1, help=argparse.SUPPRESS)
@@ -331,6 +360,7 @@ def _add_routes(sub: argparse._SubParsersAction) -> None:
         help="list the demo's route variants, or with --target the app's own (OpenAPI)",
     )
     _add_target(p, "list this running app's operations")
+    _add_openapi(p)
 
 
 def _add_scenario(sub: argparse._SubParsersAction) -> None:
@@ -338,6 +368,7 @@ def _add_scenario(sub: argparse._SubParsersAction) -> None:
         "scenario", help="write a starting scenario (TOML) from a target's OpenAPI document"
     )
     _add_target(p, "the running app", required=True)
+    _add_openapi(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -134,12 +134,27 @@ class EngineStarted:
 
 
 @dataclass(frozen=True)
+class StreamInterval:
+    """The streaming responses (SSE, chunked) that ended in one interval, and the gaps between
+    their pieces seen in it (of streams still going on too). Histograms in microseconds."""
+
+    streams: int  # ended (completed, failed or timed out) in the interval
+    events: int  # SSE events those streams carried
+    chunks: int  # HTTP chunks with data they carried
+    gap_hdr: str | None  # the time between two pieces of one stream; None: no gap seen
+    first_piece_hdr: str | None  # from the request's start to its body's first piece
+    duration_hdr: str | None  # from the response's first byte to its end
+
+
+@dataclass(frozen=True)
 class NameInterval:
     """One named request of a mix over one interval."""
 
     requests: int
     errors: dict[str, int]
     latency_hdr: str
+    first_byte_hdr: str | None = None  # microseconds to the response's first byte
+    stream: StreamInterval | None = None  # None: no stream seen
 
 
 @dataclass(frozen=True)
@@ -167,6 +182,12 @@ class IntervalSnapshot:
     # how long the oldest of the requests in flight at the end had been waiting for its answer
     # (since it was sent, connecting included); None: none was in flight
     oldest_in_flight_s: float | None = None
+    # microseconds to each response's first byte, from the start latency counts from (open
+    # loop: the intended send time; ``first_byte_uncorrected_hdr`` from the actual one); None:
+    # no response began in the interval
+    first_byte_hdr: str | None = None
+    first_byte_uncorrected_hdr: str | None = None
+    stream: StreamInterval | None = None  # None: no stream seen in the interval
     # a scenario with [[setup]]: the users (open loop: connections) not through it at the end
     setup_pending: int = 0
 

@@ -4,10 +4,11 @@ Turned into the exact bytes the engine sends (:func:`payloads`), once per distin
 
 Templates: ``{field}`` in a path (as OpenAPI writes path parameters) and ``{{field}}`` in a path,
 a header value or a body (so that JSON's own braces need no escaping) take the field from the data
-file's row: one row per request, round-robin or in random order. Every field a template names must
-be in every row, unless it is one of a journey's variables (``variables``): what a user's earlier
-step extracted, built into that user's bytes by :class:`Personal`. Data-row fields and variables
-meet in one mapping (:func:`_request_bytes`), each value encoded for where it goes.
+file's row: one row per request, round-robin or in random order, each value encoded for where it
+stands (:func:`fill`). Every field a template names must be in every row, unless it is one
+of a journey's variables (``variables``): what a user's earlier step extracted, built into
+that user's bytes by :class:`Personal`. Data-row fields and variables meet in one mapping,
+filled in the one place (:func:`fill`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import mimetypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
 from loadtui import __version__
+from loadtui.engine.bodies import FORM_TYPE, Multipart, Part, form_encoded
 
 Order = Literal["round-robin", "random"]
+BodyKind = Literal["json", "form", "text"]
 Stage = Literal["mix", "setup", "flow"]  # a scenario's [[requests]], [[setup]] or [[flow]] step
 MAX_ROWS = 100_000  # every row becomes the bytes of one request, built before the run
 MAX_DATA_BYTES = 64 * 1024 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
+LIMIT = f"{MAX_BODY_BYTES // 2**20} MB"  # as messages say it
+MAX_BUILT_BYTES = 1024 * 1024 * 1024  # every row's request, built before the run
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110: methods and header names
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab may stand in a header value
 PATH_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -47,6 +54,7 @@ class RequestSpec:
     path: str = "/"
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+    multipart: Multipart | None = None  # -F: the body is built from these parts instead
     weight: float = 1.0
     expect: frozenset[int] | None = None  # None: any status below 400 is a success
     rows: tuple[Mapping[str, Any], ...] = ()
@@ -58,18 +66,34 @@ class RequestSpec:
 
     def fields(self) -> set[str]:
         found = set(PATH_FIELD.findall(self.path))
-        for _, value in self.headers:
-            found |= set(BODY_FIELD.findall(value))
-        if self.body is not None:
-            found |= set(BODY_FIELD.findall(self.body.decode("utf-8", "replace")))
+        for text in self._templates():
+            found |= set(BODY_FIELD.findall(text))
         return found
 
+    def _templates(self) -> Iterator[str]:
+        yield self.path
+        yield from (value for _, value in self.headers)
+        if self.body is not None:
+            yield self.body.decode("utf-8", "replace")
+        if self.multipart is not None:
+            yield from (part.text for part in self.multipart.parts if part.content is None)
+
     @property
-    def json_body(self) -> bool:
-        return any(
-            name.lower() == "content-type" and "json" in value.lower()
-            for name, value in self.headers
-        )
+    def content_type(self) -> str | None:
+        return next((v for n, v in self.headers if n.lower() == "content-type"), None)
+
+    @property
+    def body_kind(self) -> BodyKind:
+        """How a ``{{field}}``'s value is encoded in the body: as a JSON value, a form value
+        (percent-encoded), or as it is."""
+        given = (self.content_type or "").lower()
+        return "json" if "json" in given else "form" if FORM_TYPE in given else "text"
+
+    @property
+    def body_size(self) -> int:
+        if self.multipart is not None:
+            return self.multipart.size
+        return len(self.body or b"")
 
 
 # ---- pieces of a command line -------------------------------------------------------------------
@@ -100,14 +124,100 @@ def data(text: str, base: Path | None = None) -> bytes:
     """``-d TEXT`` or ``-d @FILE`` (a path relative to ``base`` when given)."""
     if not text.startswith("@"):
         return text.encode("utf-8")
-    path = (base or Path()) / text[1:]
+    return _read(f"-d {text}", (base or Path()) / text[1:])
+
+
+def _read(what: str, path: Path) -> bytes:
+    """A file that goes into a body, read once, before the run, and bounded."""
     try:
-        body = path.read_bytes()
+        with path.open("rb") as file:
+            body = file.read(MAX_BODY_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"-d {text}: cannot read {path}: {exc.strerror or exc}") from None
+        raise SpecError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
     if len(body) > MAX_BODY_BYTES:
-        raise SpecError(f"-d {text}: {len(body):,} bytes is more than a request body may be")
+        raise SpecError(f"{what}: {path} is more than a request body may be ({LIMIT})")
     return body
+
+
+def data_urlencode(text: str, base: Path | None = None) -> str:
+    """One ``--data-urlencode`` as curl reads it: ``content``, ``=content``, ``name=content``,
+    ``@file`` or ``name@file``; the content percent-encoded, the name as given."""
+    cut = text.find("=")
+    cut = text.find("@") if cut < 0 else cut
+    name, mark, content = (text[:cut], text[cut], text[cut + 1 :]) if cut >= 0 else ("", "", text)
+    if mark == "@":
+        path = (base or Path()) / content
+        content = _read(f"--data-urlencode {text}", path).decode("utf-8", "surrogateescape")
+    encoded = form_encoded(content, BODY_FIELD)
+    return f"{name}={encoded}" if name else encoded
+
+
+def form_table(table: Mapping[str, object]) -> bytes:
+    """A scenario's ``form = { name = value, ... }`` as a urlencoded body."""
+    pieces = (
+        f"{form_encoded(name, BODY_FIELD)}={form_encoded(scalar(name, value), BODY_FIELD)}"
+        for name, value in table.items()
+    )
+    return "&".join(pieces).encode("utf-8", "surrogateescape")
+
+
+def scalar(name: str, value: object) -> str:
+    """A form field's value: text, a finite number or a boolean, as text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and math.isfinite(value):
+        return str(value)
+    raise SpecError(f"the value of form field {name!r} must be text, a number or true/false")
+
+
+def form_part(text: str, base: Path | None = None) -> Part:
+    """One ``-F`` as curl reads it: ``name=value`` or ``name=@file``, each optionally followed
+    by ``;type=...`` and (a file) ``;filename=...``."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise SpecError(f"-F {text!r}: give it as name=value or name=@file")
+    return part(name, value, base, what=f"-F {text}")
+
+
+def part(name: str, value: str, base: Path | None, what: str) -> Part:
+    """A multipart field ``name`` from curl's spelling of its ``value`` (a file relative to
+    ``base``); :func:`form_part` and a scenario's ``multipart`` table."""
+    check_text("a form field's name", name)
+    content, params = _form_params(value)
+    for key, found in params.items():
+        check_text(f"{what}: {key}", found)  # they go into the part's headers, as the name
+    if not content.startswith("@"):
+        return Part(name, text=content, content_type=params.get("type"))
+    path = (base or Path()) / content[1:]
+    if not content[1:]:
+        raise SpecError(f"{what}: no file after @")
+    guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Part(
+        name,
+        content=_read(what, path),
+        filename=params.get("filename", path.name),
+        content_type=params.get("type", guessed),
+    )
+
+
+def _form_params(value: str) -> tuple[str, dict[str, str]]:
+    """``content;type=...;filename=...`` split: the trailing parameters curl knows, the rest is
+    the content."""
+    pieces = value.split(";")
+    params: dict[str, str] = {}
+    while len(pieces) > 1 and pieces[-1].strip().partition("=")[0] in ("type", "filename"):
+        key, _, found = pieces.pop().strip().partition("=")
+        params.setdefault(key, found.strip('"'))
+    return ";".join(pieces), params
+
+
+def multipart(parts: Iterable[Part]) -> Multipart:
+    form = Multipart(tuple(parts))
+    if form.size > MAX_BODY_BYTES:
+        raise SpecError(f"the form's parts are more than a request body may be ({LIMIT})")
+    return form
 
 
 def expect(text: str) -> frozenset[int]:
@@ -133,15 +243,19 @@ def weight(value: object, name: str) -> float:
     return found
 
 
-def with_defaults(spec: RequestSpec) -> RequestSpec:
-    """As curl: data without a method means POST, and data that parses as JSON is sent as
-    JSON unless a header says otherwise."""
-    if spec.body is None:
+def with_defaults(spec: RequestSpec, form: bool = False) -> RequestSpec:
+    """The Content-Type curl sends unless a header says otherwise: data that parses as JSON
+    as JSON (loadtui's rule), other data and a ``form`` (--data-urlencode) as
+    application/x-www-form-urlencoded; a multipart form with its boundary."""
+    given = spec.content_type
+    if spec.multipart is not None:
+        others = tuple((n, v) for n, v in spec.headers if n.lower() != "content-type")
+        chosen = spec.multipart.content_type(given)
+        return replace(spec, headers=(*others, ("Content-Type", chosen)))
+    if spec.body is None or given is not None:
         return spec
-    names = {name.lower() for name, _ in spec.headers}
-    if "content-type" not in names and _parses_as_json(spec.body):
-        spec = replace(spec, headers=(*spec.headers, ("Content-Type", "application/json")))
-    return spec
+    chosen = FORM_TYPE if form or not _parses_as_json(spec.body) else "application/json"
+    return replace(spec, headers=(*spec.headers, ("Content-Type", chosen)))
 
 
 def _parses_as_json(body: bytes) -> bool:
@@ -208,7 +322,13 @@ def check_fields(spec: RequestSpec) -> None:
     where = spec.data_file or "--data-file"
     if not spec.rows:
         raise SpecError(
-            f"request {spec.name!r} names {', '.join(sorted(needed))} but has no data file"
+            f"request {spec.name!r} names {', '.join(sorted(needed))} but has no data file "
+            "to fill it from"
+        )
+    if len(spec.rows) * spec.body_size > MAX_BUILT_BYTES:
+        raise SpecError(
+            f"request {spec.name!r}: {len(spec.rows):,} rows of a {spec.body_size:,}-byte body "
+            "are more than the 1 GB built before the run"
         )
     for number, row in enumerate(spec.rows, start=1):
         missing = needed - set(row)
@@ -217,6 +337,20 @@ def check_fields(spec: RequestSpec) -> None:
                 f"{where}: row {number} has no {', '.join(sorted(missing))} "
                 f"(request {spec.name!r} names it)"
             )
+        _check_header_values(spec, row, f"{where}: row {number}")
+
+
+def _check_header_values(spec: RequestSpec, row: Mapping[str, Any], where: str) -> None:
+    for name, value in spec.headers:
+        if not BODY_FIELD.search(value):
+            continue
+        filled = fill(value, BODY_FIELD, row, _text)
+        try:
+            check_text(f"{where}: the value of header {name}", filled).encode("latin-1")
+        except UnicodeEncodeError:
+            raise SpecError(
+                f"{where}: the value of header {name} holds characters HTTP/1.1 cannot carry"
+            ) from None
 
 
 # ---- the bytes -----------------------------------------------------------------------------------
@@ -229,41 +363,70 @@ def encode_path(path: str) -> str:
     return quote(path, safe=PATH_SAFE)
 
 
+def fill(
+    template: str, pattern: re.Pattern[str], row: Mapping[str, Any], encode: Callable[[Any], str]
+) -> str:
+    """``template`` with every field ``pattern`` finds in it replaced by its value in ``row``,
+    encoded for where it stands: the one place a template takes its values. The template
+    itself when it names no field."""
+    if "{" not in template:
+        return template
+    return pattern.sub(lambda m: encode(row[m.group(1)]), template)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _path_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return quote(text, safe="")
+    return quote(_text(value), safe="")
 
 
 def _header_value(value: Any) -> str:
-    """A value in a header: no CR, LF or other control character, UTF-8 bytes as they are."""
-    text = value if isinstance(value, str) else json.dumps(value)
-    return CONTROL.sub("", text).encode("utf-8").decode("latin-1")
+    """A value in a header: no CR, LF or other control character, UTF-8 bytes as they are
+    (a journey's variable comes from a response)."""
+    return CONTROL.sub("", _text(value)).encode("utf-8").decode("latin-1")
 
 
-def _body_value(value: Any, as_json: bool) -> str:
-    if not as_json:
-        return value if isinstance(value, str) else json.dumps(value)
+def _json_value(value: Any) -> str:
     return json.dumps(value)[1:-1] if isinstance(value, str) else json.dumps(value)
+
+
+def _form_value(value: Any) -> str:
+    return quote(_text(value), safe="")
+
+
+BODY_VALUES: dict[BodyKind, Callable[[Any], str]] = {
+    "json": _json_value,
+    "form": _form_value,
+    "text": _text,
+}
+
+
+def _body(spec: RequestSpec, row: Mapping[str, Any] | None) -> bytes | None:
+    if spec.multipart is not None:
+        if row is None:
+            return spec.multipart.bytes(lambda text: text)
+        return spec.multipart.bytes(lambda text: fill(text, BODY_FIELD, row, _text))
+    if spec.body is None or row is None:
+        return spec.body
+    text = spec.body.decode("utf-8", "surrogateescape")
+    filled = fill(text, BODY_FIELD, row, BODY_VALUES[spec.body_kind])
+    return filled.encode("utf-8", "surrogateescape")
 
 
 def _request_bytes(spec: RequestSpec, host: str, row: Mapping[str, Any] | None) -> bytes:
     """``row``: the fields of a data row and, in a journey, the user's variables."""
-    path, body, given = spec.path, spec.body, spec.headers
-    if row is not None:
-        path = BODY_FIELD.sub(lambda m: _path_value(row[m.group(1)]), path)
-        path = PATH_FIELD.sub(lambda m: _path_value(row[m.group(1)]), path)
-        given = tuple(
-            (name, BODY_FIELD.sub(lambda m: _header_value(row[m.group(1)]), value))
-            for name, value in given
-        )
-        if body is not None:
-            text = body.decode("utf-8")
-            as_json = spec.json_body
-            body = BODY_FIELD.sub(lambda m: _body_value(row[m.group(1)], as_json), text).encode()
+    path, body = spec.path, _body(spec, row)
+    if row is not None:  # {{field}} first: {field} would find the inner braces of {{field}}
+        path = fill(fill(path, BODY_FIELD, row, _path_value), PATH_FIELD, row, _path_value)
     headers = {"host": ("Host", host), "user-agent": ("User-Agent", f"loadtui/{__version__}")}
     headers["accept"] = ("Accept", "*/*")
-    for name, value in given:
-        headers[name.lower()] = (name, value)
+    for name, value in spec.headers:
+        headers[name.lower()] = (
+            name,
+            fill(value, BODY_FIELD, row, _header_value) if row else value,
+        )
     if body is not None:
         headers["content-length"] = ("Content-Length", str(len(body)))
     head = f"{spec.method} {encode_path(path)} HTTP/1.1\r\n"
@@ -315,6 +478,8 @@ class Shape:
     method: str | None = None
     headers: tuple[str, ...] = ()
     data: str | None = None
+    data_urlencode: tuple[str, ...] = ()  # joined to -d's data with &, in order
+    form: tuple[str, ...] = ()  # -F: a multipart form instead
     expect: str | None = None
     data_file: Path | None = None
     data_order: Order = "round-robin"
@@ -330,20 +495,37 @@ def for_path(shape: RequestSpec, path: str) -> RequestSpec:
 
 def shaped(shape: Shape) -> RequestSpec:
     """The request options of a command line, checked; its path comes with :func:`for_path`."""
-    body = data(shape.data) if shape.data is not None else None
-    chosen = method(shape.method) if shape.method else ("POST" if body is not None else "GET")
+    body = _shaped_body(shape)
+    form = multipart(form_part(text) for text in shape.form) if shape.form else None
+    sends = body is not None or form is not None
+    chosen = method(shape.method) if shape.method else ("POST" if sends else "GET")
     return with_defaults(
         RequestSpec(
             name=chosen,
             method=chosen,
             headers=tuple(header(text) for text in shape.headers),
             body=body,
+            multipart=form,
             expect=expect(shape.expect) if shape.expect else None,
             rows=rows(shape.data_file) if shape.data_file else (),
             order=shape.data_order,
             data_file=str(shape.data_file) if shape.data_file else None,
-        )
+        ),
+        form=bool(shape.data_urlencode),
     )
+
+
+def _shaped_body(shape: Shape) -> bytes | None:
+    """-d's data and --data-urlencode's pieces joined with ``&``, as curl does; refused with -F."""
+    if shape.form and (shape.data is not None or shape.data_urlencode):
+        raise SpecError("-F sends a multipart form: leave out -d and --data-urlencode (as curl)")
+    pieces = [data(shape.data)] if shape.data is not None else []
+    pieces += [
+        data_urlencode(text).encode("utf-8", "surrogateescape") for text in shape.data_urlencode
+    ]
+    if len(pieces) > 1 and sum(map(len, pieces)) > MAX_BODY_BYTES:
+        raise SpecError(f"-d and --data-urlencode are more than a request body may be ({LIMIT})")
+    return b"&".join(pieces) if pieces else None
 
 
 def from_command_line(path: str, shape: Shape) -> RequestSpec:

@@ -13,11 +13,16 @@ import asyncio
 import contextlib
 import errno
 import ssl
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 import httptools
 
+from loadtui.engine.streams import Stream, TooLarge
+
+clock = time.perf_counter  # the engine's clock (``loadtui.workers``)
+SSE = b"text/event-stream"
 CONNECT_ERRORS = {
     errno.ECONNREFUSED: "refused",
     errno.ECONNRESET: "disconnect",
@@ -44,6 +49,9 @@ class RequestOwner(Protocol):
 
     def on_failure(self, kind: str) -> None:
         """No complete response: the connection is closed; ``kind`` names why."""
+
+    def on_gap(self, microseconds: int) -> None:
+        """A streaming response's body went this long between two pieces."""
 
 
 async def connect(
@@ -91,6 +99,11 @@ class HttpConnection(asyncio.Protocol):
         self._headers_done = False  # ... and its response's head is in
         self._framed = False  # ... with a length (or chunks); else its body ends at close
         self._head = False  # ... to a HEAD request: no body follows, whatever the head says
+        self._chunked = False  # ... its body is chunked
+        self._type_name = self._type = b""  # ... its Content-Type, perhaps (a 12-byte name)
+        # on ``clock`` (the engine's): the response's first byte (0: none yet), the newest read
+        self.first_byte = self.read_at = 0.0
+        self.stream: Stream | None = None  # the response streams: read piece by piece
 
     @property
     def open_for_requests(self) -> bool:
@@ -102,7 +115,10 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return False
         self._waiting = True
-        self._headers_done = self._framed = False
+        self._headers_done = self._framed = self._chunked = False
+        self._type = b""
+        self.first_byte = 0.0
+        self.stream = None
         self._head = payload.startswith(b"HEAD ")
         transport.write(payload)
         return True
@@ -136,10 +152,17 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.stream is not None:
+            self.read_at = clock()
+        elif not self.first_byte:
+            self.first_byte = self.read_at = clock()
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:  # a bug of ours, not the server's
-            raise exc.__context__ or exc from None
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, TooLarge):
+                self._fail("too_large")
+                return
+            raise exc.__context__ or exc from None  # a bug of ours, not the server's
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # Upgrade: an unasked 101
             self._fail("bad_response")
 
@@ -153,19 +176,44 @@ class HttpConnection(asyncio.Protocol):
         self._fail("disconnect")
 
     # ---- httptools callbacks -----------------------------------------------------------
-    def on_header(self, name: bytes, _value: bytes) -> None:
-        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
-            self._framed = True
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name)
+        if size == 14 or size == 17:
+            name = name.lower()
+            if name == b"content-length":
+                self._framed = True
+            elif name == b"transfer-encoding":
+                self._framed = True
+                self._chunked = b"chunked" in value.lower()
+        elif size == 12:  # perhaps Content-Type: looked at only if the body may stream
+            self._type_name = name
+            self._type = value
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        if self._head:
-            # httptools cannot be told that no body follows: answer now, start afresh
+        if not self._head:
+            if self._chunked or not self._framed:  # a body of no length known up front
+                self._stream_begins()
+        else:  # httptools cannot be told that no body follows: answer now, start afresh
             status = self._parser.get_status_code()
             if status >= 200:
                 self._waiting = False
                 self.close()
                 self.owner.on_response(status)
+
+    def _stream_begins(self) -> None:
+        """A chunked body, or a ``text/event-stream`` one, is a stream: read piece by piece."""
+        sse = self._type[:17].lower() == SSE and self._type_name.lower() == b"content-type"
+        if (sse or self._chunked) and self._parser.get_status_code() >= 200:
+            self.stream = Stream(sse, self._chunked, self.owner.on_gap)
+
+    def on_chunk_header(self) -> None:
+        if self.stream is not None:
+            self.stream.chunk_bytes = 0  # a chunk begins
+
+    def on_body(self, body: bytes) -> None:
+        if self.stream is not None:
+            self.stream.piece(body, self.read_at)
 
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -194,26 +242,24 @@ class CookieConnection(HttpConnection):
         self.body_whole = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # the framing check of HttpConnection.on_header, inline: this runs for every header
-        size = len(name)
-        if size in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
-            self._framed = True
-        elif size == 10 and name[0] in b"Ss" and name.lower() == b"set-cookie":
+        if len(name) != 10:  # HttpConnection looks at no header of Set-Cookie's length
+            HttpConnection.on_header(self, name, value)
+        elif name[0] in b"Ss" and name.lower() == b"set-cookie":
             self.headers.append((name, value))
 
 
 class CapturingConnection(CookieConnection):
     """A connection that keeps each response's headers and body (a journey's step that
-    extracts). Only it has ``on_body``: httptools calls that for every response parsed."""
+    extracts)."""
 
     MAX_BODY = 1024 * 1024  # a body kept for extraction; beyond it, nothing is found
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
-            self._framed = True
+        HttpConnection.on_header(self, name, value)
         self.headers.append((name, value))
 
     def on_body(self, body: bytes) -> None:
+        HttpConnection.on_body(self, body)
         if len(self.body) + len(body) > self.MAX_BODY:
             self.body_whole = False
         else:

@@ -54,6 +54,7 @@ class Stall:
     stack: tuple[str, ...] = field(default=())
     pid: int | None = None  # the worker process whose loop stalled
     leaf: str = ""  # the library call the culprit was in ("psycopg Connection.wait"), or ""
+    runqueue_share: float = 0.0  # of it, the share its thread waited for a CPU (a busy machine)
 
 
 @dataclass(frozen=True)

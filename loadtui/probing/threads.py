@@ -18,7 +18,7 @@ GROUPS = ("loop", "pool", "other")
 _EPOCH_RANGE = (946_684_800, 32_503_680_000)  # 2000 to 3000
 
 
-def _share(value: Any) -> float | None:
+def share(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value) if 0.0 <= value <= 1.0 else None
     return None
@@ -40,7 +40,7 @@ def _holder(raw: Any) -> Holder | None:
         location=_text(raw.get("location"), 300),
         leaf=_text(raw.get("leaf"), 120),
         threads=float(threads),
-        on_cpu=_share(raw.get("on_cpu")) or 0.0,
+        on_cpu=share(raw.get("on_cpu")) or 0.0,
         waiting_for=_text(raw.get("waiting_for"), 40),
         db_pool=_text(raw.get("db_pool"), 60),
         background=raw.get("background") is True,
@@ -61,7 +61,7 @@ def _look(raw: Any, pid: int | None) -> ThreadsLook | None:
     if not _EPOCH_RANGE[0] <= epoch <= _EPOCH_RANGE[1]:
         return None
     groups = {group: _holders(raw.get(group)) for group in GROUPS}
-    return ThreadsLook(epoch=epoch, pid=pid, loop_busy=_share(raw.get("loop_busy")), **groups)
+    return ThreadsLook(epoch=epoch, pid=pid, loop_busy=share(raw.get("loop_busy")), **groups)
 
 
 def parse_samples(answer: Any, pid: int | None) -> list[ThreadsLook]:

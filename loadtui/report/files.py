@@ -100,7 +100,7 @@ def _csv_row(run: Run) -> list[str]:
         latency.min,
         latency.max,
         *(at.get(p) for p in LOCUST_PERCENTILES),
-        len(doc.server.stalls),
+        len(doc.server.blocking_stalls),
         doc.server.longest_stall_s,
         doc.server.background_tasks_pending_end,
     ]

@@ -16,6 +16,7 @@ from pathlib import Path
 from loadtui import __version__
 from loadtui.engine import hdr
 from loadtui.engine.hdr import NINES, percentile_of_nines, spectrum
+from loadtui.formats import ms
 from loadtui.report import svg, tables
 from loadtui.report.runs import Run
 from loadtui.run import holders
@@ -174,7 +175,7 @@ def _stall_bands(doc: RunDocument) -> list[tuple[float, float]]:
             stall.started_at.timestamp() - start,
             stall.started_at.timestamp() - start + stall.duration_s,
         )
-        for stall in doc.server.stalls
+        for stall in doc.server.blocking_stalls
     ]
 
 
@@ -329,9 +330,24 @@ def _requests_table(doc: RunDocument) -> str:
     )
 
 
+def _timing(doc: RunDocument) -> str:
+    """The time to the first byte and the streams, when the run recorded them."""
+    lines = []
+    first = doc.summary.first_byte_ms
+    if first is not None:
+        figures = ", ".join(
+            f"{name} {ms(value)}"
+            for name, value in (("p50", first.p50), ("p90", first.p90), ("p99", first.p99))
+        )
+        lines.append(f"first byte {figures}, max {ms(first.max)} (ms unless marked s)")
+    if doc.summary.stream is not None:
+        lines.append(f"streams {tables.stream_figures(doc.summary.stream)}")
+    return "".join(f'<p class="meta">{escape(line)}</p>' for line in lines)
+
+
 def _run_timeline(run: Run) -> str:
     return (
-        f'<article class="run"><h3>{escape(run.label)}</h3>{_about(run)}'
+        f'<article class="run"><h3>{escape(run.label)}</h3>{_about(run)}{_timing(run.doc)}'
         f"{_requests_table(run.doc)}"
         f'<div class="charts">{"".join(_run_charts(run.doc))}</div></article>'
     )

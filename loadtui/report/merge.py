@@ -21,7 +21,7 @@ from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel
 
 from loadtui.engine import hdr
-from loadtui.run import stats
+from loadtui.run import stats, streaming
 from loadtui.run.rundoc import (
     SEVERITY_ORDER,
     GeneratorTotals,
@@ -156,6 +156,9 @@ def _summary(
         _decoded(extra.get("send_lag")),
         unsent=sum(unsent) if unsent else None,
         in_flight=in_flight,
+        first_byte=_decoded(extra.get("first_byte")),
+        first_byte_uncorrected=_decoded(extra.get("first_byte_uncorrected")),
+        stream=streaming.merged([d.summary.stream for d in docs], _wall_duration(docs)),
         setup_pending=_sum_known(d.summary.users_not_through_setup for d in docs),
     )
 
@@ -193,6 +196,8 @@ def _requests(docs: Sequence[RunDocument], duration: float) -> list[RequestStats
     merged = []
     for group in by_name.values():
         histogram = _histogram([s.histogram for s in group])
+        first_bytes = [s.first_byte_histogram for s in group if s.first_byte_histogram]
+        first_byte = _histogram(first_bytes) if first_bytes else None
         requests = sum(s.requests for s in group)
         merged.append(
             group[0].model_copy(
@@ -203,6 +208,9 @@ def _requests(docs: Sequence[RunDocument], duration: float) -> list[RequestStats
                     "rps": stats.per_second(requests, duration),
                     "latency_ms": LatencyMs.of(hdr.summarize(hdr.decode(histogram.data))),
                     "histogram": histogram,
+                    "first_byte_ms": streaming.latency_ms(_decoded(first_byte)),
+                    "first_byte_histogram": first_byte,
+                    "stream": streaming.merged([s.stream for s in group], duration),
                 }
             )
         )

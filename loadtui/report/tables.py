@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from loadtui.formats import count, duration, megabytes, ms, percent
 from loadtui.run.gate import figure
 from loadtui.run.outcome import no_success
-from loadtui.run.rundoc import LatencyMs, RunDocument, Summary
+from loadtui.run.rundoc import LatencyMs, RequestStats, RunDocument, StreamStats, Summary
 from loadtui.safe_text import shown
 
 WIDTH = 80
@@ -37,7 +37,7 @@ def describe_load(doc: RunDocument) -> str:
 
 
 def stall_cell(doc: RunDocument) -> str:
-    stalls = doc.server.stalls
+    stalls = doc.server.blocking_stalls
     longest = doc.server.longest_stall_s
     return "0" if longest is None else f"{len(stalls)} ({longest:.1f}s)"
 
@@ -100,7 +100,11 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     uncorrected = summary.latency_uncorrected_ms
     if uncorrected is not None:
         lines.append(f"{'uncorrected (from actual send):':>33} {_latency_row(uncorrected)}")
+    if summary.first_byte_ms is not None:
+        lines.append(f"{'first byte:':>33} {_latency_row(summary.first_byte_ms)}")
     lines.append("  latency in ms unless marked s")
+    if summary.stream is not None:
+        lines.append(f"streams    {stream_figures(summary.stream)}")
     lines += waiting_lines(summary) + setup_lines(summary)
     why = no_success(summary)
     if why:
@@ -122,6 +126,26 @@ def run_summary(doc: RunDocument, path: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def stream_figures(stream: StreamStats) -> str:
+    """The streaming responses: how many, their events, the gaps between their pieces."""
+    gap = stream.gap_ms
+    events = f"{count(stream.events)} events ({stream.events_per_s:.1f}/s)"
+    if not stream.events:
+        events = f"{count(stream.chunks)} chunks"
+    return (
+        f"{count(stream.streams)}, {events}, gap p50 {ms(gap.p50)} p99 "
+        f"{ms(gap.p99)} max {ms(gap.max)}, first piece p50 {ms(stream.first_piece_ms.p50)}"
+    )
+
+
+def _first_byte_p99(stats: Summary | RequestStats) -> str:
+    return ms(stats.first_byte_ms.p99) if stats.first_byte_ms is not None else "-"
+
+
+def _gap_p99(stats: Summary | RequestStats) -> str:
+    return ms(stats.stream.gap_ms.p99) if stats.stream is not None else "-"
+
+
 def waiting_lines(summary: Summary) -> list[str]:
     """The requests still waiting for an answer when the load ended (given up then: not among
     the requests counted above), and the oldest one's wait; no line when none waited."""
@@ -140,7 +164,9 @@ def setup_lines(summary: Summary) -> list[str]:
     return [f"setup      {count(left)} users never got through setup (each retried it)"]
 
 
-REQUEST_COLUMNS = ("request", "weight", "requests", "errors", "req/s", "mean", "p50", "p99")
+REQUEST_COLUMNS = (
+    "request", "weight", "requests", "errors", "req/s", "mean", "p50", "p99", "ttfb p99", "gap p99",
+)  # fmt: skip
 
 
 def request_rows(doc: RunDocument) -> list[list[str]]:
@@ -155,6 +181,8 @@ def request_rows(doc: RunDocument) -> list[list[str]]:
             ms(stats.latency_ms.mean),
             ms(stats.latency_ms.p50),
             ms(stats.latency_ms.p99),
+            _first_byte_p99(stats),
+            _gap_p99(stats),
         ]
         for stats in doc.requests
     ]
@@ -173,11 +201,12 @@ def request_table(doc: RunDocument) -> list[str]:
 
 
 COLUMNS = ("route", "load", "time", "req/s", "mean", "p50", "p99", "errors", "stalls", "pending")
-TABLE_COLUMNS = (*COLUMNS, "verdicts")
+TABLE_COLUMNS = (*COLUMNS, "ttfb p99", "gap p99", "verdicts")
 TEXT_COLUMNS = {"route", "load", "verdicts"}
 NOTE = (
     "time: how long the run ran; latency in ms unless marked s; stalls: count (longest); "
-    "pending: background tasks not finished when the load ended"
+    "pending: background tasks not finished when the load ended; ttfb: time to the first byte; "
+    "gap: between two pieces of a streaming response"
 )
 
 
@@ -205,7 +234,15 @@ def verdict_cell(doc: RunDocument) -> str:
 
 def table_rows(docs: Sequence[RunDocument]) -> list[list[str]]:
     """The rows of the comparison table: one per run, verdicts last."""
-    return [[*comparison_row(doc), verdict_cell(doc)] for doc in docs]
+    return [
+        [
+            *comparison_row(doc),
+            _first_byte_p99(doc.summary),
+            _gap_p99(doc.summary),
+            verdict_cell(doc),
+        ]
+        for doc in docs
+    ]
 
 
 def legend(docs: Sequence[RunDocument]) -> list[tuple[str, str, str]]:

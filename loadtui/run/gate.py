@@ -2,9 +2,10 @@
 pytest plugin, and judged from a run document's own figures (nothing is recomputed).
 
 A threshold is ``[NAME.]FIGURE COMPARISON LIMIT``: ``p99<300ms``, ``p50<=0.2s``, ``max<800us``,
-``rps>150``, ``errors<1%``, ``errors==0``, ``stalls==0``; ``NAME.`` picks a named request's
-figures (``orders.p99<500ms``) among the names the run has. ``--fail-on`` takes verdict codes
-and the severities ``critical`` and ``warning`` (that severity or worse).
+``rps>150``, ``errors<1%``, ``errors==0``, ``stalls==0``, the time to the first byte
+(``ttfb_p99<300ms``) and the gaps within streams (``gap_p99<100ms``); ``NAME.`` picks a named
+request's figures (``orders.p99<500ms``) among the names the run has. ``--fail-on`` takes
+verdict codes and the severities ``critical`` and ``warning`` (that severity or worse).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from loadtui.run.rundoc import (
     SEVERITY_ORDER,
     Comparison,
     Gate,
+    LatencyMs,
     RequestStats,
     RunDocument,
     Summary,
@@ -31,7 +33,16 @@ from loadtui.run.rundoc import (
 from loadtui.safe_text import shown
 
 LATENCY: tuple[ThresholdMetric, ...] = ("p50", "p90", "p99", "p999", "mean", "max")
-METRICS: tuple[ThresholdMetric, ...] = (*LATENCY, "rps", "errors", "stalls")
+FIRST_BYTE: tuple[ThresholdMetric, ...] = (
+    "ttfb_p50",
+    "ttfb_p90",
+    "ttfb_p99",
+    "ttfb_mean",
+    "ttfb_max",
+)
+GAP: tuple[ThresholdMetric, ...] = ("gap_p50", "gap_p90", "gap_p99", "gap_max")
+TIMES = (*LATENCY, *FIRST_BYTE, *GAP)  # figures in ms
+METRICS: tuple[ThresholdMetric, ...] = (*TIMES, "rps", "errors", "stalls")
 COMPARE: dict[Comparison, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -41,6 +52,7 @@ COMPARE: dict[Comparison, Callable[[float, float], bool]] = {
 }
 TO_MS = {"ms": Decimal(1), "s": Decimal(1000), "us": Decimal("0.001")}
 SEVERITIES = ("critical", "warning")
+NONE = {"gap": " (no stream seen)", "ttfb": " (no response began)"}  # why a figure is missing
 LARGEST = Decimal("1e300")  # the run document's bound on any number
 
 _COMPARISON = re.compile(r"(<=|>=|==|<|>)")
@@ -90,7 +102,7 @@ def _limit(text: str, metric: str, right: str) -> tuple[float, ThresholdUnit]:
     if number is None:
         raise ThresholdError(f"'{text}': '{right}' is not a number")
     value, unit = Decimal(number.group()), right[number.end() :].strip()
-    if metric in LATENCY:
+    if metric in TIMES:
         if unit not in TO_MS:
             what = f"unknown unit '{unit}'" if unit else "no unit"
             raise ThresholdError(f"'{text}': {what} (give ms, s or us)")
@@ -157,17 +169,29 @@ def _summary(doc: RunDocument, request: str | None) -> Summary | RequestStats | 
 def observed(doc: RunDocument, threshold: Threshold) -> float | None:
     """The run's figure that ``threshold`` judges, in its unit; None when it has none."""
     if threshold.metric == "stalls":
-        return float(len(doc.server.stalls))
+        return float(len(doc.server.blocking_stalls))
     summary = _summary(doc, threshold.request)
     if summary is None:
         return None
-    if threshold.metric in LATENCY:
-        return getattr(summary.latency_ms, threshold.metric)
+    if threshold.metric in TIMES:
+        return _time_ms(summary, threshold.metric)
     if threshold.metric == "rps":
         return summary.rps
     if threshold.unit == "%":
         return summary.errors * 100 / summary.requests if summary.requests else None
     return float(summary.errors)
+
+
+def _time_ms(summary: Summary | RequestStats, metric: str) -> float | None:
+    """A latency figure, a first byte's (``ttfb_p99``) or a stream gap's (``gap_p99``); None
+    when the run has none (no stream seen, a file from before first bytes were recorded)."""
+    figures: LatencyMs | None = summary.latency_ms
+    kind, _, name = metric.rpartition("_")
+    if kind == "ttfb":
+        figures = summary.first_byte_ms
+    elif kind == "gap":
+        figures = summary.stream.gap_ms if summary.stream is not None else None
+    return getattr(figures, name) if figures is not None else None
 
 
 def outcome(doc: RunDocument, threshold: Threshold) -> ThresholdOutcome:
@@ -218,7 +242,11 @@ def describe(result: ThresholdOutcome) -> str:
     name = f"{threshold.request}.{threshold.metric}" if threshold.request else threshold.metric
     had = f"{name} {figure(threshold, result.observed)}"
     if result.observed is None:
-        had += f" (no figures for {threshold.request})" if threshold.request else " (no requests)"
+        had += (
+            f" (no figures for {threshold.request})"
+            if threshold.request
+            else NONE.get(threshold.metric.partition("_")[0], " (no requests)")
+        )
     return shown(f"{threshold.text} {'passed' if result.passed else 'breached'}: {had}")
 
 

@@ -29,7 +29,7 @@ from loadtui.engine.messages import (
 from loadtui.engine.plan import LoadPlan
 from loadtui.engine.request_spec import RequestSpec
 from loadtui.probing.samples import ServerSample, Stall, ThreadsLook
-from loadtui.run import holders, stats
+from loadtui.run import holders, saturation, stats, streaming
 from loadtui.run.roster import Roster
 from loadtui.run.rundoc import (
     MIN_INTERVAL_S,
@@ -57,7 +57,9 @@ LIVE_WINDOW_S = 1.0
 PLACED_SECONDS = 120  # several engines: how far back a late engine's second is still added
 
 
-def _second(snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary) -> TimelineEntry:
+def _second(
+    snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary, gap_max_ms: float | None
+) -> TimelineEntry:
     return TimelineEntry(
         t=round(t, 3),
         seconds=round(snap.seconds, 3),
@@ -81,6 +83,8 @@ def _second(snap: IntervalSnapshot, t: float, latency: hdr.LatencySummary) -> Ti
             tasks=snap.tasks,
         ),
         hdr=snap.latency_hdr,
+        events=snap.stream.events if snap.stream is not None else 0,
+        gap_max_ms=gap_max_ms,
     )
 
 
@@ -89,6 +93,8 @@ class _Histograms:
     latency: HdrHistogram = field(default_factory=hdr.new_histogram)
     uncorrected: HdrHistogram | None = None  # open loop only
     send_lag: HdrHistogram | None = None
+    first_byte: HdrHistogram | None = None  # none until a response began
+    first_byte_uncorrected: HdrHistogram | None = None
 
     def add(self, snap: IntervalSnapshot) -> hdr.LatencySummary:
         """Add the snapshot's histograms; the summary of its latency histogram."""
@@ -102,6 +108,10 @@ class _Histograms:
         if snap.send_lag_hdr is not None:
             self.send_lag = self.send_lag or hdr.new_histogram()
             hdr.add_encoded(self.send_lag, snap.send_lag_hdr)
+        self.first_byte = streaming.add_optional(self.first_byte, snap.first_byte_hdr)
+        self.first_byte_uncorrected = streaming.add_optional(
+            self.first_byte_uncorrected, snap.first_byte_uncorrected_hdr
+        )
         return summary
 
     def encoded(self) -> dict[str, str]:
@@ -110,6 +120,10 @@ class _Histograms:
             found["uncorrected"] = hdr.encode(self.uncorrected)
         if self.send_lag is not None:
             found["send_lag"] = hdr.encode(self.send_lag)
+        if self.first_byte is not None:
+            found["first_byte"] = hdr.encode(self.first_byte)
+        if self.first_byte_uncorrected is not None:
+            found["first_byte_uncorrected"] = hdr.encode(self.first_byte_uncorrected)
         return found
 
 
@@ -120,11 +134,15 @@ class _NameTotals:
     requests: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latency: HdrHistogram = field(default_factory=hdr.new_histogram)
+    first_byte: HdrHistogram | None = None
+    stream: streaming.StreamTotals | None = None
 
     def add(self, interval: NameInterval) -> None:
         self.requests += interval.requests
         self.errors.update(interval.errors)
         hdr.add_encoded(self.latency, interval.latency_hdr)
+        self.first_byte = streaming.add_optional(self.first_byte, interval.first_byte_hdr)
+        self.stream = streaming.add_stream(self.stream, interval.stream)
 
 
 @dataclass
@@ -156,6 +174,7 @@ class RunModel:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._histograms = _Histograms()
+        self._streams: streaming.StreamTotals | None = None
         self._by_name = {spec.name: _NameTotals() for spec in self.mix}
         self._has_setup = any(spec.stage == "setup" for spec in self.mix)
         self._errors: Counter[str] = Counter()
@@ -218,6 +237,10 @@ class RunModel:
     def _add_interval(self, snap: IntervalSnapshot, engine: int) -> None:
         self._summary = None  # the summary is client-side: only intervals change it
         latency = self._histograms.add(snap)
+        gap_max_ms = None
+        if snap.stream is not None:
+            self._streams = self._streams or streaming.StreamTotals()
+            gap_max_ms = self._streams.add(snap.stream)
         for name, interval in (snap.by_name or {}).items():
             if name in self._by_name:
                 self._by_name[name].add(interval)
@@ -230,7 +253,7 @@ class RunModel:
                 snap.last_response_mono, self._last_response_mono or snap.last_response_mono
             )
         t0 = self.t0_mono if self.t0_mono is not None else snap.started_mono
-        second = _second(snap, snap.ended_mono - t0, latency)
+        second = _second(snap, snap.ended_mono - t0, latency, gap_max_ms)
         if self.engines > 1 and self._add_to_second(snap.index, second):
             return
         # the previous second has had a whole second for its samples to arrive
@@ -390,6 +413,9 @@ class RunModel:
             unsent=self._unsent if self.plan.mode == "open" else None,
             rps_to_last_response=to_last,
             in_flight=self.roster.in_flight(),
+            first_byte=histograms.first_byte,
+            first_byte_uncorrected=histograms.first_byte_uncorrected,
+            stream=self._streams.stats(self.elapsed_s()) if self._streams else None,
             setup_pending=self.roster.setup_pending() if self._has_setup else None,
         )
 
@@ -412,6 +438,11 @@ class RunModel:
             rps=stats.per_second(totals.requests, duration),
             latency_ms=LatencyMs.of(hdr.summarize(totals.latency)),
             histogram=Histogram(data=hdr.encode(totals.latency)),
+            first_byte_ms=streaming.latency_ms(totals.first_byte),
+            first_byte_histogram=(
+                Histogram(data=hdr.encode(totals.first_byte)) if totals.first_byte else None
+            ),
+            stream=totals.stream.stats(duration) if totals.stream else None,
         )
 
     def unreachable_requests(self) -> int:
@@ -446,9 +477,13 @@ class RunModel:
             return newest[0] if newest else None
 
     def stall_now(self) -> StallNow | None:
-        """The stall holding the server's loop now (the longest, with several workers)."""
+        """The stall holding the server's loop now (the longest, with several workers); none
+        while it is young enough to be the lag of a loop last seen saturated."""
         with self._lock:
-            return self._live_stalls.now()
+            now = self._live_stalls.now()
+            if now is None or saturation.young_lag(now.seconds, self.latest_threads()):
+                return None
+            return now
 
     def server_window(self, seconds: float = LIVE_WINDOW_S) -> ServerSecond:
         """The newest samples within ``seconds``, folded (for live display)."""
@@ -465,12 +500,15 @@ class RunModel:
         return stats.backlog(samples, self.elapsed_s())
 
     def stall_windows(self) -> list[StallWindow]:
-        """The stalls that fell within the run (clipped to it), in order."""
+        """The stalls that fell within the run (clipped to it), in order; those that were a
+        saturated loop's lag marked so (:mod:`loadtui.run.saturation`)."""
         with self._lock:
             if self.started_epoch is None:
                 return []
             start = self.started_epoch
-            return stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
+            windows = stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
+            lag = saturation.lag_judge(self.threads(), start)
+            return [w.model_copy(update={"saturation_lag": True}) if lag(w) else w for w in windows]
 
     def threads(self) -> list[ThreadsSecond]:
         """Who held the server's threads, second by second, within the run."""
@@ -525,7 +563,10 @@ class RunModel:
             return totals.model_copy(
                 update={
                     "stalls": stalls,
-                    "workers": [w.totals(stalls) for _, w in sorted(self._workers.items())],
+                    "workers": [
+                        w.totals([s for s in stalls if not s.saturation_lag])
+                        for _, w in sorted(self._workers.items())
+                    ],
                     "probe_failure": self.probe_failure,
                     "background_tasks_pending_after_drain": after,
                     "drain_s": self.drain_s,

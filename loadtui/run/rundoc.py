@@ -128,6 +128,35 @@ class LatencyMs(Part):
         )
 
 
+class Histogram(Part):
+    """An HDR histogram of latencies in microseconds, lossless and mergeable."""
+
+    encoding: Literal["hdrhistogram-base64"] = "hdrhistogram-base64"
+    unit: Literal["us"] = "us"
+    lowest: Count = 1
+    highest: Count = 3_600_000_000
+    significant_figures: Count = 3
+    data: Encoded
+
+
+StreamHistogram = Literal["gap", "first_piece", "duration"]
+
+
+class StreamStats(Part):
+    """The streaming responses seen (``text/event-stream``, or a chunked body), read piece by
+    piece as they arrived: a piece is what one read brought, a gap the time between two pieces
+    of one response. Streams cut off (a timeout, ``too_large``) count with what they carried."""
+
+    streams: Count
+    events: Count = 0  # SSE events: blocks with a data field, ended by a blank line
+    chunks: Count = 0  # HTTP chunks with data
+    events_per_s: NonNegative = 0.0  # over the run
+    gap_ms: LatencyMs = Field(default_factory=LatencyMs)
+    first_piece_ms: LatencyMs = Field(default_factory=LatencyMs)  # start to the first chunk/event
+    duration_ms: LatencyMs = Field(default_factory=LatencyMs)  # the first byte to the end
+    histograms: dict[StreamHistogram, Histogram] = Field(default_factory=dict)
+
+
 class Summary(Part):
     requests: Count
     errors: Count
@@ -144,6 +173,11 @@ class Summary(Part):
     # written before loadtui recorded them
     in_flight_at_end: Count | None = None
     oldest_in_flight_s: NonNegative | None = None
+    # to each response's first byte (the status line's), from where latency counts from, in
+    # open loop uncorrected too; None in files written before loadtui recorded them
+    first_byte_ms: LatencyMs | None = None
+    first_byte_uncorrected_ms: LatencyMs | None = None
+    stream: StreamStats | None = None  # None: no streaming response was seen
     # a scenario with [[setup]]: the users (open loop: connections) still not through it when
     # the load ended (their setup kept failing: each retried it with back-off); None: no setup
     users_not_through_setup: Count | None = None
@@ -152,17 +186,6 @@ class Summary(Part):
     def succeeded(self) -> int:
         """Requests answered as expected (--expect; by default a status below 400)."""
         return max(0, self.requests - self.errors)
-
-
-class Histogram(Part):
-    """An HDR histogram of latencies in microseconds, lossless and mergeable."""
-
-    encoding: Literal["hdrhistogram-base64"] = "hdrhistogram-base64"
-    unit: Literal["us"] = "us"
-    lowest: Count = 1
-    highest: Count = 3_600_000_000
-    significant_figures: Count = 3
-    data: Encoded
 
 
 class RequestStats(Part):
@@ -178,6 +201,9 @@ class RequestStats(Part):
     rps: NonNegative
     latency_ms: LatencyMs
     histogram: Histogram
+    first_byte_ms: LatencyMs | None = None
+    first_byte_histogram: Histogram | None = None
+    stream: StreamStats | None = None
 
 
 class GeneratorSecond(Part):
@@ -237,6 +263,8 @@ class TimelineEntry(Part):
     server: ServerSecond = Field(default_factory=ServerSecond)
     hdr: Encoded | None = None  # this second's latency histogram
     engines: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 1  # how many engines' figures it holds
+    events: Count = 0  # SSE events of the streams that ended in this second
+    gap_max_ms: NonNegative | None = None  # the longest gap between two pieces of a stream
 
     @property
     def length_s(self) -> float:
@@ -265,6 +293,10 @@ class StallWindow(Part):
     leaf: Text = ""  # the library call the culprit was in: "psycopg Connection.wait"
     ongoing: bool = False  # still blocked at the last look
     pid: Count | None = None  # the worker process whose loop it was
+    # the share of it the loop's thread was runnable but waiting for a CPU: a busy machine's part
+    runqueue_share: Share = 0.0
+    # a saturated loop's late heartbeat, not one call blocking it: left out of stall counts
+    saturation_lag: bool = False
 
 
 class Holder(Part):
@@ -341,8 +373,13 @@ class ServerTotals(Part):
     probe_failure: str | None = None  # the probe broke: server figures end where it did
 
     @property
+    def blocking_stalls(self) -> list[StallWindow]:
+        """The stalls that count: not a saturated loop's late heartbeats."""
+        return [s for s in self.stalls if not s.saturation_lag]
+
+    @property
     def longest_stall_s(self) -> float | None:
-        return max((s.duration_s for s in self.stalls), default=None)
+        return max((s.duration_s for s in self.blocking_stalls), default=None)
 
 
 class EngineTotals(Part):
@@ -395,7 +432,26 @@ class MergedFrom(Part):
 
 # ---- the gate: --threshold and --fail-on (loadtui.run.gate) ---------------------------------
 Comparison = Literal["<", "<=", ">", ">=", "=="]
-ThresholdMetric = Literal["p50", "p90", "p99", "p999", "mean", "max", "rps", "errors", "stalls"]
+ThresholdMetric = Literal[
+    "p50",
+    "p90",
+    "p99",
+    "p999",
+    "mean",
+    "max",
+    "ttfb_p50",
+    "ttfb_p90",
+    "ttfb_p99",
+    "ttfb_mean",
+    "ttfb_max",
+    "gap_p50",
+    "gap_p90",
+    "gap_p99",
+    "gap_max",
+    "rps",
+    "errors",
+    "stalls",
+]
 ThresholdUnit = Literal["ms", "req/s", "%", "requests", "stalls"]
 
 
@@ -447,7 +503,9 @@ class RunDocument(Part):
     load: Load
     summary: Summary
     histogram: Histogram
-    histograms: dict[Literal["uncorrected", "send_lag"], Histogram] = Field(default_factory=dict)
+    histograms: dict[
+        Literal["uncorrected", "send_lag", "first_byte", "first_byte_uncorrected"], Histogram
+    ] = Field(default_factory=dict)
     requests: list[RequestStats] = Field(default_factory=list)  # per name, in a mix
     timeline: list[TimelineEntry]
     server: ServerTotals
@@ -468,6 +526,19 @@ class RunDocument(Part):
         found += [(f"histograms/{name}/data", h.data) for name, h in self.histograms.items()]
         found += [
             (f"requests/{i}/histogram/data", r.histogram.data) for i, r in enumerate(self.requests)
+        ]
+        found += [
+            (f"requests/{i}/first_byte_histogram/data", r.first_byte_histogram.data)
+            for i, r in enumerate(self.requests)
+            if r.first_byte_histogram is not None
+        ]
+        streams = [("summary/stream", self.summary.stream)]
+        streams += [(f"requests/{i}/stream", r.stream) for i, r in enumerate(self.requests)]
+        found += [
+            (f"{where}/histograms/{name}/data", h.data)
+            for where, stream in streams
+            if stream is not None
+            for name, h in stream.histograms.items()
         ]
         found += [
             (f"timeline/{index}/hdr", entry.hdr)

@@ -39,10 +39,13 @@ def stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def file_name(route: str, users: int) -> str:
+def file_name(route: str, users: int, method: str = "GET") -> str:
     """A run's file name: ``route-<route>-<users>u.json``, the route's path made safe for any
-    file system (``/api/orders`` -> ``api_orders``; ``/`` -> ``root``)."""
+    file system (``/api/orders`` -> ``api_orders``; ``/`` -> ``root``); a method other than GET
+    comes first (``route-POST-api_orders-10u.json``), so that two methods never share a name."""
     name = re.sub(r"[^\w.-]+", "_", route.strip("/")) or "root"
+    if method != "GET":
+        name = f"{re.sub(r'[^A-Za-z0-9]+', '_', method)}-{name}"
     return f"route-{name}-{users}u.json"
 
 

@@ -37,6 +37,12 @@ class RunSpec:
             return self.scenario
         return (request_spec.for_path(self.shape or RequestSpec(name=""), self.path()),)
 
+    @property
+    def method(self) -> str:
+        """The method of the one request loaded, for the run file's name (GET for a mix)."""
+        asked = self.scenario or ((self.shape,) if self.shape is not None else ())
+        return asked[0].method if len(asked) == 1 else "GET"
+
     def path(self) -> str:
         """The path loaded: a variant key names the demo's route (on any target), anything
         else is a path; on a given target, under its base path."""

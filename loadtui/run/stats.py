@@ -27,6 +27,7 @@ from loadtui.run.rundoc import (
     ServerSecond,
     ServerTotals,
     StallWindow,
+    StreamStats,
     Summary,
     TimelineEntry,
     WorkerTotals,
@@ -157,7 +158,7 @@ def generator_saturated(second: GeneratorSecond) -> bool:
 
 
 # ---- one second seen by several observers ----------------------------------------------------
-SUMMED = ("requests", "errors", "rps", "users", "in_flight", "unsent", "engines")
+SUMMED = ("requests", "errors", "rps", "users", "in_flight", "unsent", "engines", "events")
 
 
 def highest(values: Sequence[Any]) -> Any:
@@ -286,10 +287,14 @@ def summary(
     unsent: int | None = None,
     rps_to_last_response: float | None = None,
     in_flight: tuple[int, float | None] | None = None,
+    first_byte: HdrHistogram | None = None,
+    first_byte_uncorrected: HdrHistogram | None = None,
+    stream: StreamStats | None = None,
     setup_pending: int | None = None,
 ) -> Summary:
     """A run's summary from its counts, its length and its histograms (the corrected latency;
-    in open loop the uncorrected one and the send lag too); ``in_flight``: the requests still
+    in open loop the uncorrected one and the send lag too; the first byte's when responses
+    began, and the streams' figures when some were seen); ``in_flight``: the requests still
     waiting for an answer at the end, and how long the oldest had waited (None: not known)."""
 
     def latency_ms(histogram: HdrHistogram | None) -> LatencyMs | None:
@@ -308,6 +313,9 @@ def summary(
         unsent=unsent,
         in_flight_at_end=in_flight[0] if in_flight is not None else None,
         oldest_in_flight_s=in_flight[1] if in_flight is not None else None,
+        first_byte_ms=latency_ms(first_byte),
+        first_byte_uncorrected_ms=latency_ms(first_byte_uncorrected),
+        stream=stream,
         users_not_through_setup=setup_pending,
     )
 
@@ -338,6 +346,7 @@ def stall_windows(stalls: Iterable[Stall], start: float, end: float) -> list[Sta
                     leaf=stall.leaf,
                     ongoing=stall.ongoing,
                     pid=stall.pid,
+                    runqueue_share=stall.runqueue_share,
                 )
             )
     return windows

@@ -13,9 +13,9 @@ from pydantic import JsonValue
 
 from loadtui.formats import code_at, duration, plural
 from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
-from loadtui.run import holders, stats
+from loadtui.run import holders, saturation, stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, ThreadsSecond, Verdict
+from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
 
 POOL_SATURATED_MIN_SECONDS = 2
 POOL_SLOW_P50_MS = 1000.0  # requests queueing this long for a thread make saturation critical
@@ -27,11 +27,8 @@ UNRESPONSIVE_MIN_S = 1.0  # the whole server silent this long
 UNRESPONSIVE_CRITICAL_S = 5.0
 STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
-LOOP_SATURATED_SHARE = 0.85  # the loop ran code this share of a second or more ...
-LOOP_SATURATED_MIN_SECONDS = 3  # ... this many seconds in a row
 LOOP_SATURATED_STALL_SHARE = 0.5  # stalls covering this much of them: a blocked loop instead
 HOLDERS_NAMED = 3
-SATURATION_LAG_MAX_S = 0.25  # a stall this short in a saturated spell may be its queueing lag
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
 # Little's law is not quoted when what was seen holds this many times more requests (and a few)
@@ -45,6 +42,10 @@ STALLED_CRITICAL_S = 5.0
 SEEN_MOST = 0.5  # a sign seen in at least this share of the silent seconds explains them
 CPU_IDLE_PERCENT = 25.0  # the server's CPU (of one core) below this: its threads wait
 CPU_BUSY_PERCENT = 80.0  # ... at least this: they work
+# stream_gaps: a gap between two pieces of a stream, at least this share of a stall as long, that
+# ended in the second the stall ended in (or this soon after): the stall held the stream
+STREAM_GAP_SHARE = 0.8
+STREAM_GAP_SLACK_S = 0.25
 
 
 # ---- event loop ----------------------------------------------------------------------------
@@ -105,6 +106,64 @@ def _stall_verdict(
     )
 
 
+def _stalls_in_streams(model: RunModel) -> list[tuple[StallWindow, float]]:
+    """Each stall a stream's gap spanned, with the longest such gap (ms): the gap ends when the
+    stall does (the next piece comes once the loop runs again), in that second or just after."""
+    start = model.started_epoch
+    seconds = [(e.t - e.length_s, e.t, e.gap_max_ms) for e in model.timeline() if e.gap_max_ms]
+    if start is None or not seconds:
+        return []
+    found = []
+    for window in model.stall_windows():
+        if window.ongoing:
+            continue
+        end = window.started_at.timestamp() + window.duration_s - start
+        gaps = [
+            g for began, ended, g in seconds if began <= end + STREAM_GAP_SLACK_S and ended >= end
+        ]
+        if gaps and max(gaps) >= STREAM_GAP_SHARE * window.duration_s * 1000:
+            found.append((window, max(gaps)))
+    return found
+
+
+def stream_gaps(model: RunModel) -> Verdict | None:
+    """Streams (SSE, chunked) whose longest gaps were the event loop's stalls: named after the
+    code that stalled it. Nothing on a stream whose gaps no stall explains."""
+    stream = model.summary().stream
+    tied = _stalls_in_streams(model) if stream is not None else []
+    if stream is None or not tied:
+        return None
+    longest = max(gap for _, gap in tied)
+    by_culprit: dict[str, StallWindow] = {}
+    for window, _ in sorted(tied, key=lambda pair: -pair[1]):
+        by_culprit.setdefault(window.culprit, window)
+    named = "; ".join(code_at(w.culprit, w.location, w.leaf) for w in by_culprit.values())
+    names = [r.name for r in model.request_stats() if r.stream is not None]
+    which = f" ({', '.join(names)})" if names else ""
+    message = (
+        f"Streaming responses{which} stopped mid-stream while the event loop was blocked: "
+        f"gaps between their pieces of up to {duration(longest / 1000)} ended with "
+        f"{plural(len(tied), 'stall')} (gap p99 {stream.gap_ms.p99 or 0:.0f} ms). Culprit: "
+        f"{named}. A blocked loop sends nothing to any stream; run blocking code in a thread "
+        "(run_in_threadpool) or make it truly async."
+    )
+    return Verdict(
+        code="stream_gaps",
+        severity="warning",
+        message=message,
+        evidence={
+            "stalls": len(tied),
+            "longest_gap_ms": round(longest, 3),
+            "gap_p99_ms": stream.gap_ms.p99,
+            "requests": list(names),
+            "culprits": [
+                {"culprit": w.culprit, "location": w.location, "leaf": w.leaf}
+                for w in by_culprit.values()
+            ],
+        },
+    )
+
+
 def _pids(pids: list[int]) -> str:
     return ("worker " if len(pids) == 1 else "workers ") + ", ".join(map(str, pids))
 
@@ -118,8 +177,7 @@ def _is_app(window: StallWindow) -> bool:
 
 
 def event_loop_blocked(model: RunModel) -> Verdict | None:
-    lag = _saturation_lag(model)
-    windows = [w for w in model.stall_windows() if _is_app(w) and not lag(w)]
+    windows = [w for w in model.stall_windows() if _is_app(w) and not w.saturation_lag]
     if not windows:
         return _blocked_by_heartbeat(model)
     advice = (
@@ -524,46 +582,15 @@ def _holder_evidence(held: list[holders.Share]) -> list[JsonValue]:
     ]
 
 
-def _busy_run(seconds: list[ThreadsSecond]) -> list[ThreadsSecond]:
-    """The longest run of consecutive seconds whose loop was saturated."""
-    best: list[ThreadsSecond] = []
-    current: list[ThreadsSecond] = []
-    for second in seconds:
-        busy = second.loop_busy is not None and second.loop_busy >= LOOP_SATURATED_SHARE
-        adjacent = current and abs(second.t - current[-1].t - 1.0) < 0.5
-        current = ([*current, second] if adjacent else [second]) if busy else []
-        best = current if len(current) > len(best) else best
-    return best
-
-
-def _saturation_lag(model: RunModel) -> Callable[[StallWindow], bool]:
-    """Whether a stall is the lag of a saturated loop: short, within a saturated spell, and
-    named after a function that kept the loop busy in it. Its heartbeat queued behind many
-    short steps of that function; no one call blocked the loop."""
-    busy = _busy_run(model.threads())
-    start = model.started_epoch
-    if len(busy) < LOOP_SATURATED_MIN_SECONDS or start is None:
-        return lambda _window: False
-    names = {share.holder.function for share in holders.shares(busy, "loop")}
-    first, last = busy[0].t - 1.0, busy[-1].t
-
-    def lag(window: StallWindow) -> bool:
-        at = window.started_at.timestamp() - start
-        short = window.duration_s < SATURATION_LAG_MAX_S
-        return short and first <= at <= last and window.culprit in names
-
-    return lag
-
-
 def event_loop_saturated(model: RunModel) -> Verdict | None:
     """The loop ran code nearly every moment for seconds, in steps each too short to stall it:
     saturated by CPU work on the loop, not blocked by one call."""
-    busy = _busy_run(model.threads())
-    if len(busy) < LOOP_SATURATED_MIN_SECONDS:
+    busy = saturation.busy_run(model.threads())
+    if len(busy) < saturation.LOOP_SATURATED_MIN_SECONDS:
         return None
-    lag = _saturation_lag(model)
-    late = [w for w in model.stall_windows() if lag(w)]
-    stalled = sum(w.duration_s for w in model.stall_windows() if not lag(w))
+    windows = model.stall_windows()
+    late = [w for w in windows if w.saturation_lag]
+    stalled = sum(w.duration_s for w in windows if not w.saturation_lag)
     if stalled >= LOOP_SATURATED_STALL_SHARE * len(busy):
         return None  # event_loop_blocked explains these seconds
     held = holders.shares(busy, "loop")
@@ -794,6 +821,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     gc_pauses,
     loop_starved,
     event_loop_saturated,
+    stream_gaps,
     threadpool_saturated,
     background_backlog,
     generator_saturated,

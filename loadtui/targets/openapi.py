@@ -1,32 +1,41 @@
-"""The target's own routes, read from its OpenAPI document (FastAPI serves ``/openapi.json``):
-its operations with their parameters and body, example values from the schemas, and a starting
-scenario file written from them (``loadtui routes --target``, ``loadtui scenario --target``).
+"""The target's own routes, read from its OpenAPI document (found by
+:mod:`loadtui.targets.openapi_source`): its operations with their parameters and body, each
+path joined to the server's root once, and each operation asked with values that pass the
+app's checks (:mod:`loadtui.targets.examples`).
 
-Everything in the document is the target's word: it is read with a deadline and a size cap,
-every string is shown as text, ``$ref`` chains are followed only so deep.
+Paths: the document's ``servers[0].url`` (when it has a path) and the target's path prefix
+are each put in front of a path that does not already start with them, so that
+``--target http://h/api/v1`` and a document whose paths are ``/api/v1/items/`` ask
+``/api/v1/items/``, never ``/api/v1/api/v1/items/``.
+
+Everything in the document is the target's word: every string is shown as text, names and
+values are bounded, ``$ref`` chains are followed only so deep.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+from loadtui.engine.request_spec import PATH_FIELD, RequestSpec, SpecError
+from loadtui.targets.examples import (
+    MAX_TEXT,
+    NO_VALUE,
+    checked,
+    properties,
+    resolve,
+    text_of,
+    value_of,
+)
+from loadtui.targets.target import CONTROL, Target, joined
 
-from loadtui.engine.request_spec import RequestSpec
-from loadtui.safe_text import shown
-from loadtui.targets.target import Target
-
-OPENAPI_PATH = "/openapi.json"
-TIMEOUT_S = 5.0
-MAX_BYTES = 8 * 1024 * 1024
-MAX_DEPTH = 8
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
-
-
-class OpenAPIError(Exception):
-    """No usable OpenAPI document; the message says why, on one line."""
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+SERVER_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)+")
 
 
 @dataclass(frozen=True)
@@ -39,59 +48,57 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class FormField:
+    name: str
+    value: str  # as text, as a form sends it
+    file: bool = False  # an upload (format binary): multipart only
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
-    path: str
+    path: str  # from the server's root, prefixes joined once
     summary: str
     parameters: tuple[Parameter, ...]
     body_type: str | None  # the request body's media type, when it takes one
     body_example: Any
+    form: tuple[FormField, ...] = ()  # the fields of a form or multipart body
 
     @property
     def name(self) -> str:
         return f"{self.method} {self.path}"
 
 
-def fetch(target: Target) -> dict[str, Any]:
-    """The target's OpenAPI document, or OpenAPIError."""
-    url = f"{target.url}{OPENAPI_PATH}"
-    trust = target.ssl_context() or True  # https: -k and --cacert as the load has them
+def server_path(document: dict[str, Any]) -> str:
+    """The path of the document's first server (``/api/v1`` of ``http://h/api/v1``), or ""
+    when it has none (or one that is not a plain path)."""
+    servers = document.get("servers")
+    first = servers[0] if isinstance(servers, list) and servers else None
+    url = first.get("url") if isinstance(first, dict) else None
+    if not isinstance(url, str) or len(url) > MAX_TEXT or CONTROL.search(url) or "{" in url:
+        return ""
     try:
-        with (
-            httpx.Client(
-                timeout=TIMEOUT_S, trust_env=False, follow_redirects=False, verify=trust
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise OpenAPIError(f"{url} answered HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_raw():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    raise OpenAPIError(f"{url} is larger than {MAX_BYTES // 2**20} MB")
-    except httpx.HTTPError as exc:
-        raise OpenAPIError(f"{url}: {type(exc).__name__}") from None
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        raise OpenAPIError(f"{url} is not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
-        raise OpenAPIError(f"{url} is not an OpenAPI document (no paths)")
-    return document
+        path = urlsplit(url).path.rstrip("/")
+    except ValueError:
+        return ""
+    return path if SERVER_PATH.fullmatch(path or "/") else ""
 
 
-def operations(document: dict[str, Any]) -> list[Operation]:
-    """Every operation, in the document's order."""
+def operations(document: dict[str, Any], target: Target) -> list[Operation]:
+    """Every operation, in the document's order, its path from the server's root."""
+    base = joined(target.url.removeprefix(target.origin), server_path(document))
     found = []
     for path, item in document["paths"].items():
         if not isinstance(path, str) or not path.startswith("/") or not isinstance(item, dict):
+            continue
+        if len(path) > MAX_TEXT or CONTROL.search(path):
             continue
         shared = item.get("parameters", [])
         for method in METHODS:
             operation = item.get(method)
             if isinstance(operation, dict):
-                found.append(_operation(document, method.upper(), path, operation, shared))
+                full = joined(base, path)
+                found.append(_operation(document, method.upper(), full, operation, shared))
     return found
 
 
@@ -102,26 +109,24 @@ def _operation(
     parameters = tuple(
         p for p in (_parameter(document, r) for r in raw_parameters) if p is not None
     )
-    body_type, body_example = _body(document, raw.get("requestBody"))
+    body_type, body_example, form = _body(document, raw.get("requestBody"))
     summary = raw.get("summary") or raw.get("operationId") or ""
-    return Operation(method, path, str(summary)[:200], parameters, body_type, body_example)
+    return Operation(method, path, str(summary)[:200], parameters, body_type, body_example, form)
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def resolve(document: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    """``node`` with a local ``$ref`` followed (``#/components/...``)."""
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < MAX_DEPTH:
-        reference = node["$ref"]
-        if not reference.startswith("#/"):
-            return {}
-        node = document
-        for part in reference[2:].split("/"):
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        depth += 1
-    return node
+def _given_example(raw: dict[str, Any]) -> Any:
+    """A parameter's or media type's own ``example``, or the first of its ``examples``."""
+    if "example" in raw and checked(raw["example"]) is not NO_VALUE:
+        return raw["example"]
+    examples = raw.get("examples")
+    for entry in examples.values() if isinstance(examples, dict) else []:
+        if isinstance(entry, dict) and checked(entry.get("value", NO_VALUE)) is not NO_VALUE:
+            return entry["value"]
+    return NO_VALUE
 
 
 def _parameter(document: dict[str, Any], raw: Any) -> Parameter | None:
@@ -129,26 +134,58 @@ def _parameter(document: dict[str, Any], raw: Any) -> Parameter | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         return None
     schema = resolve(document, raw.get("schema", {}))
-    example = raw.get("example", example_of(document, schema))
+    example = _given_example(raw)
     return Parameter(
         name=raw["name"][:100],
-        where=str(raw.get("in", "query")),
+        where=str(raw.get("in", "query"))[:20],
         required=bool(raw.get("required", False)),
         type=_type(schema),
-        example=example,
+        example=value_of(document, schema) if example is NO_VALUE else example,
     )
 
 
-def _body(document: dict[str, Any], raw: Any) -> tuple[str | None, Any]:
+def _media(content: dict[str, Any]) -> str:
+    """The media type a request is sent as: JSON, else a form, else the first."""
+    names = [name for name in content if isinstance(name, str)]
+    for wanted in ("json", FORM, MULTIPART):
+        for name in names:
+            if wanted in name.lower():
+                return name
+    return names[0] if names else ""
+
+
+def _body(document: dict[str, Any], raw: Any) -> tuple[str | None, Any, tuple[FormField, ...]]:
     raw = resolve(document, raw)
     content = raw.get("content") if isinstance(raw, dict) else None
-    if not isinstance(content, dict) or not content:
-        return None, None
-    media = "application/json" if "application/json" in content else next(iter(content))
+    if not isinstance(content, dict) or not (media := _media(content)):
+        return None, None, ()
     entry = content[media] if isinstance(content[media], dict) else {}
-    if "example" in entry:
-        return str(media), entry["example"]
-    return str(media), example_of(document, entry.get("schema", {}))
+    schema = entry.get("schema", {})
+    if media.lower().startswith((FORM, MULTIPART)):
+        return media[:200], None, _form(document, schema)
+    example = _given_example(entry)
+    return media[:200], value_of(document, schema) if example is NO_VALUE else example, ()
+
+
+def _form(document: dict[str, Any], schema: Any) -> tuple[FormField, ...]:
+    fields = []
+    for name, sub in properties(document, schema):
+        value = value_of(document, sub)
+        if value is not None:
+            fields.append(FormField(name, text_of(value), _is_file(document, sub)))
+    return tuple(fields)
+
+
+def _is_file(document: dict[str, Any], schema: Any, depth: int = 0) -> bool:
+    """An upload: ``format: binary`` (OpenAPI 3.0) or ``contentMediaType`` (3.1), or a list
+    or choice of them."""
+    schema = resolve(document, schema)
+    if not isinstance(schema, dict) or depth > 3:
+        return False
+    if schema.get("format") == "binary" or "contentMediaType" in schema:
+        return True
+    options = [schema.get("items"), *_list(schema.get("anyOf")), *_list(schema.get("oneOf"))]
+    return any(_is_file(document, option, depth + 1) for option in options if option)
 
 
 def _type(schema: Any) -> str:
@@ -156,7 +193,8 @@ def _type(schema: Any) -> str:
         return "any"
     found = schema.get("type")
     if isinstance(found, str):
-        return found
+        form = schema.get("format")
+        return f"{found} ({form})" if isinstance(form, str) and len(form) < 30 else found
     for key in ("anyOf", "oneOf"):
         options = [_type(s) for s in _list(schema.get(key)) if isinstance(s, dict)]
         if options:
@@ -164,58 +202,48 @@ def _type(schema: Any) -> str:
     return "object" if "properties" in schema else "any"
 
 
-def example_of(document: dict[str, Any], schema: Any, depth: int = 0) -> Any:
-    """A value for ``schema``: its example or default, else one made from its type."""
-    schema = resolve(document, schema)
-    if not isinstance(schema, dict) or depth > MAX_DEPTH:
-        return None
-    for key in ("example", "default"):
-        if key in schema:
-            return schema[key]
-    examples = schema.get("examples")
-    if isinstance(examples, list) and examples:
-        return examples[0]
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf", "allOf"):
-        options = [s for s in _list(schema.get(key)) if resolve(document, s) != {"type": "null"}]
-        if options:
-            return example_of(document, options[0], depth + 1)
-    kind = schema.get("type")
-    if kind == "object" or "properties" in schema:
-        properties = schema.get("properties", {})
-        return {
-            str(name): example_of(document, sub, depth + 1)
-            for name, sub in (properties.items() if isinstance(properties, dict) else [])
-        }
-    if kind == "array":
-        return [example_of(document, schema.get("items", {}), depth + 1)]
-    return {"integer": 1, "number": 1.0, "boolean": True, "string": "string"}.get(str(kind))
-
-
 def example_path(operation: Operation) -> str:
     """The operation's path with its path parameters, and its required query parameters,
-    filled with example values."""
+    filled with values that pass their checks (a path parameter the document does not
+    describe gets 1)."""
     path = operation.path
     query = []
     for parameter in operation.parameters:
-        value = "1" if parameter.example is None else str(parameter.example)
+        value = quote(text_of(parameter.example), safe="")
         if parameter.where == "path":
-            path = path.replace("{" + parameter.name + "}", value)
+            path = path.replace("{" + parameter.name + "}", value or "1")
         elif parameter.where == "query" and parameter.required:
-            query.append(f"{parameter.name}={value}")
+            query.append(f"{quote(parameter.name, safe='')}={value}")
+    path = PATH_FIELD.sub("1", path)
     return path + ("?" + "&".join(query) if query else "")
+
+
+def example_headers(operation: Operation) -> tuple[tuple[str, str], ...]:
+    """The operation's required header parameters, with their values."""
+    return tuple(
+        (p.name, text_of(p.example))
+        for p in operation.parameters
+        if p.where == "header" and p.required
+    )
 
 
 def example_request(operation: Operation) -> RequestSpec:
     """The operation asked with example values: its path filled (:func:`example_path`), a JSON
-    body from its schema's example. Not checked: the values are the target's word."""
-    headers: tuple[tuple[str, str], ...] = ()
+    or form-urlencoded body. SpecError for a multipart body (a scenario sends those). Not
+    checked: the values are the target's word."""
+    headers = example_headers(operation)
     body = None
+    kind = (operation.body_type or "").lower()
+    if kind.startswith(MULTIPART):
+        raise SpecError(f"{operation.name} takes a multipart body: `loadtui scenario` writes it")
+    if kind.startswith(FORM):
+        body = urlencode([(f.name, f.value) for f in operation.form]).encode()
+    elif "json" in kind:
+        body = json.dumps(operation.body_example).encode()
+    elif isinstance(operation.body_example, str):
+        body = operation.body_example.encode()
     if operation.body_type is not None:
-        if "json" in operation.body_type:
-            body = json.dumps(operation.body_example).encode()
-        headers = (("Content-Type", operation.body_type),)
+        headers += (("Content-Type", operation.body_type),)
     return RequestSpec(
         name=operation.name,
         method=operation.method,
@@ -223,35 +251,3 @@ def example_request(operation: Operation) -> RequestSpec:
         headers=headers,
         body=body,
     )
-
-
-def _toml_string(text: str) -> str:
-    return json.dumps(text)  # a JSON string is a TOML basic string
-
-
-def scenario_toml(target: Target, found: list[Operation]) -> str:
-    """A starting scenario: every operation once, weight 1, example values filled in."""
-    lines = [
-        f"# loadtui scenario for {target.url}, written from its OpenAPI document.",
-        "# Edit the weights, the values and the expected statuses; remove what you do not",
-        "# want loaded. Run it: loadtui run --scenario THIS_FILE --target URL",
-        "",
-    ]
-    for operation in found:
-        if operation.summary:
-            lines.append(f"# {shown(operation.summary.splitlines()[0])}")
-        request = example_request(operation)
-        lines += [
-            "[[requests]]",
-            f"name = {_toml_string(request.name)}",
-            f"method = {_toml_string(request.method)}",
-            f"path = {_toml_string(request.path)}",
-            "weight = 1",
-        ]
-        if request.body is not None:
-            lines.append(f"data = {_toml_string(request.body.decode())}")
-        if request.headers:
-            table = ", ".join(f"{_toml_string(n)} = {_toml_string(v)}" for n, v in request.headers)
-            lines.append(f"headers = {{ {table} }}")
-        lines.append("")
-    return "\n".join(lines)

@@ -15,7 +15,9 @@ steps once per user, in order (a login, say). See :mod:`loadtui.targets.journey_
     name = "create order"
     method = "POST"                                   # default GET, POST with a body
     path = "/orders"
-    json = { item = "{{item}}", qty = 1 }             # or: data = "text", data = "@body.json"
+    json = { item = "{{item}}", qty = 1 }             # or: data = "text", data = "@body.json",
+                                                      # form = { a = "1" } (urlencoded), or
+                                                      # multipart = { f = "@upload.bin" }
     data_file = "items.jsonl"                         # rows for the {{...}} and {...} fields
     data_order = "random"                             # default round-robin
     expect = [201]                                    # default: any status below 400
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtui.engine import request_spec
+from loadtui.engine.bodies import Multipart
 from loadtui.engine.request_spec import RequestSpec, SpecError
 from loadtui.targets import journey_check
 
@@ -45,11 +48,14 @@ KEYS = {
     "headers",
     "data",
     "json",
+    "form",
+    "multipart",
     "data_file",
     "data_order",
     "expect",
     "extract",
 }
+BODY_KEYS = ("data", "json", "form", "multipart")
 MAX_REQUESTS = 100
 STAGES = {"setup": "setup", "requests": "mix", "flow": "flow"}  # table -> RequestSpec.stage
 
@@ -139,14 +145,8 @@ def _checked(path: Path, table: dict[str, Any], common: tuple[tuple[str, str], .
         raise SpecError(f"unknown key {sorted(unknown)[0]!r}")
     name = request_spec.check_text("name", _text(table, "name"))
     route = request_spec.check_text("path", _text(table, "path"))
-    if "data" in table and "json" in table:
-        raise SpecError("give data or json, not both")
-    body = None
-    if "json" in table:
-        body = json.dumps(table["json"]).encode()
-    elif "data" in table:
-        body = request_spec.data(_text(table, "data"), base=path.parent)
-    default_method = "POST" if body is not None else "GET"
+    body, form = _body(path, table)
+    default_method = "POST" if body is not None or form is not None else "GET"
     order = table.get("data_order", "round-robin")
     if order not in ("round-robin", "random"):
         raise SpecError(f"data_order {order!r} is not round-robin or random")
@@ -162,10 +162,41 @@ def _checked(path: Path, table: dict[str, Any], common: tuple[tuple[str, str], .
         path=route,
         headers=common + _headers(path, "headers", table.get("headers", {})),
         body=body,
+        multipart=form,
         weight=request_spec.weight(table.get("weight", 1), name),
         expect=request_spec.expect(",".join(map(str, expected))) if expected else None,
         rows=request_spec.rows(data_file) if data_file else (),
         order=order,
         data_file=str(data_file) if data_file else None,
     )
-    return request_spec.with_defaults(spec)
+    # its fields are checked once the journey says which are variables (journey_check)
+    return request_spec.with_defaults(spec, form="form" in table)
+
+
+def _body(path: Path, table: dict[str, Any]) -> tuple[bytes | None, Multipart | None]:
+    """The step's body: at most one of data, json, form (urlencoded) and multipart."""
+    given = [key for key in BODY_KEYS if key in table]
+    if len(given) > 1:
+        raise SpecError(f"give one body key of {', '.join(BODY_KEYS)}, not {' and '.join(given)}")
+    if "json" in table:
+        return json.dumps(table["json"]).encode(), None
+    if "data" in table:
+        return request_spec.data(_text(table, "data"), base=path.parent), None
+    if "form" in table:
+        return request_spec.form_table(_table(table, "form")), None
+    if "multipart" in table:
+        parts = (
+            request_spec.part(
+                name, request_spec.scalar(name, value), path.parent, f"multipart {name}"
+            )
+            for name, value in _table(table, "multipart").items()
+        )
+        return None, request_spec.multipart(parts)
+    return None, None
+
+
+def _table(table: dict[str, Any], key: str) -> dict[str, Any]:
+    value = table[key]
+    if not isinstance(value, dict):
+        raise SpecError(f"{key} must be a table of name = value")
+    return value

@@ -34,10 +34,17 @@ class Target:
     def default_port(self) -> int:
         return 443 if self.tls else 80
 
+    @property
+    def origin(self) -> str:
+        """The server's root, ``http://h:8000`` of ``http://h:8000/api``: where instrument(app)
+        serves /heartbeat, whatever prefix the app's own routes have."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
     def path_for(self, route: str) -> str:
-        """``route`` under the target's base path (``--target http://h:8000/api``)."""
-        base = urlsplit(self.url).path.rstrip("/")
-        return base + (route if route.startswith("/") else "/" + route)
+        """``route`` under the target's base path (``--target http://h:8000/api``), unless it
+        starts with it already (``/api/orders`` as ``loadtui routes`` lists it)."""
+        return joined(urlsplit(self.url).path, route if route.startswith("/") else "/" + route)
 
     @property
     def host_header(self) -> str:
@@ -69,6 +76,15 @@ class Target:
 
 
 CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no URL holds these; a space is a typo
+
+
+def joined(prefix: str, path: str) -> str:
+    """``path`` under ``prefix`` (whole segments), unless it is there already: a prefix is
+    never doubled."""
+    prefix = prefix.rstrip("/")
+    if not prefix or path == prefix or path.startswith(prefix + "/"):
+        return path
+    return prefix + path
 
 
 class TargetError(ValueError):
@@ -103,7 +119,7 @@ def _parts(url: str) -> tuple[SplitResult, str, int]:
 def parse_target(url: str, route: str, *, allow_remote: bool = False) -> Target:
     """``url`` checked: http or https, a host (loopback unless ``allow_remote``), a port; a
     path in it is a base the route is appended to (``http://h:8000/api`` + ``/orders`` loads
-    ``/api/orders``)."""
+    ``/api/orders``, and so does ``/api/orders``)."""
     parts, host, port = _parts(url)
     if not allow_remote and not is_loopback(host):
         raise TargetError(

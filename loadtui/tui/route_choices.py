@@ -4,7 +4,7 @@ choice carries how it is asked (the request options of the command line)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,37 +48,58 @@ def _alone(spec: RequestSpec, setup: tuple[RequestSpec, ...]) -> bool:
     return spec.variables <= {e.variable for s in setup for e in s.extract}
 
 
-def from_openapi(target: Target, shape: RequestSpec | None) -> tuple[list[RouteChoice], str]:
-    """The target's operations, each asked with example values and the command line's headers
-    and --expect; the demo's variants when the target is loadtui's demo server. Without a
-    usable document: ``/`` and the one line saying so (the target's reason, as text)."""
+@dataclass(frozen=True)
+class TargetRoutes:
+    routes: list[RouteChoice]
+    notice: str  # where they came from, one line
+    target: Target  # the target they are asked of (its root, for operations' full paths)
+
+
+def fallback(shape: RequestSpec | None, why: str) -> list[RouteChoice]:
+    """``/``, loaded because nothing better was found: the pane says so, and what it answers."""
+    return [RouteChoice("/", "/", "fallback", shape=shape, chosen=why)]
+
+
+def from_openapi(target: Target, shape: RequestSpec | None, given: str | None) -> TargetRoutes:
+    """The target's operations (from the document at ``given``, else where the target serves
+    it), each asked with example values and the command line's headers and --expect; the demo's
+    variants when the target is loadtui's demo server. Without a usable document: ``/`` and the
+    one line saying so (the target's reason, as text); OpenAPIError when ``given`` is unusable."""
     from loadtui.targets import openapi
-    from loadtui.targets.openapi import OpenAPIError
+    from loadtui.targets.openapi_source import OpenAPIError, find, read
 
     try:
-        found = openapi.operations(openapi.fetch(target))
+        found = read(given, target) if given is not None else find(target)
     except OpenAPIError as exc:
-        return given(["/"], shape), f"no OpenAPI operations ({exc}): loading / (give --route)"
-    paths = {operation.path for operation in found}
+        if given is not None:
+            raise
+        notice = f"{exc}: loading / (give --route PATH or --openapi URL)"
+        return TargetRoutes(fallback(shape, exc.short), notice, target)
+    listed = openapi.operations(found.document, target)
+    paths = {operation.path for operation in listed}
     if all(variant.path in paths for variant in VARIANTS):
-        return demo(shape), ""
-    choices = [c for c in (_operation(target, o, shape) for o in found) if c is not None]
+        return TargetRoutes(demo(shape), "", target)
+    root = replace(target, url=target.origin)  # the operations' paths are from the root
+    choices = [c for c in (_operation(root, o, shape) for o in listed) if c is not None]
     if not choices:
-        return given(["/"], shape), f"{target.url} lists no operations loadtui can ask: loading /"
-    skipped = len(found) - len(choices)
-    note = f" ({skipped} left out: values the examples cannot fill)" if skipped else ""
-    return choices, f"←/→: the {len(choices)} operations of {target.url}/openapi.json{note}"
+        why = f"{found.where} lists no operations loadtui can ask"
+        notice = f"{why}: loading / (give --route PATH)"
+        return TargetRoutes(fallback(shape, why), notice, target)
+    skipped = len(listed) - len(choices)
+    note = f" ({skipped} left out: multipart bodies, or values the examples cannot fill)"
+    notice = f"←/→: the {len(choices)} operations of {found.where}{note if skipped else ''}"
+    return TargetRoutes(choices, notice, root)
 
 
 def _operation(
     target: Target, operation: Operation, shape: RequestSpec | None
 ) -> RouteChoice | None:
     """One operation as a choice, or None when its example values do not make a request that
-    can be sent (a path parameter the document does not describe, a control character)."""
+    can be sent (a multipart body, a control character in a value or header)."""
     from loadtui.targets.openapi import example_request
 
-    asked = example_request(operation)
     try:
+        asked = example_request(operation)
         given_headers = shape.headers if shape is not None else ()
         # a header given on the command line replaces the example's of the same name
         overridden = {name.lower() for name, _ in given_headers}

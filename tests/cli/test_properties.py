@@ -37,7 +37,7 @@ OPTIONS = [
     "--target", "--timeout", "--threads", "--routes", "--route", "--port", "--metrics-port",
     "--host", "--drain", "--allow-remote", "--markdown", "--merge", "--json", "--out", "--metrics",
     "-X", "-H", "-d", "--expect", "--data-file", "--data-order", "--scenario", "-k", "--cacert",
-    "--engines", "--ray",
+    "--engines", "--ray", "--data-urlencode", "-F", "--openapi",
 ]  # fmt: skip
 VALUES = [
     "0", "1", "-1", "10", "nan", "inf", "-inf", "1e309", "0.0", "", " ", "5", "4r", "/ping",

@@ -71,6 +71,23 @@ def huge_chunked_body(sock: socket.socket) -> bool:
     return True
 
 
+def huge_chunk_size(sock: socket.socket) -> bool:
+    """A chunk said to be 2^63 bytes long (the largest size a parser may accept), then bytes
+    as fast as the client reads them, until it gives up."""
+    sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % 2**63)
+    while True:
+        sock.sendall(CHUNK)
+
+
+def endless_sse_event(sock: socket.socket) -> bool:
+    """An event stream whose first event never ends: one data line, 1 MB chunks of it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n6\r\ndata: \r\n")
+    frame = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
+    while True:
+        sock.sendall(frame)
+
+
 def endless_body(sock: socket.socket) -> bool:
     """A terabyte announced, sent as fast as the client reads, until it gives up."""
     sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % 2**40)
@@ -352,3 +369,18 @@ def test_huge_bodies_stream_in_flat_memory(answer: Answer, overhead: Overhead, t
     run = run_against(target, tmp_path / "run.json", duration=duration, timeout=10)
     assert run.summary.errors == 0 and run.summary.requests >= USERS
     assert_bounded(run, overhead, duration)  # RSS included: 100 MB bodies are not kept
+
+
+@pytest.mark.parametrize("answer", [huge_chunk_size, endless_sse_event])
+def test_a_hostile_stream_is_too_large_in_flat_memory(
+    answer: Answer, overhead: Overhead, tmp_path: Path
+):
+    duration = 2
+    target = partial(serving, on_route(answer))
+    run = run_against(
+        target, tmp_path / "run.json", duration=duration, timeout=10, exit_code=EXIT_FAILED
+    )
+    assert_all_failed_as(run, "too_large")  # long before the 10 s timeout
+    stream = run.summary.stream
+    assert stream is not None and stream.streams == run.summary.requests  # what was read is kept
+    assert_bounded(run, overhead, duration, steady=False)  # each failure opens a new connection

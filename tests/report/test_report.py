@@ -88,6 +88,10 @@ def test_terminal_table_compares_real_runs(runs, docs):
         "errors",
         "stalls",
         "pending",
+        "ttfb",
+        "p99",
+        "gap",
+        "p99",
         "verdicts",
     ]
     blocked = table_row(result.stdout, "4")
@@ -108,6 +112,10 @@ def test_terminal_table_compares_real_runs(runs, docs):
     shown = "0" if longest is None else f"{len(stalls)} ({longest:.1f}s)"
     pending = docs["5a"].server.background_tasks_pending_end
     assert " ".join(fast[8:]).startswith(f"{shown} {pending}")
+    # the time to the first byte; no stream, no gap
+    first_byte = docs["5a"].summary.first_byte_ms
+    assert first_byte is not None
+    assert f"{shown} {pending} {formats.ms(first_byte.p99)} - " in " ".join(fast[8:]) + " "
     assert sum(line.startswith("5 ") for line in lines) == 2
     # what each key stands for, once each
     legend = " ".join(result.stdout.split())  # (wrapped at 80 columns)
@@ -125,9 +133,10 @@ def test_markdown_table_pastes(runs):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == (
-        "| route | load | time | req/s | mean | p50 | p99 | errors | stalls | pending | verdicts |"
+        "| route | load | time | req/s | mean | p50 | p99 | errors | stalls | pending | ttfb p99 "
+        "| gap p99 | verdicts |"
     )
-    assert lines[1] == "|" + "---|" * 11
+    assert lines[1] == "|" + "---|" * 13
     assert lines[2].startswith("| 5 | 5u | ") and lines[3].startswith("| 4 | 5u | ")
     assert re.fullmatch(r"\d+\.\ds", lines[2].split(" | ")[2])
     assert "event_loop_blocked" in lines[3].split("|")[-2]

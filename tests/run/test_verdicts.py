@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from loadtui.probing.samples import Holder, ServerSample, Stall, ThreadsLook
-from loadtui.run import verdicts
+from loadtui.report import tables
+from loadtui.run import document, gate, verdicts
 from loadtui.run.model import RunModel
 from loadtui.run.rundoc import Verdict
 from tests.synthetic import EPOCH, model, sample, snapshot, stall
@@ -468,6 +469,33 @@ def test_a_saturated_loops_late_heartbeats_are_not_a_blocked_loop():
     saturated = found["event_loop_saturated"]
     assert "render_report (app.py:9) → time.perf_counter" in saturated.message
     assert "Its heartbeat came late 3 times (at most 0.12 s)" in saturated.message
+
+
+def test_a_saturated_loops_late_heartbeats_are_not_counted_as_stalls():
+    lags = [stall(s + 0.5, 0.12, "render_report") for s in (2, 4, 6)]
+    doc = document.build(saturated_loop([*lags, stall(8, 0.6, "render_report")]))
+    assert [s.saturation_lag for s in doc.server.stalls] == [True, True, True, False]
+    assert [s.duration_s for s in doc.server.blocking_stalls] == [0.6]
+    assert tables.stall_cell(doc) == "1 (0.6s)"
+    assert gate.observed(doc, gate.parse_threshold("stalls<2")) == 1.0
+
+
+def test_no_banner_for_a_young_stall_while_the_loop_is_saturated():
+    run = saturated_loop([])
+    run.add_stalls([replace(stall(9.8, 0.1, "render_report"), ongoing=True)])
+    assert run.stall_now() is None
+    run.add_stalls([replace(stall(9.8, 0.4, "render_report"), ongoing=True)])
+    now = run.stall_now()
+    assert now is not None and now.seconds == 0.4
+    calm = model(10)
+    calm.add_stalls([replace(stall(9.8, 0.1, "render_report"), ongoing=True)])
+    assert calm.stall_now() is not None  # a loop not seen saturated: shown at once
+
+
+def test_a_saturated_loops_lag_stretched_by_a_busy_machine_is_still_its_lag():
+    starved = replace(stall(3, 0.6, "render_report"), runqueue_share=0.75)  # 0.15 s its own
+    found = {v.code for v in verdicts.compute(saturated_loop([starved]))}
+    assert "event_loop_blocked" not in found and "event_loop_saturated" in found
 
 
 def test_a_long_stall_inside_a_saturated_loop_is_still_a_blocked_loop():

@@ -5,12 +5,13 @@ real apps under real load: what each holder was doing, and the cure that fits it
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from loadtui.run.rundoc import RunDocument, ThreadsSecond, Verdict
-from tests.apps import serve_app
+from tests.apps import SYNC_QUERY_ON_THE_LOOP, serve_app
 from tests.helpers import LOAD, loadtui
 
 pytestmark = [pytest.mark.e2e, LOAD]
@@ -70,22 +71,6 @@ BUSY_LOOP = """
         return {"n": render_report()}
 """
 
-# The realistic mistake: a sync SQLAlchemy query inside `async def`, on the loop.
-SYNC_QUERY_ON_THE_LOOP = """
-    from fastapi import FastAPI
-    from sqlalchemy import create_engine, text
-    from loadtui import instrument
-
-    engine = create_engine("sqlite:///shop.db")
-    app = FastAPI()
-    instrument(app)
-    SLOW = "with recursive n(i) as (select 1 union all select i + 1 from n where i < 400000) "
-
-    @app.get("/items")
-    async def read_items_async_copy():
-        with engine.connect() as connection:
-            return {"rows": connection.execute(text(SLOW + "select count(*) from n")).scalar()}
-"""
 
 # A plain Starlette app, two workers: each its own database pool of one connection.
 STARLETTE_TWO_WORKERS = """
@@ -189,6 +174,8 @@ def test_cpu_work_on_the_loop_in_short_steps_is_a_saturated_loop_not_a_stall(tmp
     assert "render_report (app_under_test.py:" in found.message
     codes = {v.code for v in doc.verdicts}
     assert "event_loop_blocked" not in codes and "threadpool_saturated" not in codes
+    late = [s for s in doc.server.stalls if s.culprit == "render_report"]
+    assert all(s.saturation_lag for s in late)  # late heartbeats: not counted as stalls
 
 
 def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
@@ -202,10 +189,11 @@ def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
     assert stalls and all(s.leaf.startswith("sqlalchemy ") for s in stalls), stalls[:2]
 
 
-def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path):
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path, server):
     out = tmp_path / "run.json"
-    with serve_app(STARLETTE_TWO_WORKERS, tmp_path, workers=2) as app:
-        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 8]
+    with serve_app(STARLETTE_TWO_WORKERS, tmp_path, server=server, workers=2) as app:
+        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 6]
         result = loadtui(*args, "--json", out, "--force", timeout=120)
     assert out.exists(), result.stderr
     doc = RunDocument.model_validate(json.loads(out.read_text()))
@@ -245,3 +233,11 @@ def test_demo_routes_are_held_by_their_sync_background_task_waiting(tmp_path, ro
     assert full, "no second with the pool full"
     for second in full:  # the shares add up to the busy threads
         assert 36 <= sum(h.threads for h in second.pool) <= 41, second
+    saturated = verdict(doc, "threadpool_saturated")
+    assert saturated.evidence["capacity"] == 40 and doc.server.threadpool_busy_max == 40
+    assert doc.server.threadpool_waiting_max > 0
+    if route == "7":  # fast answers hide a backlog that takes minutes to drain
+        backlog = verdict(doc, "background_backlog")
+        assert re.search(r"takes ~(\d+m\d\ds|\d+h\d\dm)", backlog.message), backlog.message
+        assert backlog.evidence["pending"]["sync"] > 300
+        assert doc.summary.latency_ms.p50 < 300

@@ -3,8 +3,11 @@ application's innermost frame, except where the loop only waited for the OS to r
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from loadtui.run.verdicts import NO_APP_FRAME
 from loadtui.server.appframes import AppCode
@@ -58,3 +61,37 @@ def test_waiting_for_a_new_thread_to_start_is_not_the_applications_blocking():
 
 def test_no_frame_is_loop_internals():
     assert find_culprit(None, APP) == Blame(LOOP_INTERNALS, "", "", [])
+
+
+RUN_QUEUE = """
+import os, subprocess, sys, threading, time
+from loadtui.server.schedstat import RunQueueWatch
+
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one CPU, shared with a busy child
+hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+try:
+    time.sleep(0.2)
+    watch = RunQueueWatch(threading.get_native_id())
+    watch.mark()
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:
+        pass
+    busy = watch.share_since_mark()
+finally:
+    hog.kill()
+watch.mark()
+time.sleep(0.3)
+print(busy, watch.share_since_mark())
+"""
+
+
+@pytest.mark.e2e
+def test_a_thread_that_shares_its_cpu_is_seen_waiting_for_it():
+    """What lets a saturated loop's lag on a busy machine be told from one call blocking it."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_QUEUE], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    busy, idle = (float(value) for value in done.stdout.split())
+    assert busy >= 0.2, busy  # about half: two runnable threads on one CPU
+    assert idle <= 0.2, idle  # asleep is not waiting for a CPU

@@ -147,6 +147,19 @@ def test_the_sidecar_says_whose_it_is_and_refuses_what_it_does_not_serve(app):
         assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
 
 
+def test_samples_after_a_second_lists_only_the_seconds_after_it(app):
+    """The probe asks for the seconds after the newest it heard, not the whole 30 s again."""
+    get(app.sidecar + "/samples")  # asking starts the sampler
+    assert wait_for(lambda: len(get(app.sidecar + "/samples").json()["seconds"]) >= 3, 15)
+    seconds = get(app.sidecar + "/samples").json()["seconds"]
+    epochs = [s["second"] for s in seconds]
+    after = get(f"{app.sidecar}/samples?after={epochs[1]}").json()["seconds"]
+    assert [s["second"] for s in after][: len(epochs) - 2] == epochs[2:]
+    assert all(s["second"] > epochs[1] for s in after)
+    everything = get(app.sidecar + "/samples?after=nonsense").json()["seconds"]
+    assert everything[0]["second"] == epochs[0]
+
+
 # ---- the long poll ---------------------------------------------------------------------------
 def _block(app, seconds: float) -> threading.Thread:
     thread = threading.Thread(target=get, args=(f"{app.url}/block?seconds={seconds}", 30))
@@ -171,6 +184,7 @@ def test_a_long_poll_hears_a_stall_as_it_begins_and_as_it_ends(app):
     [stall] = ended["stalls"]
     assert (ended["seq"], stall["ongoing"], stall["culprit"]) == (2, False, "compress_report")
     assert stall["duration_s"] >= 1.5
+    assert stall["runqueue_share"] < 0.5  # asleep in time.sleep: not waiting for a CPU
     assert get(app.sidecar + "/stalls").json()["stalls"] == [stall]  # as /stalls lists it
 
 

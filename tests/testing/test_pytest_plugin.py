@@ -124,6 +124,19 @@ def test_a_small_app_is_found_from_the_directory_pytest_runs_in(
 
 
 @pytest.mark.e2e
+def test_a_sync_query_inside_async_def_fails_naming_the_route_not_the_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loadtui_run: Callable[..., LoadResult]
+):
+    write_module(tmp_path, "items_app", apps.SYNC_QUERY_ON_THE_LOOP)
+    monkeypatch.chdir(tmp_path)
+    result = loadtui_run(app="items_app:app", route="/items", users=3, duration=3)
+    with pytest.raises(AssertionError) as caught:
+        result.assert_no_blocking()
+    message = str(caught.value)
+    assert re.search(r"read_items_async_copy at items_app\.py:\d+ → sqlalchemy ", message), message
+
+
+@pytest.mark.e2e
 def test_an_app_is_found_through_the_test_process_sys_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loadtui_run: Callable[..., LoadResult]
 ):

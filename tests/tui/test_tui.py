@@ -12,11 +12,13 @@ from rich.text import Text
 
 from loadtui import exits
 from loadtui.app import MAIN_KEYS, LoadtuiApp, MainScreen
+from loadtui.engine.request_spec import RequestSpec
 from loadtui.report import tables
 from loadtui.run import runfile
+from loadtui.targets.target import Target
 from loadtui.tui.widgets import render
 from loadtui.tui.widgets.keybar import PINNED_KEYS, KeyBar, key_line
-from loadtui.tui.widgets.pane import RoutePane
+from loadtui.tui.widgets.pane import RouteChoice, RoutePane
 from loadtui.tui.widgets.screens import HelpScreen, QuitScreen, ResultsScreen, VerdictScreen
 from tests.pilot import HOSTILE_ROUTES, SETTLE, hostile_app, make_app, screen_text
 
@@ -210,6 +212,22 @@ async def test_e_exports_every_run_as_a_run_file(tmp_path):
         assert app.last_export == files[0].parent
         # written, but the running ones will measure more until stopped
         assert app.unsaved() == [pane.run for pane in app.panes()]
+
+
+async def test_the_export_names_two_methods_on_one_path_apart(tmp_path):
+    target = Target(url="http://127.0.0.1:8000", host="127.0.0.1", port=8000, route="/")
+    post = RequestSpec(name="POST", method="POST", body=b"a=1")
+    routes = [
+        RouteChoice("/users/", "GET /users/", ""),
+        RouteChoice("/users/", "POST /users/", "", shape=post),
+    ]
+    app = make_app(tmp_path, routes=routes, panes=[(0, 40), (1, 40)], target=target)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(SETTLE)
+        await pilot.press("e")
+        await pilot.pause()
+        names = sorted(f.name for f in (tmp_path / "runs").glob("*/*.json"))
+    assert names == ["01-route-users-40u.json", "02-route-POST-users-40u.json"]
 
 
 # ---- the results view ------------------------------------------------------------------------

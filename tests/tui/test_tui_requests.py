@@ -15,8 +15,9 @@ from loadtui.app import LoadtuiApp, with_target_routes
 from loadtui.cli import options
 from loadtui.cli.parser import build_parser
 from loadtui.targets import scenario
+from loadtui.targets.examples import FORMATS
 from loadtui.tui.widgets.pane import RoutePane
-from tests.apps import accepted
+from tests.apps import accepted, template_counts
 from tests.helpers import LOAD, loadtui
 from tests.pilot import SETTLE, screen_text, until
 from tests.servers import RawServer
@@ -24,6 +25,7 @@ from tests.servers import RawServer
 pytestmark = [pytest.mark.e2e, LOAD]
 
 BEARER = "Authorization: Bearer s3cret"
+UUID = FORMATS["uuid"]
 HEADING = ["request", "req/s", "p50", "p99", "errors"]
 
 
@@ -90,13 +92,47 @@ async def test_arrows_walk_the_targets_openapi_operations_with_examples_filled(s
     assert counted["items"]["1"] >= 5
 
 
-def test_a_target_without_openapi_falls_back_to_slash_saying_so(tmp_path):
+async def test_a_target_without_openapi_falls_back_to_slash_saying_so_in_the_pane(tmp_path):
     server = RawServer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-    app = tui("--target", f"http://127.0.0.1:{server.port}", tmp_path=tmp_path)
+    app = tui("--target", f"http://127.0.0.1:{server.port}", "--users", "2", tmp_path=tmp_path)
     assert [choice.route for choice in app.config.routes] == ["/"]
-    assert app.config.panes == [(0, 40)]
-    assert "no OpenAPI operations" in app.config.notice and "HTTP 404" in app.config.notice
-    assert "\n" not in app.config.notice
+    assert app.config.panes == [(0, 2)]
+    notice = app.config.notice
+    assert notice.startswith(f"no OpenAPI document at http://127.0.0.1:{server.port} (tried ")
+    assert "HTTP 404 x6" in notice and "--openapi URL" in notice and "\n" not in notice
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.panes()[0]
+        await until(pilot, lambda: requests_of(pane) >= 3)
+        await pilot.pause(1.0)  # a redraw
+        text = " ".join(" ".join(screen_text(app).split()).split("│"))
+        answered = pane.model.summary()
+        stop_all(app)
+    assert answered.errors_by_kind["http_404"] == answered.requests >= 3
+    assert "/ answered HTTP 404 (" in text and "loaded as a fallback: no OpenAPI document" in text
+
+
+async def test_a_targets_operations_under_a_prefix_are_asked_once_prefixed(template, tmp_path):
+    app = tui("--target", f"{template}/api/v1", "--users", "2", tmp_path=tmp_path)
+    assert app.config.notice == f"←/→: the 2 operations of {template}/api/v1/openapi.json"
+    before = template_counts(template)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.panes()[0]
+        asked = []
+        for _ in range(2):
+            await until(pilot, lambda: requests_of(pane) >= 5)
+            (request,) = pane.run.spec.requests()
+            asked.append((request.path, request.body, pane.model.summary().errors))
+            await pilot.press("right")
+            await pilot.pause(SETTLE)
+        stop_all(app)
+    after = template_counts(template)
+    assert asked == [
+        (f"/api/v1/items/{UUID}?day=2024-01-01", None, 0),
+        ("/api/v1/login/access-token", b"username=string&password=string&scope=", 0),
+    ]
+    assert after["invalid"] == before["invalid"]
+    assert after["items"][UUID] - before["items"].get(UUID, 0) >= 5
+    assert after["logins"]["string"] - before["logins"].get("string", 0) >= 5
 
 
 def test_loadtuis_own_demo_server_keeps_its_variants(demo_server, tmp_path):
@@ -167,6 +203,7 @@ async def test_https_targets_are_trusted_as_run_trusts_them(tls_shop, tmp_path):
         (["-H", "nocolon"], "no colon"),
         (["--scenario", "TMP/missing.toml"], "cannot read"),
         (["-d", "x"], "give --route PATH"),
+        (["-F", "a=1"], "give --route PATH"),
         (["--route", "/a", "-H", "X-A: b\r\nX-Smuggled: 1"], "control character"),
         (["--route", "/items/{id}"], "no data file"),
         (["--route", "/a", "--scenario", "TMP/mix.toml"], "not both"),

@@ -16,35 +16,19 @@ from loadtui.app import LoadtuiApp
 from loadtui.cli import options
 from loadtui.cli.parser import build_parser
 from loadtui.tui.widgets.pane import RoutePane
-from tests.apps import serve_app
+from tests.apps import BLOCKING, serve_app
 from tests.helpers import LOAD, get
 from tests.pilot import until
 
 pytestmark = [pytest.mark.e2e, LOAD]
 
-APP = """
-    import time
-    from fastapi import FastAPI
-    from loadtui import instrument
-
-    app = FastAPI()
-
-    def compress_report(seconds):
-        time.sleep(seconds)
-
-    @app.get("/ok")
-    async def ok():
-        return {}
-
-    @app.get("/block")
-    async def block(seconds: float):
-        compress_report(seconds)  # blocks the event loop
-        return {}
-
-    ins = instrument(app)
+APP = (
+    BLOCKING
+    + """
     routes = ins._sidecar_routes
     ins._sidecar_routes = lambda: {p: r for p, r in routes().items() if p != "/stalls"}
 """
+)
 NAMED = "compress_report (app_under_test.py:9) → time.sleep is blocking the event loop"
 # The old probe read a culprit once a second at most: this is well before it, with room for a
 # busy machine (typically 0.1 s of stall before it is one, and a few ms to the screen).

@@ -35,6 +35,7 @@ class RouteChoice:
     pattern: str  # handler / inner / background, or the path
     shape: RequestSpec | None = None  # how the route is asked (None: a plain GET)
     scenario: tuple[RequestSpec, ...] = ()  # a mix of named requests instead of the route
+    chosen: str = ""  # why loadtui chose a route nobody named (a fallback): the pane says so
 
 
 RunFactory = Callable[[RouteChoice, int, RunEvents], PaneRun]
@@ -244,7 +245,11 @@ class RoutePane(Vertical):
 
     def _lower_part(self, model: RunModel, found: list[Verdict], width: int, height: int) -> Group:
         failed = self.status.startswith("failed")
-        lines = render.lower(model, found, width, height - failed)
+        chosen = self.choice.chosen
+        notes = (
+            render.fallback(model.target.route, chosen, model.summary(), width) if chosen else []
+        )
+        lines = notes + render.lower(model, found, width, height - failed - len(notes))
         if failed:
             lines.insert(0, Text(shown(self.status), style=render.BAD))
         return Group(*lines)

@@ -399,6 +399,19 @@ def verdict_lines(found: Sequence[Verdict], width: int, rows: int) -> tuple[list
     return out, True
 
 
+def fallback(route: str, chosen: str, run: Summary, width: int) -> list[Text]:
+    """A route loaded as a fallback (nobody named it) says so, and once it answers 4xx/5xx,
+    which status and how often."""
+    statuses = {k: n for k, n in run.errors_by_kind.items() if k.startswith("http_")}
+    how = f"loaded as a fallback: {chosen}; give --route PATH or --openapi URL"
+    if not statuses:
+        return _wrapped(shown(f"i  {route}: {how}"), width, WARN)
+    status = max(statuses, key=lambda kind: statuses[kind])
+    answered = f"{count(statuses[status])} of {count(run.requests)}"
+    text = f"!! {route} answered HTTP {status.removeprefix('http_')} ({answered}): {how}"
+    return _wrapped(shown(text), width, BAD)
+
+
 def column_chart(values: Sequence[float], rows: int, top: float) -> list[str]:
     """``values`` as columns of block characters ``rows`` high (eighths of a row), top first."""
     eighths = [round(v / top * rows * 8) if top > 0 else 0 for v in values]
@@ -475,11 +488,42 @@ DISTRIBUTION_ROWS = len(DISTRIBUTION_EDGES_MS) + 2  # a title and a row per buck
 HISTORY_MIN_ROWS = 3  # a title and two rows of chart
 
 
+def first_byte_and_streams(run: Summary, width: int) -> list[Text]:
+    """The run's time to the first byte and, when streams were seen, the gaps between their
+    pieces and their events per second: one line (none before a response began)."""
+    first = run.first_byte_ms
+    if first is None:
+        return []
+    parts: list[tuple[str, str] | str] = [
+        ("first byte ", LABEL),
+        ("p50 ", DIM),
+        ms(first.p50),
+        (" p99 ", DIM),
+        ms_with_unit(first.p99),
+    ]
+    stream = run.stream
+    if stream is None:
+        return [_line(*parts)]
+    gap = [("  gap ", LABEL), ("p50 ", DIM), ms(stream.gap_ms.p50), (" p99 ", DIM)]
+    gap.append(ms_with_unit(stream.gap_ms.p99))
+    rate = [f"  {stream.events_per_s:.1f} ", ("events/s", DIM)]
+    # narrow: a stream's gaps matter more than its first byte
+    forms = (
+        [_line(*parts, *gap, *rate)],
+        [_line(*parts, *gap)],
+        [_line(("gap ", LABEL), *gap[1:], *rate)],
+        [_line(("gap ", LABEL), *gap[1:])],
+    )
+    return _fitting(width, forms)
+
+
 def lower(model: RunModel, found: Sequence[Verdict], width: int, height: int) -> list[Text]:
     """What goes under the figures, in ``height`` lines: the verdicts first (whole when they
-    fit), then a mix's requests by name, then the per-second history, then the latency
-    distribution, filling the height."""
+    fit), the time to the first byte and the streams, then a mix's requests by name, then the
+    per-second history, then the latency distribution, filling the height."""
     lines, _ = verdict_lines(found, width, height)
+    if height - len(lines) > 1:
+        lines += first_byte_and_streams(model.summary(), width)
     if len(model.mix) > 1:
         lines += names(model.request_stats(), width, height - len(lines))
     rest = height - len(lines)
