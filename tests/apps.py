@@ -492,8 +492,7 @@ LOGIN = """
 name = "login"
 method = "POST"
 path = "/login"
-data = "username=ann&password={password}"
-headers = {{ "Content-Type" = "application/x-www-form-urlencoded" }}
+form = {{ username = "ann", password = "{password}" }}
 extract = {{ token = "json:access_token" }}
 """
 BEARER = 'headers = { Authorization = "Bearer {{token}}" }\n'
