@@ -439,7 +439,9 @@ class _OpenConnection(_Channel):
         self.engine.dispatch()
 
     def _start(self) -> float:
-        return self.intended
+        # a timer may fire (and send) up to a millisecond before the request is due: never
+        # count from a moment after it went out (the corrected time is never the shorter)
+        return min(self.intended, self.started)
 
     def _done(self, now: float, kind: str | None, first_byte: float) -> None:
         engine = self.engine
@@ -448,7 +450,7 @@ class _OpenConnection(_Channel):
         if journey is not None and (journey.in_setup or self.which in journey.journey.setup):
             self._setup_done(now, kind, first_byte)
             return
-        current.record_request(self.which, self.intended, now, kind, first_byte)
+        current.record_request(self.which, self._start(), now, kind, first_byte)
         current.uncorrected.record(int((now - self.started) * 1e6))  # type: ignore[union-attr]
         current.send_lag.record(int((self.started - self.intended) * 1e6))  # type: ignore[union-attr]
         if first_byte:

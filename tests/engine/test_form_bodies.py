@@ -17,10 +17,10 @@ from loadtui import exits
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
 from tests.apps import serve_app
-from tests.helpers import LOAD, loadtui
+from tests.helpers import loadtui
 from tests.servers import RawServer
 
-pytestmark = [pytest.mark.e2e, LOAD]
+pytestmark = pytest.mark.e2e  # counts, not timings: beside other tests
 
 FORMS = """
     from fastapi import FastAPI, Form, Header, HTTPException, UploadFile

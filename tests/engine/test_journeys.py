@@ -13,10 +13,10 @@ import pytest
 from loadtui import exits
 from loadtui.run import runfile
 from tests.apps import BEARER, LOGIN, SESSION_APP, accepted, counted, serve_app
-from tests.helpers import LOAD, loadtui
+from tests.helpers import loadtui
 from tests.servers import RawServer
 
-pytestmark = [pytest.mark.e2e, LOAD]
+pytestmark = pytest.mark.e2e  # counts, not timings: beside other tests
 
 
 def run(tmp_path: Path, url: str, scenario: str, *args: str, users: int = 4):
