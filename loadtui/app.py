@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.screen import Screen
@@ -264,7 +264,11 @@ class LoadtuiApp(App[int]):
         return self.main.panes()
 
     def _refresh_panes(self) -> None:
-        if self.screen is self.main:  # covered panes wait
+        try:
+            showing = self.screen
+        except ScreenStackError:  # the app is closing and its screens are gone: nothing to draw
+            return
+        if showing is self.main:  # covered panes wait
             for pane in self.panes():
                 pane.redraw()
 
