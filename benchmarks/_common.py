@@ -256,6 +256,19 @@ def run_locust(
     }
 
 
+def locust_fast_us(
+    url: str, route: str, users: int, seconds: int, core: int, shape: dict[str, str] | None = None
+) -> float:
+    """Locust FastHttpUser flat out (no think time): its steady CPU µs per request; a run with
+    any failure raises."""
+    run = run_locust(
+        url, route, users, 1000, seconds, user="fast", think=False, core=core, shape=shape
+    )
+    if run["failures"]:
+        raise RuntimeError(f"Locust counted {run['failures']:.0f} failures")
+    return run["steady_cpu_s"] / run["steady_requests"] * 1e6
+
+
 def run_loadtui(
     args: list[str], core: int | None = None, env: dict[str, str] | None = None
 ) -> tuple[dict, float, float]:

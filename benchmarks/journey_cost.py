@@ -20,9 +20,9 @@ from pathlib import Path
 from benchmarks._common import (
     LOGIN_TOKEN,
     engine_measured_cpu_s,
+    locust_fast_us,
     nginx_server,
     run_loadtui_busy,
-    run_locust,
 )
 
 USERS = 50
@@ -50,13 +50,7 @@ def _engine_us(args: list[str], url: str, seconds: int) -> float:
 
 
 def _locust_us(url: str, seconds: int) -> float:
-    run = run_locust(
-        url, "/orders", USERS, 1000, seconds, user="fast", think=False,
-        core=GENERATOR_CORE, shape={"LOADTUI_LOGIN": FORM},
-    )  # fmt: skip
-    if run["failures"]:
-        raise RuntimeError(f"Locust counted {run['failures']:.0f} failures")
-    return run["steady_cpu_s"] / run["steady_requests"] * 1e6
+    return locust_fast_us(url, "/orders", USERS, seconds, GENERATOR_CORE, {"LOADTUI_LOGIN": FORM})
 
 
 def main() -> None:

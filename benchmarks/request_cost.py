@@ -17,7 +17,12 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks._common import engine_measured_cpu_s, nginx_server, run_loadtui_busy, run_locust
+from benchmarks._common import (
+    engine_measured_cpu_s,
+    locust_fast_us,
+    nginx_server,
+    run_loadtui_busy,
+)
 
 CONNECTIONS = 50
 SERVER_CORE, GENERATOR_CORE = 0, 1
@@ -63,13 +68,7 @@ def _locust_post_us(url: str, seconds: int) -> float:
         "LOADTUI_HEADERS": json.dumps({**HEADERS, "Content-Type": "application/json"}),
         "LOADTUI_BODY": BODY,
     }
-    run = run_locust(
-        url, "/orders", CONNECTIONS, 1000, seconds, user="fast", think=False,
-        core=GENERATOR_CORE, shape=shape,
-    )  # fmt: skip
-    if run["failures"]:
-        raise RuntimeError(f"Locust counted {run['failures']:.0f} failures")
-    return run["steady_cpu_s"] / run["steady_requests"] * 1e6
+    return locust_fast_us(url, "/orders", CONNECTIONS, seconds, GENERATOR_CORE, shape)
 
 
 def main() -> None:

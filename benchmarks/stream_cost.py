@@ -30,10 +30,10 @@ from benchmarks._common import (
     _stop,
     _wait_listening,
     engine_measured_cpu_s,
+    locust_fast_us,
     nginx_server,
     pinned,
     run_loadtui_busy,
-    run_locust,
 )
 from loadtui.engine import hdr
 
@@ -88,13 +88,10 @@ def stream_us(url: str, seconds: int, baseline: str | None = None) -> tuple[floa
 
 
 def locust_us(url: str, seconds: int) -> float:
-    run = run_locust(
-        url, "/events", CONNECTIONS, 1000, seconds, user="fast", think=False,
-        core=GENERATOR_CORE, shape={"LOADTUI_STREAM": "1"},
-    )  # fmt: skip
-    if run["failures"]:
-        raise RuntimeError(f"Locust counted {run['failures']:.0f} failures")
-    return run["steady_cpu_s"] / run["steady_requests"] / EVENTS * 1e6
+    per_stream = locust_fast_us(
+        url, "/events", CONNECTIONS, seconds, GENERATOR_CORE, {"LOADTUI_STREAM": "1"}
+    )
+    return per_stream / EVENTS
 
 
 def main() -> None:
