@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
@@ -198,6 +199,7 @@ class RunModel:
         self._live_stalls = LiveStalls()
         self._threads: dict[int, dict[int | None, ThreadsLook]] = {}  # epoch -> pid -> look
         self._threads_combined: tuple[int, list[ThreadsSecond]] = (-1, [])  # at a version
+        self._lag_judged: tuple[int, Callable[[StallWindow], bool]] = (-1, lambda _w: False)
         self._drain: list[tuple[float, ServerSample]] = []
         self.signals = Signals()
         self.version = 0  # bumped on every change; readers use it to skip redraws
@@ -507,7 +509,9 @@ class RunModel:
                 return []
             start = self.started_epoch
             windows = stats.stall_windows(self._stalls.values(), start, start + self.elapsed_s())
-            lag = saturation.lag_judge(self.threads(), start)
+            if self._lag_judged[0] != self.version:  # seven verdicts ask per judging
+                self._lag_judged = (self.version, saturation.lag_judge(self.threads(), start))
+            lag = self._lag_judged[1]
             return [w.model_copy(update={"saturation_lag": True}) if lag(w) else w for w in windows]
 
     def threads(self) -> list[ThreadsSecond]:
