@@ -359,7 +359,10 @@ def test_timeouts_hold(name: str, overhead: Overhead, tmp_path: Path):
     assert TIMEOUT_S * 990 <= latency.min <= latency.max <= (TIMEOUT_S + 0.5) * 1000
     # every user times out about once per (timeout + think) seconds
     assert run.summary.requests >= USERS * (duration - 1) / (TIMEOUT_S + 0.2)
-    assert_bounded(run, overhead, duration)
+    # the users time out together and reconnect together: a snapshot may fall while most of
+    # them are between a closed socket and the next (seen: 17, 22, 25 fds). One socket leaked
+    # a timeout would be 20 over the bound by the end, so the bound alone catches a leak.
+    assert_bounded(run, overhead, duration, steady=False)
 
 
 @pytest.mark.parametrize("answer", [huge_body, huge_chunked_body])
