@@ -9,7 +9,8 @@
    chunk): engine CPU µs per event, with the events a loop turn apart (mostly a read each) and
    in one burst. Bound: ≤ 2 µs an event.
 3. Locust FastHttpUser reading the same stream line by line (``LOADTUI_STREAM=1``,
-   benchmarks/locustfile.py), for comparison.
+   benchmarks/locustfile.py), and wrk (C, which reads the stream as one chunked body and times
+   nothing in it: the floor that reading the stream's bytes costs), for comparison.
 
     make bench-setup && flock /tmp/loadtui-bench.lock .venv/bin/python -m benchmarks.stream_cost \\
         --baseline /tmp/loadtui-before
@@ -34,6 +35,7 @@ from benchmarks._common import (
     nginx_server,
     pinned,
     run_loadtui_busy,
+    run_wrk,
 )
 from loadtui.engine import hdr
 
@@ -87,6 +89,14 @@ def stream_us(url: str, seconds: int, baseline: str | None = None) -> tuple[floa
     return engine_measured_cpu_s(doc) / stream["events"] * 1e6, pieces / stream["events"]
 
 
+def wrk_us(url: str, seconds: int) -> float:
+    """wrk's CPU µs per event of the same streams."""
+    run = run_wrk(url + "/events", CONNECTIONS, seconds, core=GENERATOR_CORE)
+    if run.errors:
+        raise RuntimeError(f"wrk counted {run.errors} errors")
+    return run.cpu_s / (run.requests * EVENTS) * 1e6
+
+
 def locust_us(url: str, seconds: int) -> float:
     per_stream = locust_fast_us(
         url, "/events", CONNECTIONS, seconds, GENERATOR_CORE, {"LOADTUI_STREAM": "1"}
@@ -116,6 +126,7 @@ def main() -> None:
                 if args.baseline:
                     before, _ = stream_us(url, args.seconds, args.baseline)
                     found.setdefault(f"SSE {name} baseline", []).append(before)
+                found.setdefault(f"SSE {name} wrk", []).append(wrk_us(url, args.seconds))
                 if not burst and not args.no_locust:
                     found.setdefault("Locust SSE apart", []).append(locust_us(url, args.seconds))
     cost = {name: statistics.median(values) for name, values in found.items()}
@@ -134,6 +145,7 @@ def main() -> None:
             f"  SSE, {EVENTS} events a stream, {name}: {cost[f'SSE {name}']:.2f} µs an event "
             f"(bound 2), {cost[f'SSE {name} reads/event']:.2f} reads an event"
             + (f"; baseline (untimed) {before:.2f}" if before is not None else "")
+            + f"; wrk {cost[f'SSE {name} wrk']:.2f}"
         )
     if "Locust SSE apart" in cost:
         print(f"  Locust FastHttpUser reading them: {cost['Locust SSE apart']:.2f} µs an event")

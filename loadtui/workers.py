@@ -2,9 +2,10 @@
 of its own, with uvloop when available, shipping one interval snapshot per second.
 
 Closed loop (default), like Locust: each user owns one keep-alive connection, sends a
-request, waits for the whole response (its latency: send to last byte, connecting included),
-then thinks for a uniform random time in [think_min, think_max]. Users start at
-``spawn_rate`` per second; their number can change while running.
+request, waits for the whole response (its latency: send to last byte, connecting included;
+the last byte is when the read that brought it began, before loadtui parses it), then thinks
+for a uniform random time in [think_min, think_max]. Users start at ``spawn_rate`` per second;
+their number can change while running.
 
 Open loop (``rate``): requests are due at a constant rate, at fixed intended times. ``users``
 connections take them in order; when all are busy the next request goes out late. Latency is
@@ -71,11 +72,6 @@ TIMER_RESOLUTION_S = 0.001  # uvloop's timers count whole milliseconds
 clock = time.perf_counter  # every time in the hot path; snapshots convert to monotonic
 
 
-def _encoded(recorder: hdr.Recorder) -> str | None:
-    histogram = recorder.histogram
-    return hdr.encode(histogram) if histogram.total_count else None
-
-
 def _us(since: float, until: float) -> int:
     return int((until - since) * 1e6)
 
@@ -84,14 +80,14 @@ class _Streams:
     """Streaming responses of an interval (or of one name in it): made when the first is seen."""
 
     def __init__(self) -> None:
-        self.gaps = hdr.Recorder(hdr.new_histogram())
-        self.first_piece = hdr.Recorder(hdr.new_histogram())
-        self.duration = hdr.Recorder(hdr.new_histogram())
+        self.gaps = hdr.Recorder()
+        self.first_piece = hdr.Recorder()
+        self.duration = hdr.Recorder()
         self.clear()
 
     def clear(self) -> None:
         for recorder in (self.gaps, self.first_piece, self.duration):
-            hdr.reset(recorder.histogram)
+            recorder.reset()
         self.streams = self.events = self.chunks = 0
 
     def ended(self, stream: Stream, started: float, first_byte: float, done: float) -> None:
@@ -103,15 +99,15 @@ class _Streams:
         self.duration.record(_us(first_byte, done))
 
     def interval(self) -> StreamInterval | None:
-        if not self.streams and not self.gaps.histogram.total_count:
+        if not self.streams and not self.gaps.count:
             return None
         return StreamInterval(
             self.streams,
             self.events,
             self.chunks,
-            _encoded(self.gaps),
-            _encoded(self.first_piece),
-            _encoded(self.duration),
+            self.gaps.encoded(),
+            self.first_piece.encoded(),
+            self.duration.encoded(),
         )
 
 
@@ -120,8 +116,8 @@ class _Counts:
     of one name."""
 
     def __init__(self) -> None:
-        self.latency = hdr.Recorder(hdr.new_histogram())
-        self.first_byte = hdr.Recorder(hdr.new_histogram())
+        self.latency = hdr.Recorder()
+        self.first_byte = hdr.Recorder()
         self.streams: _Streams | None = None
         self.requests = 0
         self.errors: Counter[str] = Counter()
@@ -140,8 +136,8 @@ class _Counts:
         return self.streams
 
     def clear(self) -> None:
-        hdr.reset(self.latency.histogram)
-        hdr.reset(self.first_byte.histogram)
+        self.latency.reset()
+        self.first_byte.reset()
         if self.streams is not None:
             self.streams.clear()
         self.requests = 0
@@ -158,9 +154,9 @@ class _Interval(_Counts):
 
     def __init__(self, open_loop: bool, names: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.uncorrected = hdr.Recorder(hdr.new_histogram()) if open_loop else None
-        self.send_lag = hdr.Recorder(hdr.new_histogram()) if open_loop else None
-        self.first_byte_uncorrected = hdr.Recorder(hdr.new_histogram()) if open_loop else None
+        self.uncorrected = hdr.Recorder() if open_loop else None
+        self.send_lag = hdr.Recorder() if open_loop else None
+        self.first_byte_uncorrected = hdr.Recorder() if open_loop else None
         self.by_name = [_Counts() for _ in names] if len(names) > 1 else None
         self.clear()
 
@@ -168,7 +164,7 @@ class _Interval(_Counts):
         super().clear()
         for recorder in (self.uncorrected, self.send_lag, self.first_byte_uncorrected):
             if recorder is not None:
-                hdr.reset(recorder.histogram)
+                recorder.reset()
         for counts in self.by_name or ():
             counts.clear()
         self.lag_max = 0.0
@@ -180,14 +176,21 @@ class _Interval(_Counts):
         """A request sent (or due) at ``started`` ended at ``done``; its response's first byte
         came at ``first_byte`` (0: none came)."""
         microseconds = int((done - started) * 1e6)
-        to_first = int((first_byte - started) * 1e6) if first_byte else None
-        self.record(microseconds, kind, to_first)
+        # _Counts.record inlined (the hot path: a call less a request)
+        self.latency.record(microseconds)
+        to_first = None
+        if first_byte:
+            to_first = int((first_byte - started) * 1e6)
+            self.first_byte.record(to_first)
+        self.requests += 1
+        if kind is not None:
+            self.errors[kind] += 1
         self.last_done = done
         if self.by_name is not None:
             self.by_name[which].record(microseconds, kind, to_first)
 
     def record_gap(self, which: int, microseconds: int) -> None:
-        self.stream_part().gaps.record(microseconds)
+        (self.streams or self.stream_part()).gaps.record(microseconds)
         if self.by_name is not None:
             self.by_name[which].stream_part().gaps.record(microseconds)
 
@@ -205,8 +208,8 @@ class _Interval(_Counts):
             name: NameInterval(
                 counts.requests,
                 dict(counts.errors),
-                hdr.encode(counts.latency.histogram),
-                _encoded(counts.first_byte),
+                hdr.encode(counts.latency.histogram()),
+                counts.first_byte.encoded(),
                 counts.stream_interval(),
             )
             for name, counts in zip(names, self.by_name, strict=True)
@@ -311,13 +314,13 @@ class _Channel:
             )
         except RequestFailed as failure:
             self._connecting = None
-            self._end(failure.kind, None)
+            self._end(failure.kind, None, clock())
             return
         self._connecting = None
         if conn.send(self.payload):
             self.conn = conn
         else:
-            self._end("disconnect", None)
+            self._end("disconnect", None, clock())
 
     def _check_deadline(self) -> None:
         self._deadline_timer = None
@@ -329,7 +332,7 @@ class _Channel:
             return
         conn = self.conn  # what it measured (a stream that never ends) is kept
         self._drop_connection()
-        self._end("timeout", conn)
+        self._end("timeout", conn, clock())
 
     def _drop_connection(self) -> None:
         if self._connecting is not None:
@@ -341,17 +344,21 @@ class _Channel:
 
     # ---- transport.RequestOwner ------------------------------------------------------------
     def on_response(self, status: int) -> None:
-        self._end(self.engine.mix.kind(self.which, status), self.conn)
+        conn = self.conn
+        # it ended with the read that brought its last byte (the parsing after is ours)
+        done = conn.read_at if conn is not None else clock()
+        self._end(self.engine.mix.kind(self.which, status), conn, done)
 
     def on_failure(self, kind: str) -> None:
         conn, self.conn = self.conn, None
-        self._end(kind, conn)
+        self._end(kind, conn, clock())
 
     def on_gap(self, microseconds: int) -> None:
         self.engine.current.record_gap(self.which, microseconds)
 
-    def _end(self, kind: str | None, conn: HttpConnection | None) -> None:
-        """The request ended; ``conn`` is the connection it went out on, if it did."""
+    def _end(self, kind: str | None, conn: HttpConnection | None, now: float) -> None:
+        """The request ended at ``now``; ``conn`` is the connection it went out on, if it
+        did."""
         self.in_flight = False
         self.engine.in_flight -= 1
         journey = self.journey
@@ -359,7 +366,6 @@ class _Channel:
             captured = conn if isinstance(conn, CookieConnection) else None
             if not journey.settled or (captured is not None and captured.headers):
                 kind = journey.done(self.which, kind, captured, self.payload)
-        now = clock()
         if conn is None:
             self._done(now, kind, 0.0)
             return
@@ -624,22 +630,22 @@ class Engine:
             ended_mono=ended,
             requests=done.requests,
             errors=dict(done.errors),
-            latency_hdr=hdr.encode(done.latency.histogram),
+            latency_hdr=hdr.encode(done.latency.histogram()),
             users=self.in_flight if self.open_loop else len(self._users),
             in_flight=self.in_flight,
             loop_lag_ms=round(done.lag_max * 1000.0, 3),
             cpu_percent=round(cpu, 2),
-            uncorrected_hdr=hdr.encode(done.uncorrected.histogram) if done.uncorrected else None,
-            send_lag_hdr=hdr.encode(done.send_lag.histogram) if done.send_lag else None,
+            uncorrected_hdr=hdr.encode(done.uncorrected.histogram()) if done.uncorrected else None,
+            send_lag_hdr=hdr.encode(done.send_lag.histogram()) if done.send_lag else None,
             unsent=unsent,
             last_response_mono=None if done.last_done is None else done.last_done + self._to_mono,
             **self._resources(),
             tasks=len(asyncio.all_tasks()),
             by_name=done.names(self.mix.names),
             oldest_in_flight_s=self._oldest_in_flight(),
-            first_byte_hdr=_encoded(done.first_byte),
+            first_byte_hdr=done.first_byte.encoded(),
             first_byte_uncorrected_hdr=(
-                _encoded(done.first_byte_uncorrected) if done.first_byte_uncorrected else None
+                done.first_byte_uncorrected.encoded() if done.first_byte_uncorrected else None
             ),
             stream=done.stream_interval(),
             setup_pending=self._setup_pending(),

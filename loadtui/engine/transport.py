@@ -45,7 +45,7 @@ class RequestOwner(Protocol):
 
     def on_response(self, status: int) -> None:
         """The whole final response is in (the connection is already closed if it was the
-        server's last)."""
+        server's last); it ended at the connection's ``read_at``."""
 
     def on_failure(self, kind: str) -> None:
         """No complete response: the connection is closed; ``kind`` names why."""
@@ -101,7 +101,8 @@ class HttpConnection(asyncio.Protocol):
         self._head = False  # ... to a HEAD request: no body follows, whatever the head says
         self._chunked = False  # ... its body is chunked
         self._type_name = self._type = b""  # ... its Content-Type, perhaps (a 12-byte name)
-        # on ``clock`` (the engine's): the response's first byte (0: none yet), the newest read
+        # on ``clock`` (the engine's): the response's first byte (0: none yet), and the newest
+        # read (once the response is complete: the read that brought its last byte)
         self.first_byte = self.read_at = 0.0
         self.stream: Stream | None = None  # the response streams: read piece by piece
 
@@ -152,10 +153,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.stream is not None:
-            self.read_at = clock()
-        elif not self.first_byte:
-            self.first_byte = self.read_at = clock()
+        self.read_at = clock()
+        if not self.first_byte:
+            self.first_byte = self.read_at
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -171,6 +171,7 @@ class HttpConnection(asyncio.Protocol):
         if self._waiting and self._headers_done and not self._framed and exc is None:
             # no length given: the body ended with the connection (RFC 9112 6.3)
             self._waiting = False
+            self.read_at = clock()
             self.owner.on_response(self._parser.get_status_code())
             return
         self._fail("disconnect")

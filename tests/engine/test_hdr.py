@@ -64,15 +64,21 @@ BUCKET_EDGES = [v for n in range(33) for v in (2**n - 1, 2**n, 2**n + 1)]
 @given(LATENCIES)
 @example([*BUCKET_EDGES, 0, hdr.HIGHEST_US, hdr.HIGHEST_US + 1])
 def test_recorder_fills_the_buckets_hdrh_would(values):
-    ours, theirs = hdr.new_histogram(), hdr.new_histogram()
-    recorder = hdr.Recorder(ours)
+    theirs = hdr.new_histogram()
+    recorder = hdr.Recorder()
+    for value in [1, 2**40, *values]:  # recorded, then reset: nothing of it may remain
+        recorder.record(value)
+    recorder.reset()
+    assert recorder.encoded() is None and hdr.recorded(recorder.histogram()) == []
     for value in values:
         recorder.record(value)
         theirs.record_value(min(max(value, hdr.LOWEST_US), hdr.HIGHEST_US))
+    ours = recorder.histogram()
     assert hdr.recorded(ours) == hdr.recorded(theirs)
     assert (ours.total_count, ours.min_value, ours.max_value) == (
         theirs.total_count,
         theirs.min_value,
         theirs.max_value,
     )
-    assert hdr.encode(ours) == hdr.encode(theirs)
+    assert hdr.encode(ours) == hdr.encode(theirs) == recorder.encoded()
+    assert hdr.encode(recorder.histogram()) == recorder.encoded()  # read twice, the same
