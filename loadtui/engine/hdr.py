@@ -47,6 +47,13 @@ def release(histogram: HdrHistogram) -> None:
 
 
 _WORD = array.array("Q")
+_scratch: list[HdrHistogram] = []  # the one hdrh histogram Recorder.histogram() fills
+
+
+def _scratch_histogram() -> HdrHistogram:
+    if not _scratch:
+        _scratch.append(new_histogram())
+    return _scratch[0]
 
 
 class Recorder:
@@ -55,13 +62,13 @@ class Recorder:
     hdrh's bucket arithmetic is inlined (its ``record_value`` takes ~0.9 us a value in Python,
     this ~0.17 us), the counts are a Python list (adding to an item of a list costs a third of
     adding to one of hdrh's ctypes array) and the count, minimum and maximum are kept here;
-    ``histogram`` copies the range recorded into an hdrh histogram once a snapshot. Values
-    outside [LOWEST_US, HIGHEST_US] are clamped to them."""
+    ``histogram`` copies the range recorded into an hdrh histogram (one for all recorders) once
+    a snapshot. Values outside [LOWEST_US, HIGHEST_US] are clamped to them."""
 
     __slots__ = (
         "_bucket_shift",
         "_half_magnitude",
-        "_histogram",
+        "_index",
         "_mask",
         "_unit",
         "count",
@@ -71,7 +78,8 @@ class Recorder:
     )
 
     def __init__(self) -> None:
-        histogram = self._histogram = new_histogram()
+        histogram = _scratch_histogram()
+        self._index = histogram.get_counts_array_index
         self._mask = histogram.sub_bucket_mask
         self._half_magnitude = histogram.sub_bucket_half_count_magnitude
         self._unit = histogram.unit_magnitude
@@ -97,8 +105,7 @@ class Recorder:
             self.most = value
 
     def _recorded(self) -> slice:
-        index = self._histogram.get_counts_array_index
-        return slice(index(self.least), index(self.most) + 1)
+        return slice(self._index(self.least), self._index(self.most) + 1)
 
     def reset(self) -> None:
         if self.count:
@@ -108,9 +115,9 @@ class Recorder:
         self.least = sys.maxsize
 
     def histogram(self) -> HdrHistogram:
-        """What was recorded since the last reset, as an hdrh histogram (the same one each
-        time: encode it before the next call)."""
-        histogram = self._histogram
+        """What was recorded since the last reset, as an hdrh histogram: the same one for every
+        recorder and every call (encode it before the next)."""
+        histogram = _scratch_histogram()
         reset(histogram)
         if self.count:
             span = self._recorded()

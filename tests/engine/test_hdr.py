@@ -82,3 +82,15 @@ def test_recorder_fills_the_buckets_hdrh_would(values):
     )
     assert hdr.encode(ours) == hdr.encode(theirs) == recorder.encoded()
     assert hdr.encode(recorder.histogram()) == recorder.encoded()  # read twice, the same
+
+
+def test_recorders_share_one_scratch_histogram_without_mixing_their_values():
+    fast, slow = hdr.Recorder(), hdr.Recorder()
+    for value in (90, 110, 130):
+        fast.record(value)
+        slow.record(value * 1000)
+    fast_encoded, slow_encoded = fast.encoded(), slow.encoded()
+    assert fast_encoded is not None and slow_encoded is not None
+    fast_seen, slow_seen = (hdr.summarize(hdr.decode(e)) for e in (fast_encoded, slow_encoded))
+    assert (fast_seen.count, fast_seen.min, fast_seen.max) == (3, 0.09, 0.13)
+    assert slow_seen.count == 3 and slow_seen.min > 89.9 and slow_seen.max < 130.1
