@@ -167,14 +167,14 @@ def accepted(url: str, ca: Path | None = None) -> dict:
 
 # As the FastAPI full-stack template: the document at /api/v1/openapi.json and every route under
 # /api/v1 (the document's paths carry the prefix), a uuid path parameter, a date query parameter,
-# an OAuth2 form login, instrument(app) at the server's root. Counts what it accepted and what
-# it refused as invalid (422).
+# an OAuth2 form login, an upload (UploadFile and a Form field), instrument(app) at the server's
+# root. Counts what it accepted and what it refused as invalid (422).
 TEMPLATE = """
     import datetime
     import uuid
     from typing import Annotated
 
-    from fastapi import APIRouter, Depends, FastAPI, Query
+    from fastapi import APIRouter, Depends, FastAPI, Form, Query, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi.security import OAuth2PasswordRequestForm
@@ -184,7 +184,7 @@ TEMPLATE = """
     app = FastAPI(openapi_url="/api/v1/openapi.json")
     instrument(app)
     router = APIRouter(prefix="/api/v1")
-    counted = {"items": {}, "logins": {}, "invalid": 0}
+    counted = {"items": {}, "logins": {}, "uploads": {}, "invalid": 0}
 
 
     @app.exception_handler(RequestValidationError)
@@ -207,6 +207,13 @@ TEMPLATE = """
         return {"access_token": "t", "token_type": "bearer"}
 
 
+    @router.post("/files/")
+    async def upload(file: UploadFile, note: Annotated[str, Form()]):
+        key = f"{file.filename}:{note}:{len(await file.read())}"
+        counted["uploads"][key] = counted["uploads"].get(key, 0) + 1
+        return {"filename": file.filename}
+
+
     app.include_router(router)
 
 
@@ -217,7 +224,8 @@ TEMPLATE = """
 
 
 def template_counts(url: str) -> dict:
-    """What TEMPLATE accepted (items by id, logins by username) and refused as invalid."""
+    """What TEMPLATE accepted (items by id, logins by username, uploads by filename:note:size)
+    and refused as invalid."""
     return httpx.get(f"{url}/count", timeout=5).json()
 
 

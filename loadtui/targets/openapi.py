@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from loadtui.engine.request_spec import PATH_FIELD, RequestSpec, SpecError
+from loadtui.engine import request_spec
+from loadtui.engine.bodies import Part
+from loadtui.engine.request_spec import PATH_FIELD, RequestSpec
 from loadtui.targets.examples import (
     MAX_TEXT,
     NO_VALUE,
@@ -35,6 +37,8 @@ from loadtui.targets.target import CONTROL, Target, joined
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+UPLOAD = "upload.txt"  # an upload field's example file: its name, and what it holds
+UPLOAD_CONTENT = b"an example upload from loadtui\n"
 SERVER_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)+")
 
 
@@ -228,14 +232,14 @@ def example_headers(operation: Operation) -> tuple[tuple[str, str], ...]:
 
 
 def example_request(operation: Operation) -> RequestSpec:
-    """The operation asked with example values: its path filled (:func:`example_path`), a JSON
-    or form-urlencoded body. SpecError for a multipart body (a scenario sends those). Not
+    """The operation asked with example values: its path filled (:func:`example_path`), a JSON,
+    form-urlencoded or multipart body (an upload: a small text file, :data:`UPLOAD`). Not
     checked: the values are the target's word."""
     headers = example_headers(operation)
     body = None
     kind = (operation.body_type or "").lower()
     if kind.startswith(MULTIPART):
-        raise SpecError(f"{operation.name} takes a multipart body: `loadtui scenario` writes it")
+        return _multipart_example(operation, headers)
     if kind.startswith(FORM):
         body = urlencode([(f.name, f.value) for f in operation.form]).encode()
     elif "json" in kind:
@@ -251,3 +255,20 @@ def example_request(operation: Operation) -> RequestSpec:
         headers=headers,
         body=body,
     )
+
+
+def _multipart_example(operation: Operation, headers: tuple[tuple[str, str], ...]) -> RequestSpec:
+    parts = (
+        Part(f.name, content=UPLOAD_CONTENT, filename=UPLOAD, content_type="text/plain")
+        if f.file
+        else Part(f.name, text=f.value)
+        for f in operation.form
+    )
+    spec = RequestSpec(
+        name=operation.name,
+        method=operation.method,
+        path=example_path(operation),
+        headers=headers,
+        multipart=request_spec.multipart(parts),
+    )
+    return request_spec.with_defaults(spec)  # its Content-Type, with the boundary

@@ -11,6 +11,7 @@ from loadtui.safe_text import shown
 from loadtui.targets.openapi import (
     FORM,
     MULTIPART,
+    UPLOAD,
     FormField,
     Operation,
     example_headers,
@@ -19,7 +20,6 @@ from loadtui.targets.openapi import (
 )
 from loadtui.targets.target import Target
 
-UPLOAD = "upload.txt"  # what a file field of a multipart body names, beside the scenario
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 

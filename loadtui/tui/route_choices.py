@@ -86,7 +86,7 @@ def from_openapi(target: Target, shape: RequestSpec | None, given: str | None) -
         notice = f"{why}: loading / (give --route PATH)"
         return TargetRoutes(fallback(shape, why), notice, target)
     skipped = len(listed) - len(choices)
-    note = f" ({skipped} left out: multipart bodies, or values the examples cannot fill)"
+    note = f" ({skipped} left out: values the examples cannot fill)"
     notice = f"←/→: the {len(choices)} operations of {found.where}{note if skipped else ''}"
     return TargetRoutes(choices, notice, root)
 
@@ -95,7 +95,7 @@ def _operation(
     target: Target, operation: Operation, shape: RequestSpec | None
 ) -> RouteChoice | None:
     """One operation as a choice, or None when its example values do not make a request that
-    can be sent (a multipart body, a control character in a value or header)."""
+    can be sent (a control character in a value or header, a form beyond the body's bound)."""
     from loadtui.targets.openapi import example_request
 
     try:

@@ -14,7 +14,6 @@ import pytest
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 
 from loadtui.engine.plan import LoadPlan
-from loadtui.engine.request_spec import SpecError
 from loadtui.run.rundoc import Summary
 from loadtui.run.spec import RunSpec
 from loadtui.targets import examples, openapi
@@ -196,9 +195,16 @@ def test_a_form_login_is_sent_as_a_form_with_its_required_fields():
     assert request.headers == (("Content-Type", "application/x-www-form-urlencoded"),)
 
 
-def test_a_multipart_body_is_the_scenarios_to_send():
-    with pytest.raises(SpecError, match="multipart"):
-        example_request(body_operation("multipart/form-data", UPLOAD_FORM))
+def test_a_multipart_body_is_sent_with_an_example_file_in_each_upload_field():
+    request = example_request(body_operation("multipart/form-data", UPLOAD_FORM))
+    form = request.multipart
+    assert form is not None and request.body is None
+    assert [(p.name, p.filename, p.content, p.text) for p in form.parts] == [
+        ("file", "upload.txt", openapi.UPLOAD_CONTENT, ""),
+        ("note", None, None, "string"),
+        ("old", "upload.txt", openapi.UPLOAD_CONTENT, ""),
+    ]
+    assert request.headers == (("Content-Type", f"multipart/form-data; boundary={form.boundary}"),)
 
 
 def test_the_scenario_writes_forms_and_multipart_as_tables():

@@ -35,7 +35,11 @@ from tests.helpers import loadtui, wait_for
 pytestmark = pytest.mark.e2e
 
 UUID = FORMATS["uuid"]
-OPERATIONS = ["GET     /api/v1/items/{item_id}", "POST    /api/v1/login/access-token"]
+OPERATIONS = [
+    "GET     /api/v1/items/{item_id}",
+    "POST    /api/v1/login/access-token",
+    "POST    /api/v1/files/",
+]
 
 
 def listed(stdout: str) -> list[str]:
@@ -52,7 +56,7 @@ def test_routes_lists_the_operations_under_one_prefix_from_the_root_or_the_prefi
     ):
         result = loadtui("routes", *argv)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines()[0] == f"# 2 operations, from {document}"
+        assert result.stdout.splitlines()[0] == f"# 3 operations, from {document}"
         assert listed(result.stdout) == OPERATIONS
         assert "path item_id: string (uuid), required" in result.stdout
         assert "body application/x-www-form-urlencoded: username, password, scope" in result.stdout
@@ -75,10 +79,12 @@ def scenario_of(template: str, tmp_path: Path) -> Path:
 
 
 def test_the_scenario_fills_a_uuid_and_a_date_and_writes_the_form_login(template, tmp_path):
-    items, login = tomllib.loads(scenario_of(template, tmp_path).read_text())["requests"]
+    written = tomllib.loads(scenario_of(template, tmp_path).read_text())["requests"]
+    items, login, upload = written
     assert items["path"] == f"/api/v1/items/{UUID}?day=2024-01-01"
     assert login["path"] == "/api/v1/login/access-token"
     assert login["form"] == {"username": "string", "password": "string", "scope": ""}
+    assert upload["multipart"] == {"file": "@upload.txt", "note": "string"}
 
 
 @pytest.mark.xdist_group("load")
@@ -86,6 +92,7 @@ def test_a_written_scenario_runs_as_the_app_accepts_it(template, tmp_path):
     """Needs the scenario loader's `form` key (issue 23 part 2): fails until it is merged."""
     before = template_counts(template)
     out = tmp_path / "run.json"
+    (tmp_path / "upload.txt").write_text("hello")  # the file the scenario says to put beside it
     result = loadtui(
         "run", "--scenario", scenario_of(template, tmp_path), "--target", template,
         "--users", "2", "--duration", "2", "--json", out,
@@ -96,12 +103,16 @@ def test_a_written_scenario_runs_as_the_app_accepts_it(template, tmp_path):
     by_name = {r.name: r for r in doc.requests}
     logins = by_name["POST /api/v1/login/access-token"]
     items = by_name["GET /api/v1/items/{item_id}"]
-    assert doc.summary.errors == 0 and logins.requests > 0 and items.requests > 0
+    uploads = by_name["POST /api/v1/files/"]
+    assert doc.summary.errors == 0 and min(logins.requests, items.requests, uploads.requests) > 0
     assert after["invalid"] == before["invalid"]
     counted_logins = after["logins"].get("string", 0) - before["logins"].get("string", 0)
     counted_items = after["items"].get(UUID, 0) - before["items"].get(UUID, 0)
+    key = "upload.txt:string:5"
+    counted_uploads = after["uploads"].get(key, 0) - before["uploads"].get(key, 0)
+    counted = counted_logins + counted_items + counted_uploads
     # the app may count a request still in flight at the end: one a user at most
-    assert 0 <= counted_logins + counted_items - doc.summary.requests <= 2
+    assert 0 <= counted - doc.summary.requests <= 2
 
 
 @pytest.mark.xdist_group("load")
@@ -125,7 +136,7 @@ def test_the_tui_asks_the_operations_of_the_document_openapi_names(template):
     )
     config = with_target_routes(options.tui_config(args))
     assert [choice.label for choice in config.routes] == [" ".join(o.split()) for o in OPERATIONS]
-    assert config.notice == f"←/→: the 2 operations of {template}/api/v1/openapi.json"
+    assert config.notice == f"←/→: the 3 operations of {template}/api/v1/openapi.json"
     assert config.target is not None and config.target.url == template  # paths from the root
 
 

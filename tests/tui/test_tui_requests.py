@@ -14,7 +14,7 @@ import pytest
 from loadtui.app import LoadtuiApp, with_target_routes
 from loadtui.cli import options
 from loadtui.cli.parser import build_parser
-from loadtui.targets import scenario
+from loadtui.targets import openapi, scenario
 from loadtui.targets.examples import FORMATS
 from loadtui.tui.widgets.pane import RoutePane
 from tests.apps import accepted, template_counts
@@ -113,12 +113,12 @@ async def test_a_target_without_openapi_falls_back_to_slash_saying_so_in_the_pan
 
 async def test_a_targets_operations_under_a_prefix_are_asked_once_prefixed(template, tmp_path):
     app = tui("--target", f"{template}/api/v1", "--users", "2", tmp_path=tmp_path)
-    assert app.config.notice == f"←/→: the 2 operations of {template}/api/v1/openapi.json"
+    assert app.config.notice == f"←/→: the 3 operations of {template}/api/v1/openapi.json"
     before = template_counts(template)
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.panes()[0]
         asked = []
-        for _ in range(2):
+        for _ in range(3):
             await until(pilot, lambda: requests_of(pane) >= 5)
             (request,) = pane.run.spec.requests()
             asked.append((request.path, request.body, pane.model.summary().errors))
@@ -129,8 +129,11 @@ async def test_a_targets_operations_under_a_prefix_are_asked_once_prefixed(templ
     assert asked == [
         (f"/api/v1/items/{UUID}?day=2024-01-01", None, 0),
         ("/api/v1/login/access-token", b"username=string&password=string&scope=", 0),
+        ("/api/v1/files/", None, 0),  # a multipart form: an example file and the note
     ]
     assert after["invalid"] == before["invalid"]
+    upload = f"upload.txt:string:{len(openapi.UPLOAD_CONTENT)}"
+    assert after["uploads"][upload] - before["uploads"].get(upload, 0) >= 5
     assert after["items"][UUID] - before["items"].get(UUID, 0) >= 5
     assert after["logins"]["string"] - before["logins"].get("string", 0) >= 5
 
