@@ -173,8 +173,9 @@ def scalar(name: str, value: object) -> str:
 
 
 def form_part(text: str, base: Path | None = None) -> Part:
-    """One ``-F`` as curl reads it: ``name=value`` or ``name=@file``, each optionally followed
-    by ``;type=...`` and (a file) ``;filename=...``."""
+    """One ``-F`` as curl reads it: ``name=value``, ``name=@file`` (an upload) or ``name=<file``
+    (a text field holding the file's content), each optionally followed by ``;type=...`` and (an
+    upload) ``;filename=...``."""
     name, equals, value = text.partition("=")
     if not equals or not name:
         raise SpecError(f"-F {text!r}: give it as name=value or name=@file")
@@ -188,11 +189,13 @@ def part(name: str, value: str, base: Path | None, what: str) -> Part:
     content, params = _form_params(value)
     for key, found in params.items():
         check_text(f"{what}: {key}", found)  # they go into the part's headers, as the name
-    if not content.startswith("@"):
+    if content[:1] not in ("@", "<"):
         return Part(name, text=content, content_type=params.get("type"))
     path = (base or Path()) / content[1:]
     if not content[1:]:
-        raise SpecError(f"{what}: no file after @")
+        raise SpecError(f"{what}: no file after {content[0]}")
+    if content[0] == "<":  # the file's content as the field's value, not an upload
+        return Part(name, content=_read(what, path), content_type=params.get("type"))
     guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return Part(
         name,

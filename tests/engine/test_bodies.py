@@ -109,8 +109,14 @@ def test_data_urlencode_pieces_follow_data_joined_with_ampersands_and_keep_templ
 def test_multipart_fields_and_files_with_a_boundary_the_mime_parser_reads(tmp_path):
     upload = tmp_path / "photo.png"
     upload.write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "note.txt").write_text("from a file")
     shape = Shape(
-        form=("note=hello there", f"file=@{upload}", f"raw=@{upload};type=x/y;filename=a.b")
+        form=(
+            "note=hello there",
+            f"file=@{upload}",
+            f"raw=@{upload};type=x/y;filename=a.b",
+            f"said=<{tmp_path / 'note.txt'}",  # curl's <: the file's content as a text field
+        )
     )
     spec = from_command_line("/upload", shape)
     headers, body = one(spec)
@@ -122,6 +128,7 @@ def test_multipart_fields_and_files_with_a_boundary_the_mime_parser_reads(tmp_pa
         ("note", None, "text/plain", b"hello there"),
         ("file", "photo.png", "image/png", upload.read_bytes()),
         ("raw", "a.b", "x/y", upload.read_bytes()),
+        ("said", None, "text/plain", b"from a file"),
     ]
     assert spec.method == "POST"
     other = from_command_line("/upload", shape)
@@ -197,6 +204,8 @@ def test_multipart_text_may_hold_line_breaks_but_its_part_headers_may_not():
         (Shape(form=("=x",)), "give it as name=value or name=@file"),
         (Shape(form=("f=@/no/such/file",)), "cannot read /no/such/file"),
         (Shape(form=("f=@",)), "no file after @"),
+        (Shape(form=("f=<",)), "no file after <"),
+        (Shape(form=("f=</no/such/file",)), "cannot read /no/such/file"),
         (Shape(form=("a=1",), data="b=2"), "-F sends a multipart form: leave out -d"),
         (Shape(form=("a=1",), data_urlencode=("b=2",)), "leave out -d and --data-urlencode"),
         (Shape(data_urlencode=("@/no/such/file",)), "--data-urlencode @/no/such/file: cannot"),
