@@ -36,12 +36,13 @@ def busy_run(seconds: list[ThreadsSecond]) -> list[ThreadsSecond]:
 
 def lag_judge(seconds: list[ThreadsSecond], started_epoch: float) -> Callable[[StallWindow], bool]:
     """Whether a stall is the lag of a saturated loop: short, within the saturated spell, and
-    named after a function that kept the loop busy in it. Short, not counting the time its
-    thread waited for a CPU: on a busy machine a saturated loop's lag stretches with the wait."""
+    named after a function that kept the loop busy on CPU in it (a loop held in ``time.sleep``
+    is blocked, however short each sleep). Short, not counting the time its thread waited for a
+    CPU: on a busy machine a saturated loop's lag stretches with the wait."""
     busy = busy_run(seconds)
     if len(busy) < LOOP_SATURATED_MIN_SECONDS:
         return lambda _window: False
-    names = {share.holder.function for share in holders.shares(busy, "loop")}
+    names = {share.holder.function for share in holders.shares(busy, "loop") if share.on_cpu}
     first, last = busy[0].t - 1.0, busy[-1].t
 
     def lag(window: StallWindow) -> bool:

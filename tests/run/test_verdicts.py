@@ -453,10 +453,10 @@ def test_littles_law_is_quoted_when_the_gauges_agree():
     assert "Answers stay fast" in verdict.message
 
 
-def saturated_loop(stalls: list[Stall]) -> RunModel:
+def saturated_loop(stalls: list[Stall], on_cpu: float = 1.0) -> RunModel:
     """Ten seconds whose loop ran render_report 95 % of each second, with ``stalls``."""
     found = model(10, stalls=stalls)
-    busy = Holder("render_report", "app.py:9", "time.perf_counter", 0.95, 1.0)
+    busy = Holder("render_report", "app.py:9", "time.perf_counter", 0.95, on_cpu)
     epoch = int(EPOCH)
     found.add_threads([ThreadsLook(epoch + s, 1, 0.95, loop=(busy,)) for s in range(10)])
     return found
@@ -478,6 +478,15 @@ def test_a_saturated_loops_late_heartbeats_are_not_counted_as_stalls():
     assert [s.duration_s for s in doc.server.blocking_stalls] == [0.6]
     assert tables.stall_cell(doc) == "1 (0.6s)"
     assert gate.observed(doc, gate.parse_threshold("stalls<2")) == 1.0
+
+
+def test_short_stalls_of_a_loop_held_in_sleeps_are_blocking_stalls_not_lag():
+    # an async def route calling time.sleep: the loop "runs code" all the time, off CPU (seen in
+    # CI on the demo's route 4: a 0.21 s stall in a spell of sleeps was taken for lag)
+    sleeps = [stall(s + 0.5, 0.2, "render_report") for s in (2, 4, 6)]
+    doc = document.build(saturated_loop(sleeps, on_cpu=0.003))
+    assert [s.saturation_lag for s in doc.server.stalls] == [False, False, False]
+    assert tables.stall_cell(doc) == "3 (0.2s)"
 
 
 def test_no_banner_for_a_young_stall_while_the_loop_is_saturated():
