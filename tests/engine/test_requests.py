@@ -27,10 +27,11 @@ from loadtui.engine.messages import (
 from loadtui.engine.plan import LoadPlan
 from loadtui.run import runfile
 from tests.apps import accepted
-from tests.helpers import LOAD, loadtui
+from tests.helpers import loadtui
 from tests.servers import RawServer
 
-pytestmark = [pytest.mark.e2e, LOAD]
+# counts read from loadtui and from the app, no timing: beside the serial load group
+pytestmark = [pytest.mark.e2e]
 
 
 def test_a_post_with_a_body_behind_a_bearer_token_counts_as_the_app_does(shop, tmp_path):
