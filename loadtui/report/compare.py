@@ -15,7 +15,8 @@ from statistics import NormalDist
 
 from loadtui.report.compare_boot import FIGURES, Boot
 
-CONFIDENCE = 0.99
+CONFIDENCE = 0.995
+SPREAD_AT = 0.10  # the replicates' spread is read at this percentile and its mirror
 MIN_UNITS = 3  # seconds each run needs for an interval
 FLOOR_PCT = 3.0
 FLOOR_MS = 0.5
@@ -90,17 +91,31 @@ def _student(tail: float, freedom: int) -> float:
 
 
 def interval(base: Boot, new: Boot, figure: str) -> tuple[float, float] | None:
-    """The percentile interval of the replicates' differences (pairs in order), widened for
-    few seconds; None with fewer than MIN_UNITS seconds in either run."""
+    """The interval of the change: the replicates' differences (pairs in order) read at their
+    10th and 90th percentiles (steady even with few replicates, unlike their extreme tails),
+    scaled to CONFIDENCE as for a normal spread (each side on its own: a skew is kept), widened
+    for few seconds, never narrower than for independent requests, and placed around the runs'
+    own change. None with fewer than MIN_UNITS
+    seconds in either run, or no change to place it around."""
+    before, after = base.point.get(figure), new.point.get(figure)
     pairs = zip(base.replicates[figure], new.replicates[figure], strict=False)
     differences = sorted(b - a for a, b in pairs)
     units = min(base.units, new.units)
-    if not differences or units < MIN_UNITS:
+    if before is None or after is None or not differences or units < MIN_UNITS:
         return None
-    tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = _quantile(differences, tail), _quantile(differences, 1.0 - tail)
-    centre, factor = _quantile(differences, 0.5), widening(units)
-    return centre + (low - centre) * factor, centre + (high - centre) * factor
+    normal = NormalDist()
+    scale = normal.inv_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0) / normal.inv_cdf(1.0 - SPREAD_AT)
+    low, high = _quantile(differences, SPREAD_AT), _quantile(differences, 1.0 - SPREAD_AT)
+    # the replicates read percentiles between buckets, the runs' figures at a bucket's top:
+    # the spread is the replicates', its centre the runs' own change
+    centre, factor, delta = _quantile(differences, 0.5), widening(units) * scale, after - before
+    # a bootstrap's spread of a percentile is erratic (it hangs on a few order statistics):
+    # never narrower than independent requests' would be
+    least = normal.inv_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0) * math.hypot(
+        base.floor_se.get(figure, 0.0), new.floor_se.get(figure, 0.0)
+    )
+    below, above = max((centre - low) * factor, least), max((high - centre) * factor, least)
+    return delta - below, delta + above
 
 
 def below_floor(figure: str, base: float, delta: float) -> bool:

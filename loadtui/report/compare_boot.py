@@ -23,7 +23,7 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import mul
 
@@ -53,6 +53,8 @@ class Boot:
     point: dict[str, float | None]
     replicates: dict[str, list[float]]
     units: int  # the blocks resampled (seconds, in a run of up to MAX_BLOCKS seconds)
+    # each percentile's standard error were the requests independent: the least it can be
+    floor_se: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
             grids = [_grid(whole, p) for p in PERCENTILES.values()]
         else:
             grids = [_Grid([0], [0.0]) for _ in PERCENTILES]
+        floor = {name: _order_se(whole, p) for name, p in PERCENTILES.items()}
     finally:
         hdr.release(whole)
     timeline, packer = doc.timeline, _Packer(grids)
@@ -239,7 +242,20 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
         ]
     finally:
         packer.block.release()
-    return Boot(point(doc), _replicates(blocks, grids, seed, replicates), len(blocks))
+    return Boot(point(doc), _replicates(blocks, grids, seed, replicates), len(blocks), floor)
+
+
+def _order_se(whole: HdrHistogram, percentile: float) -> float:
+    """A percentile's standard error (ms) from the order statistics of independent requests:
+    half the span between the percentiles one binomial standard deviation either side."""
+    count = whole.total_count
+    if count == 0:
+        return 0.0
+    share = percentile / 100.0
+    step = 100.0 * math.sqrt(share * (1.0 - share) / count)
+    low = whole.get_value_at_percentile(max(0.0, percentile - step))
+    high = whole.get_value_at_percentile(min(100.0, percentile + step))
+    return (high - low) / 2e3
 
 
 def block_length(seconds: int) -> int:

@@ -12,7 +12,7 @@ from loadtui.safe_text import shown
 
 COLOURS = {"slower": "\x1b[31m", "faster": "\x1b[32m"}
 RESET = "\x1b[0m"
-HEADER = ("figure", "base", "new", "change", f"{CONFIDENCE:.0%} interval", "")
+HEADER = ("figure", "base", "new", "change", f"{CONFIDENCE:.1%} interval", "")
 
 
 @dataclass(frozen=True)
