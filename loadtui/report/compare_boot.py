@@ -36,7 +36,7 @@ from loadtui.run.rundoc import RunDocument, TimelineEntry
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
 FIGURES = ("rps", "p50", "p90", "p99", "mean", "errors")
-REPLICATES = 1000
+REPLICATES = 500  # the spread is read at the 10th and 90th percentiles: 50 replicates beyond each
 CANDIDATES = 64  # latencies per percentile at which each second's cumulative count is kept
 SPAN = 4.0  # ... from the run's own percentile / SPAN to * SPAN
 MAX_BLOCKS = 200  # a longer run is resampled in blocks of consecutive seconds
@@ -63,8 +63,24 @@ class _Grid:
     values_ms: list[float]  # the highest latency each bucket holds
 
 
-def _grid(whole: HdrHistogram, percentile: float) -> _Grid:
-    centre = whole.get_value_at_percentile(percentile)
+class _Percentiles:
+    """A histogram's percentiles as hdrh reads them, from one pass over its buckets (hdrh's
+    get_value_at_percentile walks them in Python on every call)."""
+
+    def __init__(self, histogram: HdrHistogram) -> None:
+        self.histogram = histogram
+        recorded = hdr.recorded(histogram)
+        self.values = [value for value, _ in recorded]
+        self.cumulative = list(accumulate(count for _, count in recorded))
+
+    def at(self, percentile: float) -> int:
+        target = max(1, int(percentile / 100.0 * self.histogram.total_count + 0.5))
+        index = min(bisect_left(self.cumulative, target), len(self.values) - 1)
+        return self.histogram.get_highest_equivalent_value(self.values[index])
+
+
+def _grid(percentiles: _Percentiles, percentile: float) -> _Grid:
+    centre, whole = percentiles.at(percentile), percentiles.histogram
     step = SPAN ** (2.0 / (CANDIDATES - 1))
     found: dict[int, float] = {}
     for j in range(CANDIDATES):
@@ -224,15 +240,16 @@ def point(doc: RunDocument) -> dict[str, float | None]:
 
 def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot:
     """The run's figures and ``replicates`` replicates of each, the same for the same seed."""
-    whole = hdr.decode(doc.histogram.data)
+    histogram = hdr.decode(doc.histogram.data)
     try:
-        if whole.total_count:
+        grids = [_Grid([0], [0.0]) for _ in PERCENTILES]
+        floor: dict[str, float] = {}
+        if histogram.total_count:
+            whole = _Percentiles(histogram)
             grids = [_grid(whole, p) for p in PERCENTILES.values()]
-        else:
-            grids = [_Grid([0], [0.0]) for _ in PERCENTILES]
-        floor = {name: _order_se(whole, p) for name, p in PERCENTILES.items()}
+            floor = {name: _order_se(whole, p) for name, p in PERCENTILES.items()}
     finally:
-        hdr.release(whole)
+        hdr.release(histogram)
     timeline, packer = doc.timeline, _Packer(grids)
     length = block_length(len(timeline))
     try:
@@ -245,16 +262,13 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
     return Boot(point(doc), _replicates(blocks, grids, seed, replicates), len(blocks), floor)
 
 
-def _order_se(whole: HdrHistogram, percentile: float) -> float:
+def _order_se(whole: _Percentiles, percentile: float) -> float:
     """A percentile's standard error (ms) from the order statistics of independent requests:
     half the span between the percentiles one binomial standard deviation either side."""
-    count = whole.total_count
-    if count == 0:
-        return 0.0
     share = percentile / 100.0
-    step = 100.0 * math.sqrt(share * (1.0 - share) / count)
-    low = whole.get_value_at_percentile(max(0.0, percentile - step))
-    high = whole.get_value_at_percentile(min(100.0, percentile + step))
+    step = 100.0 * math.sqrt(share * (1.0 - share) / whole.histogram.total_count)
+    low = whole.at(max(0.0, percentile - step))
+    high = whole.at(min(100.0, percentile + step))
     return (high - low) / 2e3
 
 

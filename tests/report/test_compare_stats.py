@@ -14,7 +14,7 @@ from loadtui.run.rundoc import RunDocument
 from tests import synthetic
 
 TRIALS = 200
-REPLICATES = 200  # per run in these trials (the command makes 1,000)
+REPLICATES = 200  # per run in these trials (the command makes 500)
 
 
 def run_document(
