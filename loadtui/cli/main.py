@@ -126,6 +126,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from loadtui.report.compare_command import compare_command
+    from loadtui.run.runfile import RunFileError
+
+    try:
+        return compare_command(args)
+    except RunFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _cmd_routes(args: argparse.Namespace) -> int:
     from loadtui.cli.routes import print_operations, print_variants
 
@@ -148,6 +158,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run,
     "matrix": _cmd_matrix,
     "report": _cmd_report,
+    "compare": _cmd_compare,
     "server": _cmd_server,
     "routes": _cmd_routes,
     "scenario": _cmd_scenario,

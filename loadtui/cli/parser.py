@@ -354,6 +354,32 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="did it get slower: two runs (or directories of runs) with confidence intervals",
+    )
+    p.add_argument("base", type=Path, metavar="BASE", help="the run file (or directory) before")
+    p.add_argument("new", type=Path, metavar="NEW", help="the run file (or directory) after")
+    p.add_argument(
+        "--fail-if",
+        action="append",
+        metavar="COND",
+        help="exit 3 when it holds beyond noise: 'p99 slower by 10%%' (p50, p90, p99, mean; "
+        "%% or ms), 'rps slower by 5%%', 'errors above 1%%'; may be repeated",
+    )
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="write Markdown (- for stdout)")
+    p.add_argument("--html", type=Path, metavar="OUT", help="write a self-contained HTML page")
+    p.add_argument(
+        "--allow-different-load",
+        action="store_true",
+        help="compare runs whose loads differ (the difference is printed first)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="the bootstrap's seed (default 0: reproducible)"
+    )
+
+
 def _add_routes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "routes",
@@ -377,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loadtui",
         usage="%(prog)s [TUI OPTIONS]            open the TUI (no command)\n"
-        "       %(prog)s COMMAND [OPTIONS] ...   run, matrix, report, server or routes",
+        "       %(prog)s COMMAND [OPTIONS] ...   run, matrix, report, compare, server or routes",
         description="Load-test FastAPI route variants and watch the event loop, thread pool "
         "and background tasks live. With no command, loadtui opens the TUI: two panes on the "
         "demo's routes 5 and 4, --route panes on --target or its OpenAPI operations, or a "
@@ -395,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_matrix(sub)
     _add_report(sub)
+    _add_compare(sub)
     _add_server(sub)
     _add_routes(sub)
     _add_scenario(sub)

@@ -214,15 +214,20 @@ def _run_charts(doc: RunDocument) -> list[str]:
 
 
 def _spectrum(runs: Sequence[Run]) -> str:
+    return spectrum_section([(run.label, run.doc) for run in runs])
+
+
+def spectrum_section(labelled: Sequence[tuple[str, RunDocument]]) -> str:
+    """The runs' percentile spectra overlaid, each line named by its label."""
     palette = svg.PALETTE
     series = [
         svg.Series(
-            run.label,
-            spectrum(hdr.decode(run.doc.histogram.data)),
+            label,
+            spectrum(hdr.decode(doc.histogram.data)),
             palette[i % len(palette)],
             dash="5 3" if i >= len(palette) else None,
         )
-        for i, run in enumerate(runs)
+        for i, (label, doc) in enumerate(labelled)
     ]
     ticks = [(n, f"{percentile_of_nines(n):g}%") for n in range(NINES + 1)]
     x_axis = svg.Axis("percentile (log scale of 1/(1-p))", 0.0, float(NINES), ticks)
