@@ -1,0 +1,155 @@
+"""A run's figures as Prometheus shows them (``loadtui.run.exporter``): counters and histogram
+buckets added up from the engines' interval snapshots as the run model receives them, and the
+newest second's gauges. Each snapshot's histograms are decoded once, when it arrives (about once
+a second an engine); what a scrape reads is plain numbers, published whole."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from loadtui.engine import hdr
+from loadtui.engine.messages import IntervalSnapshot
+
+# Prometheus histogram bounds (seconds) for latency and the first byte: from a millisecond to a
+# minute, as k6's and most exporters' defaults run; slower requests count in +Inf only.
+BOUNDS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+_BOUNDS_US = tuple(round(bound * 1e6) for bound in BOUNDS_S)
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """A Prometheus histogram: ``counts[i]`` values at or below ``BOUNDS_S[i]`` (cumulative;
+    the last one beyond them is +Inf, the count), and their sum in seconds."""
+
+    counts: tuple[int, ...] = (0,) * (len(BOUNDS_S) + 1)
+    sum_s: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return self.counts[-1]
+
+    def plus(self, encoded: str | None) -> Buckets:
+        """These buckets with an HDR histogram's values added. A value counts at or below a
+        bound when its HDR bucket begins there (HDR keeps 3 significant figures: 0.1 %)."""
+        if encoded is None:
+            return self
+        added = [0] * len(self.counts)
+        total_us = 0
+        histogram = hdr.decode(encoded)
+        try:
+            highest = histogram.get_highest_equivalent_value
+            for value, n in hdr.recorded(histogram):
+                added[bisect_left(_BOUNDS_US, value)] += n
+                total_us += (value + (highest(value) - value + 1) // 2) * n
+        finally:
+            hdr.release(histogram)
+        running, counts = 0, []
+        for before, extra in zip(self.counts, added, strict=True):
+            running += extra
+            counts.append(before + running)
+        return Buckets(tuple(counts), self.sum_s + total_us / 1e6)
+
+
+@dataclass(frozen=True)
+class NameFigures:
+    """One request name (a scenario's, or the one route) over the run so far."""
+
+    requests: int = 0
+    errors: MappingProxyType[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    latency: Buckets = Buckets()
+    first_byte: Buckets = Buckets()
+
+
+@dataclass(frozen=True)
+class EngineGauges:
+    """One engine's newest second."""
+
+    users: int
+    in_flight: int
+    rps: float
+    cpu_percent: float
+    loop_lag_ms: float
+
+
+def _name_plus(
+    figures: NameFigures,
+    requests: int,
+    errors: dict[str, int],
+    latency: str,
+    first_byte: str | None,
+) -> NameFigures:
+    counted = Counter(figures.errors)
+    counted.update(errors)
+    return NameFigures(
+        requests=figures.requests + requests,
+        errors=MappingProxyType(dict(counted)),
+        latency=figures.latency.plus(latency),
+        first_byte=figures.first_byte.plus(first_byte),
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one run's series show, at one moment (never changed: a new one replaces it)."""
+
+    by_name: MappingProxyType[str, NameFigures] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    engines: MappingProxyType[int, EngineGauges] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    elapsed_s: float = 0.0
+
+    def plus(self, snap: IntervalSnapshot, engine: int, route: str, t0: float) -> Figures:
+        """These figures with engine ``engine``'s snapshot added; a single request's figures
+        are named ``route``, a scenario's by their names."""
+        by_name = dict(self.by_name)
+        if snap.by_name:
+            for name, part in snap.by_name.items():
+                by_name[name] = _name_plus(
+                    by_name.get(name, NameFigures()),
+                    part.requests,
+                    part.errors,
+                    part.latency_hdr,
+                    part.first_byte_hdr,
+                )
+        else:
+            by_name[route] = _name_plus(
+                by_name.get(route, NameFigures()),
+                snap.requests,
+                snap.errors,
+                snap.latency_hdr,
+                snap.first_byte_hdr,
+            )
+        engines = dict(self.engines)
+        engines[engine] = EngineGauges(
+            users=snap.users,
+            in_flight=snap.in_flight,
+            rps=snap.requests / snap.seconds,
+            cpu_percent=snap.cpu_percent,
+            loop_lag_ms=snap.loop_lag_ms,
+        )
+        return Figures(
+            MappingProxyType(by_name),
+            MappingProxyType(engines),
+            max(self.elapsed_s, snap.ended_mono - t0),
+        )
