@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_wsgi_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -82,9 +84,14 @@ class LiveMetrics:
         port cannot be had."""
         live = cls(linger_s)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_RunsCollector(live))
-        live._server, _thread = start_wsgi_server(port, addr=HOST, registry=registry)
-        live.port = live._server.server_port
+        collector = _RunsCollector(live)
+        registry.register(collector)
+        app = _Told(make_wsgi_app(registry), collector)
+        live._server = server = make_server(HOST, port, app, _Server, handler_class=_Quiet)
+        live.port = server.server_port
+        threading.Thread(
+            target=server.serve_forever, name="loadtui-prometheus", daemon=True
+        ).start()
         return live
 
     @property
@@ -142,17 +149,56 @@ class LiveMetrics:
             self._scraped.notify_all()
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """No line on stderr for each scrape."""
+
+
 class _RunsCollector(Collector):
+    """Every watched run's figures; which final ones each scrape read, by the thread serving it
+    (told to the exporter once the answer is sent: the command may then leave)."""
+
     def __init__(self, live: LiveMetrics) -> None:
         self.live = live
+        self.finals = threading.local()
 
     def collect(self) -> Iterator[Metric]:
         served = self.live.scrape()
         families = _Families()
         for watched, figures, done in served:
             families.add(watched.model, figures, done)
+        self.finals.read = [watched for watched, _figures, done in served if done]
         yield from families.all()
-        self.live.scraped([watched for watched, _figures, done in served if done])
+
+    def sent(self) -> None:
+        self.live.scraped(getattr(self.finals, "read", []))
+        self.finals.read = []
+
+
+class _Told:
+    """prometheus_client's WSGI app, telling the collector when its answer has been sent."""
+
+    def __init__(self, app: Callable, collector: _RunsCollector) -> None:
+        self.app = app
+        self.collector = collector
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return _Body(self.app(environ, start_response), self.collector.sent)
+
+
+class _Body(list):
+    """A response body (a list, so that its length is sent); the server closes it once sent."""
+
+    def __init__(self, parts: Iterable[bytes], on_sent: Callable[[], None]) -> None:
+        super().__init__(parts)
+        self.on_sent = on_sent
+
+    def close(self) -> None:
+        self.on_sent()
 
 
 def _name(metric: str) -> str:
