@@ -1,0 +1,134 @@
+"""What serving live metrics (``--prometheus-port``) costs the generator: the engine's CPU per
+request with and without the option, the endpoint scraped every second, in alternating pairs
+against the same nginx (a static 200, pinned to core 0), loadtui pinned to core 1, 50
+connections, no think time; a plain GET, and a mix of three named requests (a histogram pair
+per name to keep). Also the whole tree's CPU per request (the exporter runs in loadtui's own
+process, beside the run model, not in the engine).
+
+    make bench-setup && flock /tmp/loadtui-bench.lock .venv/bin/python -m benchmarks.prometheus_cost
+
+Issue 24's bound: serving costs the generator at most 2 % CPU per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks._common import (
+    engine_measured_cpu_s,
+    nginx_server,
+    pinned,
+    sample_tree,
+    wait_measured,
+)
+
+CONNECTIONS = 50
+SERVER_CORE, GENERATOR_CORE = 0, 1
+SCRAPE_EVERY_S = 1.0
+SCENARIO = """
+[[requests]]
+name = "list"
+path = "/orders"
+weight = 3
+
+[[requests]]
+name = "one"
+path = "/orders/1"
+weight = 2
+
+[[requests]]
+name = "two"
+path = "/orders/2"
+weight = 1
+"""
+
+
+def _scrape_every_second(url: str, done: threading.Event, count: list[int]) -> None:
+    with httpx.Client(timeout=5) as client:
+        while not done.wait(SCRAPE_EVERY_S):
+            try:
+                client.get(url).raise_for_status()
+                count[0] += 1
+            except httpx.HTTPError:
+                return  # the command has left
+
+
+def run(request: list[str], url: str, seconds: int, served: bool) -> tuple[float, float, int]:
+    """One busy run: (engine CPU µs a request, whole tree's CPU µs a request, scrapes)."""
+    out = Path(tempfile.mkdtemp()) / "run.json"
+    command = [sys.executable, "-m", "loadtui", "run", *request, "--target", url]
+    command += ["--users", str(CONNECTIONS), "--spawn-rate", "1000", "--think-min", "0"]
+    command += ["--think-max", "0", "--duration", str(seconds), "--json", str(out)]
+    command += ["--prometheus-port", "0"] if served else []
+    proc = subprocess.Popen(
+        pinned(command, GENERATOR_CORE),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if served else subprocess.DEVNULL,
+        text=True,
+    )
+    done, scrapes = threading.Event(), [0]
+    if served:
+        said = proc.stderr.readline()
+        scraper = threading.Thread(
+            target=_scrape_every_second, args=(said.split(" at ", 1)[1].strip(), done, scrapes)
+        )
+        scraper.start()
+    seen: dict[int, tuple[str, float]] = {}
+    finished = wait_measured(proc, lambda: sample_tree(proc.pid, seen))
+    done.set()
+    doc = json.loads(out.read_text())
+    summary = doc["summary"]
+    if summary["errors"]:
+        raise RuntimeError(f"loadtui counted errors: {summary['errors_by_kind']}")
+    requests = summary["requests"]
+    engine_us = engine_measured_cpu_s(doc) / requests * 1e6
+    return engine_us, finished.cpu_s / requests * 1e6, scrapes[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    scenario = Path(tempfile.mkdtemp()) / "mix.toml"
+    scenario.write_text(SCENARIO)
+    workloads = {"GET": ["/orders"], "mix of three": ["--scenario", str(scenario)]}
+    print(
+        f"{CONNECTIONS} connections, no think time, {args.seconds} s a run, nginx on core "
+        f"{SERVER_CORE}, loadtui on core {GENERATOR_CORE}; {args.rounds} alternating pairs, "
+        f"scraped every {SCRAPE_EVERY_S:g} s with the option. Started {time.strftime('%H:%M')}."
+    )
+    with nginx_server(core=SERVER_CORE) as (url, _pid):
+        for label, request in workloads.items():
+            found: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
+            for turn in range(args.rounds):
+                for served in (False, True) if turn % 2 == 0 else (True, False):
+                    found[served].append(run(request, url, args.seconds, served))
+            off = statistics.median(e for e, _t, _s in found[False])
+            on = statistics.median(e for e, _t, _s in found[True])
+            tree_off = statistics.median(t for _e, t, _s in found[False])
+            tree_on = statistics.median(t for _e, t, _s in found[True])
+            scrapes = min(s for _e, _t, s in found[True])
+            print(
+                f"{label}: engine {off:.2f} -> {on:.2f} µs a request ({on / off - 1:+.1%}); "
+                f"whole tree {tree_off:.2f} -> {tree_on:.2f} ({tree_on / tree_off - 1:+.1%}); "
+                f"at least {scrapes} scrapes a served run. Pairs (engine off/on): "
+                + ", ".join(
+                    f"{a[0]:.2f}/{b[0]:.2f}" for a, b in zip(found[False], found[True], strict=True)
+                )
+            )
+    print(f"Ended {time.strftime('%H:%M')}.")
+
+
+if __name__ == "__main__":
+    main()
