@@ -31,26 +31,11 @@ from benchmarks._common import (
     sample_tree,
     wait_measured,
 )
+from benchmarks.request_cost import SCENARIO  # the same three named GETs
 
 CONNECTIONS = 50
 SERVER_CORE, GENERATOR_CORE = 0, 1
 SCRAPE_EVERY_S = 1.0
-SCENARIO = """
-[[requests]]
-name = "list"
-path = "/orders"
-weight = 3
-
-[[requests]]
-name = "one"
-path = "/orders/1"
-weight = 2
-
-[[requests]]
-name = "two"
-path = "/orders/2"
-weight = 1
-"""
 
 
 def _scrape_every_second(url: str, done: threading.Event, count: list[int]) -> None:

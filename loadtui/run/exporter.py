@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -201,125 +202,108 @@ class _Body(list):
         self.on_sent()
 
 
-def _name(metric: str) -> str:
-    return f"{PREFIX}_{metric}"
+_RUN, _NAME, _ENGINE = ("run_id",), ("run_id", "name"), ("run_id", "engine")
+# key: (family, metric name after the prefix, help, labels); in the order they are served
+_SERVED: dict[str, tuple[type[Metric], str, str, tuple[str, ...]]] = {
+    "info": (
+        InfoMetricFamily, "run", "One a run: its route, target, mode and loadtui's version.", _RUN
+    ),
+    "requests": (
+        CounterMetricFamily, "requests", "Requests completed, failed ones included.", _NAME
+    ),
+    "errors": (
+        CounterMetricFamily, "errors", "Failed requests by kind (refused, timeout, http_500, ...).",
+        (*_NAME, "kind"),
+    ),
+    "latency": (
+        HistogramMetricFamily, "request_duration_seconds",
+        "Latency, send to last byte (open loop: from the intended send time).", _NAME,
+    ),
+    "first_byte": (
+        HistogramMetricFamily, "time_to_first_byte_seconds",
+        "From the request's start, as latency counts it, to the response's first byte.", _NAME,
+    ),
+    "users": (
+        GaugeMetricFamily, "users", "Users running (open loop: connections busy), newest second.",
+        _RUN,
+    ),
+    "in_flight": (
+        GaugeMetricFamily, "in_flight_requests", "Requests sent and not answered yet.", _RUN
+    ),
+    "intended": (
+        GaugeMetricFamily, "intended_rps", "Open loop: the requests per second the run asks for.",
+        _RUN,
+    ),
+    "achieved": (
+        GaugeMetricFamily, "achieved_rps", "Requests completed per second, newest second.", _RUN
+    ),
+    "cpu": (
+        GaugeMetricFamily, "engine_cpu_percent", "An engine process's CPU, % of one core.",
+        _ENGINE,
+    ),
+    "lag": (
+        GaugeMetricFamily, "engine_loop_lag_seconds",
+        "An engine's own event-loop lag, worst in its newest second.", _ENGINE,
+    ),
+    "elapsed": (GaugeMetricFamily, "run_elapsed_seconds", "Seconds of load so far.", _RUN),
+    "started": (
+        GaugeMetricFamily, "run_start_time_seconds", "When the load began (Unix time).", _RUN
+    ),
+    "done": (
+        GaugeMetricFamily, "run_done", "1 once the run's load has ended: its figures are final.",
+        _RUN,
+    ),
+}  # fmt: skip
 
 
 class _Families:
     """Every run's samples, one family a metric name (the format allows no second)."""
 
     def __init__(self) -> None:
-        run, name = ["run_id"], ["run_id", "name"]
-        engine = ["run_id", "engine"]
-        self.info = InfoMetricFamily(
-            _name("run"),
-            "One a run: its route, target, mode and loadtui's version.",
-            labels=run,
-        )
-        self.requests = CounterMetricFamily(
-            _name("requests"), "Requests completed, failed ones included.", labels=name
-        )
-        self.errors = CounterMetricFamily(
-            _name("errors"),
-            "Failed requests by kind (refused, timeout, http_500, ...).",
-            labels=[*name, "kind"],
-        )
-        self.latency = HistogramMetricFamily(
-            _name("request_duration_seconds"),
-            "Latency, send to last byte (open loop: from the intended send time).",
-            labels=name,
-        )
-        self.first_byte = HistogramMetricFamily(
-            _name("time_to_first_byte_seconds"),
-            "From the request's start, as latency counts it, to the response's first byte.",
-            labels=name,
-        )
-        self.users = GaugeMetricFamily(
-            _name("users"),
-            "Users running (open loop: connections busy), newest second.",
-            labels=run,
-        )
-        self.in_flight = GaugeMetricFamily(
-            _name("in_flight_requests"), "Requests sent and not answered yet.", labels=run
-        )
-        self.intended = GaugeMetricFamily(
-            _name("intended_rps"),
-            "Open loop: the requests per second the run asks for.",
-            labels=run,
-        )
-        self.achieved = GaugeMetricFamily(
-            _name("achieved_rps"), "Requests completed per second, newest second.", labels=run
-        )
-        self.cpu = GaugeMetricFamily(
-            _name("engine_cpu_percent"), "An engine process's CPU, % of one core.", labels=engine
-        )
-        self.lag = GaugeMetricFamily(
-            _name("engine_loop_lag_seconds"),
-            "An engine's own event-loop lag, worst in its newest second.",
-            labels=engine,
-        )
-        self.elapsed = GaugeMetricFamily(
-            _name("run_elapsed_seconds"), "Seconds of load so far.", labels=run
-        )
-        self.started = GaugeMetricFamily(
-            _name("run_start_time_seconds"), "When the load began (Unix time).", labels=run
-        )
-        self.done = GaugeMetricFamily(
-            _name("run_done"),
-            "1 once the run's load has ended: its figures are final.",
-            labels=run,
-        )
+        # Any: each family's add_metric takes its own kind of value
+        self.served: dict[str, Any] = {
+            key: family(f"{PREFIX}_{metric}", doc, labels=list(labels))
+            for key, (family, metric, doc, labels) in _SERVED.items()
+        }
 
     def add(self, model: RunModel, figures: Figures, done: bool) -> None:
-        run = [model.run_id]
-        self.info.add_metric(
-            run,
-            {
-                "route": model.variant_key or model.target.route,
-                "target": model.target.url,
-                "mode": model.plan.mode,
-                "version": __version__,
-            },
-        )
+        served, run = self.served, [model.run_id]
+        info = {
+            "route": model.variant_key or model.target.route,
+            "target": model.target.url,
+            "mode": model.plan.mode,
+            "version": __version__,
+        }
+        served["info"].add_metric(run, info)
         for name, totals in figures.by_name.items():
-            self.requests.add_metric([*run, name], totals.requests)
+            served["requests"].add_metric([*run, name], totals.requests)
             for kind, count in sorted(totals.errors.items()):
-                self.errors.add_metric([*run, name, kind], count)
-            _histogram(self.latency, [*run, name], totals.latency)
+                served["errors"].add_metric([*run, name, kind], count)
+            _histogram(served["latency"], [*run, name], totals.latency)
             if totals.first_byte.count:
-                _histogram(self.first_byte, [*run, name], totals.first_byte)
+                _histogram(served["first_byte"], [*run, name], totals.first_byte)
         engines = figures.engines.values()
-        self.users.add_metric(run, sum(e.users for e in engines))
-        self.in_flight.add_metric(run, sum(e.in_flight for e in engines))
-        self.achieved.add_metric(run, sum(e.rps for e in engines))
-        if model.plan.rate is not None:
-            self.intended.add_metric(run, model.plan.rate)
-        for index, gauges in sorted(figures.engines.items()):
-            self.cpu.add_metric([*run, str(index)], gauges.cpu_percent)
-            self.lag.add_metric([*run, str(index)], gauges.loop_lag_ms / 1000.0)
-        self.elapsed.add_metric(run, figures.elapsed_s)
-        if model.started_epoch is not None:
-            self.started.add_metric(run, model.started_epoch)
-        self.done.add_metric(run, 1.0 if done else 0.0)
+        gauges = {
+            "users": sum(e.users for e in engines),
+            "in_flight": sum(e.in_flight for e in engines),
+            "achieved": sum(e.rps for e in engines),
+            "intended": model.plan.rate,
+            "elapsed": figures.elapsed_s,
+            "started": model.started_epoch,
+            "done": 1.0 if done else 0.0,
+        }
+        for key, value in gauges.items():
+            if value is not None:
+                served[key].add_metric(run, value)
+        for index, engine in sorted(figures.engines.items()):
+            served["cpu"].add_metric([*run, str(index)], engine.cpu_percent)
+            lag_s = engine.loop_lag_ms / 1000.0
+            served["lag"].add_metric([*run, str(index)], lag_s)
 
     def all(self) -> list[Metric]:
-        return [
-            self.info,
-            self.requests,
-            self.errors,
-            self.latency,
-            self.first_byte,
-            self.users,
-            self.in_flight,
-            self.intended,
-            self.achieved,
-            self.cpu,
-            self.lag,
-            self.elapsed,
-            self.started,
-            self.done,
-        ]
+        return list(self.served.values())
 
 
 def _histogram(family: HistogramMetricFamily, labels: list[str], buckets: Buckets) -> None:
-    family.add_metric(labels, list(zip(_LE, buckets.counts, strict=True)), buckets.sum_s)
+    counts = list(zip(_LE, buckets.counts, strict=True))
+    family.add_metric(labels, counts, buckets.sum_s)

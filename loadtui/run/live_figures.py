@@ -122,24 +122,13 @@ class Figures:
     def plus(self, snap: IntervalSnapshot, engine: int, route: str, t0: float) -> Figures:
         """These figures with engine ``engine``'s snapshot added; a single request's figures
         are named ``route``, a scenario's by their names."""
+        parts = [
+            (name, part.requests, part.errors, part.latency_hdr, part.first_byte_hdr)
+            for name, part in (snap.by_name or {}).items()
+        ] or [(route, snap.requests, snap.errors, snap.latency_hdr, snap.first_byte_hdr)]
         by_name = dict(self.by_name)
-        if snap.by_name:
-            for name, part in snap.by_name.items():
-                by_name[name] = _name_plus(
-                    by_name.get(name, NameFigures()),
-                    part.requests,
-                    part.errors,
-                    part.latency_hdr,
-                    part.first_byte_hdr,
-                )
-        else:
-            by_name[route] = _name_plus(
-                by_name.get(route, NameFigures()),
-                snap.requests,
-                snap.errors,
-                snap.latency_hdr,
-                snap.first_byte_hdr,
-            )
+        for name, *part in parts:
+            by_name[name] = _name_plus(by_name.get(name, NameFigures()), *part)
         engines = dict(self.engines)
         engines[engine] = EngineGauges(
             users=snap.users,
