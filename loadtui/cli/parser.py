@@ -125,7 +125,8 @@ def _add_prometheus(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
         default=None,
         metavar="S",
         help="after the load, keep serving its final figures until they are scraped, at most "
-        "S seconds (default 20: a 15 s scrape interval sees a short run whole; 0: leave at once)",
+        f"S seconds, up to {bounds.MAX_SECONDS:g} (default 20: a 15 s scrape interval sees a "
+        "short run whole; 0: leave at once)",
     )
 
 
