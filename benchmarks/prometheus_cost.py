@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,24 +49,40 @@ def _scrape_every_second(url: str, done: threading.Event, count: list[int]) -> N
                 return  # the command has left
 
 
-def run(request: list[str], url: str, seconds: int, served: bool) -> tuple[float, float, int]:
-    """One busy run: (engine CPU µs a request, whole tree's CPU µs a request, scrapes)."""
-    out = Path(tempfile.mkdtemp()) / "run.json"
+def _url(said: Path, proc: subprocess.Popen) -> str:
+    """The endpoint the command says on stderr before its load."""
+    while proc.poll() is None:
+        for line in said.read_text().splitlines():
+            if "Prometheus metrics at " in line:
+                return line.split(" at ", 1)[1].strip()
+        time.sleep(0.05)
+    raise RuntimeError(f"loadtui exited with {proc.returncode}: {said.read_text()}")
+
+
+@dataclass(frozen=True)
+class Measured:
+    engine_us: float  # the engine's CPU a request, from its own per-second reports
+    tree_us: float  # loadtui's whole tree (start-up and, when served, the exporter included)
+    rps: float
+    scrapes: int
+
+
+def run(request: list[str], url: str, seconds: int, served: bool) -> Measured:
+    """One busy run, its stderr to a file either way (the same work but the option)."""
+    where = Path(tempfile.mkdtemp())
+    out, said = where / "run.json", where / "stderr.txt"
     command = [sys.executable, "-m", "loadtui", "run", *request, "--target", url]
     command += ["--users", str(CONNECTIONS), "--spawn-rate", "1000", "--think-min", "0"]
     command += ["--think-max", "0", "--duration", str(seconds), "--json", str(out)]
     command += ["--prometheus-port", "0"] if served else []
-    proc = subprocess.Popen(
-        pinned(command, GENERATOR_CORE),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if served else subprocess.DEVNULL,
-        text=True,
-    )
+    with said.open("w") as stderr:
+        proc = subprocess.Popen(
+            pinned(command, GENERATOR_CORE), stdout=subprocess.DEVNULL, stderr=stderr
+        )
     done, scrapes = threading.Event(), [0]
     if served:
-        said = proc.stderr.readline()
         scraper = threading.Thread(
-            target=_scrape_every_second, args=(said.split(" at ", 1)[1].strip(), done, scrapes)
+            target=_scrape_every_second, args=(_url(said, proc), done, scrapes)
         )
         scraper.start()
     seen: dict[int, tuple[str, float]] = {}
@@ -76,8 +93,28 @@ def run(request: list[str], url: str, seconds: int, served: bool) -> tuple[float
     if summary["errors"]:
         raise RuntimeError(f"loadtui counted errors: {summary['errors_by_kind']}")
     requests = summary["requests"]
-    engine_us = engine_measured_cpu_s(doc) / requests * 1e6
-    return engine_us, finished.cpu_s / requests * 1e6, scrapes[0]
+    return Measured(
+        engine_measured_cpu_s(doc) / requests * 1e6,
+        finished.cpu_s / requests * 1e6,
+        summary["rps"],
+        scrapes[0],
+    )
+
+
+def _print(label: str, off: list[Measured], on: list[Measured]) -> None:
+    def median(runs: list[Measured], figure: str) -> float:
+        return statistics.median(getattr(m, figure) for m in runs)
+
+    pairs = ", ".join(f"{a.engine_us:.2f}/{b.engine_us:.2f}" for a, b in zip(off, on, strict=True))
+    engine_off, engine_on = median(off, "engine_us"), median(on, "engine_us")
+    tree_off, tree_on = median(off, "tree_us"), median(on, "tree_us")
+    print(
+        f"{label}: engine {engine_off:.2f} -> {engine_on:.2f} µs a request "
+        f"({engine_on / engine_off - 1:+.1%}); whole tree {tree_off:.2f} -> {tree_on:.2f} "
+        f"({tree_on / tree_off - 1:+.1%}); {median(off, 'rps'):,.0f} -> {median(on, 'rps'):,.0f} "
+        f"req/s; at least {min(m.scrapes for m in on)} scrapes a served run. Pairs, engine "
+        f"µs off/on: {pairs}"
+    )
 
 
 def main() -> None:
@@ -95,23 +132,11 @@ def main() -> None:
     )
     with nginx_server(core=SERVER_CORE) as (url, _pid):
         for label, request in workloads.items():
-            found: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
+            found: dict[bool, list[Measured]] = {False: [], True: []}
             for turn in range(args.rounds):
                 for served in (False, True) if turn % 2 == 0 else (True, False):
                     found[served].append(run(request, url, args.seconds, served))
-            off = statistics.median(e for e, _t, _s in found[False])
-            on = statistics.median(e for e, _t, _s in found[True])
-            tree_off = statistics.median(t for _e, t, _s in found[False])
-            tree_on = statistics.median(t for _e, t, _s in found[True])
-            scrapes = min(s for _e, _t, s in found[True])
-            print(
-                f"{label}: engine {off:.2f} -> {on:.2f} µs a request ({on / off - 1:+.1%}); "
-                f"whole tree {tree_off:.2f} -> {tree_on:.2f} ({tree_on / tree_off - 1:+.1%}); "
-                f"at least {scrapes} scrapes a served run. Pairs (engine off/on): "
-                + ", ".join(
-                    f"{a[0]:.2f}/{b[0]:.2f}" for a, b in zip(found[False], found[True], strict=True)
-                )
-            )
+            _print(label, found[False], found[True])
     print(f"Ended {time.strftime('%H:%M')}.")
 
 
