@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import App, ComposeResult, ScreenStackError
@@ -45,6 +45,9 @@ from loadtui.tui.widgets.screens import (
     ResultsScreen,
     VerdictScreen,
 )
+
+if TYPE_CHECKING:
+    from loadtui.run.exporter import LiveMetrics
 
 MAX_PANES = 4
 REFRESH_S = 0.25  # 4 Hz at most: calm over SSH
@@ -90,6 +93,7 @@ class AppConfig:
     shape: RequestSpec | None = None
     notice: str = ""  # one line shown when the TUI opens (where its routes came from)
     cookies: bool = True  # a scenario's users keep cookie jars (--no-cookies: they do not)
+    live: LiveMetrics | None = None  # --prometheus-port: every run's figures served there
 
     @classmethod
     def default(cls, plan: LoadPlan) -> AppConfig:
@@ -248,6 +252,8 @@ class LoadtuiApp(App[int]):
         self._collector.start(self)
         if self.config.notice:
             self.notify(shown(self.config.notice), timeout=8, markup=False)
+        if self.config.live is not None:
+            self.notify(f"Prometheus metrics at {self.config.live.url}", timeout=8, markup=False)
         # run and probe threads share the GIL with the UI: hand it over more often
         sys.setswitchinterval(0.001)
         self.set_interval(REFRESH_S, self._refresh_panes)
@@ -302,7 +308,21 @@ class LoadtuiApp(App[int]):
             cluster=self.config.cluster,
             cookies=self.config.cookies,
         )
-        return self._make_run(spec, listener)
+        return self._make_run(spec, self._served(listener))
+
+    def _served(self, listener: RunEvents) -> RunEvents:
+        """``listener``, and with --prometheus-port each run's model served as it starts: a
+        run says "started" on its own thread before it feeds its model anything."""
+        live = self.config.live
+        if live is None:
+            return listener
+
+        def heard(event: str, run: PaneRun) -> None:
+            if event == "started" and run.model is not None:
+                live.watch(run.model)
+            listener(event, run)
+
+        return heard
 
     def all_runs(self) -> list[PaneRun]:
         return self.closed_runs + [s for pane in self.panes() for s in pane.runs()]

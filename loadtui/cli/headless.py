@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from loadtui import exits
 from loadtui.engine.plan import LoadPlan
@@ -31,6 +31,9 @@ from loadtui.run.runner import RunResult, run_to_end
 from loadtui.run.spec import RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.target import Target
+
+if TYPE_CHECKING:
+    from loadtui.run.exporter import LiveMetrics
 
 SEED_SPAWN_RATES = {10: 5.0, 40: 10.0, 100: 20.0}
 
@@ -108,13 +111,14 @@ def run_shown(
     drain_s: float | None = None,
     label: str = "",
     gate: GateSpec = NO_GATE,
+    live: LiveMetrics | None = None,
 ) -> RunResult:
-    """One run with its progress on stderr."""
+    """One run with its progress on stderr (and its figures on ``live``'s endpoint)."""
     progress = ProgressLine(sys.stderr, label)
     try:
         return run_to_end(
             spec, json_path=json_path, drain_s=drain_s, stop=stop, progress=progress.show,
-            gate_spec=gate,
+            gate_spec=gate, on_model=live.watch if live is not None else None,
         )  # fmt: skip
     finally:
         progress.done()
@@ -129,9 +133,10 @@ def run_command(
     drain_s: float | None,
     gate: GateSpec = NO_GATE,
     allow_no_success: bool = False,
+    live: LiveMetrics | None = None,
 ) -> int:
     with StopRequested().installed() as stop:
-        result = run_shown(spec, json_path, stop, drain_s=drain_s, gate=gate)
+        result = run_shown(spec, json_path, stop, drain_s=drain_s, gate=gate, live=live)
     print(tables.run_summary(result.document, str(result.path) if result.path else None))
     if result.document.failure:
         print(f"loadtui run: {shown(result.document.failure)}", file=sys.stderr)
@@ -170,9 +175,11 @@ def matrix_command(
     engines: int = 1,
     cluster: Cluster | None = None,
     allow_no_success: bool = False,
+    live: LiveMetrics | None = None,
 ) -> int:
     """Every route x every user count, files in ``out_dir``: a fresh demo server for each, or
-    the given target's paths; each run by ``engines`` engines (on ``cluster``'s nodes)."""
+    the given target's paths; each run by ``engines`` engines (on ``cluster``'s nodes), its
+    figures on ``live``'s endpoint."""
     docs: list[RunDocument] = []
     total = len(routes) * len(users)
     interrupted = write_error = False
@@ -187,7 +194,7 @@ def matrix_command(
             )  # fmt: skip
             path = out_dir / runfile.file_name(route, count, spec.method)
             label = f"[{number}/{total}] {route} x {count}u"
-            result = run_shown(spec, path, stop, label=label, gate=gate)
+            result = run_shown(spec, path, stop, label=label, gate=gate, live=live)
             docs.append(result.document)
             if result.write_error:
                 print(f"loadtui matrix: {result.write_error}; stopping", file=sys.stderr)

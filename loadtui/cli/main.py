@@ -39,15 +39,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = options.run_spec(args)
     gate = options.gate(args, [request.name for request in spec.scenario])
     claim = resources.claimed(args.json, args.force) if args.json is not None else None
-    cluster = None
+    cluster = live = None
     try:
         count, cluster = resources.placed(args, spec.engines, spec.plan.users)
         spec = replace(spec, engines=count, cluster=cluster)
-        return run_command(spec, args.json, args.drain, gate, args.allow_no_success)
+        live = resources.prometheus(args, "loadtui run")
+        code = run_command(spec, args.json, args.drain, gate, args.allow_no_success, live)
+        return resources.linger(live, "loadtui run", code)
     except (SpawnError, TargetError, FleetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
         return exits.FAILED
     finally:
+        if live is not None:
+            live.close()
         if claim is not None:
             claim.release()
         if cluster is not None:
@@ -64,9 +68,11 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     gate = options.gate(args)
     options.writable(args.out / "probe.json", "run files in")
     count, cluster = resources.placed(args, count, min(args.users))
-    out_dir = runfile.new_run_dir(args.out)
+    live = None
     try:
-        return matrix_command(
+        live = resources.prometheus(args, "loadtui matrix")
+        out_dir = runfile.new_run_dir(args.out)
+        code = matrix_command(
             routes,
             args.users,
             plan,
@@ -78,11 +84,15 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             engines=count,
             cluster=cluster,
             allow_no_success=args.allow_no_success,
+            live=live,
         )
+        return resources.linger(live, "loadtui matrix", code)
     except (SpawnError, FleetError) as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return exits.FAILED
     finally:
+        if live is not None:
+            live.close()
         if cluster is not None:
             cluster.close()
 
@@ -106,12 +116,17 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         except OpenAPIError as exc:  # the document --openapi names
             raise UsageError(f"--openapi {exc}") from None
     count, cluster = resources.placed(args, config.engines, args.users)
+    live = None
     try:
-        app = LoadtuiApp(replace(config, engines=count, cluster=cluster))
+        live = resources.prometheus(args, "loadtui")
+        app = LoadtuiApp(replace(config, engines=count, cluster=cluster, live=live))
         code = app.run()
         # None: the app ended without choosing a code (a crash): never report success for that
-        return code if code is not None else (app.return_code or exits.FAILED)
+        code = code if code is not None else (app.return_code or exits.FAILED)
+        return resources.linger(live, "loadtui", code)
     finally:
+        if live is not None:
+            live.close()
         if cluster is not None:
             cluster.close()
 

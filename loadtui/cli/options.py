@@ -118,6 +118,11 @@ def no_metrics_without_target(args: argparse.Namespace) -> None:
         raise UsageError("--metrics names the sidecar of a --target: give --target too")
 
 
+def no_linger_without_port(args: argparse.Namespace) -> None:
+    if args.prometheus_linger is not None and args.prometheus_port is None:
+        raise UsageError("--prometheus-linger keeps --prometheus-port's figures: give it too")
+
+
 def request_shape(args: argparse.Namespace) -> RequestSpec | None:
     """The request options (-X, -H, -d, --data-urlencode, -F, --expect, --data-file), checked;
     None if none given."""
@@ -226,6 +231,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
+    no_linger_without_port(args)
     shape, mix = request_shape(args), scenario_requests(args)
     if mix and args.route is not None:
         raise UsageError("give a ROUTE or --scenario FILE, not both")
@@ -261,6 +267,7 @@ def matrix_plan(
     from loadtui.server.variants import SEED_KEYS
 
     no_metrics_without_target(args)
+    no_linger_without_port(args)
     if args.scenario is not None:
         raise UsageError("matrix takes --routes, not --scenario (run takes a scenario)")
     shape = request_shape(args)
@@ -310,6 +317,7 @@ def tui_config(args: argparse.Namespace) -> AppConfig:
 
     load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
+    no_linger_without_port(args)
     shape, mix = request_shape(args), scenario_requests(args)
     routes = args.route or []
     if mix and routes:

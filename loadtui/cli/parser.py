@@ -109,6 +109,27 @@ def _add_metrics(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_prometheus(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Live metrics out (run, matrix and the TUI)."""
+    p.add_argument(
+        "--prometheus-port",
+        type=port_number,
+        default=None,
+        metavar="PORT",
+        help="serve the load's own figures to Prometheus at http://127.0.0.1:PORT/metrics "
+        "while it runs (0 picks a free port and says which)",
+    )
+    p.add_argument(
+        "--prometheus-linger",
+        type=seconds,
+        default=None,
+        metavar="S",
+        help="after the load, keep serving its final figures until they are scraped, at most "
+        f"S seconds, up to {bounds.MAX_SECONDS:g} (default 20: a 15 s scrape interval sees a "
+        "short run whole; 0: leave at once)",
+    )
+
+
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
     """How many engines share the load, and where they run (run, matrix and the TUI)."""
     g = p.add_argument_group("engines", "several engine processes, here or on a Ray cluster")
@@ -253,6 +274,7 @@ def _add_tui_options(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=threads, default=None, help=argparse.SUPPRESS)
     p.add_argument("--duration", type=duration, default=None, help=argparse.SUPPRESS)
     _add_metrics(p)
+    _add_prometheus(p)
     _add_request_options(parser)
     _add_engine_options(parser)
     p.add_argument(
@@ -297,6 +319,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_engine_options(p)
     _add_gate(p)
     _add_outcome(p)
+    _add_prometheus(p)
     p.add_argument(
         "--json",
         metavar="FILE",
@@ -333,6 +356,7 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     _add_engine_options(p)
     _add_gate(p)
     _add_outcome(p)
+    _add_prometheus(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
 
 

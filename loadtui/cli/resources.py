@@ -8,14 +8,18 @@ one line and exit 2, with nothing else started.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtui import exits
 from loadtui.cli.options import cores, shared_by, writable
 from loadtui.exits import UsageError
 
 if TYPE_CHECKING:
     from loadtui.fleet.ray_engines import RayCluster
+    from loadtui.run.exporter import LiveMetrics
     from loadtui.run.runfile import Claim
 
 
@@ -56,3 +60,37 @@ def placed(args: argparse.Namespace, count: int, least_users: int) -> tuple[int,
     except UsageError:
         cluster.close()
         raise
+
+
+def prometheus(args: argparse.Namespace, command: str) -> LiveMetrics | None:
+    """--prometheus-port's loopback port taken, its URL said on stderr (None without it).
+    UsageError when the port cannot be had (in use, or not ours to take)."""
+    port = getattr(args, "prometheus_port", None)
+    if port is None:
+        return None
+    from loadtui.run.exporter import DEFAULT_LINGER_S, LiveMetrics
+
+    linger = args.prometheus_linger
+    try:
+        live = LiveMetrics.serve(port, DEFAULT_LINGER_S if linger is None else linger)
+    except OSError as exc:
+        raise UsageError(f"--prometheus-port {port}: {exc.strerror or exc}") from None
+    print(f"{command}: Prometheus metrics at {live.url}", file=sys.stderr, flush=True)
+    return live
+
+
+def linger(live: LiveMetrics | None, command: str, code: int) -> int:
+    """After a command ending in ``code``: its final figures served until a scrape has read
+    them, at most --prometheus-linger seconds (not after Ctrl-C; Ctrl-C here leaves at once).
+    ``code``, unchanged."""
+    if live is None or code == exits.INTERRUPTED or live.linger_s <= 0 or live.all_scraped():
+        return code
+    print(
+        f"{command}: the final figures stay at {live.url} until scraped (at most "
+        f"{live.linger_s:g} s; Ctrl-C leaves)",
+        file=sys.stderr,
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        live.linger()
+    return code

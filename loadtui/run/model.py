@@ -203,8 +203,15 @@ class RunModel:
         self._drain: list[tuple[float, ServerSample]] = []
         self.signals = Signals()
         self.version = 0  # bumped on every change; readers use it to skip redraws
+        self._listeners: list[Callable[[object, int], None]] = []
 
     # ---- writers ---------------------------------------------------------------------
+    def listen(self, listener: Callable[[object, int], None]) -> None:
+        """Call ``listener(message, engine)`` with each engine message once it is added (live
+        metrics out: ``loadtui.run.exporter``), on the thread that adds it, under the lock."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def set_engines(self, infos: list[EngineInfo]) -> None:
         """Where the engines run (the runner knows once they started)."""
         with self._lock:
@@ -227,6 +234,8 @@ class RunModel:
                 self._engine_failed(engine, message.message)
             self.end_reason = self.roster.end_reason
             self.version += 1
+            for listener in self._listeners:
+                listener(message, engine)
 
     def _engine_failed(self, engine: int, why: str) -> None:
         """One engine of one fails the run; one of several is lost and the others go on."""

@@ -47,11 +47,18 @@ def _engine_request(spec: request_spec.RequestSpec, host: str) -> EngineRequest:
 
 
 class Runner:
-    def __init__(self, spec: RunSpec, on_stall: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        on_stall: Callable[[], None] | None = None,
+        on_model: Callable[[RunModel], None] | None = None,
+    ) -> None:
         """``on_stall()``: called (from the probe's thread) as a stall of the server's loop
-        begins or ends, for a screen that shows it at once."""
+        begins or ends, for a screen that shows it at once. ``on_model(model)``: called with
+        the run model as it is made, before anything feeds it (live metrics out)."""
         self.spec = spec
         self.on_stall = on_stall
+        self.on_model = on_model
         self.server: SpawnedServer | None = None
         self.engines: Engines | None = None
         self.probe: Probe | None = None
@@ -81,6 +88,8 @@ class Runner:
             engines=self.engine_count,
         )
         model = self.model
+        if self.on_model is not None:
+            self.on_model(model)
         self.probe = Probe(
             target,
             on_look=model.add_server_look,
@@ -230,13 +239,15 @@ def run_to_end(
     stop: Callable[[], bool] = lambda: False,
     progress: Progress = lambda _model, _phase: None,
     gate_spec: GateSpec = NO_GATE,
+    on_model: Callable[[RunModel], None] | None = None,
 ) -> RunResult:
     """Carry out one run to its end, or until ``stop()`` is true (it is then interrupted), then
-    judge it and write its file. ``progress`` is called about four times a second.
+    judge it and write its file. ``progress`` is called about four times a second;
+    ``on_model`` with the run model as it is made (``Runner``).
 
     SpawnError / TargetError propagate: nothing was measured, nothing is written.
     """
-    runner = Runner(spec)
+    runner = Runner(spec, on_model=on_model)
     state: State | None = None  # None: the runner decides (finished, or failed)
     try:
         runner.start()
