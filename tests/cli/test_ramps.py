@@ -6,14 +6,21 @@ one schedule (one engine or two) and the run file says each second's intended re
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from loadtui.cli import options
+from loadtui.cli.headless import ProgressLine
 from loadtui.cli.parser import build_parser
+from loadtui.engine.plan import LoadPlan
 from loadtui.engine.schedule import Schedule, Stage
-from loadtui.run import runfile
+from loadtui.report import tables
+from loadtui.run import document, runfile, stats
+from loadtui.run.rundoc import RunDocument
+from tests import synthetic
 from tests.apps import assert_one_schedule, received
 from tests.helpers import LOAD, loadtui, parse
 
@@ -65,6 +72,35 @@ def test_the_scenario_load_table_gives_the_rate_and_the_command_line_wins(tmp_pa
     assert (plan.rate, plan.stages, plan.duration_s) == (40.0, (), 3.0)
     plan = run_plan(["--scenario", str(text), "--rate", "7@2s"])
     assert plan.stages == (Stage(7, 7, 2),)
+
+
+# ---- the run file and what is shown -----------------------------------------------------------
+def test_each_second_says_what_it_intended_and_old_files_still_load():
+    stages = (Stage(10, 30, 3),)
+    plan = LoadPlan(mode="open", users=5, duration_s=3, rate=30, stages=stages)
+    seconds = [
+        replace(synthetic.snapshot(n, [20.0] * due), intended=due)
+        for n, due in ((1, 12), (2, 20), (3, 28))
+    ]
+    model = synthetic.model(3, per_second=seconds, plan=plan)
+    doc = document.build(model, [])
+    again = RunDocument.model_validate_json(doc.model_dump_json())
+    assert [e.intended for e in again.timeline] == [12, 20, 28]
+    assert [e.intended_rps for e in again.timeline] == [12.0, 20.0, 28.0]
+    assert again.load.stages_text == "10:30@3s"
+    assert "open loop 10:30@3s (req/s@s)" in tables.describe_load(again)
+    assert tables.load_label(again) == "10:30@3s open"
+    line = ProgressLine(io.StringIO(), "run")._line(model, "")
+    assert "(intended 28)" in line
+    # two engines' seconds add their intended requests; a file from before has none
+    both = stats.add_seconds([again.timeline[0], again.timeline[0]])
+    assert both.intended == 24
+    old = doc.model_dump(mode="json", exclude_none=True)
+    for entry in old["timeline"]:
+        entry.pop("intended")
+    del old["load"]["stages"]
+    loaded = RunDocument.model_validate(old)
+    assert loaded.timeline[0].intended is None and loaded.load.stages_text is None
 
 
 # ---- bad input: one line, exit 2 ------------------------------------------------------------
