@@ -8,9 +8,9 @@ then thinks for a uniform random time in [think_min, think_max]. Users start at
 
 Open loop (``rate``): requests are due at fixed intended times, at a constant rate or one that
 follows stages (``loadtui/engine/schedule.py``). ``users`` connections take them in order;
-when all are busy the next request goes out late. Latency is
-recorded from the intended time (coordinated omission corrected) and from the actual send
-time (uncorrected), and the lateness itself in a third histogram.
+when all are busy the next request goes out late. Latency is recorded from the intended time
+(coordinated omission corrected) and from the actual send time (uncorrected), and the
+lateness itself in a third histogram.
 
 The engine watches itself: its loop lag and its CPU go into every snapshot, so that the
 numbers can be flagged when the generator, not the server, is the bottleneck.

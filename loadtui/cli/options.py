@@ -9,6 +9,7 @@ before any work starts. What a command then takes for itself (its run file, a Ra
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
@@ -37,27 +38,28 @@ def plan(
     the run lasts their total: a --duration that says otherwise is refused."""
     from loadtui.engine.plan import LoadPlan, PlanError
 
-    rate = getattr(args, "rate", None) if rate is None else rate
-    stages = rate if isinstance(rate, tuple) else ()
+    given = getattr(args, "rate", None) if rate is None else rate
+    stages = given if isinstance(given, tuple) else ()
+    held = given if isinstance(given, float) else None
     duration = getattr(args, "duration", None)
     if stages:
         total = sum(stage.duration_s for stage in stages)
-        if duration is not None and duration != total:
+        if duration is not None and not math.isclose(duration, total):
             raise UsageError(
                 f"--duration {duration:g} s: --rate's stages last {total:g} s, and the run lasts "
                 "them: leave --duration out"
             )
-        duration, rate = total, max(max(s.start_rps, s.end_rps) for s in stages)
+        duration, held = total, max(max(s.start_rps, s.end_rps) for s in stages)
     elif duration is None:
         duration = getattr(args, "default_duration", None)
     try:
         return LoadPlan(
-            mode="open" if rate else "closed",
+            mode="open" if held else "closed",
             users=users,
             spawn_rate=spawn_rate,
             duration_s=duration,
             think_s=(args.think_min, args.think_max),
-            rate=rate,  # type: ignore[arg-type]
+            rate=held,
             timeout_s=args.timeout,
             stages=stages,
         )

@@ -149,19 +149,30 @@ class Schedule:
             for s in stages
         ]
         self._lengths = [stage.duration_s for stage in stages]
-        self._stage = 0  # the stage of the last request asked for: the next is in it or later
+        self._enter(0)
+
+    def _enter(self, i: int) -> None:
+        """Make stage ``i`` the one ``at`` looks in first: its figures as attributes (the hot
+        path reads no list). Requests within EPSILON of its ends find their stage anew."""
+        self._low, self._high = self._begins[i] + EPSILON, self._ends[i] - EPSILON
+        self._begin, self._start, self._length = self._begins[i], self._starts[i], self._lengths[i]
+        rate, slope = self._rates[i], self._slopes[i]
+        self._rate, self._rate2, self._slope2 = rate, rate * rate, 2.0 * slope
+        self._period = 1.0 / rate if rate else 0.0
 
     def at(self, n: int) -> float:
         """When request ``n`` is due, s from the start (``n`` below ``total``)."""
-        i = self._stage
-        if not self._begins[i] < n <= self._ends[i]:
-            i = self._stage = min(bisect_left(self._ends, n), len(self._ends) - 1)
-        m = n - self._begins[i]
-        if m <= 0:
-            return self._starts[i]
-        rate, slope = self._rates[i], self._slopes[i]
-        into = 2.0 * m / (rate + math.sqrt(max(0.0, rate * rate + 2.0 * slope * m)))
-        return self._starts[i] + min(self._lengths[i], into)
+        if not self._low < n < self._high:
+            self._enter(min(bisect_left(self._ends, n), len(self._ends) - 1))
+            if n <= self._begin:
+                return self._start
+        m = n - self._begin
+        if self._slope2:
+            # a ramp down to 0 may round just below 0 at its very end
+            square = self._rate2 + self._slope2 * m
+            root = math.sqrt(square) if square > 0.0 else 0.0
+            return self._start + min(self._length, 2.0 * m / (self._rate + root))
+        return self._start + m * self._period
 
     def integral(self, t: float) -> float:
         """The requests the rate asks from 0 to ``t`` s."""
