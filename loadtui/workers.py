@@ -7,10 +7,11 @@ the last byte is when the read that brought it began, before loadtui parses it),
 for a uniform random time in [think_min, think_max]. Users start at ``spawn_rate`` per second;
 their number can change while running.
 
-Open loop (``rate``): requests are due at a constant rate, at fixed intended times. ``users``
-connections take them in order; when all are busy the next request goes out late. Latency is
-recorded from the intended time (coordinated omission corrected) and from the actual send
-time (uncorrected), and the lateness itself in a third histogram.
+Open loop (``rate``): requests are due at fixed intended times, at a constant rate or one that
+follows stages (``loadtui/engine/schedule.py``). ``users`` connections take them in order;
+when all are busy the next request goes out late. Latency is recorded from the intended time
+(coordinated omission corrected) and from the actual send time (uncorrected), and the
+lateness itself in a third histogram.
 
 The engine watches itself: its loop lag and its CPU go into every snapshot, so that the
 numbers can be flagged when the generator, not the server, is the bottleneck.
@@ -507,11 +508,14 @@ class Engine:
         self.crash: str | None = None
         self._t0 = 0.0
         self._to_mono = 0.0  # monotonic minus ``clock``
-        self._period = 1.0 / self.plan.rate if self.plan.rate else 0.0
         # open loop: of the one schedule, this engine sends requests first, first + stride, ...
+        self._schedule = self.plan.schedule()
+        self._due_at = self._schedule.at  # request index -> s from the start
+        self._total = self._schedule.total
         self._first = config.share.index
         self._stride = config.share.count
         self._next_index = self._first
+        self._due_before = 0  # this engine's requests due by the last snapshot
         self._go = asyncio.Event()  # agreed_start: the start instant has arrived from the parent
         self._start_epoch = 0.0
         self._sent = 0
@@ -619,11 +623,11 @@ class Engine:
 
     def _snapshot(self, index: int, started: float, ended: float, cpu: float) -> IntervalSnapshot:
         done = self.current  # no await below: nothing records while it is read and cleared
-        unsent = 0
+        unsent = intended = 0
         if self.open_loop:
-            newest = int((clock() - self._t0) / self._period)  # the newest request due, of all
-            due = (newest - self._first) // self._stride + 1 if newest >= self._first else 0
+            due = self._schedule.share_due(clock() - self._t0, self._first, self._stride)
             unsent = max(0, due - self._sent)
+            intended, self._due_before = due - self._due_before, due
         snapshot = IntervalSnapshot(
             index=index,
             started_mono=started,
@@ -638,6 +642,7 @@ class Engine:
             uncorrected_hdr=hdr.encode(done.uncorrected.histogram()) if done.uncorrected else None,
             send_lag_hdr=hdr.encode(done.send_lag.histogram()) if done.send_lag else None,
             unsent=unsent,
+            intended=intended if self.open_loop else None,
             last_response_mono=None if done.last_done is None else done.last_done + self._to_mono,
             **self._resources(),
             tasks=len(asyncio.all_tasks()),
@@ -713,8 +718,8 @@ class Engine:
         """Send every request that is due, in order, while a connection is free; then sleep
         until the next one is due. ``due_now``: the timer for the next request just fired."""
         idle = self.idle
-        while idle:
-            intended = self._t0 + self._next_index * self._period
+        while idle and self._next_index < self._total:
+            intended = self._t0 + self._due_at(self._next_index)
             wait = intended - clock()
             if wait > 0 and not due_now:
                 if self._due_timer is None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from loadtui.engine import schedule
+from loadtui.engine.schedule import Stage
+
 MIN_DURATION_S = 1.0  # one interval: a shorter run measures nothing
 MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_USERS = 100_000
@@ -61,6 +64,24 @@ rate = number(0, MAX_RATE, above=True)
 seconds = number(0, MAX_SECONDS)
 timeout = number(MIN_TIMEOUT_S, MAX_SECONDS)
 engine_number = whole(1, MAX_ENGINES)
+
+
+def rate_stages(text: str) -> float | tuple[Stage, ...]:
+    """--rate: one rate (held for --duration), or stages (``10@10s,50:200@60s``) within the
+    rate and duration bounds."""
+    if not schedule.is_stages(text):
+        return rate(text)
+    try:
+        stages = schedule.parse(text)
+        checked_stages(stages)
+    except schedule.ScheduleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return stages
+
+
+def checked_stages(stages: tuple[Stage, ...]) -> None:
+    """ScheduleError unless the stages are within the bounds of --rate and --duration."""
+    schedule.check(stages, MAX_RATE, MIN_DURATION_S, MAX_DURATION_S)
 
 
 def engine_count(text: str) -> int | str:

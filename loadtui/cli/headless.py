@@ -86,6 +86,8 @@ class ProgressLine:
         duration = model.plan.duration_s
         latest = model.latest()
         rps = f"{latest.rps:6.1f} req/s" if latest else "   -- req/s"
+        if latest is not None and latest.intended_rps is not None:  # open loop: of what was due
+            rps += f" (intended {latest.intended_rps:.0f})"
         p99 = f"p99 {ms(latest.p99_ms) if latest else '-':>6} ms"
         errors = f"errors {model.summary().errors:,}"
         if duration:

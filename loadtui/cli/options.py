@@ -9,6 +9,7 @@ before any work starts. What a command then takes for itself (its run file, a Ra
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
@@ -20,28 +21,74 @@ if TYPE_CHECKING:
     from loadtui.app import AppConfig
     from loadtui.engine.plan import LoadPlan
     from loadtui.engine.request_spec import RequestSpec
+    from loadtui.engine.schedule import Stage
     from loadtui.run.gate import GateSpec
     from loadtui.run.spec import RunSpec
     from loadtui.server.serve import ServeOptions
     from loadtui.targets.target import Target
 
 
-def plan(args: argparse.Namespace, users: int, spawn_rate: float) -> LoadPlan:
+def plan(
+    args: argparse.Namespace,
+    users: int,
+    spawn_rate: float,
+    rate: float | tuple[Stage, ...] | None = None,
+) -> LoadPlan:
+    """The load plan; ``rate``: --rate's (by default), or a scenario's ``[load]``. With stages
+    the run lasts their total: a --duration that says otherwise is refused."""
     from loadtui.engine.plan import LoadPlan, PlanError
 
-    rate = getattr(args, "rate", None)
+    given = getattr(args, "rate", None) if rate is None else rate
+    stages = given if isinstance(given, tuple) else ()
+    held = given if isinstance(given, float) else None
+    duration = getattr(args, "duration", None)
+    if stages:
+        total = sum(stage.duration_s for stage in stages)
+        if duration is not None and not math.isclose(duration, total):
+            raise UsageError(
+                f"--duration {duration:g} s: --rate's stages last {total:g} s, and the run lasts "
+                "them: leave --duration out"
+            )
+        duration, held = total, max(max(s.start_rps, s.end_rps) for s in stages)
+    elif duration is None:
+        duration = getattr(args, "default_duration", None)
     try:
         return LoadPlan(
-            mode="open" if rate else "closed",
+            mode="open" if held else "closed",
             users=users,
             spawn_rate=spawn_rate,
-            duration_s=getattr(args, "duration", None),
+            duration_s=duration,
             think_s=(args.think_min, args.think_max),
-            rate=rate,
+            rate=held,
             timeout_s=args.timeout,
+            stages=stages,
         )
     except PlanError as exc:
         raise UsageError(f"--think-min/--think-max: {exc}") from None
+
+
+def scenario_rate(args: argparse.Namespace) -> float | tuple[Stage, ...] | None:
+    """--rate, else the scenario's ``[load]`` rate (checked against --rate's bounds), else
+    None."""
+    from loadtui.cli import bounds
+    from loadtui.engine.request_spec import SpecError
+    from loadtui.engine.schedule import ScheduleError
+    from loadtui.targets import scenario_load
+
+    if args.rate is not None or args.scenario is None:
+        return args.rate
+    try:
+        found = scenario_load.rate(args.scenario)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if isinstance(found, tuple):
+            bounds.checked_stages(found)
+        elif found is not None:
+            bounds.rate(repr(found))
+    except (ScheduleError, argparse.ArgumentTypeError) as exc:
+        raise UsageError(f"{args.scenario}: [load] rate: {exc}") from None
+    return found
 
 
 def writable(path: Path, what: str) -> None:
@@ -229,10 +276,10 @@ def shared_by(count: int, least_users: int) -> int:
 def run_spec(args: argparse.Namespace) -> RunSpec:
     from loadtui.run.spec import RunSpec
 
-    load = plan(args, args.users, args.spawn_rate)
     no_metrics_without_target(args)
     no_linger_without_port(args)
     shape, mix = request_shape(args), scenario_requests(args)
+    load = plan(args, args.users, args.spawn_rate, scenario_rate(args))
     if mix and args.route is not None:
         raise UsageError("give a ROUTE or --scenario FILE, not both")
     if not mix and args.route is None:

@@ -14,7 +14,7 @@ from loadtui.cli.bounds import (
     duration,
     engine_count,
     port_number,
-    rate,
+    rate_stages,
     route_list,
     seconds,
     spawn_rate,
@@ -51,9 +51,11 @@ def _add_load_options(p: argparse.ArgumentParser, default_s: float = 30.0) -> No
     p.add_argument(
         "--duration",
         type=duration,
-        default=default_s,
-        help=f"seconds, {bounds.MIN_DURATION_S:g} (one interval) to a week (default %(default)s)",
+        default=None,  # default_duration when not given (and no --rate stages)
+        help=f"seconds, {bounds.MIN_DURATION_S:g} (one interval) to a week (default {default_s:g}; "
+        "with --rate stages: their total)",
     )
+    p.set_defaults(default_duration=default_s)
     p.add_argument(
         "--think-min",
         type=seconds,
@@ -308,10 +310,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_load_options(p)
     p.add_argument(
         "--rate",
-        type=rate,
+        type=rate_stages,
         default=None,
         help="open loop: requests per second at fixed times, up to "
-        f"{bounds.MAX_RATE:,g} (--users caps connections)",
+        f"{bounds.MAX_RATE:,g} (--users caps connections); or stages, each held or ramped: "
+        "10:200@60s, 10@10s,50@30s,50:200@60s (durations in ms, s, m; the run lasts their "
+        "total)",
     )
     _add_target(p, "an already running server (loopback)")
     _add_metrics(p)

@@ -174,6 +174,7 @@ class IntervalSnapshot:
     uncorrected_hdr: str | None = None  # open loop: from the actual send time
     send_lag_hdr: str | None = None  # open loop: actual minus intended send time
     unsent: int = 0  # open loop: requests due but not sent yet (all connections busy)
+    intended: int | None = None  # open loop: the requests due in the interval (sent or not)
     last_response_mono: float | None = None  # when this interval's last request completed
     rss_bytes: int = 0  # the engine process's resident memory
     open_fds: int = 0  # ... its open file descriptors (sockets included)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from loadtui.engine.schedule import Schedule, Stage, constant
+
 Mode = Literal["closed", "open"]
 
 
@@ -26,11 +28,20 @@ class LoadPlan:
     spawn_rate: float = 20.0  # users started per second
     duration_s: float | None = 30.0  # None: until stopped
     think_s: tuple[float, float] = (0.1, 0.5)
-    rate: float | None = None  # open loop: requests per second
+    rate: float | None = None  # open loop: requests per second (with stages: the highest)
     timeout_s: float = 60.0
+    # open loop: the rate held or ramped stage by stage (``--rate 10:200@60s``); none: ``rate``
+    # held for ``duration_s``. With stages, ``duration_s`` is their total.
+    stages: tuple[Stage, ...] = ()
 
     def __post_init__(self) -> None:
         check_think(self.think_s)
+
+    def schedule(self) -> Schedule:
+        """The open loop's schedule: when each request is due."""
+        if self.stages:
+            return Schedule(self.stages)
+        return Schedule(constant(self.rate or 0.0, self.duration_s))
 
 
 def split(total: int, parts: int) -> list[int]:

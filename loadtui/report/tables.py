@@ -22,6 +22,8 @@ def route_label(doc: RunDocument) -> str:
 
 def load_label(doc: RunDocument) -> str:
     load = doc.load
+    if load.stages_text is not None:
+        return f"{load.stages_text} open"
     if load.mode == "open" and load.rate is not None:
         return f"{load.rate:g}/s open"
     return f"{load.users}u"
@@ -31,6 +33,8 @@ def describe_load(doc: RunDocument) -> str:
     load = doc.load
     low, high = load.think_s
     length = f"{load.duration_s:g} s" if load.duration_s else "until stopped"
+    if load.stages_text is not None:
+        return f"open loop {load.stages_text} (req/s@s), up to {load.users} connections, {length}"
     if load.mode == "open" and load.rate is not None:
         return f"open loop {load.rate:g} req/s, up to {load.users} connections, {length}"
     return f"{load.users} users, spawn {load.spawn_rate:g}/s, think {low:g}-{high:g} s, {length}"

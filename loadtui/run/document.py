@@ -13,6 +13,7 @@ from loadtui.run.rundoc import (
     Environment,
     Histogram,
     Load,
+    RateStage,
     RunDocument,
     TargetInfo,
     Tool,
@@ -60,6 +61,11 @@ def build(model: RunModel, verdicts: Sequence[Verdict] | None = None) -> RunDocu
             think_s=plan.think_s,
             rate=plan.rate,
             timeout_s=plan.timeout_s,
+            stages=[
+                RateStage(start_rps=s.start_rps, end_rps=s.end_rps, duration_s=s.duration_s)
+                for s in plan.stages
+            ]
+            or None,
         ),
         summary=model.summary(),
         histogram=Histogram(data=histograms.pop("latency")),

@@ -76,6 +76,7 @@ def _second(
         in_flight=snap.in_flight,
         oldest_in_flight_s=snap.oldest_in_flight_s,
         unsent=snap.unsent,
+        intended=snap.intended,
         generator=GeneratorSecond(
             cpu_percent=snap.cpu_percent,
             loop_lag_ms=snap.loop_lag_ms,

@@ -29,6 +29,7 @@ from pydantic import (
 
 if TYPE_CHECKING:
     from loadtui.engine.hdr import LatencySummary
+from loadtui.engine import schedule
 from loadtui.engine.plan import check_think
 
 SCHEMA_ID = "loadtui.run/1"
@@ -85,14 +86,32 @@ class TargetInfo(Part):
     pattern: str | None = None  # handler / inner / background of that variant
 
 
+class RateStage(Part):
+    """One stage of an open loop's ramped rate: held when both rates are equal."""
+
+    start_rps: NonNegative
+    end_rps: NonNegative
+    duration_s: Positive
+
+
 class Load(Part):
     mode: Literal["closed", "open"]
     users: Annotated[int, Field(ge=1, le=MAX_COUNT)]
     spawn_rate: Positive
     duration_s: Positive | None
     think_s: tuple[NonNegative, NonNegative]
-    rate: Positive | None
+    rate: Positive | None  # with stages: the highest rate they ask
     timeout_s: Positive = 60.0
+    stages: list[RateStage] | None = None  # open loop, ``--rate 10:200@60s``: its stages
+
+    @property
+    def stages_text(self) -> str | None:
+        """The stages as ``--rate`` takes them (``10@10s,10:200@60s``); None without stages."""
+        if not self.stages:
+            return None
+        return schedule.text(
+            tuple(schedule.Stage(s.start_rps, s.end_rps, s.duration_s) for s in self.stages)
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> Load:
@@ -259,6 +278,9 @@ class TimelineEntry(Part):
     in_flight: Count = 0  # requests sent and not answered yet, at the end of this second
     oldest_in_flight_s: NonNegative | None = None  # ... the oldest of them waiting this long
     unsent: Count = 0
+    # open loop: the requests the schedule had due in this second (its intended rate, times
+    # ``seconds``); None: closed loop, or a file written before loadtui recorded it
+    intended: Count | None = None
     generator: GeneratorSecond | None = None
     server: ServerSecond = Field(default_factory=ServerSecond)
     hdr: Encoded | None = None  # this second's latency histogram
@@ -269,6 +291,11 @@ class TimelineEntry(Part):
     @property
     def length_s(self) -> float:
         return max(self.seconds or 1.0, MIN_INTERVAL_S)
+
+    @property
+    def intended_rps(self) -> float | None:
+        """The rate the open loop's schedule asked over this second."""
+        return None if self.intended is None else self.intended / self.length_s
 
     @property
     def answered(self) -> int:

@@ -188,6 +188,8 @@ def add_seconds(entries: Sequence[TimelineEntry]) -> TimelineEntry:
         for kind, n in entry.errors_by_kind.items():
             kinds[kind] = kinds.get(kind, 0) + n
     merged["errors_by_kind"] = kinds
+    intended = [e.intended for e in entries if e.intended is not None]
+    merged["intended"] = sum(intended) if intended else None
     encoded = [e.hdr for e in entries if e.hdr is not None]
     if encoded:
         histogram = hdr.new_histogram()

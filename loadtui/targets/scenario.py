@@ -23,6 +23,9 @@ steps once per user, in order (a login, say). See :mod:`loadtui.targets.journey_
     expect = [201]                                    # default: any status below 400
     headers = { "X-Trace" = "loadtui" }
 
+    [load]                                            # optional: the open loop's rate
+    rate = "10@10s, 50:200@60s"                       # (loadtui.targets.scenario_load)
+
 Paths of files are relative to the scenario file. Every mistake is one line naming the file and
 the request (or, for TOML itself, the line).
 """
@@ -69,10 +72,10 @@ def load(path: Path) -> list[RequestSpec]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not TOML: {exc}") from None
-    unknown = set(document) - {"headers", *STAGES}
+    unknown = set(document) - {"headers", "load", *STAGES}  # [load]: scenario_load's
     if unknown:
         raise SpecError(
-            f"{path}: unknown key {sorted(unknown)[0]!r} (headers, setup, requests, flow)"
+            f"{path}: unknown key {sorted(unknown)[0]!r} (headers, load, setup, requests, flow)"
         )
     common = _headers(path, "headers", document.get("headers", {}))
     if "requests" in document and "flow" in document:

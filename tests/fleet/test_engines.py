@@ -93,7 +93,7 @@ def test_the_open_loop_shares_one_schedule(counter):
     so that the server counts which requests of the schedule it received. Their seconds add up,
     and the merged histogram is the sum of the engines'."""
     rate, seconds = 50.0, 4.0
-    due = int(seconds * rate) + 1  # at 0, 0.02, ..., 4.0 s
+    due = int(seconds * rate)  # at 0, 0.02, ..., 3.98 s: those due before the end
     rows = tuple({"n": n} for n in range(2 * due))  # more than are sent: no row comes again
     plan = LoadPlan(mode="open", users=6, duration_s=seconds, rate=rate, timeout_s=5)
     target = parse_target(counter, "/hit/{n}")

@@ -54,7 +54,7 @@ def test_two_ray_actors_share_one_open_loop_schedule(ray_env, counter, tmp_path)
     it), so that the server counts which requests of the schedule it received."""
     out, rows = tmp_path / "run.json", tmp_path / "rows.csv"
     rate, seconds = 50.0, 4.0
-    due = int(seconds * rate) + 1  # at 0, 0.02, ..., 4.0 s
+    due = int(seconds * rate)  # at 0, 0.02, ..., 3.98 s: those due before the end
     rows.write_text("n\n" + "".join(f"{n}\n" for n in range(2 * due)))  # none comes again
     proc = start(
         "run", "/hit/{n}", "--target", counter, "--data-file", rows, "--engines", "2",
