@@ -83,9 +83,14 @@ class _State:
             self.broke = _lower(self.broke, step)
         elif phase == "steady":
             self.held = step if self.held is None or rate > self.held.rate else self.held
-            if self.broke is not None and self.broke.phase == "ramp" and self.broke.rate <= rate:
-                self.broke = None  # a quick ramp step's break, not borne out by a steady one
+            # a quick ramp step's break (or ceiling) that a steady step did not bear out
+            self.broke = _unless_borne_out(self.broke, rate)
+            self.ceiling = _unless_borne_out(self.ceiling, rate)
         return outcome
+
+    def top_step(self) -> Step | None:
+        found = [s for s in (self.broke, self.ceiling) if s is not None]
+        return min(found, key=lambda s: s.rate, default=None)
 
     def top(self) -> float:
         """The lowest rate known not to hold (the app's break or the generator's ceiling)."""
@@ -94,6 +99,10 @@ class _State:
 
     def budget_left(self) -> bool:
         return not self.stopped and len(self.steps) < self.bounds.max_steps
+
+
+def _unless_borne_out(step: Step | None, held: float) -> Step | None:
+    return None if step is not None and step.phase == "ramp" and step.rate <= held else step
 
 
 def _held(step: Step) -> bool:
@@ -130,12 +139,19 @@ def _confirm(state: _State, rate: float) -> None:
 
 def _bisect(state: _State) -> None:
     """Steady steps halfway between the highest held and the lowest not held, until the two
-    are within the resolution."""
+    are within the resolution; then a steady step at a break only a ramp step showed."""
     while state.budget_left() and state.held is not None:
         low, high = state.held.rate, state.top()
-        if high - low <= state.bounds.resolution * low:
+        if high - low > state.bounds.resolution * low:
+            state.run((low + high) / 2, "steady")
+            continue
+        top = state.top_step()
+        if top is None and low < state.bounds.max_rate:
+            state.run(state.bounds.max_rate, "steady")  # held near the most: the most, then
+        elif top is None or top.phase == "steady":
             return
-        state.run((low + high) / 2, "steady")
+        else:
+            state.run(top.rate, "steady")  # a break is only ever a steady step's
 
 
 def search(step_fn: StepFunction, bounds: Bounds) -> SearchResult:
