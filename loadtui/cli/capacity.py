@@ -16,11 +16,13 @@ from loadtui.capacity import judge, page, text
 from loadtui.capacity.capdoc import CapacityDocument, CapacityStep, SearchBounds
 from loadtui.capacity.search import Bounds, Phase, SearchResult, StepOutcome, search
 from loadtui.cli.headless import StopRequested, run_shown
+from loadtui.fleet.engines import FleetError
 from loadtui.run.atomic import write_text_atomic
 from loadtui.run.rundoc import RunDocument, Threshold, Verdict
 from loadtui.run.spec import RunSpec
 from loadtui.safe_text import shown
 from loadtui.targets.spawn import SpawnedServer
+from loadtui.targets.target import TargetError
 
 SETTLE_S = 1.0  # after a step that broke, the server's queue empties before the next
 PAGE_NAME = "capacity.html"
@@ -55,7 +57,11 @@ class _Search:
         plan = replace(self.run.plan, mode="open", rate=rate, duration_s=seconds)
         path = self.spec.out_dir / f"step-{number:02d}-{phase}-{rate:.4g}rps.json"
         label = f"[step {number}] {phase} {rate:,.1f} req/s"
-        result = run_shown(replace(self.run, plan=plan), path, self.stop, label=label)
+        try:
+            result = run_shown(replace(self.run, plan=plan), path, self.stop, label=label)
+        except (TargetError, FleetError) as exc:  # the target went away between steps
+            self.failure = shown(str(exc))
+            return None
         if result.interrupted:
             self.interrupted = True
             return None
