@@ -8,6 +8,7 @@ connection), then the SLOs themselves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from loadtui.capacity.search import Reason, StepOutcome
@@ -15,16 +16,24 @@ from loadtui.run import gate
 from loadtui.run.rundoc import RunDocument, Threshold, TimelineEntry
 
 MAX_ERROR_SHARE = 0.01  # errors < 1 %, always
-KEPT_UP_SHARE = 0.95  # answered at least this share of what was due in the measured seconds ...
+KEPT_UP_SHARE = 0.97  # answered at least this share of what was due in the measured seconds ...
 KEPT_UP_SLACK = 1.5  # ... less this many requests (a window's edges cut a request or so)
 UNSENT_SHARE = 0.01  # requests left unsent at the end, as a share of those due
 WARMUP_S = 1.0  # the first second lacks the answers still in flight: not a measure of pace
 
 
+def warmup_s(doc: RunDocument) -> float:
+    """The seconds before the answers keep pace with the sends: one, or as many whole seconds
+    as the median answer takes (a slow route's first answers come later)."""
+    p50_ms = doc.summary.latency_ms.p50 or 0.0
+    return max(WARMUP_S, float(math.ceil(p50_ms / 1000.0)))
+
+
 def measured(doc: RunDocument) -> tuple[int, float]:
-    """The answers and the seconds once the first answers are in: the seconds after the first
-    (the whole run if that is all there is)."""
-    later = [e for e in doc.timeline if e.t - _length(e) >= WARMUP_S - 0.05 and _length(e) >= 0.5]
+    """The answers and the seconds once the first answers are in (the whole run if that leaves
+    nothing)."""
+    start = warmup_s(doc) - 0.05
+    later = [e for e in doc.timeline if e.t - _length(e) >= start and _length(e) >= 0.5]
     entries = later or doc.timeline
     return sum(e.requests for e in entries), sum(_length(e) for e in entries)
 
