@@ -19,6 +19,8 @@ MAX_RATE = 100_000.0  # open loop, requests per second: beyond what one engine c
 MIN_TIMEOUT_S = 0.001  # the engine's timers count milliseconds
 MAX_SECONDS = 3600.0  # think time, timeout, drain
 MAX_THREADS = 10_000
+MIN_STEP_S = 2.0  # a capacity step: its first second warms up, one more measures the pace
+MAX_STEP_S = 600.0
 MAX_ENGINES = 1024  # engine processes (one a core): a cluster of 1,024 cores
 
 
@@ -64,6 +66,8 @@ rate = number(0, MAX_RATE, above=True)
 seconds = number(0, MAX_SECONDS)
 timeout = number(MIN_TIMEOUT_S, MAX_SECONDS)
 engine_number = whole(1, MAX_ENGINES)
+step_seconds = number(MIN_STEP_S, MAX_STEP_S)
+resolution = number(0, 100, above=True)  # a percentage
 
 
 def rate_stages(text: str) -> float | tuple[Stage, ...]:

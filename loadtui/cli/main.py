@@ -97,6 +97,36 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             cluster.close()
 
 
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from loadtui.cli.capacity import CapacitySpec, capacity_command
+    from loadtui.fleet.engines import FleetError
+    from loadtui.run import runfile
+    from loadtui.targets.spawn import SpawnError
+    from loadtui.targets.target import TargetError
+
+    run = options.capacity_run(args)
+    slos = options.slos(args, [request.name for request in run.scenario])
+    bounds = options.capacity_bounds(args)
+    options.writable(args.out / "probe.json", "run files in")
+    claim = resources.claimed(args.json, args.force) if args.json is not None else None
+    cluster = None
+    try:
+        count, cluster = resources.placed(args, run.engines, run.plan.users)
+        run = replace(run, engines=count, cluster=cluster)
+        out_dir = runfile.new_run_dir(args.out)
+        return capacity_command(CapacitySpec(run, slos, bounds, out_dir, args.json))
+    except (SpawnError, TargetError, FleetError) as exc:
+        print(f"loadtui capacity: {exc}", file=sys.stderr)
+        return exits.FAILED
+    finally:
+        if claim is not None:
+            claim.release()
+        if cluster is not None:
+            cluster.close()
+
+
 def _cmd_tui(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -172,6 +202,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     None: _cmd_tui,  # no command opens the TUI
     "run": _cmd_run,
     "matrix": _cmd_matrix,
+    "capacity": _cmd_capacity,
     "report": _cmd_report,
     "compare": _cmd_compare,
     "server": _cmd_server,

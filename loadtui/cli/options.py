@@ -19,10 +19,12 @@ from loadtui.exits import UsageError
 
 if TYPE_CHECKING:
     from loadtui.app import AppConfig
+    from loadtui.capacity.search import Bounds
     from loadtui.engine.plan import LoadPlan
     from loadtui.engine.request_spec import RequestSpec
     from loadtui.engine.schedule import Stage
     from loadtui.run.gate import GateSpec
+    from loadtui.run.rundoc import Threshold
     from loadtui.run.spec import RunSpec
     from loadtui.server.serve import ServeOptions
     from loadtui.targets.target import Target
@@ -353,6 +355,39 @@ def gate(args: argparse.Namespace, names: Collection[str] = ()) -> GateSpec:
     except ThresholdError as exc:
         raise UsageError(f"--fail-on: {exc}") from None
     return GateSpec(thresholds, fail_on)
+
+
+def capacity_run(args: argparse.Namespace) -> RunSpec:
+    """The run each capacity step is (its rate and length set per step), checked as `run`
+    checks its run: the route or scenario, the request, the target, users and engines."""
+    as_run = argparse.Namespace(**vars(args))
+    as_run.rate, as_run.duration = args.min_rate, args.step
+    as_run.spawn_rate, as_run.think_min, as_run.think_max = 1.0, 0.0, 0.0
+    return run_spec(as_run)
+
+
+def capacity_bounds(args: argparse.Namespace) -> Bounds:
+    from loadtui.capacity.search import Bounds
+
+    if args.min_rate > args.max_rate:
+        raise UsageError(
+            f"--min-rate {args.min_rate:g} is above --max-rate {args.max_rate:g}: the search "
+            "has nowhere to go"
+        )
+    return Bounds(
+        args.min_rate, args.max_rate, args.ramp_step, args.step, resolution=args.resolution / 100
+    )
+
+
+def slos(args: argparse.Namespace, names: Collection[str] = ()) -> tuple[Threshold, ...]:
+    """--slo, each parsed; ``names`` are the scenario's request names (``orders.p99<1s``)."""
+    from loadtui.capacity.slo import parse_slo
+    from loadtui.run.gate import ThresholdError
+
+    try:
+        return tuple(parse_slo(text, names) for text in args.slo)
+    except ThresholdError as exc:
+        raise UsageError(f"--slo {exc}") from None
 
 
 def tui_config(args: argparse.Namespace) -> AppConfig:

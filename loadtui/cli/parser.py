@@ -14,10 +14,13 @@ from loadtui.cli.bounds import (
     duration,
     engine_count,
     port_number,
+    rate,
     rate_stages,
+    resolution,
     route_list,
     seconds,
     spawn_rate,
+    step_seconds,
     threads,
     timeout,
     user_list,
@@ -364,6 +367,83 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs"), help="run files go to OUT/<stamp>/")
 
 
+def _add_capacity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "capacity",
+        help="the highest open-loop rate a route holds within its SLOs, and why it breaks above",
+    )
+    p.add_argument(
+        "route", metavar="ROUTE", nargs="?", help="a variant key or a path (none with --scenario)"
+    )
+    p.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        required=True,
+        metavar="EXPR",
+        help="a latency every step must hold, as often as you like: 'p99<200ms', 'p50<=50ms', "
+        "'orders.p99<1s' (p50 p90 p99 p999 mean max, ttfb_..., gap_...; < or <=); errors < 1%% "
+        "are always asked",
+    )
+    p.add_argument(
+        "--min-rate", type=rate, default=5.0, help="the first rate tried, req/s (default 5)"
+    )
+    p.add_argument(
+        "--max-rate",
+        type=rate,
+        default=2000.0,
+        help="the highest rate tried, req/s (default 2000): held there, the search says so",
+    )
+    p.add_argument(
+        "--ramp-step",
+        type=step_seconds,
+        default=2.0,
+        metavar="S",
+        help="each quick ramp step (doubling the rate), s (default 2)",
+    )
+    p.add_argument(
+        "--step",
+        type=step_seconds,
+        default=5.0,
+        metavar="S",
+        help="each steady step (confirming, then bisecting), s (default 5)",
+    )
+    p.add_argument(
+        "--resolution",
+        type=resolution,
+        default=5.0,
+        metavar="PCT",
+        help="stop once the first rate that broke is within PCT %% of the highest that held "
+        "(default 5)",
+    )
+    p.add_argument(
+        "--users",
+        type=users,
+        default=256,
+        help="connections at most (open loop), up to what open files allow (default 256)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=timeout,
+        default=30.0,
+        help=f"request timeout, s, up to {bounds.MAX_SECONDS:g} (default %(default)s)",
+    )
+    p.add_argument(
+        "--threads", type=threads, default=None, help="thread pool size of a spawned demo server"
+    )
+    _add_target(p, "an already running server (loopback)")
+    _add_metrics(p)
+    _add_request_options(p)
+    _add_engine_options(p)
+    p.add_argument(
+        "--out", type=Path, default=Path("runs"), help="step run files and the page: OUT/<stamp>/"
+    )
+    p.add_argument(
+        "--json", metavar="FILE", type=Path, help="write the result here (schema: README)"
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="compare saved runs: table, Markdown, HTML, CSV, HDR logs")
     p.add_argument(
@@ -431,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loadtui",
         usage="%(prog)s [TUI OPTIONS]            open the TUI (no command)\n"
-        "       %(prog)s COMMAND [OPTIONS] ...   run, matrix, report, compare, server or routes",
+        "       %(prog)s COMMAND [OPTIONS] ...   run, matrix, capacity, report, compare, server, "
+        "routes or scenario",
         description="Load-test FastAPI route variants and watch the event loop, thread pool "
         "and background tasks live. With no command, loadtui opens the TUI: two panes on the "
         "demo's routes 5 and 4, --route panes on --target or its OpenAPI operations, or a "
@@ -448,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run(sub)
     _add_matrix(sub)
+    _add_capacity(sub)
     _add_report(sub)
     _add_compare(sub)
     _add_server(sub)

@@ -303,6 +303,13 @@ def _table(
     return "\n".join([line(columns), *(line(row) for row in rows)])
 
 
+def text_table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], text: Collection[str] = ()
+) -> str:
+    """Aligned columns for a terminal: ``text`` columns to the left, the others to the right."""
+    return _table(columns, rows, text, markdown=False)
+
+
 # ---- the gate (--threshold, --fail-on) -------------------------------------------------------
 GATE_COLUMNS = ("judged by", "observed", "result")
 GATE_TABLE_COLUMNS = ("run", *GATE_COLUMNS)
