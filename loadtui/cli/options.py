@@ -48,7 +48,7 @@ def plan(
         total = sum(stage.duration_s for stage in stages)
         if duration is not None and not math.isclose(duration, total):
             raise UsageError(
-                f"--duration {duration:g} s: --rate's stages last {total:g} s, and the run lasts "
+                f"--duration {duration:g} s: the rate's stages last {total:g} s, and the run lasts "
                 "them: leave --duration out"
             )
         duration, held = total, max(max(s.start_rps, s.end_rps) for s in stages)

@@ -188,13 +188,6 @@ class Schedule:
             return 0
         return min(self.total, math.floor(self.integral(t) + EPSILON) + 1)
 
-    def rate_at(self, t: float) -> float:
-        """The rate asked at ``t`` s, req/s (0 after the end)."""
-        if t < 0 or t >= self.duration_s:
-            return 0.0
-        i = max(0, bisect_right(self._starts, t) - 1)
-        return self._rates[i] + self._slopes[i] * (t - self._starts[i])
-
     def share_due(self, t: float, first: int, stride: int) -> int:
         """Of the requests due by ``t``, how many are engine ``first``'s of ``stride`` engines
         (it sends ``first``, ``first + stride``, ...)."""

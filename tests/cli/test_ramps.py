@@ -125,12 +125,13 @@ def test_bad_stages_are_one_line_naming_rate(rate, words):
     assert len(message.strip().splitlines()) == 1
 
 
-def test_a_duration_that_disagrees_with_the_stages_is_refused():
-    code, message = parse(["run", "5", "--rate", "10:20@5s", "--duration", "30"])
-    assert code == 2
-    assert message == (
-        "--duration 30 s: --rate's stages last 5 s, and the run lasts them: leave --duration out"
+def test_a_duration_that_disagrees_with_the_stages_is_refused(tmp_path):
+    said = (
+        "--duration 30 s: the rate's stages last 5 s, and the run lasts them: leave --duration out"
     )
+    assert parse(["run", "5", "--rate", "10:20@5s", "--duration", "30"]) == (2, said)
+    path = scenario(tmp_path, '[load]\nrate = "10:20@5s"\n')  # the file's stages too
+    assert parse(["run", "--scenario", str(path), "--duration", "30"]) == (2, said)
 
 
 @pytest.mark.parametrize(

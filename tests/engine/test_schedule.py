@@ -85,7 +85,6 @@ def test_a_ramp_is_due_where_its_integral_reaches_n():
         t = plan.at(n)
         assert 20 * t + 20 * t * t / 3 == pytest.approx(n)
     assert [plan.due_by(s) for s in (0, 1, 2, 3, 4)] == [1, 27, 67, 120, 120]
-    assert plan.rate_at(1.5) == pytest.approx(40.0)
 
 
 def test_a_held_rate_is_due_every_period_as_before():
