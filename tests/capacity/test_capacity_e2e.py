@@ -1,6 +1,7 @@
 """`loadtui capacity` against real servers: an app whose capacity is known by construction
 (a def route sleeping 0.2 s, the thread limiter at 10 tokens: 50 req/s) and a fast route that
-never breaks below a low --max-rate. Short steps (2 s) keep them brief."""
+never breaks below a low --max-rate (both put load on the machine and judge its pace: the
+"load" group); and Ctrl-C mid-search (a light load). Short steps (2 s) keep them brief."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from loadtui.run import runfile
 from tests.apps import serve_app
 from tests.helpers import LOAD, get, loadtui, start, wait_for
 
-pytestmark = [pytest.mark.e2e, LOAD]
+pytestmark = pytest.mark.e2e
 
 KNOWN = """
     import time
@@ -60,10 +61,11 @@ def _search(url: str, route: str, tmp_path: Path, *args: str) -> tuple[int, Capa
     return done.returncode, CapacityDocument.model_validate_json(out.read_text())
 
 
+@LOAD
 def test_a_known_capacity_is_found_and_the_full_thread_pool_named(tmp_path: Path) -> None:
     with serve_app(KNOWN, tmp_path) as app:
         code, doc = _search(
-            app.url, "/slow", tmp_path, "--slo", "p99<1s", "--min-rate", "20", "--resolution", "10"
+            app.url, "/slow", tmp_path, "--slo", "p99<1s", "--min-rate", "40", "--resolution", "10"
         )
         served = get(app.url + "/served").json()["slow"]
     assert code == 0
@@ -86,6 +88,7 @@ def test_a_known_capacity_is_found_and_the_full_thread_pool_named(tmp_path: Path
     assert "<svg" in page and "<script" not in page and "http://" not in page.split("<main>")[1]
 
 
+@LOAD
 def test_a_route_that_never_breaks_says_so_instead_of_inventing_a_capacity(
     tmp_path: Path,
 ) -> None:
