@@ -43,7 +43,9 @@ def render(doc: CapacityDocument) -> str:
     lines = [
         shown(f"capacity of {doc.route} at {doc.target} within {slos}"),
         "",
-        text_table(COLUMNS, [step_row(step) for step in doc.steps], text=("phase", "result")),
+        text_table(COLUMNS, [step_row(step) for step in doc.steps], text=("phase", "result"))
+        if doc.steps
+        else "no step was done",
         "",
         f"held:       {rate(doc.held_rps)} req/s"
         + ("" if doc.held_rps is not None else " (not even --min-rate held)"),
