@@ -10,7 +10,7 @@ from pathlib import Path
 
 from loadtui import __version__
 from loadtui.capacity.capdoc import CapacityDocument, CapacityStep
-from loadtui.capacity.text import COLUMNS, LIMITS, rate, step_row
+from loadtui.capacity.text import COLUMNS, limit, rate, step_row
 from loadtui.report import svg
 from loadtui.report.html import CSP
 from loadtui.run.atomic import write_text_atomic
@@ -84,7 +84,7 @@ def _result(doc: CapacityDocument) -> str:
     lines = [
         f"held: {rate(doc.held_rps)} req/s",
         f"broke at: {rate(doc.broke_at_rps)} req/s",
-        f"limited by: {doc.limited_by}: {LIMITS[doc.limited_by]}",
+        f"limited by: {limit(doc)}",
     ]
     found = "".join(f'<p class="meta">{escape(line)}</p>' for line in lines)
     verdicts = "".join(

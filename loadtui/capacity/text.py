@@ -19,6 +19,13 @@ LIMITS = {
 }
 
 
+def limit(doc: CapacityDocument) -> str:
+    if doc.limited_by is None:
+        why = "interrupted" if doc.interrupted else "a step could not be done"
+        return f"- (the search ended early: {why})"
+    return f"{doc.limited_by}: {LIMITS[doc.limited_by]}"
+
+
 def rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
@@ -48,9 +55,9 @@ def render(doc: CapacityDocument) -> str:
         else "no step was done",
         "",
         f"held:       {rate(doc.held_rps)} req/s"
-        + ("" if doc.held_rps is not None else " (not even --min-rate held)"),
+        + (" (not even --min-rate held)" if doc.held_rps is None and doc.limited_by else ""),
         f"broke at:   {rate(doc.broke_at_rps)} req/s",
-        f"limited by: {doc.limited_by}: {LIMITS[doc.limited_by]}",
+        f"limited by: {limit(doc)}",
     ]
     if doc.explanation:
         lines.append("at the break:")
