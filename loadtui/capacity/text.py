@@ -12,7 +12,8 @@ COLUMNS = ("step", "phase", "req/s", "achieved", "p50 ms", "p99 ms", "max ms", "
 LIMITS = {
     "slo": "an SLO broke",
     "errors": "errors reached 1 %",
-    "server": "the server stopped keeping up (it answered fewer than were due)",
+    "server": "the server stopped keeping up (it answered fewer than were due, or requests "
+    "waited unsent for a free connection: all --users were taken)",
     "generator": "the load generator saturated before the app broke: the app's capacity is "
     "above what loadtui could drive here (more --engines, or a machine of its own)",
     "max_rate": "nothing broke up to --max-rate",
