@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from html import escape
 from importlib import resources
-from pathlib import Path
 
 from loadtui import __version__
 from loadtui.capacity.capdoc import CapacityDocument, CapacityStep
 from loadtui.capacity.text import COLUMNS, limit, rate, step_row
 from loadtui.report import svg
 from loadtui.report.html import CSP
-from loadtui.run.atomic import write_text_atomic
 from loadtui.safe_text import shown
 
 SIZE = (720, 300)
@@ -115,7 +113,3 @@ def render(doc: CapacityDocument) -> str:
             "</main></body></html>",
         ]
     )
-
-
-def write_page(path: Path, doc: CapacityDocument) -> None:
-    write_text_atomic(path, render(doc))
