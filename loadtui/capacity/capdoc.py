@@ -65,7 +65,7 @@ class CapacityDocument(Part):
     bounds: SearchBounds
     held_rps: Positive | None  # the highest rate that held every SLO; None: not even the least
     broke_at_rps: Positive | None  # the lowest rate the app broke at; None: nothing broke
-    limited_by: LimitedBy
+    limited_by: LimitedBy | None  # None: interrupted or failed before anything limited it
     verdicts: list[str]  # the codes at the break (at the generator's ceiling if that)
     explanation: list[Verdict] = Field(default_factory=list)  # those verdicts in full
     steps: list[CapacityStep]

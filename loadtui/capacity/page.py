@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from html import escape
 from importlib import resources
-from pathlib import Path
 
 from loadtui import __version__
 from loadtui.capacity.capdoc import CapacityDocument, CapacityStep
-from loadtui.capacity.text import COLUMNS, LIMITS, rate, step_row
+from loadtui.capacity.text import COLUMNS, limit, rate, step_row
 from loadtui.report import svg
 from loadtui.report.html import CSP
-from loadtui.run.atomic import write_text_atomic
 from loadtui.safe_text import shown
 
 SIZE = (720, 300)
@@ -84,7 +82,7 @@ def _result(doc: CapacityDocument) -> str:
     lines = [
         f"held: {rate(doc.held_rps)} req/s",
         f"broke at: {rate(doc.broke_at_rps)} req/s",
-        f"limited by: {doc.limited_by}: {LIMITS[doc.limited_by]}",
+        f"limited by: {limit(doc)}",
     ]
     found = "".join(f'<p class="meta">{escape(line)}</p>' for line in lines)
     verdicts = "".join(
@@ -115,7 +113,3 @@ def render(doc: CapacityDocument) -> str:
             "</main></body></html>",
         ]
     )
-
-
-def write_page(path: Path, doc: CapacityDocument) -> None:
-    write_text_atomic(path, render(doc))

@@ -49,7 +49,7 @@ class Step:
 class SearchResult:
     held_rps: float | None
     broke_at_rps: float | None
-    limited_by: LimitedBy
+    limited_by: LimitedBy | None  # None: the search ended early, before anything limited it
     verdicts: tuple[str, ...]  # the codes at the break (at the generator's ceiling if that)
     steps: list[Step] = field(default_factory=list)
     break_step: int | None = None  # the number of the step those verdicts are from
@@ -169,12 +169,12 @@ def _result(state: _State) -> SearchResult:
     # a steady step that held above a lower one that broke (noise at the edge) is not kept
     held = max((s.rate for s in state.steps if _held(s) and s.rate < top), default=None)
     if broke is not None and (ceiling is None or broke.rate <= ceiling.rate):
-        limited_by: LimitedBy = broke.outcome.broke or "slo"
+        limited_by: LimitedBy | None = broke.outcome.broke or "slo"
         at, broke_at = broke, broke.rate
     elif ceiling is not None:
         limited_by, at, broke_at = "generator", ceiling, None
-    else:
-        limited_by, at, broke_at = "max_rate", None, None
+    else:  # nothing broke: up to the most, unless the search ended before it got there
+        limited_by, at, broke_at = (None if state.stopped else "max_rate"), None, None
     verdicts = at.outcome.verdicts if at is not None else ()
     number = at.number if at is not None else None
     return SearchResult(held, broke_at, limited_by, verdicts, state.steps, number, state.stopped)

@@ -12,11 +12,19 @@ COLUMNS = ("step", "phase", "req/s", "achieved", "p50 ms", "p99 ms", "max ms", "
 LIMITS = {
     "slo": "an SLO broke",
     "errors": "errors reached 1 %",
-    "server": "the server stopped keeping up (it answered fewer than were due)",
+    "server": "the server stopped keeping up (it answered fewer than were due, or requests "
+    "waited unsent for a free connection: all --users were taken)",
     "generator": "the load generator saturated before the app broke: the app's capacity is "
     "above what loadtui could drive here (more --engines, or a machine of its own)",
     "max_rate": "nothing broke up to --max-rate",
 }
+
+
+def limit(doc: CapacityDocument) -> str:
+    if doc.limited_by is None:
+        why = "interrupted" if doc.interrupted else "a step could not be done"
+        return f"- (the search ended early: {why})"
+    return f"{doc.limited_by}: {LIMITS[doc.limited_by]}"
 
 
 def rate(value: float | None) -> str:
@@ -43,12 +51,14 @@ def render(doc: CapacityDocument) -> str:
     lines = [
         shown(f"capacity of {doc.route} at {doc.target} within {slos}"),
         "",
-        text_table(COLUMNS, [step_row(step) for step in doc.steps], text=("phase", "result")),
+        text_table(COLUMNS, [step_row(step) for step in doc.steps], text=("phase", "result"))
+        if doc.steps
+        else "no step was done",
         "",
         f"held:       {rate(doc.held_rps)} req/s"
-        + ("" if doc.held_rps is not None else " (not even --min-rate held)"),
+        + (" (not even --min-rate held)" if doc.held_rps is None and doc.limited_by else ""),
         f"broke at:   {rate(doc.broke_at_rps)} req/s",
-        f"limited by: {doc.limited_by}: {LIMITS[doc.limited_by]}",
+        f"limited by: {limit(doc)}",
     ]
     if doc.explanation:
         lines.append("at the break:")

@@ -386,12 +386,17 @@ def _add_capacity(sub: argparse._SubParsersAction) -> None:
         "are always asked",
     )
     p.add_argument(
-        "--min-rate", type=rate, default=5.0, help="the first rate tried, req/s (default 5)"
+        "--min-rate",
+        type=rate,
+        default=5.0,
+        metavar="RPS",
+        help="the first rate tried, req/s (default 5)",
     )
     p.add_argument(
         "--max-rate",
         type=rate,
         default=2000.0,
+        metavar="RPS",
         help="the highest rate tried, req/s (default 2000): held there, the search says so",
     )
     p.add_argument(

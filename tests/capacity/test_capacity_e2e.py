@@ -1,10 +1,12 @@
 """`loadtui capacity` against real servers: an app whose capacity is known by construction
 (a def route sleeping 0.2 s, the thread limiter at 10 tokens: 50 req/s) and a fast route that
-never breaks below a low --max-rate. Short steps (2 s) keep them brief."""
+never breaks below a low --max-rate (both put load on the machine and judge its pace: the
+"load" group); and Ctrl-C mid-search (a light load). Short steps (2 s) keep them brief."""
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,9 @@ import pytest
 from loadtui.capacity.capdoc import CapacityDocument
 from loadtui.run import runfile
 from tests.apps import serve_app
-from tests.helpers import LOAD, get, loadtui
+from tests.helpers import LOAD, get, loadtui, start, wait_for
 
-pytestmark = [pytest.mark.e2e, LOAD]
+pytestmark = pytest.mark.e2e
 
 KNOWN = """
     import time
@@ -59,10 +61,11 @@ def _search(url: str, route: str, tmp_path: Path, *args: str) -> tuple[int, Capa
     return done.returncode, CapacityDocument.model_validate_json(out.read_text())
 
 
+@LOAD
 def test_a_known_capacity_is_found_and_the_full_thread_pool_named(tmp_path: Path) -> None:
     with serve_app(KNOWN, tmp_path) as app:
         code, doc = _search(
-            app.url, "/slow", tmp_path, "--slo", "p99<1s", "--min-rate", "20", "--resolution", "10"
+            app.url, "/slow", tmp_path, "--slo", "p99<1s", "--min-rate", "40", "--resolution", "10"
         )
         served = get(app.url + "/served").json()["slow"]
     assert code == 0
@@ -85,6 +88,7 @@ def test_a_known_capacity_is_found_and_the_full_thread_pool_named(tmp_path: Path
     assert "<svg" in page and "<script" not in page and "http://" not in page.split("<main>")[1]
 
 
+@LOAD
 def test_a_route_that_never_breaks_says_so_instead_of_inventing_a_capacity(
     tmp_path: Path,
 ) -> None:
@@ -100,3 +104,23 @@ def test_a_route_that_never_breaks_says_so_instead_of_inventing_a_capacity(
     ]  # fmt: skip
     assert all(s.result == "held" for s in doc.steps)
     assert json.loads((tmp_path / "cap.json").read_text())["schema"] == "loadtui.capacity/1"
+
+
+def test_ctrl_c_ends_the_search_keeping_the_steps_done(tmp_path: Path) -> None:
+    out, runs = tmp_path / "cap.json", tmp_path / "runs"
+    with serve_app(KNOWN, tmp_path) as app:
+        proc = start(
+            "capacity", "/fast", "--target", app.url, "--slo", "p99<500ms", "--min-rate", "20",
+            "--max-rate", "1000", "--out", runs, "--json", out, *SHORT,
+        )  # fmt: skip
+        try:
+            assert wait_for(lambda: list(runs.glob("*/step-01-*.json")), timeout=60)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    doc = CapacityDocument.model_validate_json(out.read_text())
+    assert doc.interrupted and len(doc.steps) >= 1
+    assert (Path(doc.run_dir or "") / "capacity.html").is_file()

@@ -3,6 +3,7 @@ no file written), and the --slo grammar."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from loadtui.capacity.slo import parse_slo
 from loadtui.cli.main import main
 from loadtui.run.gate import ThresholdError
+from tests.helpers import loadtui
 
 CLOSED = "http://127.0.0.1:9"  # nothing is sent: every case fails before
 
@@ -87,3 +89,15 @@ def test_an_slo_is_the_gates_threshold_in_ms() -> None:
     )  # fmt: skip
     with pytest.raises(ThresholdError):
         parse_slo("errors<1%")
+
+
+def test_an_unreachable_target_is_exit_1_with_what_was_done(tmp_path: Path) -> None:
+    out = tmp_path / "cap.json"
+    done = loadtui(
+        "capacity", "/x", "--target", CLOSED, "--slo", "p99<1s", "--out", tmp_path, "--json", out
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no step was done" in done.stdout and "the search ended early" in done.stdout
+    assert "could not be done" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    written = json.loads(out.read_text())
+    assert (written["steps"], written["held_rps"], written["limited_by"]) == ([], None, None)

@@ -116,6 +116,7 @@ def test_a_step_that_cannot_be_done_ends_the_search_with_what_was_found() -> Non
     result = search(step, BOUNDS)
     assert result.stopped and len(result.steps) == 2 and len(calls) == 3
     assert result.held_rps is None  # no steady step held yet: nothing is claimed
+    assert result.limited_by is None  # nor what limited it
 
 
 def test_the_search_stops_after_its_most_steps() -> None:

@@ -31,19 +31,20 @@ from loadtui.run.runfile import RunFileError
 from loadtui.run.spec import RunSpec
 from tests.fake_feed import FakeRun
 
-COMMANDS = ["run", "matrix", "report", "server", "routes"]
+COMMANDS = ["run", "matrix", "capacity", "report", "server", "routes"]
 OPTIONS = [
     "--users", "--spawn-rate", "--duration", "--think-min", "--think-max", "--rate",
     "--target", "--timeout", "--threads", "--routes", "--route", "--port", "--metrics-port",
     "--host", "--drain", "--allow-remote", "--markdown", "--merge", "--json", "--out", "--metrics",
     "-X", "-H", "-d", "--expect", "--data-file", "--data-order", "--scenario", "-k", "--cacert",
-    "--engines", "--ray", "--data-urlencode", "-F", "--openapi",
+    "--engines", "--ray", "--data-urlencode", "-F", "--openapi", "--slo", "--min-rate",
+    "--max-rate", "--step", "--ramp-step", "--resolution",
 ]  # fmt: skip
 VALUES = [
     "0", "1", "-1", "10", "nan", "inf", "-inf", "1e309", "0.0", "", " ", "5", "4r", "/ping",
     "10,40,100", "5,zz", "http://127.0.0.1:1", "http://10.0.0.1:80", "https://localhost",
     "http://[::1]:8000", "http://127.0.0.1:99999", "localhost:8000", "ftp://x", "65535",
-    "auto", "local",
+    "auto", "local", "p99<1s", "p99<0ms", "orders.p99<=5us",
 ]  # fmt: skip
 TOKENS = st.one_of(
     st.sampled_from(COMMANDS + OPTIONS + VALUES),
@@ -51,8 +52,17 @@ TOKENS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.integers().map(str),
 )
+
+
+def _capacity(args):
+    options.capacity_run(args)
+    options.slos(args)
+    options.capacity_bounds(args)
+
+
 PREPARE = {
     "run": options.run_spec,
+    "capacity": _capacity,
     "matrix": options.matrix_plan,
     "server": options.server_options,
     None: options.tui_config,
