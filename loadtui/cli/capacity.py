@@ -54,7 +54,7 @@ class _Search:
             self.interrupted = True
             return None
         number = len(self.steps) + 1
-        plan = replace(self.run.plan, mode="open", rate=rate, duration_s=seconds)
+        plan = replace(self.run.plan, mode="open", rate=rate, stages=(), duration_s=seconds)
         path = self.spec.out_dir / f"step-{number:02d}-{phase}-{rate:.4g}rps.json"
         label = f"[step {number}] {phase} {rate:,.1f} req/s"
         try:
