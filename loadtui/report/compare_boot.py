@@ -59,7 +59,7 @@ class _Grid:
     values_ms: list[float]  # the highest latency each bucket holds
 
 
-class _Percentiles:
+class Percentiles:
     """A histogram's percentiles as hdrh reads them, from one pass over its buckets (hdrh's
     get_value_at_percentile walks them in Python on every call)."""
 
@@ -75,7 +75,7 @@ class _Percentiles:
         return self.histogram.get_highest_equivalent_value(self.values[index])
 
 
-def _grid(percentiles: _Percentiles, percentile: float) -> _Grid:
+def _grid(percentiles: Percentiles, percentile: float) -> _Grid:
     centre, whole = percentiles.at(percentile), percentiles.histogram
     step = SPAN ** (2.0 / (CANDIDATES - 1))
     found: dict[int, float] = {}
@@ -236,9 +236,9 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
         grids = [_Grid([0], [0.0]) for _ in PERCENTILES]
         floor: dict[str, float] = {}
         if histogram.total_count:
-            whole = _Percentiles(histogram)
+            whole = Percentiles(histogram)
             grids = [_grid(whole, p) for p in PERCENTILES.values()]
-            floor = {name: _order_se(whole, p) for name, p in PERCENTILES.items()}
+            floor = {name: order_se(whole, p) for name, p in PERCENTILES.items()}
     finally:
         hdr.release(histogram)
     timeline, packer = doc.timeline, _Packer(grids)
@@ -253,7 +253,7 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
     return Boot(point(doc), _replicates(blocks, grids, seed, replicates), len(blocks), floor)
 
 
-def _order_se(whole: _Percentiles, percentile: float) -> float:
+def order_se(whole: Percentiles, percentile: float) -> float:
     """A percentile's standard error (ms) from the order statistics of independent requests:
     half the span between the percentiles one binomial standard deviation either side."""
     share = percentile / 100.0
