@@ -223,3 +223,18 @@ def test_each_request_of_a_mix_is_compared_too(tmp_path, capsys):
     p50 = next(line for line in buy if line.startswith("    p50"))
     assert p50.endswith("slower") and re.search(r" \(\+(4[5-9]|5[0-5])\.\d%\) ", p50), p50
     assert "*buy* (as independent requests): **slower**" in (tmp_path / "c.md").read_text()
+
+
+def test_words_are_coloured_on_a_terminal_unless_no_color(monkeypatch):
+    from loadtui.report import compare_command, compare_out
+    from loadtui.report.compare import Change
+
+    change = Change("p99", 100.0, 150.0, 40.0, 60.0, "slower")
+    section = compare_out.Section("/x @ 10u", "a.json", "b.json", [change], "slower")
+    assert "\x1b[31mslower\x1b[0m" in compare_out.text([section], colour=True)
+    assert "\x1b" not in compare_out.text([section], colour=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert compare_command._colour()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not compare_command._colour()
