@@ -1,4 +1,8 @@
-"""Two runs side by side: each figure's change, a 95 % bootstrap interval for it, and one word.
+"""Two runs side by side: each figure's change, a bootstrap interval for it, and one word.
+
+The interval is 99.5 % per figure: the pair's word is "slower" when any of six figures is, and
+for two runs of one build it stays "same" in 98-100 % of comparisons (95 % per figure would
+cry wolf several times as often).
 
 A figure is ``slower`` or ``faster`` only when its change is beyond noise: the interval leaves
 out 0 and the change is at least the practical floor (FLOOR_PCT of the base, and for latency

@@ -15,11 +15,9 @@ apart; a percentile beyond them all, four times off the run's own, is read at th
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import math
 import random
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -27,9 +25,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import mul
 
-from hdrh.codec import payload_header_size
 from hdrh.histogram import HdrHistogram
-from pyhdrh import add_array, decode
+from pyhdrh import add_array
 
 from loadtui.engine import hdr
 from loadtui.run.rundoc import RunDocument, TimelineEntry
@@ -43,7 +40,6 @@ MAX_BLOCKS = 200  # a longer run is resampled in blocks of consecutive seconds
 _FIXED = 5  # length (ms), requests, errors, latencies counted, latencies summed (us)
 _LIMIT = 2**64
 _WORD = 8  # bytes per count in hdrh's arrays
-_OUTER_BYTES = 8  # the encoding's cookie and length, before the zlib payload
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class _Grid:
     values_ms: list[float]  # the highest latency each bucket holds
 
 
-class _Percentiles:
+class Percentiles:
     """A histogram's percentiles as hdrh reads them, from one pass over its buckets (hdrh's
     get_value_at_percentile walks them in Python on every call)."""
 
@@ -79,7 +75,7 @@ class _Percentiles:
         return self.histogram.get_highest_equivalent_value(self.values[index])
 
 
-def _grid(percentiles: _Percentiles, percentile: float) -> _Grid:
+def _grid(percentiles: Percentiles, percentile: float) -> _Grid:
     centre, whole = percentiles.at(percentile), percentiles.histogram
     step = SPAN ** (2.0 / (CANDIDATES - 1))
     found: dict[int, float] = {}
@@ -96,42 +92,37 @@ def _counts(histogram: HdrHistogram) -> memoryview:
 
 
 class _Block:
-    """Consecutive seconds added up in one counts array, decoded straight into it.
+    """Consecutive seconds added up in one counts array.
 
-    hdrh's own decode allocates a histogram (190 kB of counts) per second and adds all of it;
-    this decodes into one scratch array and adds the range the second used (hdrh's C helpers,
-    as hdr.py's Recorder reaches into hdrh; the file was checked through by runfile.load).
+    Each second is decoded into one scratch array (hdr.decode_counts: no histogram built) and
+    the range it used added with hdrh's C helper (hdr.decode would build two histograms of
+    190 kB a second and add all of them).
     """
 
     def __init__(self) -> None:
-        self.histogram = hdr.new_histogram()  # only its counts (and index arithmetic) are used
-        self.scratch = hdr.new_histogram()
-        self.size = self.histogram.counts_len
-        self.low, self.high, self.total = self.size, -1, 0
+        self.histogram = hdr.new_histogram()  # its counts, and its index arithmetic
+        self.scratch = hdr.zero_counts()
+        self.low, self.high, self.total = len(self.scratch), -1, 0
 
     def add(self, data: str) -> None:
-        raw = base64.b64decode(data)
-        payload = zlib.decompress(raw[_OUTER_BYTES:])
-        scratch = ctypes.addressof(self.scratch.counts)
-        found = decode(payload, payload_header_size, scratch, self.size, _WORD)
-        if not found["total"]:
+        total, low, high = hdr.decode_counts(data, self.scratch)
+        if not total:
             return
-        low, high = found["min_nonzero_index"], found["max_nonzero_index"]
         start, length = low * _WORD, high - low + 1
-        add_array(ctypes.addressof(self.histogram.counts) + start, scratch + start, length, _WORD)
-        ctypes.memset(scratch + start, 0, length * _WORD)
+        scratch = ctypes.addressof(self.scratch) + start
+        add_array(ctypes.addressof(self.histogram.counts) + start, scratch, length, _WORD)
+        ctypes.memset(scratch, 0, length * _WORD)
         self.low, self.high = min(self.low, low), max(self.high, high)
-        self.total += found["total"]
+        self.total += total
 
     def clear(self) -> None:
         if self.total:
             start = ctypes.addressof(self.histogram.counts) + self.low * _WORD
             ctypes.memset(start, 0, (self.high - self.low + 1) * _WORD)
-        self.low, self.high, self.total = self.size, -1, 0
+        self.low, self.high, self.total = len(self.scratch), -1, 0
 
     def release(self) -> None:
         hdr.release(self.histogram)
-        hdr.release(self.scratch)
 
 
 class _Packer:
@@ -245,9 +236,9 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
         grids = [_Grid([0], [0.0]) for _ in PERCENTILES]
         floor: dict[str, float] = {}
         if histogram.total_count:
-            whole = _Percentiles(histogram)
+            whole = Percentiles(histogram)
             grids = [_grid(whole, p) for p in PERCENTILES.values()]
-            floor = {name: _order_se(whole, p) for name, p in PERCENTILES.items()}
+            floor = {name: order_se(whole, p) for name, p in PERCENTILES.items()}
     finally:
         hdr.release(histogram)
     timeline, packer = doc.timeline, _Packer(grids)
@@ -262,7 +253,7 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
     return Boot(point(doc), _replicates(blocks, grids, seed, replicates), len(blocks), floor)
 
 
-def _order_se(whole: _Percentiles, percentile: float) -> float:
+def order_se(whole: Percentiles, percentile: float) -> float:
     """A percentile's standard error (ms) from the order statistics of independent requests:
     half the span between the percentiles one binomial standard deviation either side."""
     share = percentile / 100.0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loadtui import exits
 from loadtui.exits import UsageError
-from loadtui.report import compare, compare_gate, compare_out, step_summary
+from loadtui.report import compare, compare_gate, compare_names, compare_out, step_summary
 from loadtui.report.compare_boot import Boot, bootstrap
 from loadtui.report.compare_input import Pair, differences, pairs
 from loadtui.report.runs import Run
@@ -78,9 +78,29 @@ def _sections(
                 changes,
                 compare.overall(changes),
                 note,
+                _named(pair),
             )
         )
     return sections
+
+
+def _named(pair: Pair) -> tuple[compare_out.Section, ...]:
+    """Each request name of a mix that both runs have."""
+    base, new = pair.base.doc, pair.new.doc
+    theirs = {stats.name: stats for stats in new.requests}
+    found = []
+    for stats in base.requests:
+        if stats.name not in theirs:
+            continue
+        changes = compare_names.changes(
+            stats, theirs[stats.name], base.summary.duration_s, new.summary.duration_s
+        )
+        found.append(
+            compare_out.Section(
+                stats.name, pair.base.source, pair.new.source, changes, compare.overall(changes)
+            )
+        )
+    return tuple(found)
 
 
 def _colour() -> bool:

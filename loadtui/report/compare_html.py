@@ -44,11 +44,15 @@ def _pair(section: Section, pair: Pair) -> str:
             (f"new: {shown(pair.new.source)}", pair.new.doc),
         ]
     )
+    named = "".join(
+        f"<h3>{escape(shown(n.label))} (as independent requests): {escape(n.word)}</h3>{_table(n)}"
+        for n in section.requests
+    )
     return (
         f'<article class="run"><h2>{escape(shown(section.label))}: '
         f"{escape(section.word)}</h2>{note}"
         f'<p class="meta">base {escape(shown(section.base_source))} · '
-        f"new {escape(shown(section.new_source))}</p>{_table(section)}{spectra}</article>"
+        f"new {escape(shown(section.new_source))}</p>{_table(section)}{named}{spectra}</article>"
     )
 
 

@@ -25,6 +25,7 @@ class Section:
     changes: Sequence[Change]
     word: str
     note: str | None = None  # how the loads differ, when compared anyway
+    requests: Sequence[Section] = ()  # each request name of a mix (independent requests)
 
 
 def _number(value: float) -> str:
@@ -77,8 +78,18 @@ def _paint(word: str, colour: bool) -> str:
     return f"{COLOURS[word]}{word}{RESET}" if colour and word in COLOURS else word
 
 
+def _rows(changes: Sequence[Change], colour: bool, indent: str) -> list[str]:
+    rows = [list(HEADER), *(cells(c) for c in changes)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = []
+    for row in rows:
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        lines.append(indent + "  ".join([*padded, _paint(row[-1], colour)]).rstrip())
+    return lines
+
+
 def text(sections: Sequence[Section], colour: bool) -> str:
-    """Aligned columns per section, the overall word last."""
+    """Aligned columns per section, its word last; then each request name's, indented."""
     lines: list[str] = []
     for section in sections:
         if section.note:
@@ -86,12 +97,13 @@ def text(sections: Sequence[Section], colour: bool) -> str:
         lines.append(
             f"{shown(section.label)}: {shown(section.base_source)} -> {shown(section.new_source)}"
         )
-        rows = [list(HEADER), *(cells(c) for c in section.changes)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-        for row in rows:
-            padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
-            lines.append("  ".join([*padded, _paint(row[-1], colour)]).rstrip())
+        lines += _rows(section.changes, colour, "")
         lines.append(f"overall: {_paint(section.word, colour)}")
+        if section.requests:
+            lines.append("  each request (as independent requests):")
+        for named in section.requests:
+            lines.append(f"  {shown(named.label)}: {_paint(named.word, colour)}")
+            lines += _rows(named.changes, colour, "    ")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -104,6 +116,15 @@ def _md(value: str) -> str:
     return escaped
 
 
+def _md_table(changes: Sequence[Change]) -> list[str]:
+    parts = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for change in changes:
+        row = cells(change)
+        row[-1] = f"**{row[-1]}**" if row[-1] != "same" else row[-1]
+        parts.append("| " + " | ".join(row) + " |")
+    return parts
+
+
 def markdown(sections: Sequence[Section], breached: Sequence[str]) -> str:
     parts = ["### loadtui compare", ""]
     for section in sections:
@@ -114,13 +135,10 @@ def markdown(sections: Sequence[Section], breached: Sequence[str]) -> str:
         parts.append("")
         if section.note:
             parts += [f"> {_md(section.note)}", ""]
-        parts.append("| " + " | ".join(HEADER) + " |")
-        parts.append("|" + "---|" * len(HEADER))
-        for change in section.changes:
-            row = cells(change)
-            row[-1] = f"**{row[-1]}**" if row[-1] != "same" else row[-1]
-            parts.append("| " + " | ".join(row) + " |")
-        parts.append("")
+        parts += [*_md_table(section.changes), ""]
+        for named in section.requests:
+            parts += [f"*{_md(named.label)}* (as independent requests): **{named.word}**", ""]
+            parts += [*_md_table(named.changes), ""]
     if breached:
         parts += ["**Failed** (exit code 3)", ""]
         parts += [f"- {_md(line)}" for line in breached]

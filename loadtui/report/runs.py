@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from loadtui.report import tables
-from loadtui.report.merge import merge_documents, merge_key, together
 from loadtui.run import runfile
 from loadtui.run.rundoc import RunDocument
 from loadtui.run.runfile import RunFileError
@@ -69,6 +68,8 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
 
 
 def _merged(group: Sequence[Run]) -> Run:
+    from loadtui.report.merge import merge_documents  # only --merge pays for its import
+
     by_id: dict[str, Run] = {}
     for run in group:
         run_id = run.doc.run_id
@@ -88,6 +89,8 @@ def _merged(group: Sequence[Run]) -> Run:
 
 def merge_runs(runs: Sequence[Run]) -> list[Run]:
     """Runs of one route made at the same time become one, in the order each first appears."""
+    from loadtui.report.merge import merge_key, together
+
     by_route: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
         by_route.setdefault(merge_key(run.doc), []).append(run)

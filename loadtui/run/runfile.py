@@ -165,7 +165,7 @@ def load(path: Path) -> RunDocument:
     for where, data in document.encoded_histograms():
         try:
             hdr.check_encoding(data)
-            hdr.release(hdr.decode(data))
+            hdr.check_counts(data)
         except Exception as exc:
             raise RunFileError(f"{path}: the histogram at {where} does not decode: {exc}") from None
     return document

@@ -31,14 +31,15 @@ from loadtui.run.runfile import RunFileError
 from loadtui.run.spec import RunSpec
 from tests.fake_feed import FakeRun
 
-COMMANDS = ["run", "matrix", "capacity", "report", "server", "routes"]
+COMMANDS = ["run", "matrix", "capacity", "report", "compare", "server", "routes"]
 OPTIONS = [
     "--users", "--spawn-rate", "--duration", "--think-min", "--think-max", "--rate",
     "--target", "--timeout", "--threads", "--routes", "--route", "--port", "--metrics-port",
     "--host", "--drain", "--allow-remote", "--markdown", "--merge", "--json", "--out", "--metrics",
     "-X", "-H", "-d", "--expect", "--data-file", "--data-order", "--scenario", "-k", "--cacert",
     "--engines", "--ray", "--data-urlencode", "-F", "--openapi", "--slo", "--min-rate",
-    "--max-rate", "--step", "--ramp-step", "--resolution",
+    "--max-rate", "--step", "--ramp-step", "--resolution", "--fail-if", "--seed",
+    "--allow-different-load",
 ]  # fmt: skip
 VALUES = [
     "0", "1", "-1", "10", "nan", "inf", "-inf", "1e309", "0.0", "", " ", "5", "4r", "/ping",

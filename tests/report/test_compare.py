@@ -50,14 +50,16 @@ PAGE_FACTS = """({
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Three 3-second runs of one app: at 0.10 s a request, at 0.15 s, and at 0.10 s again."""
+    """Three 3-second runs of one app, 10 users without think time: at 0.10 s a request, at
+    0.15 s, and at 0.10 s again."""
     root = tmp_path_factory.mktemp("compare")
     files = {}
     with serve_app(APP, root) as app:
         for name, delay in (("base", 0.10), ("slow", 0.15), ("again", 0.10)):
             httpx.post(f"{app.url}/delay/{delay}", timeout=5).raise_for_status()
             files[name] = root / f"{name}.json"
-            args = ["/work", "--target", app.url, "--users", "4", "--duration", "3"]
+            args = ["/work", "--target", app.url, "--users", "10", "--spawn-rate", "100"]
+            args += ["--think-min", "0", "--think-max", "0", "--duration", "3"]  # ~100 req/s
             result = loadtui("run", *args, "--json", files[name])
             assert result.returncode == 0, result.stderr
     return files
@@ -88,7 +90,7 @@ def test_a_slower_build_is_slower_and_fails_the_build(runs, tmp_path):
     assert found["errors"] == "same"
     assert "overall: slower" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
-    assert "failed: /work @ 4u: p99 slower by 10%" in result.stderr
+    assert "failed: /work @ 10u: p99 slower by 10%" in result.stderr
     assert "errors above" not in result.stderr
     text = markdown.read_text()
     assert text.startswith("### loadtui compare")
@@ -108,7 +110,7 @@ def _check_page(html: Path) -> None:
     facts = seen.found
     assert facts["charts"] == 1 and facts["lines"] == 2  # both runs' spectra, overlaid
     assert facts["rows"] == 6 and "slower" in facts["words"]
-    assert facts["title"] == "/work @ 4u: slower"
+    assert facts["title"] == "/work @ 10u: slower"
 
 
 def test_the_same_build_twice_is_the_same_within_noise(runs):

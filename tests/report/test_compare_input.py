@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
 
 from loadtui.cli.main import main
+from loadtui.engine import hdr
 from loadtui.engine.plan import LoadPlan
 from loadtui.run import document, runfile
-from loadtui.run.rundoc import RunDocument
+from loadtui.run.rundoc import Histogram, LatencyMs, RequestStats, RunDocument
 from tests import synthetic
 
 
@@ -184,3 +186,55 @@ def test_markdown_html_and_the_job_summary_show_names_as_text(tmp_path, capsys, 
     table = [line for line in markdown.splitlines() if line.startswith("| p50 |")]
     assert len(table) == 1 and table[0].endswith("| **slower** |")
     json.loads(base.read_text())  # the inputs are untouched
+
+
+def with_mix(doc: RunDocument, scales: dict[str, float], seed: int) -> RunDocument:
+    """The run as a mix of named requests, 300 each, log-normal around their scale."""
+    rng = random.Random(seed)
+    named = []
+    for name, scale in scales.items():
+        histogram = hdr.new_histogram()
+        for _ in range(300):
+            hdr.record_us(histogram, int(rng.lognormvariate(0.0, 0.2) * scale * 1000))
+        named.append(
+            RequestStats(
+                name=name,
+                method="GET",
+                path=f"/{name}",
+                requests=300,
+                errors=0,
+                rps=300 / doc.summary.duration_s,
+                latency_ms=LatencyMs.of(hdr.summarize(histogram)),
+                histogram=Histogram(data=hdr.encode(histogram)),
+            )
+        )
+    return doc.model_copy(update={"requests": named})
+
+
+def test_each_request_of_a_mix_is_compared_too(tmp_path, capsys):
+    base = write(tmp_path / "a.json", with_mix(run_document(), {"list": 50, "buy": 200}, 1))
+    new = write(tmp_path / "b.json", with_mix(run_document(), {"list": 50, "buy": 300}, 2))
+    code, out, _ = compare(capsys, base, new, "--markdown", tmp_path / "c.md")
+    assert code == 0
+    lines = out.splitlines()
+    assert "  each request (as independent requests):" in lines
+    assert "  list: same" in lines and "  buy: slower" in lines
+    buy = lines[lines.index("  buy: slower") + 1 :]
+    p50 = next(line for line in buy if line.startswith("    p50"))
+    assert p50.endswith("slower") and re.search(r" \(\+(4[5-9]|5[0-5])\.\d%\) ", p50), p50
+    assert "*buy* (as independent requests): **slower**" in (tmp_path / "c.md").read_text()
+
+
+def test_words_are_coloured_on_a_terminal_unless_no_color(monkeypatch):
+    from loadtui.report import compare_command, compare_out
+    from loadtui.report.compare import Change
+
+    change = Change("p99", 100.0, 150.0, 40.0, 60.0, "slower")
+    section = compare_out.Section("/x @ 10u", "a.json", "b.json", [change], "slower")
+    assert "\x1b[31mslower\x1b[0m" in compare_out.text([section], colour=True)
+    assert "\x1b" not in compare_out.text([section], colour=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert compare_command._colour()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not compare_command._colour()

@@ -107,6 +107,23 @@ def _zip_bomb() -> str:
     return base64.b64encode(struct.pack(">II", 0x1C849314, len(packed)) + packed).decode()
 
 
+def _overrun() -> str:
+    """loadtui's range in the header, then counts that run past the end of its array."""
+    varints = _varint(-23552) + _varint(7)  # 23,552 zeros (the whole array), then a count
+    header = struct.pack(">IIIIQQd", 0x1C849313, len(varints), 0, 3, 1, 3_600_000_000, 1.0)
+    packed = zlib.compress(header + varints)
+    return base64.b64encode(struct.pack(">II", 0x1C849314, len(packed)) + packed).decode()
+
+
+def _varint(value: int) -> bytes:
+    """HdrHistogram's ZigZag LEB128."""
+    zigzag, out = (value << 1) ^ (value >> 63), b""
+    while zigzag > 0x7F:
+        out += bytes([zigzag & 0x7F | 0x80])
+        zigzag >>= 7
+    return out + bytes([zigzag])
+
+
 BAD = {
     "a 400-digit integer": lambda: json.dumps(raw()).replace(
         '"rps": ', '"rps": 1' + "0" * 400 + ', "_": ', 1
@@ -122,6 +139,7 @@ BAD = {
     "a histogram of another range": lambda: _edited(histogram__data=_other_range_histogram()),
     "a zip bomb": lambda: _edited(histogram__data=_zip_bomb()),
     "an interval that does not decode": lambda: _edited(timeline__0__hdr="not base64 at all"),
+    "counts past the end of the array": lambda: _edited(timeline__0__hdr=_overrun()),
     "an unknown severity": lambda: _edited(verdicts__0__severity="fatal"),
     "a naive timestamp": lambda: _edited(started_at="2026-11-24T10:00:00"),
 }
