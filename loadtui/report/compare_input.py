@@ -31,7 +31,7 @@ class Pair:
 def _key(doc: RunDocument) -> tuple[Any, ...]:
     """Runs with equal keys are the same route (and mix) under the same kind of load."""
     names = tuple(sorted(r.name for r in doc.requests))
-    rate = doc.load.rate if doc.load.mode == "open" else None
+    rate = (doc.load.stages_text or doc.load.rate) if doc.load.mode == "open" else None
     users = doc.load.users if doc.load.mode == "closed" else None
     return (doc.target.route, doc.target.variant, names, doc.load.mode, users, rate)
 
@@ -99,7 +99,11 @@ def differences(base: RunDocument, new: RunDocument) -> list[str]:
         ("route", tables.route_label(base), tables.route_label(new)),
         ("loop", base.load.mode, new.load.mode),
         ("users", base.load.users, new.load.users),
-        ("rate", base.load.rate, new.load.rate),
+        (
+            "rate",
+            base.load.stages_text or base.load.rate,
+            new.load.stages_text or new.load.rate,
+        ),
         ("think time", base.load.think_s, new.load.think_s),
         ("requests", sorted(r.name for r in base.requests), sorted(r.name for r in new.requests)),
     ]

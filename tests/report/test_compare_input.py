@@ -15,18 +15,21 @@ import pytest
 from loadtui.cli.main import main
 from loadtui.engine import hdr
 from loadtui.engine.plan import LoadPlan
+from loadtui.engine.schedule import Stage
 from loadtui.run import document, runfile
 from loadtui.run.rundoc import Histogram, LatencyMs, RequestStats, RunDocument
 from tests import synthetic
 
 
-def run_document(scale_ms: float = 100.0, users: int = 10, seconds: int = 5) -> RunDocument:
+def run_document(
+    scale_ms: float = 100.0, users: int = 10, seconds: int = 5, plan: LoadPlan | None = None
+) -> RunDocument:
     rng = random.Random(scale_ms * 1000 + users)
     per_second = [
         synthetic.snapshot(s, [rng.lognormvariate(0.0, 0.2) * scale_ms for _ in range(30)])
         for s in range(1, seconds + 1)
     ]
-    plan = LoadPlan(users=users, duration_s=seconds)
+    plan = plan or LoadPlan(users=users, duration_s=seconds)
     return document.build(synthetic.model(seconds, per_second=per_second, plan=plan))
 
 
@@ -58,6 +61,16 @@ def test_loads_that_differ_are_refused_with_one_line(base, tmp_path, capsys):
     err = one_line_error(*compare(capsys, base, other))
     assert "the loads differ: users 10 vs 20, duration 5 s vs 8 s" in err
     assert "--allow-different-load" in err
+
+
+def test_ramps_that_differ_are_different_loads_though_their_highest_rate_is_one(tmp_path, capsys):
+    def ramp(start: float) -> Path:
+        stages = (Stage(start, 100.0, 5.0),)
+        plan = LoadPlan(mode="open", users=10, rate=100.0, duration_s=5, stages=stages)
+        return write(tmp_path / f"ramp-{start:g}.json", run_document(plan=plan))
+
+    err = one_line_error(*compare(capsys, ramp(10.0), ramp(50.0)))
+    assert "the loads differ: rate 10:100@5s vs 50:100@5s" in err
 
 
 def test_allowed_different_loads_are_compared_under_that_line(base, tmp_path, capsys):
