@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,14 @@ from benchmarks._common import (
     wait_measured,
 )
 from benchmarks.request_cost import SCENARIO  # the same three named GETs
+from loadtui.engine import hdr
+from loadtui.engine.messages import EngineStarted, IntervalSnapshot, NameInterval
+from loadtui.engine.plan import LoadPlan
+from loadtui.engine.request_spec import RequestSpec
+from loadtui.run.exporter import LiveMetrics
+from loadtui.run.live_figures import Figures
+from loadtui.run.model import RunModel
+from loadtui.targets.target import Target
 
 CONNECTIONS = 50
 SERVER_CORE, GENERATOR_CORE = 0, 1
@@ -105,33 +114,83 @@ def _print(label: str, off: list[Measured], on: list[Measured]) -> None:
     def median(runs: list[Measured], figure: str) -> float:
         return statistics.median(getattr(m, figure) for m in runs)
 
-    pairs = ", ".join(f"{a.engine_us:.2f}/{b.engine_us:.2f}" for a, b in zip(off, on, strict=True))
+    pairs = ", ".join(
+        f"{a.engine_us:.2f}/{b.engine_us:.2f} ({a.rps / 1000:.0f}k/{b.rps / 1000:.0f}k req/s)"
+        for a, b in zip(off, on, strict=True)
+    )
     engine_off, engine_on = median(off, "engine_us"), median(on, "engine_us")
     tree_off, tree_on = median(off, "tree_us"), median(on, "tree_us")
     print(
         f"{label}: engine {engine_off:.2f} -> {engine_on:.2f} µs a request "
         f"({engine_on / engine_off - 1:+.1%}); whole tree {tree_off:.2f} -> {tree_on:.2f} "
         f"({tree_on / tree_off - 1:+.1%}); {median(off, 'rps'):,.0f} -> {median(on, 'rps'):,.0f} "
-        f"req/s; at least {min(m.scrapes for m in on)} scrapes a served run. Pairs, engine "
-        f"µs off/on: {pairs}"
+        f"req/s; at least {min(m.scrapes for m in on)} scrapes a served run. Pairs off/on: "
+        f"{pairs}"
     )
+
+
+def _encoded(rng: random.Random, count: int, scale_us: int) -> str:
+    histogram = hdr.new_histogram()
+    for _ in range(count):  # log-normal, 1 µs to 0.2 s
+        hdr.record_us(histogram, int(rng.lognormvariate(0, 1) * scale_us) % 200_000 + 1)
+    return hdr.encode(histogram)
+
+
+def exporter_costs() -> None:
+    """The exporter's own work in loadtui's process: a busy second's snapshot (5,000 requests)
+    turned into figures, and one scrape of four runs (a TUI's panes) of three names each."""
+    rng = random.Random(1)
+    latency, first_byte = _encoded(rng, 5000, 2000), _encoded(rng, 5000, 1500)
+    single = IntervalSnapshot(1, 0.0, 1.0, 5000, {}, latency, 50, 50, 1.0, 90.0,
+                              first_byte_hdr=first_byte)  # fmt: skip
+    parts = {name: NameInterval(1700, {}, latency, first_byte) for name in ("a", "b", "c")}
+    mix = replace(single, by_name=parts)
+    Figures().plus(single, 0, "/x", 0.0)  # the bounds' layout, made once
+    for label, snap in (("single request", single), ("mix of three", mix)):
+        started, figures = time.process_time(), Figures()
+        for _ in range(100):
+            figures = figures.plus(snap, 0, "/x", 0.0)
+        print(f"{label}: a busy second's snapshot into figures, "
+              f"{(time.process_time() - started) * 10:.2f} ms CPU")  # fmt: skip
+    live = LiveMetrics.serve(0)
+    try:
+        for _ in range(4):
+            model = RunModel(
+                target=Target("http://127.0.0.1:1", "127.0.0.1", 1, "/x"), plan=LoadPlan(),
+                mix=tuple(RequestSpec(name=name) for name in parts),
+            )  # fmt: skip
+            live.watch(model)
+            model.add_engine_message(EngineStarted(0.0, time.time()))
+            model.add_engine_message(mix)
+        with httpx.Client() as client:
+            size = len(client.get(live.url).content)
+            started = time.process_time()
+            for _ in range(100):
+                client.get(live.url)
+        print(f"a scrape of 4 runs x 3 names ({size:,} bytes): "
+              f"{(time.process_time() - started) * 10:.2f} ms CPU, server and client")  # fmt: skip
+    finally:
+        live.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--workloads", default="GET,mix", help="comma list of GET, mix")
     args = parser.parse_args()
+    exporter_costs()
     scenario = Path(tempfile.mkdtemp()) / "mix.toml"
     scenario.write_text(SCENARIO)
-    workloads = {"GET": ["/orders"], "mix of three": ["--scenario", str(scenario)]}
+    workloads = {"GET": ["/orders"], "mix": ["--scenario", str(scenario)]}
     print(
         f"{CONNECTIONS} connections, no think time, {args.seconds} s a run, nginx on core "
         f"{SERVER_CORE}, loadtui on core {GENERATOR_CORE}; {args.rounds} alternating pairs, "
         f"scraped every {SCRAPE_EVERY_S:g} s with the option. Started {time.strftime('%H:%M')}."
     )
     with nginx_server(core=SERVER_CORE) as (url, _pid):
-        for label, request in workloads.items():
+        for label in args.workloads.split(","):
+            request = workloads[label]
             found: dict[bool, list[Measured]] = {False: [], True: []}
             for turn in range(args.rounds):
                 for served in (False, True) if turn % 2 == 0 else (True, False):
