@@ -18,6 +18,7 @@ from loadtui.capacity.search import Bounds, Phase, SearchResult, StepOutcome, se
 from loadtui.cli.headless import StopRequested, run_shown
 from loadtui.fleet.engines import FleetError
 from loadtui.run.atomic import write_text_atomic
+from loadtui.run.exporter import LiveMetrics
 from loadtui.run.rundoc import RunDocument, Threshold, Verdict
 from loadtui.run.spec import RunSpec
 from loadtui.safe_text import shown
@@ -35,6 +36,7 @@ class CapacitySpec:
     bounds: Bounds
     out_dir: Path
     json_path: Path | None = None
+    live: LiveMetrics | None = None  # --prometheus-port: every step's figures served
 
 
 @dataclass
@@ -58,7 +60,9 @@ class _Search:
         path = self.spec.out_dir / f"step-{number:02d}-{phase}-{rate:.4g}rps.json"
         label = f"[step {number}] {phase} {rate:,.1f} req/s"
         try:
-            result = run_shown(replace(self.run, plan=plan), path, self.stop, label=label)
+            result = run_shown(
+                replace(self.run, plan=plan), path, self.stop, label=label, live=self.spec.live
+            )
         except (TargetError, FleetError) as exc:  # the target went away between steps
             self.failure = shown(str(exc))
             return None

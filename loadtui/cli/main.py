@@ -107,20 +107,25 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
     from loadtui.targets.target import TargetError
 
     run = options.capacity_run(args)
+    options.no_linger_without_port(args)
     slos = options.slos(args, [request.name for request in run.scenario])
     bounds = options.capacity_bounds(args)
     options.writable(args.out / "probe.json", "run files in")
     claim = resources.claimed(args.json, args.force) if args.json is not None else None
-    cluster = None
+    cluster = live = None
     try:
         count, cluster = resources.placed(args, run.engines, run.plan.users)
         run = replace(run, engines=count, cluster=cluster)
+        live = resources.prometheus(args, "loadtui capacity")
         out_dir = runfile.new_run_dir(args.out)
-        return capacity_command(CapacitySpec(run, slos, bounds, out_dir, args.json))
+        code = capacity_command(CapacitySpec(run, slos, bounds, out_dir, args.json, live))
+        return resources.linger(live, "loadtui capacity", code)
     except (SpawnError, TargetError, FleetError) as exc:
         print(f"loadtui capacity: {exc}", file=sys.stderr)
         return exits.FAILED
     finally:
+        if live is not None:
+            live.close()
         if claim is not None:
             claim.release()
         if cluster is not None:

@@ -440,6 +440,7 @@ def _add_capacity(sub: argparse._SubParsersAction) -> None:
     _add_metrics(p)
     _add_request_options(p)
     _add_engine_options(p)
+    _add_prometheus(p)
     p.add_argument(
         "--out", type=Path, default=Path("runs"), help="step run files and the page: OUT/<stamp>/"
     )

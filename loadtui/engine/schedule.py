@@ -58,6 +58,16 @@ def constant(rate: float, duration_s: float | None) -> tuple[Stage, ...]:
     return (Stage(rate, rate, math.inf if duration_s is None else duration_s),)
 
 
+def rate_at(stages: tuple[Stage, ...], t: float) -> float:
+    """The rate the stages ask ``t`` seconds into the run (0 past their end)."""
+    for stage in stages:
+        if t < stage.duration_s:
+            share = t / stage.duration_s if math.isfinite(stage.duration_s) else 0.0
+            return stage.start_rps + (stage.end_rps - stage.start_rps) * share
+        t -= stage.duration_s
+    return 0.0
+
+
 def text(stages: tuple[Stage, ...]) -> str:
     return ",".join(stage.text() for stage in stages)
 

@@ -36,7 +36,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from loadtui import __version__
+from loadtui.engine import schedule
 from loadtui.engine.messages import IntervalSnapshot
+from loadtui.engine.plan import LoadPlan
 from loadtui.run.live_figures import BOUNDS_S, Buckets, Figures
 from loadtui.run.model import RunModel
 
@@ -287,7 +289,7 @@ class _Families:
             "users": sum(e.users for e in engines),
             "in_flight": sum(e.in_flight for e in engines),
             "achieved": sum(e.rps for e in engines),
-            "intended": model.plan.rate,
+            "intended": _intended(model.plan, figures.elapsed_s),
             "elapsed": figures.elapsed_s,
             "started": model.started_epoch,
             "done": 1.0 if done else 0.0,
@@ -307,3 +309,10 @@ class _Families:
 def _histogram(family: HistogramMetricFamily, labels: list[str], buckets: Buckets) -> None:
     counts = list(zip(_LE, buckets.counts, strict=True))
     family.add_metric(labels, counts, buckets.sum_s)
+
+
+def _intended(plan: LoadPlan, elapsed_s: float) -> float | None:
+    """Open loop: the rate asked now (a ramp's, as its stages say); None in a closed loop."""
+    if plan.mode != "open":
+        return None
+    return schedule.rate_at(plan.stages, elapsed_s) if plan.stages else plan.rate

@@ -100,11 +100,13 @@ def command_line(command: str, url: str, out: Path) -> list[str | Path]:
         return ["run", "/hit", "--target", url, "--users", "2", "--json", out / "run.json"]
     if command == "matrix":
         return ["matrix", "--target", url, "--routes", "/hit", "--users", "2", "--out", out]
+    if command == "capacity":
+        return ["capacity", "/hit", "--target", url, "--slo", "p99<1s", "--out", out]
     return ["--target", url, "--route", "/hit", "--runs-dir", out]
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("command", ["run", "matrix", "tui"])
+@pytest.mark.parametrize("command", ["run", "matrix", "capacity", "tui"])
 def test_a_port_in_use_is_one_line_and_exit_2_before_any_load(command, counter, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -128,6 +130,7 @@ def test_a_port_in_use_is_one_line_and_exit_2_before_any_load(command, counter, 
         (["matrix", "--prometheus-port", "-1"], "must be from 0 to 65,535"),
         (["--prometheus-port", "http"], "is not a whole number"),
         (["run", "5", "--prometheus-linger", "5"], "give it too"),
+        (["capacity", "5", "--slo", "p99<1s", "--prometheus-linger", "5"], "give it too"),
         (["run", "5", "--prometheus-port", "0", "--prometheus-linger", "-2"], "must be a number"),
     ],
 )

@@ -141,3 +141,11 @@ def test_stages_beyond_the_bounds_are_refused(given, words):
     with pytest.raises(ScheduleError) as caught:
         schedule.check(schedule.parse(given), 100_000.0, 1.0, 7 * 24 * 3600.0)
     assert words in str(caught.value)
+
+
+def test_the_rate_asked_at_a_moment_follows_the_stages():
+    stages = schedule.parse("10@10s,50:200@60s")
+    assert [schedule.rate_at(stages, t) for t in (0, 9.9, 10, 40, 69.9, 70, 99)] == pytest.approx(
+        [10, 10, 50, 125, 199.75, 0, 0]
+    )
+    assert schedule.rate_at(schedule.constant(30, None), 1e6) == 30  # held until stopped
