@@ -512,3 +512,20 @@ def test_a_long_stall_inside_a_saturated_loop_is_still_a_blocked_loop():
     assert "event_loop_blocked" in found
     other = {v.code for v in verdicts.compute(saturated_loop([stall(3, 0.12, "load_config")]))}
     assert "event_loop_blocked" in other  # a stall named after another function is its own
+
+
+@pytest.mark.parametrize(
+    ("on_cpu", "cure"),
+    [
+        (0.46, "They burn CPU: more threads will not help"),  # hashing, 40 threads, 2 busy cores
+        (0.003, "They wait: more thread-pool tokens"),  # time.sleep
+    ],
+)
+def test_the_pools_cure_follows_what_its_holder_was_doing(on_cpu, cure):
+    per_second = [snapshot(s, [100.0] * 10, in_flight=1, oldest_s=0.05) for s in range(1, 11)]
+    samples = [sample(s + 0.5, **FULL_POOL, requests_in_flight=1) for s in range(10)]
+    run = model(10, per_second=per_second, samples=samples)
+    hashing = Holder("hash_password", "app.py:10", "hashlib.pbkdf2_hmac", 40.0, on_cpu)
+    run.add_threads([ThreadsLook(int(EPOCH) + s, 1, 0.1, pool=(hashing,)) for s in range(10)])
+    verdict = found(run, "threadpool_saturated")
+    assert verdict is not None and cure in verdict.message

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtui.run import holders
 from loadtui.run.rundoc import RunDocument, ThreadsSecond, Verdict
 from tests.apps import SYNC_QUERY_ON_THE_LOOP, serve_app
 from tests.helpers import LOAD, loadtui
@@ -144,7 +145,7 @@ def test_hashing_in_def_routes_is_named_on_cpu_and_more_threads_will_not_help(tm
     top = holder_evidence(found)[0]
     assert top["function"] == "hash_password" and top["leaf"] == "hashlib.pbkdf2_hmac"
     assert top["location"].endswith("app_under_test.py:10")
-    assert top["on_cpu"] >= 0.5 and top["share"] >= 0.8
+    assert top["on_cpu"] >= holders.ON_CPU and top["share"] >= 0.8
     assert "hash_password (app_under_test.py:10)" in found.message
     assert "on CPU" in found.message and "more threads will not help" in found.message
 
@@ -225,7 +226,7 @@ def test_demo_routes_are_held_by_their_sync_background_task_waiting(tmp_path, ro
     for code in codes:
         top = holder_evidence(verdict(doc, code))[0]
         assert top["function"] == "sync_background_task" and top["background"] is True
-        assert top["leaf"] == "time.sleep" and top["on_cpu"] < 0.5
+        assert top["leaf"] == "time.sleep" and top["on_cpu"] < holders.ON_CPU
     assert "give them an executor of their own" in verdict(doc, "threadpool_saturated").message
     if route in ("1", "3"):  # def handlers: their inner call holds threads before the pool fills
         assert "sync_inner_function" in {h.function for s in doc.server.threads for h in s.pool}
