@@ -29,6 +29,7 @@ from loadtui.run.rundoc import (
     LatencyMs,
     Load,
     MergedFrom,
+    RateStage,
     RequestStats,
     RunDocument,
     StallWindow,
@@ -253,8 +254,25 @@ def _load(docs: Sequence[RunDocument]) -> Load:
             "spawn_rate": sum(load.spawn_rate for load in loads),
             "rate": sum(rates) if loads[0].rate is not None else None,
             "duration_s": max(durations) if durations else None,
+            "stages": _stages(loads),
         }
     )
+
+
+def _stages(loads: list[Load]) -> list[RateStage] | None:
+    """The machines' ramps added up stage by stage; None unless every run ramped alike."""
+    ramps = [load.stages or [] for load in loads]
+    shape = [stage.duration_s for stage in ramps[0]]
+    if not shape or any([stage.duration_s for stage in ramp] != shape for ramp in ramps):
+        return None
+    return [
+        RateStage(
+            start_rps=sum(ramp[i].start_rps for ramp in ramps),
+            end_rps=sum(ramp[i].end_rps for ramp in ramps),
+            duration_s=duration,
+        )
+        for i, duration in enumerate(shape)
+    ]
 
 
 def merge_documents(docs: Sequence[RunDocument]) -> RunDocument:

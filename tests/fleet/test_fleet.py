@@ -15,7 +15,7 @@ from loadtui.cli import options
 from loadtui.cli.main import main
 from loadtui.cli.options import cores
 from loadtui.cli.parser import build_parser
-from loadtui.engine import hdr
+from loadtui.engine import hdr, schedule
 from loadtui.engine.messages import (
     EngineConfig,
     EngineFailed,
@@ -32,6 +32,7 @@ from loadtui.run.model import RunModel
 from loadtui.run.rundoc import RunDocument
 from loadtui.run.runner import Runner
 from loadtui.run.spec import RunSpec
+from tests import synthetic
 from tests.helpers import added, parse
 from tests.synthetic import EPOCH, T0, TARGET, snapshot
 
@@ -331,3 +332,14 @@ def test_ray_without_the_extra_names_the_install_command(monkeypatch, capsys):
         assert main(argv) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.endswith("--ray needs Ray, an optional extra: pip install 'loadtui[ray]'")
+
+
+def test_machines_that_ramped_alike_merge_into_one_ramp_of_their_sum():
+    def ramped(text: str) -> RunDocument:
+        plan = LoadPlan(mode="open", users=10, rate=60.0, duration_s=5, stages=schedule.parse(text))
+        return document.build(synthetic.model(5, plan=plan))
+
+    merged = merge_documents([ramped("10:60@3s,60@2s"), ramped("20:60@3s,60@2s")])
+    assert merged.load.stages_text == "30:120@3s,120@2s" and merged.load.rate == 120.0
+    unlike = merge_documents([ramped("10:60@3s,60@2s"), ramped("10:60@5s")])
+    assert unlike.load.stages is None  # no one ramp is their sum
