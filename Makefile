@@ -47,10 +47,12 @@ system-tools:
 	echo "installing$$missing with apt-get (the e2e tests drive them)"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null
 
-# Two workers: most tests wait on real servers (sleeps, 10 s background tasks), not on CPU.
-# Tests marked xdist_group("load") never run at the same time (--dist loadgroup, pyproject).
+# Three workers on two cores: most tests wait on real servers (sleeps, 10 s background tasks),
+# not on CPU. Tests marked xdist_group("load") never run at the same time (--dist loadgroup,
+# pyproject): one worker takes them in turn while the two others share the rest. (The suite
+# also passes beside two CPU hogs: make test-stress.)
 test: system-tools lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 3
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not e2e"
