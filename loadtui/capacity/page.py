@@ -5,13 +5,12 @@ steps' table and the verdicts at the break. Inline SVG and CSS: nothing fetched,
 from __future__ import annotations
 
 from html import escape
-from importlib import resources
 
 from loadtui import __version__
 from loadtui.capacity.capdoc import CapacityDocument, CapacityStep
 from loadtui.capacity.text import COLUMNS, limit, rate, step_row
 from loadtui.report import svg
-from loadtui.report.html import CSP
+from loadtui.report.html import page_head
 from loadtui.safe_text import shown
 
 SIZE = (720, 300)
@@ -93,17 +92,11 @@ def _result(doc: CapacityDocument) -> str:
 
 
 def render(doc: CapacityDocument) -> str:
-    css = resources.files("loadtui.report").joinpath("assets/report.css").read_text("utf-8")
     slos = ", ".join([*(slo.text for slo in doc.slos), "errors<1%"])
     title = shown(f"capacity of {doc.route} at {doc.target}")
     return "\n".join(
         [
-            "<!doctype html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<link rel="icon" href="data:,">',
-            f"<title>loadtui {escape(title)}</title><style>{css}</style></head><body>",
+            *page_head(f"loadtui {escape(title)}"),
             f"<header><h1>loadtui {escape(title)}</h1>",
             f'<p class="meta">within {escape(slos)} · {doc.finished_at.isoformat()} · '
             f"loadtui {__version__}</p></header><main>",

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from html import escape
-from importlib import resources
 from pathlib import Path
 
 from loadtui import __version__
 from loadtui.report.compare_input import Pair
 from loadtui.report.compare_out import HEADER, Section, cells
-from loadtui.report.html import CSP, spectrum_section
+from loadtui.report.html import page_head, spectrum_section
 from loadtui.run.atomic import write_text_atomic
 from loadtui.safe_text import shown
 
@@ -57,16 +56,10 @@ def _pair(section: Section, pair: Pair) -> str:
 
 
 def render(sections: Sequence[Section], pairs: Sequence[Pair], generated: str) -> str:
-    css = resources.files("loadtui.report").joinpath("assets/report.css").read_text("utf-8")
     body = "".join(_pair(s, p) for s, p in zip(sections, pairs, strict=True))
     return "\n".join(
         [
-            "<!doctype html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<link rel="icon" href="data:,">',
-            f"<title>loadtui compare</title><style>{css}</style></head><body>",
+            *page_head("loadtui compare"),
             "<header><h1>loadtui compare</h1>",
             f'<p class="meta">made {escape(generated)} · loadtui {__version__}</p>',
             f"</header><main>{body}</main></body></html>",

@@ -358,17 +358,25 @@ def _run_timeline(run: Run) -> str:
     )
 
 
-def render(runs: Sequence[Run], generated: str) -> str:
+def page_head(title: str) -> list[str]:
+    """A self-contained page's lines up to its ``<body>``: the CSP, no icon fetched, the report's
+    style sheet inline. ``title`` is HTML already (escaped)."""
     css = resources.files("loadtui.report").joinpath("assets/report.css").read_text("utf-8")
+    return [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<link rel="icon" href="data:,">',
+        f"<title>{title}</title><style>{css}</style></head><body>",
+    ]
+
+
+def render(runs: Sequence[Run], generated: str) -> str:
     count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
     return "\n".join(
         [
-            "<!doctype html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<link rel="icon" href="data:,">',
-            f"<title>loadtui report: {count}</title><style>{css}</style></head><body>",
+            *page_head(f"loadtui report: {count}"),
             "<header><h1>loadtui report</h1>",
             f'<p class="meta">{count} · made {escape(generated)} · loadtui {__version__}</p>',
             "</header><main>",
