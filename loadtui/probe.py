@@ -172,6 +172,13 @@ def _news(body: bytes, pid: int | None) -> News | None:
     return News(seq, answer.get("complete") is True, stalls)
 
 
+def _cores(process: psutil.Process) -> int | None:
+    """How many CPUs the process may run on: its affinity where the system tells it."""
+    with contextlib.suppress(psutil.Error, AttributeError, NotImplementedError):
+        return len(process.cpu_affinity()) or None
+    return psutil.cpu_count() or None
+
+
 # ---- one worker process ----------------------------------------------------------------------
 @dataclass
 class Worker:
@@ -180,6 +187,7 @@ class Worker:
     pid: int | None
     sidecar: str | None = None  # its sidecar's base URL
     process: psutil.Process | None = None
+    cores: int | None = None  # the CPUs the process may run on (its affinity)
     metrics: dict[str, Any] = field(default_factory=dict)
     sidecar_ok: bool | None = None
     stalls_read: float = 0.0  # when /stalls was last read (monotonic)
@@ -200,6 +208,7 @@ class Worker:
         with contextlib.suppress(psutil.Error):
             self.process = psutil.Process(self.pid)
             self.process.cpu_percent(None)  # the first reading only sets the baseline
+            self.cores = _cores(self.process)
 
     def process_stats(self) -> dict[str, Any]:
         process = self.process
@@ -210,6 +219,7 @@ class Worker:
                 return {
                     "cpu_percent": round(process.cpu_percent(None), 2),
                     "rss_bytes": process.memory_info().rss,
+                    "cpu_cores": self.cores,
                 }
         except psutil.Error:
             self.process = None

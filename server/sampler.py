@@ -16,6 +16,8 @@ per group each: bounded whatever the app does. Nothing runs while nobody watches
 
 from __future__ import annotations
 
+import dis
+import functools
 import sys
 import threading
 import time
@@ -40,6 +42,17 @@ DB_CHECKOUT = "_do_get"
 # The loop's thread waiting for events: in its selector (asyncio) or back in the loop's runner
 # with no Python frame above it (uvloop waits in C).
 IDLE_LOOP_MODULES = frozenset({"selectors", "asyncio.runners"})
+# Instructions that run C code which may let the GIL go (a call, a with, an import, a C
+# iterator's next): a thread seen at any other instruction was running Python, holding the GIL or
+# waiting for it. Names missing from this Python's opcodes are left out.
+_CALLING = frozenset(
+    dis.opmap[name]
+    for name in (
+        "CALL", "PRECALL", "CALL_FUNCTION_EX", "CALL_KW", "BEFORE_WITH", "BEFORE_ASYNC_WITH",
+        "IMPORT_NAME", "IMPORT_FROM", "IMPORT_STAR", "FOR_ITER", "SEND",
+    )
+    if name in dis.opmap
+)  # fmt: skip
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Holder:
     background: bool = False  # inside a sync background task
     samples: int = 0
     cpu: float = 0.0  # of those samples, the share of time on CPU, summed
+    python: int = 0  # of those samples, those that found it running Python (not in a call)
 
     def to_dict(self, looks: int) -> dict[str, object]:
         return {
@@ -65,6 +79,7 @@ class Holder:
             "background": self.background,
             "threads": round(self.samples / looks, 3),  # threads held, on average
             "on_cpu": round(self.cpu / self.samples, 3) if self.samples else 0.0,
+            "python": round(self.python / self.samples, 3) if self.samples else 0.0,
         }
 
 
@@ -152,6 +167,14 @@ class CpuClock:
 def _loop_is_idle(frame: FrameType | None) -> bool:
     module = frame.f_globals.get("__name__") if frame is not None else None
     return frame is None or module in IDLE_LOOP_MODULES
+
+
+@functools.lru_cache(maxsize=4096)
+def _runs_python(code: CodeType, lasti: int) -> bool:
+    """Whether a thread whose innermost frame is at ``lasti`` was running Python: a thread that
+    waits for the GIL is still found at a Python instruction, where schedstat sees it asleep."""
+    raw = code.co_code  # the unspecialised bytecode
+    return 0 <= lasti < len(raw) and raw[lasti] not in _CALLING
 
 
 def _db_checkout(inside: list[FrameType]) -> FrameType | None:
@@ -296,6 +319,7 @@ class Sampler:
             )
         holder.samples += 1
         holder.cpu += self._shares.get(ident, 0.0)
+        holder.python += _runs_python(frame.f_code, frame.f_lasti)
 
     def _site(self, own: FrameType, inside: list[FrameType]) -> Site:
         """Where the app's frame is and what it is in, worked out once per place in the code."""

@@ -120,6 +120,7 @@ def _holder(n: int) -> dict[str, object]:
         "leaf": NASTY,
         "threads": threads if n else 40.0,
         "on_cpu": [float("nan"), -1.0, 7.0, 0.5][n % 4],
+        "python": [7.0, float("-inf"), "all", -0.5, 0.3][n % 5],
         "waiting_for": NASTY,
         "db_pool": NASTY,
         "background": "yes",

@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadtui.run import schemas
 from loadtui.run.rundoc import Count, NonNegative, Positive, Threshold, Time, Verdict
 
 SCHEMA_ID = "loadtui.capacity/1"
@@ -80,20 +79,17 @@ class CapacityDocument(Part):
 
 
 def json_schema() -> dict[str, Any]:
-    schema = CapacityDocument.model_json_schema(by_alias=True, mode="serialization")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://loadtui.invalid/schema/capacity-1.json",
-        "title": f"loadtui capacity result ({SCHEMA_ID})",
-        "description": "One capacity search. Generated from loadtui.capacity.capdoc.",
-        **schema,
-    }
+    return schemas.json_schema(
+        CapacityDocument,
+        "capacity-1",
+        f"loadtui capacity result ({SCHEMA_ID})",
+        "One capacity search. Generated from loadtui.capacity.capdoc.",
+    )
 
 
 def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    return schemas.text(json_schema())
 
 
 if __name__ == "__main__":  # regenerate the shipped schema: python -m loadtui.capacity.capdoc
-    SCHEMA_PATH.write_text(schema_text())
-    sys.stdout.write(f"wrote {SCHEMA_PATH}\n")
+    schemas.write(SCHEMA_PATH, json_schema())

@@ -37,6 +37,7 @@ class ServerSample:
     # from psutil, for the server's process
     cpu_percent: float | None = None
     rss_bytes: int | None = None
+    cpu_cores: int | None = None  # the CPUs the process may run on
     stalled_now: bool = False
     stall: Stall | None = None  # the stall holding its loop now, as its sidecar named it
     stall_pid: int | None = None  # of the worker stalled now, in a look combining several
@@ -66,6 +67,7 @@ class Holder:
     leaf: str = ""  # the library call it was in ("time.sleep", "psycopg Connection.wait")
     threads: float = 0.0  # threads it held, on average over the second (loop: share of it)
     on_cpu: float = 0.0  # share of that time on CPU, 0-1
+    python: float = 0.0  # share of its looks that found it running Python (not in a call), 0-1
     waiting_for: str = ""  # "database connection": inside SQLAlchemy's pool checkout
     db_pool: str = ""  # that pool's size when it could be read: "5 + 10 overflow"
     background: bool = False  # inside a sync background task

@@ -41,6 +41,7 @@ def _holder(raw: Any) -> Holder | None:
         leaf=_text(raw.get("leaf"), 120),
         threads=float(threads),
         on_cpu=share(raw.get("on_cpu")) or 0.0,
+        python=share(raw.get("python")) or 0.0,
         waiting_for=_text(raw.get("waiting_for"), 40),
         db_pool=_text(raw.get("db_pool"), 60),
         background=raw.get("background") is True,

@@ -20,7 +20,13 @@ TOP = 8  # holders kept per group and second
 # Waiting holders read 0.00-0.05 (time.sleep, a database checkout); CPU work read 0.46-1.0 with
 # forty threads on two busy cores (a thread waiting for the GIL counts as waiting).
 ON_CPU = 0.25
+# A holder found running Python (not in a call) at least this share of its looks wants the CPU
+# too, though the kernel sees it asleep while it waits for the GIL: pure-Python work in forty
+# threads reads ~0.04 on CPU each. Waiting holders are found in their call (time.sleep, a socket
+# read, a lock): 0.00-0.02.
+RUNS_PYTHON = 0.3
 Group = str  # "loop", "pool", "other"
+GROUPS: tuple[Group, ...] = ("loop", "pool", "other")
 Key = tuple[str, str, str, str, bool]  # function, location, leaf, waiting_for, background
 
 
@@ -33,11 +39,13 @@ def _added(holders: Iterable[SampledHolder | Holder]) -> list[Holder]:
     """Holders of the same function added up (threads summed, on-CPU share weighted)."""
     threads: dict[Key, float] = {}
     cpu: dict[Key, float] = {}
+    python: dict[Key, float] = {}
     pools: dict[Key, str] = {}
     for h in holders:
         key = _key(h)
         threads[key] = threads.get(key, 0.0) + h.threads
         cpu[key] = cpu.get(key, 0.0) + h.threads * h.on_cpu
+        python[key] = python.get(key, 0.0) + h.threads * h.python
         pools[key] = pools.get(key) or h.db_pool
     return [
         Holder(
@@ -48,6 +56,7 @@ def _added(holders: Iterable[SampledHolder | Holder]) -> list[Holder]:
             background=key[4],
             threads=round(total, 3),
             on_cpu=round(min(1.0, cpu[key] / total), 3) if total > 0 else 0.0,
+            python=round(min(1.0, python[key] / total), 3) if total > 0 else 0.0,
             db_pool=pools[key],
         )
         for key, total in sorted(threads.items(), key=lambda item: -item[1])
@@ -75,7 +84,13 @@ class Share:
 
     @property
     def on_cpu(self) -> bool:
-        return self.holder.on_cpu >= ON_CPU
+        """It burns CPU: on a core, or running Python (a GIL's turn is a core's)."""
+        return self.holder.on_cpu >= ON_CPU or self.runs_python
+
+    @property
+    def runs_python(self) -> bool:
+        """Running Python more than on a core: its threads take turns for the GIL."""
+        return self.holder.python >= RUNS_PYTHON and self.holder.on_cpu < ON_CPU
 
 
 def shares(seconds: Iterable[ThreadsSecond], group: Group) -> list[Share]:
@@ -96,4 +111,6 @@ def doing(share: Share) -> str:
     if holder.waiting_for:
         pool = f", pool {holder.db_pool}" if holder.db_pool else ""
         return f"waiting for a {holder.waiting_for}{pool}"
+    if share.runs_python:
+        return "running Python"
     return "on CPU" if share.on_cpu else "waiting"

@@ -549,6 +549,12 @@ class RunModel:
                 list(self._threads[epoch].values()), epoch + 1 - self.started_epoch
             )
 
+    def server_cores(self) -> int | None:
+        """The CPUs the server's processes may run on, where its processes are watched."""
+        with self._lock:
+            cores = self._server.peak("cpu_cores")
+            return int(cores) if cores is not None else None
+
     @property
     def workers(self) -> int:
         """How many worker processes the probe watches (0: none known)."""

@@ -12,8 +12,6 @@ against ``NaN``, ``1e309`` or a 400-digit integer.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -31,6 +29,7 @@ if TYPE_CHECKING:
     from loadtui.engine.hdr import LatencySummary
 from loadtui.engine import schedule
 from loadtui.engine.plan import check_think
+from loadtui.run import schemas
 
 SCHEMA_ID = "loadtui.run/1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "run.schema.json"
@@ -334,6 +333,9 @@ class Holder(Part):
     leaf: Text = ""  # the library call it was in: "time.sleep", "psycopg Connection.wait"
     threads: NonNegative  # threads it held on average (the loop: the share of its time)
     on_cpu: Share = 0.0  # the share of that time on CPU (the rest: waiting)
+    # the share of its looks that found it running Python, not in a call: holding the GIL or
+    # waiting for it (on CPU in the process's one Python thread at a time, asleep to the kernel)
+    python: Share = 0.0
     waiting_for: Text = ""  # "database connection": inside SQLAlchemy's pool checkout
     db_pool: Text = ""  # that pool's size when it could be read: "5 + 10 overflow"
     background: bool = False  # inside a sync background task
@@ -389,7 +391,8 @@ class ServerTotals(Part):
     threadpool_busy_max: Count | None = None
     threadpool_waiting_max: Count | None = None
     requests_in_flight_max: Count | None = None
-    cpu_percent_mean: NonNegative | None = None
+    cpu_percent_mean: NonNegative | None = None  # of one core (several workers: their sum)
+    cpu_cores: Count | None = None  # the CPUs the server's processes may run on
     rss_bytes_max: Count | None = None
     loop_lag_s_max: NonNegative | None = None
     heartbeat_unanswered_s: NonNegative | None = None  # the app's /heartbeat went unanswered
@@ -580,20 +583,17 @@ class RunDocument(Part):
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a run file, as shipped in loadtui/run/schema/run.schema.json."""
-    schema = RunDocument.model_json_schema(by_alias=True, mode="serialization")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://loadtui.invalid/schema/run-1.json",
-        "title": f"loadtui run file ({SCHEMA_ID})",
-        "description": "One run: one route at one load. Generated from loadtui.run.rundoc.",
-        **schema,
-    }
+    return schemas.json_schema(
+        RunDocument,
+        "run-1",
+        f"loadtui run file ({SCHEMA_ID})",
+        "One run: one route at one load. Generated from loadtui.run.rundoc.",
+    )
 
 
 def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    return schemas.text(json_schema())
 
 
 if __name__ == "__main__":  # regenerate the shipped schema: python -m loadtui.run.rundoc
-    SCHEMA_PATH.write_text(schema_text())
-    sys.stdout.write(f"wrote {SCHEMA_PATH}\n")
+    schemas.write(SCHEMA_PATH, json_schema())

@@ -102,6 +102,7 @@ def combine(samples: Sequence[ServerSample]) -> ServerSample:
         heartbeat_ok=beat.heartbeat_ok if beat else None,
         cpu_percent=_sum(s.cpu_percent for s in samples),
         rss_bytes=_sum(s.rss_bytes for s in samples),
+        cpu_cores=_most(s.cpu_cores for s in samples),  # the workers share the machine's
         stalled_now=worst is not None,
         stall=worst.stall if worst else None,
         stall_pid=worst.pid if worst else None,
@@ -375,6 +376,7 @@ class ServerRunning:
         "requests_in_flight",
         "rss_bytes",
         "threadpool_capacity",
+        "cpu_cores",
     )
 
     def add(self, sample: ServerSample) -> None:
@@ -411,6 +413,7 @@ class ServerRunning:
             threadpool_waiting_max=self.peak("threadpool_waiting"),
             requests_in_flight_max=self.peak("requests_in_flight"),
             cpu_percent_mean=round(self.cpu_sum / self.cpu_count, 2) if self.cpu_count else None,
+            cpu_cores=self.peak("cpu_cores"),
             rss_bytes_max=self.peak("rss_bytes"),
             loop_lag_s_max=self.peak("loop_lag_s"),
             heartbeat_unanswered_s=round(self.heartbeat_unanswered_s, 3),

@@ -15,7 +15,13 @@ from loadtui.formats import code_at, duration, plural
 from loadtui.probing.samples import SIGNAL_HEARTBEAT, SIGNAL_SIDECAR
 from loadtui.run import holders, saturation, stats
 from loadtui.run.model import RunModel
-from loadtui.run.rundoc import SEVERITY_ORDER, Severity, StallWindow, Verdict
+from loadtui.run.rundoc import (
+    SEVERITY_ORDER,
+    Severity,
+    StallWindow,
+    ThreadsSecond,
+    Verdict,
+)
 
 POOL_SATURATED_MIN_SECONDS = 2
 POOL_SLOW_P50_MS = 1000.0  # requests queueing this long for a thread make saturation critical
@@ -29,6 +35,7 @@ STALL_CRITICAL_SHARE, STALL_CRITICAL_LONGEST_S = 0.1, 1.0
 STALL_WARNING_SHARE, STALL_WARNING_LONGEST_S = 0.01, 0.25
 LOOP_SATURATED_STALL_SHARE = 0.5  # stalls covering this much of them: a blocked loop instead
 HOLDERS_NAMED = 3
+HOLDER_SHOWN_SHARE = 0.005  # a holder below this share (0 % when shown) is left out of the words
 GC_CULPRIT = "gc.collect"
 NO_APP_FRAME = "event loop internals"  # the sidecar's culprit when no application code ran
 # Little's law is not quoted when what was seen holds this many times more requests (and a few)
@@ -42,6 +49,13 @@ STALLED_CRITICAL_S = 5.0
 SEEN_MOST = 0.5  # a sign seen in at least this share of the silent seconds explains them
 CPU_IDLE_PERCENT = 25.0  # the server's CPU (of one core) below this: its threads wait
 CPU_BUSY_PERCENT = 80.0  # ... at least this: they work
+# The server's threads wanting at least this share of its cores (on one, or ready and waiting
+# for one: schedstat), second after second: the cores are its limit.
+CPU_BOUND_SHARE = 0.75
+CPU_BOUND_MIN_SECONDS = 3
+# Threads running Python at once in a worker (the loop's share of the second included): above
+# one they take turns for the GIL, and at this many the turns are the limit.
+GIL_BOUND_THREADS = 1.5
 # stream_gaps: a gap between two pieces of a stream, at least this share of a stall as long, that
 # ended in the second the stall ended in (or this soon after): the stall held the stream
 STREAM_GAP_SHARE = 0.8
@@ -321,13 +335,19 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
         )
     slow = p50 is not None and p50 >= POOL_SLOW_P50_MS
     unanswered = _unanswered(model)
+    held = holders.shares(model.threads(), "pool")
+    handlers_hold = bool(held) and not held[0].holder.background
     if slow and p50 is not None:
         effect = f"Requests queue for a thread: p50 latency {p50 / 1000:.1f} s."
     elif unanswered is not None or contradicted:
         came = f"Some were answered (p50 {p50:.0f} ms), but" if p50 is not None else "But"
         effect = f"{came} others went unanswered" + (f": {unanswered}." if unanswered else ".")
-    else:
+    elif handlers_hold and p50 is not None:
+        effect = f"Requests take turns for a thread (p50 latency {p50:.0f} ms)."
+    elif held or p50 is None:  # only background tasks were seen holding it
         effect = "Answers stay fast (the handlers do not need the pool), but work queues behind it."
+    else:
+        effect = f"Answers stay fast (p50 {p50:.0f} ms), but work queues behind it."
     message = (
         f"The thread pool was full for {seconds.pool_saturated_seconds} of {seconds.seconds} s: "
         f"{capacity}/{capacity} threads busy, up to {waiting_max} tasks waiting. {inside} {effect}"
@@ -335,7 +355,6 @@ def threadpool_saturated(model: RunModel) -> Verdict | None:
     pids = model.pool_saturated_pids()
     if model.workers > 1 and pids:
         message += f" Saturated: {_pids(pids)}."
-    held = holders.shares(model.threads(), "pool")
     message += _holding(held, "the threads") + _cure(held)
     evidence: dict[str, JsonValue] = {
         "holders": _holder_evidence(held),
@@ -543,7 +562,8 @@ def _holding(held: list[holders.Share], what: str) -> str:
     named = "; ".join(
         f"{holders.named(s.holder)} {s.share:.0%} ({holders.doing(s)}"
         + (", a background task)" if s.holder.background else ")")
-        for s in held[:HOLDERS_NAMED]
+        for i, s in enumerate(held[:HOLDERS_NAMED])
+        if i == 0 or s.share >= HOLDER_SHOWN_SHARE
     )
     return f" Holding {what}: {named}."
 
@@ -564,6 +584,12 @@ def _cure(held: list[holders.Share]) -> str:
         return (
             " Sync background tasks hold threads the handlers need: give them an executor of "
             "their own, or make them async."
+        )
+    if top.runs_python:
+        return (
+            " They run Python, and a process runs Python in one thread at a time (the GIL): more "
+            "threads will not help. Make the work cheaper, or spread it over processes (uvicorn "
+            "--workers N, a ProcessPoolExecutor)."
         )
     if top.on_cpu:
         return (
@@ -814,6 +840,124 @@ def signals_missing(model: RunModel) -> Verdict | None:
     )
 
 
+# ---- the server's CPU or its GIL as the limit ------------------------------------------------
+def _python_threads(second: ThreadsSecond) -> float:
+    """Threads found running Python in this second, every group, on average."""
+    return sum(h.threads * h.python for group in holders.GROUPS for h in getattr(second, group))
+
+
+def _burning(seconds: Sequence[ThreadsSecond]) -> list[holders.Share]:
+    """The application functions seen burning CPU (on a core or running Python) over
+    ``seconds``, every thread group, biggest first."""
+    found = [s for group in holders.GROUPS for s in holders.shares(seconds, group) if s.on_cpu]
+    total = sum(s.holder.threads for s in found)
+    ranked = sorted(found, key=lambda s: -s.holder.threads)
+    return [holders.Share(s.holder, s.holder.threads / total) for s in ranked] if total else []
+
+
+def _cpu_wanted(second: ThreadsSecond) -> float:
+    """Cores' worth of CPU the app's threads wanted in this second: on a core, or ready and
+    waiting for one (a machine busier than its cores shows here as more wanted)."""
+    return sum(h.threads * h.on_cpu for group in holders.GROUPS for h in getattr(second, group))
+
+
+def _engine_beside(model: RunModel) -> str:
+    engine = max((e.generator.cpu_percent for e in model.timeline() if e.generator), default=0)
+    return f"; loadtui's engine beside it up to {engine:.0f}% of a core" if engine >= 1 else ""
+
+
+def _cpu_words(model: RunModel, seconds: Sequence[ThreadsSecond], cores: int) -> str:
+    """What the server's processes got of those cores in those seconds, and what beside it."""
+    at = {round(s.t) for s in seconds}
+    got = [c for e in model.timeline() if round(e.t) in at and (c := e.server.cpu_percent)]
+    if not got:
+        return ""
+    cpu = sum(got) / len(got)
+    words = f"; its processes got {cpu:.0f}% ({cpu / cores / 100:.0%} of the cores)"
+    if cpu < CPU_BOUND_SHARE * cores * 100.0:
+        words += ", other processes on the machine the rest"
+    return words + _engine_beside(model)
+
+
+def server_cpu_bound(model: RunModel) -> Verdict | None:
+    """The server's CPU (every core it may use), or its one Python thread at a time per
+    process, was what limited it: more threads will not help, and the functions burning it are
+    named."""
+    threads = model.threads()
+    cores = model.server_cores()
+    workers = max(1, model.workers)
+    busy = [s for s in threads if cores and _cpu_wanted(s) >= CPU_BOUND_SHARE * cores]
+    held = _burning(busy)
+    if cores and len(busy) >= CPU_BOUND_MIN_SECONDS and held:
+        limit, seconds = "cores", len(busy)
+        wanted = sum(_cpu_wanted(s) for s in busy) / seconds
+        message = _cores_message(model, busy, wanted, held, cores)
+    else:
+        turns = [s for s in threads if _python_threads(s) / workers >= GIL_BOUND_THREADS]
+        held = [s for s in _burning(turns) if s.runs_python]
+        if len(turns) < CPU_BOUND_MIN_SECONDS or not held:
+            return None
+        limit, seconds = "gil", len(turns)
+        wanted = sum(_python_threads(s) for s in turns) / seconds / workers
+        message = _gil_message(model, seconds, wanted, held, cores)
+    return Verdict(
+        code="server_cpu_bound",
+        severity="warning",
+        message=message,
+        evidence={
+            "limit": limit,  # "cores", or "gil": one Python thread at a time per process
+            "seconds": seconds,
+            # cores' worth the threads wanted, or threads running Python at once per process
+            "wanted": round(wanted, 2),
+            "cores": cores,
+            "holders": _holder_evidence(held),
+        },
+    )
+
+
+def _cores_message(
+    model: RunModel,
+    busy: Sequence[ThreadsSecond],
+    wanted: float,
+    burning: list[holders.Share],
+    cores: int,
+) -> str:
+    return (
+        f"The server's CPU was its limit for {len(busy)} of {len(model.timeline())} s: its "
+        f"threads wanted {wanted:.1f} cores' worth on average (on one, or waiting for one) "
+        f"with {plural(cores, 'core')} to run on{_cpu_words(model, busy, cores)}."
+        + _holding(burning, "the CPU")
+        + " More threads, users or worker processes will not add answers on these cores: "
+        "make that work cheaper, or give the server more cores."
+    )
+
+
+def _gil_message(
+    model: RunModel, seconds: int, wanting: float, running: list[holders.Share], cores: int | None
+) -> str:
+    workers = max(1, model.workers)
+    if cores and workers >= cores:
+        cure = (
+            f" More threads or processes will not help on {plural(cores, 'core')}: make that "
+            "work cheaper, or give the server more cores."
+        )
+    else:
+        more = f"{workers + 1}-{cores}" if cores and cores > workers + 1 else f"{workers + 1}"
+        on = f", on {plural(cores, 'core')}" if cores else ""
+        cure = (
+            f" More threads will not help. More worker processes will (uvicorn --workers {more}"
+            f"{on}), or cheaper work, or a ProcessPoolExecutor for it."
+        )
+    return (
+        f"The server's Python was its limit for {seconds} of {len(model.timeline())} s: "
+        f"{wanting:.1f} threads on average were running Python at once in "
+        + ("its process" if workers == 1 else "each worker process")
+        + ", which runs one at a time (the GIL)."
+        + _holding(running, "the GIL in turn")
+        + cure
+    )
+
+
 RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     event_loop_blocked,
     server_unresponsive,
@@ -823,6 +967,7 @@ RULES: tuple[Callable[[RunModel], Verdict | None], ...] = (
     event_loop_saturated,
     stream_gaps,
     threadpool_saturated,
+    server_cpu_bound,
     background_backlog,
     generator_saturated,
     engine_lost,

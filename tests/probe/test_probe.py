@@ -324,6 +324,7 @@ def test_a_sidecars_holders_are_bounded_checked_and_shown_as_text(tmp_path):
         assert second.loop_busy is None  # 1e9, -1 and NaN are no shares
         for holder in second.loop + second.pool + second.other:
             assert 0 <= holder.threads <= 100_000 and 0 <= holder.on_cpu <= 1
+            assert 0 <= holder.python <= 1
             assert len(holder.function) <= 200 and len(holder.location) <= 300
     found = {v.code: v for v in doc.verdicts}["threadpool_saturated"]
     assert "hash[/]password" in found.message

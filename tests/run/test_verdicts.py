@@ -529,3 +529,97 @@ def test_the_pools_cure_follows_what_its_holder_was_doing(on_cpu, cure):
     run.add_threads([ThreadsLook(int(EPOCH) + s, 1, 0.1, pool=(hashing,)) for s in range(10)])
     verdict = found(run, "threadpool_saturated")
     assert verdict is not None and cure in verdict.message
+
+
+def test_a_pool_held_by_threads_running_python_is_told_the_gil_not_more_tokens():
+    # forty threads of pure-Python work: each on CPU 4 % of the time (asleep to the kernel while
+    # it waits for the GIL), found at a Python instruction in every look
+    per_second = [snapshot(s, [100.0] * 10, in_flight=1, oldest_s=0.05) for s in range(1, 11)]
+    samples = [sample(s + 0.5, **FULL_POOL, requests_in_flight=1) for s in range(10)]
+    run = model(10, per_second=per_second, samples=samples)
+    invoice = Holder("render_invoice", "app.py:20", "", 40.0, 0.04, python=0.97)
+    run.add_threads([ThreadsLook(int(EPOCH) + s, 1, 0.1, pool=(invoice,)) for s in range(10)])
+    verdict = found(run, "threadpool_saturated")
+    assert verdict is not None, verdicts.compute(run)
+    assert "render_invoice (app.py:20) 100% (running Python)" in verdict.message
+    assert "one thread at a time (the GIL): more threads will not help" in verdict.message
+    assert "more thread-pool tokens" not in verdict.message
+
+
+# ---- the server's CPU, or its GIL, as its limit ------------------------------------------------
+def cpu_run(
+    holders: Sequence[Holder],
+    *,
+    cpu_percent: float = 190.0,
+    cores: int | None = 2,
+    seconds: int = 10,
+    busy_seconds: int = 10,
+    loop: Sequence[Holder] = (),
+) -> RunModel:
+    """A run whose server (one worker, ``cores`` CPUs) had ``holders`` in its pool in the first
+    ``busy_seconds`` seconds, at ``cpu_percent``."""
+    samples = [
+        sample(s + 0.5, cpu_percent=cpu_percent, cpu_cores=cores, pid=1) for s in range(seconds)
+    ]
+    run = model(seconds, samples=samples)
+    run.add_threads(
+        [
+            ThreadsLook(
+                int(EPOCH) + s, 1, 0.9 if loop else 0.1, loop=tuple(loop), pool=tuple(holders)
+            )
+            for s in range(busy_seconds)
+        ]
+    )
+    return run
+
+
+HASHING = Holder("hash_password", "app.py:10", "hashlib.pbkdf2_hmac", 24.0, 0.7)
+SPINNING = Holder("render_invoice", "app.py:20", "", 3.0, 0.05, python=1.0)
+SLEEPING = Holder("read_items", "app.py:30", "time.sleep", 40.0, 0.003)
+
+
+def test_threads_wanting_more_cpu_than_the_cores_name_what_burns_it():
+    verdict = found(cpu_run([HASHING, SLEEPING]), "server_cpu_bound")
+    assert verdict is not None and verdict.severity == "warning"
+    assert verdict.evidence["limit"] == "cores" and verdict.evidence["cores"] == 2
+    assert "its threads wanted 16.9 cores' worth on average" in verdict.message
+    assert "with 2 cores to run on; its processes got 190% (95% of the cores)" in verdict.message
+    assert "hash_password (app.py:10) → hashlib.pbkdf2_hmac 100% (on CPU)" in verdict.message
+    assert "read_items" not in verdict.message  # it waits: not burning CPU
+    assert "give the server more cores" in verdict.message
+
+
+def test_cores_taken_by_other_processes_are_said_so():
+    verdict = found(cpu_run([HASHING], cpu_percent=70.0), "server_cpu_bound")
+    assert verdict is not None and verdict.evidence["limit"] == "cores"
+    assert "got 70% (35% of the cores), other processes on the machine the rest" in (
+        verdict.message
+    )
+
+
+def test_threads_taking_turns_for_the_gil_are_told_to_use_processes():
+    verdict = found(cpu_run([SPINNING, SLEEPING], cpu_percent=99.0), "server_cpu_bound")
+    assert verdict is not None and verdict.evidence["limit"] == "gil"
+    assert "3.0 threads on average were running Python at once in its process" in (verdict.message)
+    assert "render_invoice (app.py:20) 100% (running Python)" in verdict.message
+    assert "More worker processes will (uvicorn --workers 2, on 2 cores)" in verdict.message
+    many = found(cpu_run([SPINNING], cores=8), "server_cpu_bound")
+    assert many is not None and "uvicorn --workers 2-8, on 8 cores" in many.message
+    one = found(cpu_run([SPINNING], cores=1), "server_cpu_bound")
+    assert one is not None and "More threads or processes will not help on 1 core" in one.message
+
+
+@pytest.mark.parametrize(
+    ("holders", "cores", "busy_seconds", "loop"),
+    [
+        ([SLEEPING], 2, 10, ()),  # forty threads waiting: nothing burns CPU
+        ([HASHING], 2, 2, ()),  # two seconds are not a limit
+        ([HASHING], 32, 10, ()),  # 17 cores' worth of 32
+        ([HASHING], None, 10, ()),  # the server's cores not known: no judging them
+        ([replace(SPINNING, threads=1.2)], 2, 10, ()),  # one thread's Python at a time: no turns
+        ([], 2, 10, [Holder("render_report", "app.py:9", "", 0.95, 1.0, python=1.0)]),
+    ],
+)
+def test_no_cpu_limit_without_the_cpu_or_the_gil_wanted_past_it(holders, cores, busy_seconds, loop):
+    run = cpu_run(holders, cores=cores, busy_seconds=busy_seconds, loop=loop)
+    assert found(run, "server_cpu_bound") is None

@@ -33,6 +33,25 @@ HASHING = """
         return {"hash": hash_password(b"secret").hex()[:8]}
 """
 
+# ~10 ms of pure Python per request in def routes: the threads take turns for the GIL.
+PURE_PYTHON = """
+    from fastapi import FastAPI
+    from loadtui import instrument
+
+    app = FastAPI()
+    instrument(app)
+
+    def render_invoice(lines: int) -> int:
+        total = 0
+        for i in range(lines):
+            total += i * i % 7
+        return total
+
+    @app.get("/invoice")
+    def invoice():
+        return {"total": render_invoice(200_000)}
+"""
+
 # Two database connections for forty threads: the threads wait for a connection.
 SMALL_DB_POOL = """
     import time
@@ -148,6 +167,23 @@ def test_hashing_in_def_routes_is_named_on_cpu_and_more_threads_will_not_help(tm
     assert top["on_cpu"] >= holders.ON_CPU and top["share"] >= 0.8
     assert "hash_password (app_under_test.py:10)" in found.message
     assert "on CPU" in found.message and "more threads will not help" in found.message
+    # the threads wanted more CPU than the machine's cores: those are the limit
+    limit = verdict(doc, "server_cpu_bound")
+    assert limit.evidence["limit"] == "cores", limit.message
+    assert holder_evidence(limit)[0]["function"] == "hash_password"
+    assert "hash_password (app_under_test.py:10) → hashlib.pbkdf2_hmac" in limit.message
+
+
+def test_pure_python_in_def_routes_is_the_gil_not_a_wait(tmp_path):
+    doc = run(tmp_path, PURE_PYTHON, "/invoice", users=60, seconds=8)
+    limit = verdict(doc, "server_cpu_bound")
+    assert limit.evidence["limit"] == "gil", limit.message
+    top = holder_evidence(limit)[0]
+    assert top["function"] == "render_invoice" and top["python"] >= holders.RUNS_PYTHON
+    assert "render_invoice (app_under_test.py:" in limit.message
+    assert "(running Python)" in limit.message and "More worker processes will" in limit.message
+    for found in doc.verdicts:  # whatever else is said, never that they wait
+        assert "more thread-pool tokens" not in found.message, found.message
 
 
 def test_a_small_database_pool_is_named_as_the_limit_not_the_thread_pool(tmp_path):
@@ -212,7 +248,8 @@ def test_a_healthy_app_gets_no_holder_verdict(tmp_path):
         doc = run(tmp_path / path.strip("/"), HEALTHY, path, users=10, seconds=5)
         assert doc.server.threads, "the sampler gave nothing"
         codes = {v.code for v in doc.verdicts}
-        assert not codes & {"threadpool_saturated", "event_loop_saturated", "background_backlog"}
+        unwanted = {"threadpool_saturated", "event_loop_saturated", "background_backlog"}
+        assert not codes & {*unwanted, "server_cpu_bound"}
 
 
 @pytest.mark.parametrize("route", ["1", "3", "7"])
