@@ -39,23 +39,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = options.run_spec(args)
     gate = options.gate(args, [request.name for request in spec.scenario])
     claim = resources.claimed(args.json, args.force) if args.json is not None else None
-    cluster = live = None
     try:
-        count, cluster = resources.placed(args, spec.engines, spec.plan.users)
-        spec = replace(spec, engines=count, cluster=cluster)
-        live = resources.prometheus(args, "loadtui run")
-        code = run_command(spec, args.json, args.drain, gate, args.allow_no_success, live)
-        return resources.linger(live, "loadtui run", code)
+        with resources.taken(args, "loadtui run", spec.engines, spec.plan.users) as taken:
+            spec = replace(spec, engines=taken.engines, cluster=taken.cluster)
+            live = taken.live
+            code = run_command(spec, args.json, args.drain, gate, args.allow_no_success, live)
+            return resources.linger(live, "loadtui run", code)
     except (SpawnError, TargetError, FleetError) as exc:
         print(f"loadtui run: {exc}", file=sys.stderr)
         return exits.FAILED
     finally:
-        if live is not None:
-            live.close()
         if claim is not None:
             claim.release()
-        if cluster is not None:
-            cluster.close()
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
@@ -67,34 +62,27 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     routes, plan, target, shape, count = options.matrix_plan(args)
     gate = options.gate(args)
     options.writable(args.out / "probe.json", "run files in")
-    count, cluster = resources.placed(args, count, min(args.users))
-    live = None
     try:
-        live = resources.prometheus(args, "loadtui matrix")
-        out_dir = runfile.new_run_dir(args.out)
-        code = matrix_command(
-            routes,
-            args.users,
-            plan,
-            out_dir,
-            args.threads,
-            target,
-            shape,
-            gate,
-            engines=count,
-            cluster=cluster,
-            allow_no_success=args.allow_no_success,
-            live=live,
-        )
-        return resources.linger(live, "loadtui matrix", code)
+        with resources.taken(args, "loadtui matrix", count, min(args.users)) as taken:
+            out_dir = runfile.new_run_dir(args.out)
+            code = matrix_command(
+                routes,
+                args.users,
+                plan,
+                out_dir,
+                args.threads,
+                target,
+                shape,
+                gate,
+                engines=taken.engines,
+                cluster=taken.cluster,
+                allow_no_success=args.allow_no_success,
+                live=taken.live,
+            )
+            return resources.linger(taken.live, "loadtui matrix", code)
     except (SpawnError, FleetError) as exc:  # what was done is on disk already
         print(f"loadtui matrix: {exc}", file=sys.stderr)
         return exits.FAILED
-    finally:
-        if live is not None:
-            live.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _cmd_capacity(args: argparse.Namespace) -> int:
@@ -112,24 +100,18 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
     bounds = options.capacity_bounds(args)
     options.writable(args.out / "probe.json", "run files in")
     claim = resources.claimed(args.json, args.force) if args.json is not None else None
-    cluster = live = None
     try:
-        count, cluster = resources.placed(args, run.engines, run.plan.users)
-        run = replace(run, engines=count, cluster=cluster)
-        live = resources.prometheus(args, "loadtui capacity")
-        out_dir = runfile.new_run_dir(args.out)
-        code = capacity_command(CapacitySpec(run, slos, bounds, out_dir, args.json, live))
-        return resources.linger(live, "loadtui capacity", code)
+        with resources.taken(args, "loadtui capacity", run.engines, run.plan.users) as taken:
+            run = replace(run, engines=taken.engines, cluster=taken.cluster)
+            out_dir = runfile.new_run_dir(args.out)
+            spec = CapacitySpec(run, slos, bounds, out_dir, args.json, taken.live)
+            return resources.linger(taken.live, "loadtui capacity", capacity_command(spec))
     except (SpawnError, TargetError, FleetError) as exc:
         print(f"loadtui capacity: {exc}", file=sys.stderr)
         return exits.FAILED
     finally:
-        if live is not None:
-            live.close()
         if claim is not None:
             claim.release()
-        if cluster is not None:
-            cluster.close()
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -150,20 +132,13 @@ def _cmd_tui(args: argparse.Namespace) -> int:
             config = with_target_routes(config)
         except OpenAPIError as exc:  # the document --openapi names
             raise UsageError(f"--openapi {exc}") from None
-    count, cluster = resources.placed(args, config.engines, args.users)
-    live = None
-    try:
-        live = resources.prometheus(args, "loadtui")
-        app = LoadtuiApp(replace(config, engines=count, cluster=cluster, live=live))
+    with resources.taken(args, "loadtui", config.engines, args.users) as taken:
+        config = replace(config, engines=taken.engines, cluster=taken.cluster, live=taken.live)
+        app = LoadtuiApp(config)
         code = app.run()
         # None: the app ended without choosing a code (a crash): never report success for that
         code = code if code is not None else (app.return_code or exits.FAILED)
-        return resources.linger(live, "loadtui", code)
-    finally:
-        if live is not None:
-            live.close()
-        if cluster is not None:
-            cluster.close()
+        return resources.linger(taken.live, "loadtui", code)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """What a command takes for itself once its input is checked, and gives back at its end: the
-run file, claimed so that no other run writes it, and the Ray cluster --ray joins or starts.
+run file, claimed so that no other run writes it, the Ray cluster --ray joins or starts, and the
+loopback port --prometheus-port serves on.
 
 Each is taken after every check of ``loadtui.cli.options`` has passed; a failure here is still
 one line and exit 2, with nothing else started.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,3 +97,26 @@ def linger(live: LiveMetrics | None, command: str, code: int) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         live.linger()
     return code
+
+
+@dataclass(frozen=True)
+class Taken:
+    engines: int  # the engine count, checked against the cluster's CPUs
+    cluster: RayCluster | None
+    live: LiveMetrics | None
+
+
+@contextlib.contextmanager
+def taken(
+    args: argparse.Namespace, command: str, engines: int, least_users: int
+) -> Iterator[Taken]:
+    """The cluster (``placed``) and the Prometheus port (``prometheus``), given back when the
+    command ends however it ends: the port first, then the cluster."""
+    with contextlib.ExitStack() as stack:
+        engines, cluster = placed(args, engines, least_users)
+        if cluster is not None:
+            stack.callback(cluster.close)
+        live = prometheus(args, command)
+        if live is not None:
+            stack.callback(live.close)
+        yield Taken(engines, cluster, live)
