@@ -231,6 +231,8 @@ def loop_starved(model: RunModel) -> Verdict | None:
         "No application code was running: the loop was kept waiting for the CPU or the GIL "
         "(many busy threads in the process, or a machine busier than its cores)."
     )
+    if server_cpu_bound(model) is not None:
+        advice += " server_cpu_bound names the functions that took them."
     return _at_most_warning(_stall_verdict(model, windows, "loop_starved", advice))
 
 

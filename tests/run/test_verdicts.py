@@ -623,3 +623,14 @@ def test_threads_taking_turns_for_the_gil_are_told_to_use_processes():
 def test_no_cpu_limit_without_the_cpu_or_the_gil_wanted_past_it(holders, cores, busy_seconds, loop):
     run = cpu_run(holders, cores=cores, busy_seconds=busy_seconds, loop=loop)
     assert found(run, "server_cpu_bound") is None
+
+
+def test_a_starved_loop_points_at_what_took_the_cpu_when_that_is_known():
+    starved = stall(1, 0.3, "event loop internals (no application frame)")
+    run = cpu_run([SPINNING])
+    run.add_stalls([starved])
+    verdict = found(run, "loop_starved")
+    assert verdict is not None and "server_cpu_bound names the functions" in verdict.message
+    calm = model(10, stalls=[starved])
+    verdict = found(calm, "loop_starved")
+    assert verdict is not None and "server_cpu_bound" not in verdict.message
