@@ -83,9 +83,11 @@ def extreme() -> RunModel:
     return model
 
 
-def held(epoch: int, function: str, threads: float, on_cpu: float = 1.0) -> ThreadsLook:
+def held(
+    epoch: int, function: str, threads: float, on_cpu: float = 1.0, python: float = 0.0
+) -> ThreadsLook:
     """One second of a sidecar's stack sampler: ``function`` held ``threads`` pool threads."""
-    holder = Holder(function, "app/auth.py:12", "hashlib.pbkdf2_hmac", threads, on_cpu)
+    holder = Holder(function, "app/auth.py:12", "hashlib.pbkdf2_hmac", threads, on_cpu, python)
     return ThreadsLook(epoch=epoch, pid=101, loop_busy=0.1, pool=(holder,))
 
 
@@ -141,6 +143,9 @@ def test_the_pool_line_names_who_holds_the_threads_when_there_is_room():
     wide, narrow = render.server(model, 120)[0].plain, render.server(model, 56)[0].plain
     assert "· 31 in hash_password (on CPU)" in wide
     assert "hash_password" not in narrow and "busy" in narrow
+    model.add_threads([held(int(model.started_epoch) + 6, "render_invoice", 12.0, 0.04, 1.0)])
+    wide = render.server(model, 120)[0].plain
+    assert "· 12 in render_invoice (running Python)" in wide  # its GIL's turns, not a wait
 
 
 def test_the_d_view_breaks_the_threads_down_by_function_as_text():
