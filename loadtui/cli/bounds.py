@@ -9,13 +9,11 @@ import argparse
 from collections.abc import Callable
 
 from loadtui.engine import schedule
+from loadtui.engine.plan import MAX_DURATION_S, MAX_RATE, MIN_DURATION_S, check_stages
 from loadtui.engine.schedule import Stage
 
-MIN_DURATION_S = 1.0  # one interval: a shorter run measures nothing
-MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_USERS = 100_000
 MAX_SPAWN_RATE = 10_000.0  # users started per second
-MAX_RATE = 100_000.0  # open loop, requests per second: beyond what one engine can send
 MIN_TIMEOUT_S = 0.001  # the engine's timers count milliseconds
 MAX_SECONDS = 3600.0  # think time, timeout, drain
 MAX_THREADS = 10_000
@@ -77,15 +75,10 @@ def rate_stages(text: str) -> float | tuple[Stage, ...]:
         return rate(text)
     try:
         stages = schedule.parse(text)
-        checked_stages(stages)
+        check_stages(stages)
     except schedule.ScheduleError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return stages
-
-
-def checked_stages(stages: tuple[Stage, ...]) -> None:
-    """ScheduleError unless the stages are within the bounds of --rate and --duration."""
-    schedule.check(stages, MAX_RATE, MIN_DURATION_S, MAX_DURATION_S)
 
 
 def engine_count(text: str) -> int | str:

@@ -73,6 +73,7 @@ def scenario_rate(args: argparse.Namespace) -> float | tuple[Stage, ...] | None:
     """--rate, else the scenario's ``[load]`` rate (checked against --rate's bounds), else
     None."""
     from loadtui.cli import bounds
+    from loadtui.engine.plan import check_stages
     from loadtui.engine.request_spec import SpecError
     from loadtui.engine.schedule import ScheduleError
     from loadtui.targets import scenario_load
@@ -85,7 +86,7 @@ def scenario_rate(args: argparse.Namespace) -> float | tuple[Stage, ...] | None:
         raise UsageError(str(exc)) from None
     try:
         if isinstance(found, tuple):
-            bounds.checked_stages(found)
+            check_stages(found)
         elif found is not None:
             bounds.rate(repr(found))
     except (ScheduleError, argparse.ArgumentTypeError) as exc:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from loadtui.engine import schedule
 from loadtui.engine.schedule import Schedule, Stage, constant
 
 Mode = Literal["closed", "open"]
+MIN_DURATION_S = 1.0  # one interval: a shorter run measures nothing
+MAX_DURATION_S = 7 * 24 * 3600.0
+MAX_RATE = 100_000.0  # open loop, requests per second: beyond what one engine can send
 
 
 class PlanError(ValueError):
@@ -42,6 +46,11 @@ class LoadPlan:
         if self.stages:
             return Schedule(self.stages)
         return Schedule(constant(self.rate or 0.0, self.duration_s))
+
+
+def check_stages(stages: tuple[Stage, ...]) -> None:
+    """ScheduleError unless the stages are within a run's bounds: its rate and its duration."""
+    schedule.check(stages, MAX_RATE, MIN_DURATION_S, MAX_DURATION_S)
 
 
 def split(total: int, parts: int) -> list[int]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtui.engine.request_spec import RequestSpec
+from loadtui.engine.schedule import Stage
 from loadtui.formats import plural
 from loadtui.probing.samples import SIGNAL_SIDECAR
 from loadtui.run.gate import (
@@ -37,6 +38,7 @@ from loadtui.targets.spawn import START_TIMEOUT_S, SpawnedServer, SpawnError
 # names a test passes them to loadtui_run.
 REQUEST_OPTIONS = frozenset({"method", "headers", "json", "data", "expect"})
 BLOCKED = "event_loop_blocked"
+DEFAULT_DURATION_S = 5.0
 SATURATED = "threadpool_saturated"
 
 
@@ -204,6 +206,8 @@ def _check_arguments(
     if not isinstance(users, int) or isinstance(users, bool) or users < 1:
         raise ValueError(f"loadtui_run: users must be a whole number from 1, not {users!r}")
     for name, value in seconds.items():
+        if value is None and name == "duration":
+            continue  # the default, or the rate's stages
         if not _number(value) or not 0 < value < math.inf:  # type: ignore[operator]
             raise ValueError(
                 f"loadtui_run: {name} must be a number of seconds above 0, not {value!r}"
@@ -251,13 +255,46 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def open_loop(
+    rate: object, duration: float | None
+) -> tuple[float | None, tuple[Stage, ...], float]:
+    """``rate=``: None (closed loop), requests per second held for the run, or stages as the
+    command line's --rate takes them ("10:200@30s", "10@5s,50@20s"); as (the highest rate, the
+    stages, the run's duration). ValueError naming what is wrong."""
+    from loadtui.engine import schedule
+    from loadtui.engine.plan import MAX_RATE, check_stages
+
+    if rate is None:
+        return None, (), DEFAULT_DURATION_S if duration is None else duration
+    if isinstance(rate, str) and schedule.is_stages(rate):
+        try:
+            stages = schedule.parse(rate)
+            check_stages(stages)
+        except schedule.ScheduleError as exc:
+            raise ValueError(f"loadtui_run: rate {exc}") from None
+        total = sum(stage.duration_s for stage in stages)
+        if duration is not None and not math.isclose(duration, total):
+            raise ValueError(
+                f"loadtui_run: duration {duration:g} s: the rate's stages last {total:g} s, and "
+                "the run lasts them: leave duration out"
+            )
+        return max(max(s.start_rps, s.end_rps) for s in stages), stages, total
+    if not _number(rate) or not 0 < rate <= MAX_RATE:  # type: ignore[operator]
+        raise ValueError(
+            f"loadtui_run: rate must be requests per second above 0 and at most {MAX_RATE:,g}, "
+            f"or stages such as '10:200@30s', not {rate!r}"
+        )
+    return float(rate), (), DEFAULT_DURATION_S if duration is None else duration  # type: ignore[arg-type]
+
+
 def run_app(
     app: str,
     route: str,
     *,
     run_file: Path,
     users: int = 10,
-    duration: float = 5.0,
+    duration: float | None = None,
+    rate: float | str | None = None,
     think: tuple[float, float] = (0.1, 0.5),
     timeout: float = 10.0,
     start_timeout: float = START_TIMEOUT_S,
@@ -265,10 +302,12 @@ def run_app(
     **request_options: object,
 ) -> LoadResult:
     """Serve ``app`` (an import string), load ``route`` with ``users`` for ``duration`` seconds
-    (``think``: each user's pause, s; ``timeout``: a request's, s; ``start_timeout``: the app's
-    to start listening, s), write the run file; LoadCheckError when the app or the route cannot
-    be loaded. ``allow_no_success``: the assertions pass a run in which no request succeeded
-    (by default they fail on it, saying why)."""
+    (5 by default; ``think``: each user's pause, s; ``timeout``: a request's, s;
+    ``start_timeout``: the app's to start listening, s), write the run file; LoadCheckError when
+    the app or the route cannot be loaded. ``rate``: an open loop instead, at so many requests a
+    second or in stages ("10:200@30s": the run lasts them), ``users`` connections at most.
+    ``allow_no_success``: the assertions pass a run in which no request succeeded (by default
+    they fail on it, saying why)."""
     from loadtui.engine.plan import LoadPlan, PlanError
     from loadtui.run.runner import run_to_end
     from loadtui.run.spec import RunSpec
@@ -276,6 +315,7 @@ def run_app(
 
     seconds = {"duration": duration, "timeout": timeout, "start_timeout": start_timeout}
     _check_arguments(route, users, seconds, think, request_options)
+    held, stages, duration = open_loop(rate, duration)
     if not isinstance(allow_no_success, bool):
         raise ValueError(
             f"loadtui_run: allow_no_success must be True or False, not {allow_no_success!r}"
@@ -283,11 +323,14 @@ def run_app(
     shape = request_shape(request_options)
     try:
         plan = LoadPlan(
+            mode="closed" if held is None else "open",
             users=users,
             spawn_rate=float(users),
             duration_s=duration,
             think_s=think,
+            rate=held,
             timeout_s=timeout,
+            stages=stages,
         )
     except PlanError as exc:
         raise ValueError(f"loadtui_run: think must be (least, most) seconds: {exc}") from None

@@ -33,8 +33,9 @@ _RUN_DIR = pytest.StashKey[Path]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(app, route, users=10, duration=5, forbid=['event_loop_blocked'], "
-        "thresholds=[], allow_no_success=False): load the app's route with loadtui as the test; "
+        f"{MARKER}(app, route, users=10, duration=5, rate=None, forbid=['event_loop_blocked'], "
+        "thresholds=[], allow_no_success=False): load the app's route with loadtui as the test "
+        "(rate: an open loop, req/s or stages such as '10:200@30s'); "
         "fail on a forbidden verdict (codes or critical/warning), a breached threshold "
         "('p99<300ms') or a run in which no request succeeded",
     )
@@ -43,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _runner(directory: Path) -> Callable[..., LoadResult]:
     numbers = itertools.count(1)
 
-    def run(app: str, route: str, users: int = 10, duration: float = 5.0, **options: Any):
+    def run(app: str, route: str, users: int = 10, duration: float | None = None, **options: Any):
         from loadtui.testing.app_runner import LoadCheckError, run_app
 
         path = directory / f"loadtui-run-{next(numbers)}.json"

@@ -300,6 +300,47 @@ def test_a_route_whose_every_request_fails_fails_every_assertion_saying_why(
     allowed.assert_thresholds("p99<10s")
 
 
+# An app that writes down every request it receives (in the directory it is served from).
+TALLY = """
+from pathlib import Path
+
+from fastapi import FastAPI
+
+app = FastAPI()
+TALLY = Path("tally.log").resolve()
+
+
+@app.get("/hit")
+async def hit() -> dict:
+    with TALLY.open("a") as tally:
+        tally.write("hit\\n")
+    return {"ok": True}
+"""
+
+
+@pytest.mark.e2e
+def test_a_rate_loads_the_app_in_an_open_loop_as_the_command_line_does(
+    tmp_path, monkeypatch, loadtui_run
+):
+    write_module(tmp_path, "tally_app", TALLY)
+    monkeypatch.chdir(tmp_path)
+    result = loadtui_run(app="tally_app:app", route="/hit", users=5, rate="10:30@2s")
+    doc = result.document
+    assert doc.load.mode == "open" and doc.load.stages_text == "10:30@2s", doc.load
+    assert doc.load.duration_s == 2.0 and doc.load.rate == 30.0
+    assert sum(e.intended or 0 for e in doc.timeline) == 40  # 10 -> 30 req/s over 2 s
+    # what the app received against what loadtui recorded: each request sent once, all 40 of
+    # the schedule sent or counted as not sent
+    received = (tmp_path / "tally.log").read_text().count("hit\n")
+    in_flight, unsent = doc.timeline[-1].in_flight, doc.summary.unsent or 0
+    assert result.requests <= received <= result.requests + in_flight
+    assert result.requests <= 40 <= result.requests + in_flight + unsent
+    held = loadtui_run(app="tally_app:app", route="/hit", users=5, rate=20, duration=2)
+    assert held.document.load.mode == "open" and held.document.load.rate == 20.0
+    assert sum(e.intended or 0 for e in held.document.timeline) == 40
+    result.assert_no_blocking()
+
+
 def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_starts(
     loadtui_run,
 ):
@@ -322,6 +363,13 @@ def test_unknown_request_options_and_bad_arguments_are_refused_before_anything_s
         loadtui_run(app=DEMO, route="/ping", think=(0.5, 0.1))
     with pytest.raises(ValueError, match="allow_no_success must be True or False, not 'yes'"):
         loadtui_run(app=DEMO, route="/ping", allow_no_success="yes")
+    for rate in (0, -5, True, float("inf"), 1e9, "fast", [10]):
+        with pytest.raises(ValueError, match="loadtui_run: rate must be requests per second"):
+            loadtui_run(app=DEMO, route="/ping", rate=rate)
+    with pytest.raises(ValueError, match="loadtui_run: rate '10@0s': a stage lasts more than 0"):
+        loadtui_run(app=DEMO, route="/ping", rate="10@0s")
+    with pytest.raises(ValueError, match="loadtui_run: duration 5 s: the rate's stages last 2 s"):
+        loadtui_run(app=DEMO, route="/ping", rate="10:30@2s", duration=5)
 
 
 # ---- the README's test file, run by a real pytest --------------------------------------------
