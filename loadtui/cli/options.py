@@ -38,6 +38,7 @@ def plan(
 ) -> LoadPlan:
     """The load plan; ``rate``: --rate's (by default), or a scenario's ``[load]``. With stages
     the run lasts their total: a --duration that says otherwise is refused."""
+    from loadtui.engine import schedule
     from loadtui.engine.plan import LoadPlan, PlanError
 
     given = getattr(args, "rate", None) if rate is None else rate
@@ -45,13 +46,13 @@ def plan(
     held = given if isinstance(given, float) else None
     duration = getattr(args, "duration", None)
     if stages:
-        total = sum(stage.duration_s for stage in stages)
+        total = schedule.length(stages)
         if duration is not None and not math.isclose(duration, total):
             raise UsageError(
                 f"--duration {duration:g} s: the rate's stages last {total:g} s, and the run lasts "
                 "them: leave --duration out"
             )
-        duration, held = total, max(max(s.start_rps, s.end_rps) for s in stages)
+        duration, held = total, schedule.highest(stages)
     elif duration is None:
         duration = getattr(args, "default_duration", None)
     try:

@@ -68,6 +68,16 @@ def rate_at(stages: tuple[Stage, ...], t: float) -> float:
     return 0.0
 
 
+def highest(stages: tuple[Stage, ...]) -> float:
+    """The highest rate the stages ask."""
+    return max(max(stage.start_rps, stage.end_rps) for stage in stages)
+
+
+def length(stages: tuple[Stage, ...]) -> float:
+    """How long the stages last in all."""
+    return sum(stage.duration_s for stage in stages)
+
+
 def text(stages: tuple[Stage, ...]) -> str:
     return ",".join(stage.text() for stage in stages)
 
@@ -126,7 +136,7 @@ def check(stages: tuple[Stage, ...], max_rate: float, min_s: float, max_s: float
         highest = max(stage.start_rps, stage.end_rps)
         if highest > max_rate:
             raise ScheduleError(f"{stage.text()!r}: {highest:g} req/s is above {max_rate:,g}")
-    total = sum(stage.duration_s for stage in stages)
+    total = length(stages)
     if not min_s <= total <= max_s:
         raise ScheduleError(
             f"{text(stages)!r}: the stages last {total:g} s in all; give {min_s:g} s to {max_s:g} s"

@@ -272,13 +272,13 @@ def open_loop(
             check_stages(stages)
         except schedule.ScheduleError as exc:
             raise ValueError(f"loadtui_run: rate {exc}") from None
-        total = sum(stage.duration_s for stage in stages)
+        total = schedule.length(stages)
         if duration is not None and not math.isclose(duration, total):
             raise ValueError(
                 f"loadtui_run: duration {duration:g} s: the rate's stages last {total:g} s, and "
                 "the run lasts them: leave duration out"
             )
-        return max(max(s.start_rps, s.end_rps) for s in stages), stages, total
+        return schedule.highest(stages), stages, total
     if not _number(rate) or not 0 < rate <= MAX_RATE:  # type: ignore[operator]
         raise ValueError(
             f"loadtui_run: rate must be requests per second above 0 and at most {MAX_RATE:,g}, "
