@@ -12,14 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadtui.capacity.search import LimitedBy, Phase, Reason
 from loadtui.run import schemas
 from loadtui.run.rundoc import Count, NonNegative, Positive, Threshold, Time, Verdict
 
 SCHEMA_ID = "loadtui.capacity/1"
 SCHEMA_PATH = Path(__file__).with_name("schema") / "capacity.schema.json"
 
-LimitedBy = Literal["slo", "errors", "server", "generator", "max_rate"]
-StepResult = Literal["held", "slo", "errors", "server", "generator"]
+StepResult = Literal["held", Reason]
 
 
 class Part(BaseModel):
@@ -38,7 +38,7 @@ class CapacityStep(Part):
     """One step: a run at one intended rate, and what it showed."""
 
     number: Count
-    phase: Literal["ramp", "steady"]
+    phase: Phase
     rate_rps: Positive  # intended
     seconds: Positive
     achieved_rps: NonNegative  # answers a second once the first were in

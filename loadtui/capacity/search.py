@@ -94,8 +94,8 @@ class _State:
 
     def top(self) -> float:
         """The lowest rate known not to hold (the app's break or the generator's ceiling)."""
-        tops = [s.rate for s in (self.broke, self.ceiling) if s is not None]
-        return min(tops, default=self.bounds.max_rate)
+        step = self.top_step()
+        return self.bounds.max_rate if step is None else step.rate
 
     def budget_left(self) -> bool:
         return not self.stopped and len(self.steps) < self.bounds.max_steps
