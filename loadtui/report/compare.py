@@ -26,6 +26,8 @@ FLOOR_PCT = 3.0
 FLOOR_MS = 0.5
 FLOOR_ERRORS_PTS = 0.5
 HIGHER_IS_FASTER = {"rps"}
+_TAIL = 1.0 - (1.0 - CONFIDENCE) / 2.0
+Z = NormalDist().inv_cdf(_TAIL)  # the normal quantile of a two-sided CONFIDENCE interval
 UNITS = {"rps": "req/s", "errors": "%", "mean": "ms", "p50": "ms", "p90": "ms", "p99": "ms"}
 LABELS = {
     "rps": "req/s",
@@ -35,7 +37,6 @@ LABELS = {
     "mean": "mean",
     "errors": "errors",
 }
-SHOWN = ("rps", "p50", "p90", "p99", "mean", "errors")
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,7 @@ def widening(units: int) -> float:
     interval is widened by sqrt(n / (n - 1)) and by Student's t over the normal quantile
     (n - 1 degrees of freedom): x1.26 for 12 seconds, x1.01 for 200.
     """
-    tail = 1.0 - (1.0 - CONFIDENCE) / 2.0
-    z = NormalDist().inv_cdf(tail)
-    return _student(tail, units - 1) / z * math.sqrt(units / (units - 1))
+    return _student(_TAIL, units - 1) / Z * math.sqrt(units / (units - 1))
 
 
 def _student(tail: float, freedom: int) -> float:
@@ -107,17 +106,14 @@ def interval(base: Boot, new: Boot, figure: str) -> tuple[float, float] | None:
     units = min(base.units, new.units)
     if before is None or after is None or not differences or units < MIN_UNITS:
         return None
-    normal = NormalDist()
-    scale = normal.inv_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0) / normal.inv_cdf(1.0 - SPREAD_AT)
+    scale = Z / NormalDist().inv_cdf(1.0 - SPREAD_AT)
     low, high = _quantile(differences, SPREAD_AT), _quantile(differences, 1.0 - SPREAD_AT)
     # the replicates read percentiles between buckets, the runs' figures at a bucket's top:
     # the spread is the replicates', its centre the runs' own change
     centre, factor, delta = _quantile(differences, 0.5), widening(units) * scale, after - before
     # a bootstrap's spread of a percentile is erratic (it hangs on a few order statistics):
     # never narrower than independent requests' would be
-    least = normal.inv_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0) * math.hypot(
-        base.floor_se.get(figure, 0.0), new.floor_se.get(figure, 0.0)
-    )
+    least = Z * math.hypot(base.floor_se.get(figure, 0.0), new.floor_se.get(figure, 0.0))
     below, above = max((centre - low) * factor, least), max((high - centre) * factor, least)
     return delta - below, delta + above
 
@@ -151,7 +147,7 @@ def change(figure: str, base: Boot, new: Boot) -> Change:
 
 
 def changes(base: Boot, new: Boot) -> list[Change]:
-    return [change(figure, base, new) for figure in FIGURES if figure in SHOWN]
+    return [change(figure, base, new) for figure in FIGURES]
 
 
 def overall(found: Sequence[Change]) -> str:

@@ -29,7 +29,7 @@ from hdrh.histogram import HdrHistogram
 from pyhdrh import add_array
 
 from loadtui.engine import hdr
-from loadtui.run.rundoc import RunDocument, TimelineEntry
+from loadtui.run.rundoc import RequestStats, RunDocument, Summary, TimelineEntry
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
 FIGURES = ("rps", "p50", "p90", "p99", "mean", "errors")
@@ -215,13 +215,12 @@ def _read(cumulative: Sequence[int], grid: _Grid, percentile: float, counted: in
     return low * (high / low) ** share
 
 
-def point(doc: RunDocument) -> dict[str, float | None]:
-    """The run's own figures, as its file states them (the whole run's histogram)."""
-    summary = doc.summary
-    latency = summary.latency_ms
+def point(stats: Summary | RequestStats) -> dict[str, float | None]:
+    """A run's own figures (or one request name's), as its file states them."""
+    latency = stats.latency_ms
     return {
-        "rps": summary.rps,
-        "errors": 100.0 * summary.errors / summary.requests if summary.requests else None,
+        "rps": stats.rps,
+        "errors": 100.0 * stats.errors / stats.requests if stats.requests else None,
         "mean": latency.mean,
         "p50": latency.p50,
         "p90": latency.p90,
@@ -250,7 +249,9 @@ def bootstrap(doc: RunDocument, seed: int, replicates: int = REPLICATES) -> Boot
         ]
     finally:
         packer.block.release()
-    return Boot(point(doc), _replicates(blocks, grids, seed, replicates), len(blocks), floor)
+    return Boot(
+        point(doc.summary), _replicates(blocks, grids, seed, replicates), len(blocks), floor
+    )
 
 
 def order_se(whole: Percentiles, percentile: float) -> float:

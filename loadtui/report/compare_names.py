@@ -7,13 +7,12 @@ would be when seconds differ (a slow minute), so a name's word is a hint beside 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 from hdrh.histogram import HdrHistogram
 
 from loadtui.engine import hdr
-from loadtui.report.compare import CONFIDENCE, Change, word
-from loadtui.report.compare_boot import PERCENTILES, Percentiles, order_se
+from loadtui.report.compare import Change, Z, word
+from loadtui.report.compare_boot import FIGURES, PERCENTILES, Percentiles, order_se, point
 from loadtui.run.rundoc import RequestStats
 
 
@@ -30,15 +29,7 @@ def _mean_se(histogram: HdrHistogram) -> float:
 
 def _figures(stats: RequestStats, duration_s: float) -> tuple[dict, dict]:
     """The name's figures and each one's standard error."""
-    latency, requests = stats.latency_ms, stats.requests
-    point = {
-        "rps": stats.rps,
-        "errors": 100.0 * stats.errors / requests if requests else None,
-        "mean": latency.mean,
-        "p50": latency.p50,
-        "p90": latency.p90,
-        "p99": latency.p99,
-    }
+    requests = stats.requests
     share = stats.errors / requests if requests else 0.0
     se = {
         "rps": math.sqrt(requests) / duration_s if duration_s > 0 else 0.0,
@@ -52,20 +43,19 @@ def _figures(stats: RequestStats, duration_s: float) -> tuple[dict, dict]:
             se["mean"] = _mean_se(histogram)
     finally:
         hdr.release(histogram)
-    return point, se
+    return point(stats), se
 
 
 def changes(base: RequestStats, new: RequestStats, base_s: float, new_s: float) -> list[Change]:
     """The named request's figures side by side, with a normal interval for each change."""
     (before, before_se), (after, after_se) = _figures(base, base_s), _figures(new, new_s)
-    z = NormalDist().inv_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0)
     found = []
-    for figure in ("rps", "p50", "p90", "p99", "mean", "errors"):
+    for figure in FIGURES:
         a, b = before[figure], after[figure]
         if a is None or b is None or figure not in before_se or figure not in after_se:
             found.append(Change(figure, a, b, None, None, "same"))
             continue
-        half = z * math.hypot(before_se[figure], after_se[figure])
+        half = Z * math.hypot(before_se[figure], after_se[figure])
         delta = b - a
         low, high = delta - half, delta + half
         found.append(Change(figure, a, b, low, high, word(figure, a, delta, low, high)))
