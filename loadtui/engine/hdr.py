@@ -8,6 +8,7 @@ import array
 import base64
 import binascii
 import ctypes
+import functools
 import struct
 import sys
 import zlib
@@ -49,13 +50,26 @@ def release(histogram: HdrHistogram) -> None:
 
 
 _WORD = array.array("Q")
-_scratch: list[HdrHistogram] = []  # the one hdrh histogram Recorder.histogram() fills
+WORD_BYTES = _WORD.itemsize  # a count in hdrh's arrays
 
 
+@functools.cache
 def _scratch_histogram() -> HdrHistogram:
-    if not _scratch:
-        _scratch.append(new_histogram())
-    return _scratch[0]
+    """The one hdrh histogram Recorder.histogram() fills (and the layout's arithmetic)."""
+    return new_histogram()
+
+
+@functools.cache
+def bucket_middles() -> tuple[int, ...]:
+    """Each bucket's middle value, µs, by its index in the counts of loadtui's histograms: what
+    a bucket weighs in a mean (as summarize counts it)."""
+    histogram = _scratch_histogram()
+    lowest, highest = histogram.get_value_from_index, histogram.get_highest_equivalent_value
+    middles = []
+    for index in range(histogram.counts_len):
+        value = lowest(index)
+        middles.append(value + (highest(value) - value + 1) // 2)
+    return tuple(middles)
 
 
 class Recorder:
@@ -86,7 +100,7 @@ class Recorder:
         self._half_magnitude = histogram.sub_bucket_half_count_magnitude
         self._unit = histogram.unit_magnitude
         self._bucket_shift = self._unit + self._half_magnitude + 1
-        if ctypes.sizeof(histogram.counts) != histogram.counts_len * _WORD.itemsize:
+        if ctypes.sizeof(histogram.counts) != histogram.counts_len * WORD_BYTES:
             raise RuntimeError("hdrh's counts are not 64-bit words")  # histogram() copies them
         self.counts = [0] * histogram.counts_len
         self.count = self.most = 0
@@ -327,13 +341,9 @@ def spectrum(histogram: HdrHistogram) -> list[tuple[float, float]]:
 
 
 # ---- counts without a histogram: checking run files, resampling their seconds ---------------
-_COUNTS_LEN = new_histogram().counts_len
-_WORD_BYTES = 8
-
-
 def zero_counts() -> ctypes.Array:
     """An all-zero counts array of loadtui's histograms, for decode_counts."""
-    return (ctypes.c_uint64 * _COUNTS_LEN)()
+    return (ctypes.c_uint64 * _scratch_histogram().counts_len)()
 
 
 def decode_counts(data: str, counts: ctypes.Array) -> tuple[int, int, int]:
@@ -343,7 +353,7 @@ def decode_counts(data: str, counts: ctypes.Array) -> tuple[int, int, int]:
     payload = zlib.decompress(base64.b64decode(data)[_OUTER.size :])
     try:
         found = pyhdrh_decode(
-            payload, payload_header_size, ctypes.addressof(counts), len(counts), _WORD_BYTES
+            payload, payload_header_size, ctypes.addressof(counts), len(counts), WORD_BYTES
         )
     except (IndexError, OverflowError) as exc:
         raise ValueError(str(exc)) from None

@@ -39,7 +39,6 @@ SPAN = 4.0  # ... from the run's own percentile / SPAN to * SPAN
 MAX_BLOCKS = 200  # a longer run is resampled in blocks of consecutive seconds
 _FIXED = 5  # length (ms), requests, errors, latencies counted, latencies summed (us)
 _LIMIT = 2**64
-_WORD = 8  # bytes per count in hdrh's arrays
 
 
 @dataclass(frozen=True)
@@ -108,17 +107,17 @@ class _Block:
         total, low, high = hdr.decode_counts(data, self.scratch)
         if not total:
             return
-        start, length = low * _WORD, high - low + 1
+        start, length = low * hdr.WORD_BYTES, high - low + 1
         scratch = ctypes.addressof(self.scratch) + start
-        add_array(ctypes.addressof(self.histogram.counts) + start, scratch, length, _WORD)
-        ctypes.memset(scratch, 0, length * _WORD)
+        add_array(ctypes.addressof(self.histogram.counts) + start, scratch, length, hdr.WORD_BYTES)
+        ctypes.memset(scratch, 0, length * hdr.WORD_BYTES)
         self.low, self.high = min(self.low, low), max(self.high, high)
         self.total += total
 
     def clear(self) -> None:
         if self.total:
-            start = ctypes.addressof(self.histogram.counts) + self.low * _WORD
-            ctypes.memset(start, 0, (self.high - self.low + 1) * _WORD)
+            start = ctypes.addressof(self.histogram.counts) + self.low * hdr.WORD_BYTES
+            ctypes.memset(start, 0, (self.high - self.low + 1) * hdr.WORD_BYTES)
         self.low, self.high, self.total = len(self.scratch), -1, 0
 
     def release(self) -> None:
@@ -132,23 +131,6 @@ class _Packer:
         self.grids = grids
         self.top = max((g.index[-1] for g in grids), default=0) + 1
         self.block = _Block()
-        self.first, self.known = 0, []  # bucket middles from bucket index ``first`` on
-
-    def _middles(self, low: int, high: int) -> list[int]:
-        """Each bucket's middle, as hdr.summarize weighs a bucket for the mean."""
-        first, known = (self.first, self.known) if self.known else (low, [])
-        if low < first or high > first + len(known):
-            start, last = min(low, first), max(high, first + len(known))
-            before = [self._middle(i) for i in range(start, first)]
-            after = [self._middle(i) for i in range(first + len(known), last)]
-            self.first, self.known = start, before + known + after
-            first, known = self.first, self.known
-        return known[low - first : high - first]
-
-    def _middle(self, index: int) -> int:
-        histogram = self.block.histogram
-        bottom = histogram.get_value_from_index(index)
-        return bottom + (histogram.get_highest_equivalent_value(bottom) - bottom + 1) // 2
 
     def fields(self, entries: Sequence[TimelineEntry]) -> list[int]:
         """One block of consecutive seconds, added up."""
@@ -168,7 +150,7 @@ class _Packer:
             return [0, 0] + [0] * sum(len(g.index) for g in self.grids)
         counts = _counts(block.histogram)
         low, high = block.low, block.high + 1
-        summed = sum(map(mul, counts[low:high], self._middles(low, high)))
+        summed = sum(map(mul, counts[low:high], hdr.bucket_middles()[low:high]))
         running = list(accumulate(counts[low : max(low, min(high, self.top))]))
         found = [block.total, summed]
         for grid in self.grids:

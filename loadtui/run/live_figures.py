@@ -35,27 +35,15 @@ BOUNDS_S = (
 )
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where the bounds fall in an HDR histogram's counts (the same for every loadtui
-    histogram), and each count's value: sums taken at C speed, never a Python loop a count."""
-
-    ends: tuple[int, ...]  # counts[:ends[i]] are the buckets beginning at or below BOUNDS_S[i]
-    middles: tuple[int, ...]  # each bucket's middle value, µs (as hdr.summarize's mean counts)
-
-
 @cache
-def _layout() -> _Layout:
+def _ends() -> tuple[int, ...]:
+    """Where the bounds fall in an HDR histogram's counts (the same for every loadtui histogram):
+    counts[:ends[i]] are the buckets beginning at or below BOUNDS_S[i]. With hdr.bucket_middles,
+    sums are taken at C speed, never a Python loop a count."""
     histogram = hdr.new_histogram()
     try:
         index = histogram.get_counts_array_index
-        ends = tuple(index(round(bound * 1e6)) + 1 for bound in BOUNDS_S)
-        lowest, highest = histogram.get_value_from_index, histogram.get_highest_equivalent_value
-        middles = []
-        for i in range(histogram.counts_len):
-            value = lowest(i)
-            middles.append(value + (highest(value) - value + 1) // 2)
-        return _Layout(ends, tuple(middles))
+        return tuple(index(round(bound * 1e6)) + 1 for bound in BOUNDS_S)
     finally:
         hdr.release(histogram)
 
@@ -77,7 +65,6 @@ class Buckets:
         bound when its HDR bucket begins there (HDR keeps 3 significant figures: 0.1 %)."""
         if encoded is None:
             return self
-        layout = _layout()
         histogram = hdr.decode(encoded)
         try:
             top = histogram.get_counts_array_index(histogram.max_value) + 1
@@ -86,11 +73,11 @@ class Buckets:
         finally:
             hdr.release(histogram)
         added, start = [], 0
-        for end in layout.ends:  # the bounds' segments, each count summed once
+        for end in _ends():  # the bounds' segments, each count summed once
             added.append((added[-1] if added else 0) + sum(counts[start:end]))
             start = end
         added.append(total)
-        total_us = sum(map(operator.mul, counts, layout.middles))
+        total_us = sum(map(operator.mul, counts, hdr.bucket_middles()))
         return Buckets(tuple(map(operator.add, self.counts, added)), self.sum_s + total_us / 1e6)
 
 
