@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadtui.report.compare import CONFIDENCE, LABELS, UNITS, Change
+from loadtui.report.tables import markdown_table
 from loadtui.safe_text import shown
 
 COLOURS = {"slower": "\x1b[31m", "faster": "\x1b[32m"}
@@ -117,12 +118,12 @@ def _md(value: str) -> str:
 
 
 def _md_table(changes: Sequence[Change]) -> list[str]:
-    parts = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    rows = []
     for change in changes:
         row = cells(change)
         row[-1] = f"**{row[-1]}**" if row[-1] != "same" else row[-1]
-        parts.append("| " + " | ".join(row) + " |")
-    return parts
+        rows.append(row)
+    return markdown_table(HEADER, rows)
 
 
 def markdown(sections: Sequence[Section], breached: Sequence[str]) -> str:

@@ -288,9 +288,7 @@ def _table(
     columns: Sequence[str], rows: Sequence[Sequence[str]], text: Collection[str], markdown: bool
 ) -> str:
     if markdown:
-        out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-        return "\n".join(out)
+        return "\n".join(markdown_table(columns, rows))
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
 
     def line(cells: Sequence[str]) -> str:
@@ -301,6 +299,14 @@ def _table(
         ).rstrip()
 
     return "\n".join([line(columns), *(line(row) for row in rows)])
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table's lines; a ``|`` in a cell is escaped."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return out + [
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows
+    ]
 
 
 def text_table(
