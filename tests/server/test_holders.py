@@ -230,7 +230,10 @@ def test_a_sync_query_in_async_def_blames_the_route_not_the_driver(tmp_path):
 def test_a_starlette_app_under_two_workers_names_its_database_pools(tmp_path, server):
     out = tmp_path / "run.json"
     with serve_app(STARLETTE_TWO_WORKERS, tmp_path, server=server, workers=2) as app:
-        args = ["run", "/orders", "--target", app.url, "--users", 100, "--duration", 6]
+        # every user from the first second: both pools full for most of the run, not only in
+        # its last seconds (which the samplers' newest seconds may miss on a busy machine)
+        args = ["run", "/orders", "--target", app.url, "--users", 100, "--spawn-rate", 100]
+        args += ["--duration", 6]
         result = loadtui(*args, "--json", out, "--force", timeout=120)
     assert out.exists(), result.stderr
     doc = RunDocument.model_validate(json.loads(out.read_text()))
