@@ -1,6 +1,6 @@
 # One virtual environment in .venv, made on first use. `make run` and `make test` are the
 # README's Quick start; .ci/run calls `make test`.
-#   make test       both tiers: ruff, then every test (unit and e2e) on two workers (~7 min);
+#   make test       both tiers: ruff, then every test (unit and e2e) on three workers (~9 min);
 #                   the Ray tests only where Ray is installed
 #   make test-unit  the fast loop: tests not marked e2e (no servers, engines, tmux or Chromium)
 #   make test-ray   installs the extra loadtui[ray], then runs the Ray tests (~1 min)
