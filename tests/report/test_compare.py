@@ -1,5 +1,5 @@
 """`loadtui compare` on real runs: the same app at 0.10 s and at 0.20 s a request is "slower"
-and fails `--fail-if 'p99 slower by 10%'` (exit 3); the same build run twice is the same
+and fails `--fail-if 'p50 slower by 10%'` (exit 3); the same build run twice is the same
 within noise; the Markdown, the job summary and the HTML page (opened in Chromium) say so."""
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three 5-second runs of one app, 10 users without think time: at 0.10 s a request, at
     0.20 s, and at 0.10 s again. Five seconds, not the three compare needs at least: over three
     seconds its interval is 5.7 times the bootstrap's own (Student's t at 2 degrees of
-    freedom), so one second with a few late requests on a busy machine made a p99 50 % slower
-    "same" (CI, 2026-12-05: [-12.1, +64.6] ms); over five it is 2.2 times."""
+    freedom), over five 2.2 times, so one second with a few late requests weighs less."""
     root = tmp_path_factory.mktemp("compare")
     files = {}
     with serve_app(APP, root) as app:
@@ -83,21 +82,25 @@ def test_a_slower_build_is_slower_and_fails_the_build(runs, tmp_path):
     summary.write_text("earlier step\n")
     markdown, html = tmp_path / "compare.md", tmp_path / "compare.html"
     result = loadtui(
-        "compare", runs["base"], runs["slow"], "--fail-if", "p99 slower by 10%",
+        "compare", runs["base"], runs["slow"], "--fail-if", "p50 slower by 10%",
         "--fail-if", "errors above 1%", "--markdown", markdown, "--html", html,
         env={"GITHUB_STEP_SUMMARY": str(summary)},
     )  # fmt: skip
     assert result.returncode == 3, result.stdout + result.stderr
     found = words(result.stdout)
-    assert found["p50"] == found["p99"] == found["mean"] == "slower", result.stdout
+    # not the p99: over 5 s of ~100 req/s it is the 5th-latest request, and one second with a
+    # few late ones on a busy machine (CI, 2026-12-05: base p99 117 ms against 104 ms) widens
+    # its interval past 0 ([-73.5, +160] ms for +87): "same", honestly. The p50 needs half a
+    # second's requests late to move.
+    assert found["p50"] == found["mean"] == "slower", result.stdout
     assert found["errors"] == "same"
     assert "overall: slower" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: plain text
-    assert "failed: /work @ 10u: p99 slower by 10%" in result.stderr
+    assert "failed: /work @ 10u: p50 slower by 10%" in result.stderr
     assert "errors above" not in result.stderr
     text = markdown.read_text()
     assert text.startswith("### loadtui compare")
-    assert re.search(r"\| p99 \| 1\d\d ms \| 2\d\d ms \| \+\d+\.?\d* ms \(\+\d+", text), text
+    assert re.search(r"\| p50 \| 1\d\d ms \| 2\d\d ms \| \+\d+\.?\d* ms \(\+\d+", text), text
     assert "**slower**" in text and "**Failed** (exit code 3)" in text
     assert summary.read_text() == "earlier step\n" + text + "\n"
     page = html.read_text()
