@@ -9,7 +9,6 @@ before any work starts. What a command then takes for itself (its run file, a Ra
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
@@ -46,13 +45,11 @@ def plan(
     held = given if isinstance(given, float) else None
     duration = getattr(args, "duration", None)
     if stages:
-        total = schedule.length(stages)
-        if duration is not None and not math.isclose(duration, total):
-            raise UsageError(
-                f"--duration {duration:g} s: the rate's stages last {total:g} s, and the run lasts "
-                "them: leave --duration out"
-            )
-        duration, held = total, schedule.highest(stages)
+        try:
+            duration = schedule.lasting(stages, duration, "--duration")
+        except schedule.ScheduleError as exc:
+            raise UsageError(str(exc)) from None
+        held = schedule.highest(stages)
     elif duration is None:
         duration = getattr(args, "default_duration", None)
     try:

@@ -78,6 +78,18 @@ def length(stages: tuple[Stage, ...]) -> float:
     return sum(stage.duration_s for stage in stages)
 
 
+def lasting(stages: tuple[Stage, ...], duration: float | None, name: str) -> float:
+    """How long a run of ``stages`` lasts: their total. ScheduleError when a ``duration`` was
+    given (as option ``name``) that says otherwise."""
+    total = length(stages)
+    if duration is not None and not math.isclose(duration, total):
+        raise ScheduleError(
+            f"{name} {duration:g} s: the rate's stages last {total:g} s, and the run lasts them: "
+            f"leave {name} out"
+        )
+    return total
+
+
 def text(stages: tuple[Stage, ...]) -> str:
     return ",".join(stage.text() for stage in stages)
 

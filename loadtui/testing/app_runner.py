@@ -272,12 +272,10 @@ def open_loop(
             check_stages(stages)
         except schedule.ScheduleError as exc:
             raise ValueError(f"loadtui_run: rate {exc}") from None
-        total = schedule.length(stages)
-        if duration is not None and not math.isclose(duration, total):
-            raise ValueError(
-                f"loadtui_run: duration {duration:g} s: the rate's stages last {total:g} s, and "
-                "the run lasts them: leave duration out"
-            )
+        try:
+            total = schedule.lasting(stages, duration, "duration")
+        except schedule.ScheduleError as exc:
+            raise ValueError(f"loadtui_run: {exc}") from None
         return schedule.highest(stages), stages, total
     if not _number(rate) or not 0 < rate <= MAX_RATE:  # type: ignore[operator]
         raise ValueError(

@@ -149,3 +149,14 @@ def test_the_rate_asked_at_a_moment_follows_the_stages():
         [10, 10, 50, 125, 199.75, 0, 0]
     )
     assert schedule.rate_at(schedule.constant(30, None), 1e6) == 30  # held until stopped
+
+
+def test_a_run_of_stages_lasts_them_and_a_duration_that_disagrees_is_refused():
+    stages = schedule.parse("10:200@30s,200@1m")
+    assert schedule.highest(stages) == 200
+    assert schedule.lasting(stages, None, "--duration") == schedule.lasting(stages, 90, "x") == 90
+    with pytest.raises(ScheduleError) as caught:
+        schedule.lasting(stages, 60, "--duration")
+    assert str(caught.value) == (
+        "--duration 60 s: the rate's stages last 90 s, and the run lasts them: leave --duration out"
+    )
